@@ -1,0 +1,96 @@
+# Shared by scripts/run, scripts/test and scripts/sqlx-prepare (sourced, not run).
+# Installs what a fresh machine lacks and finds or starts PostgreSQL.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export SQLX_OFFLINE="${SQLX_OFFLINE:-true}"
+PG_PORT="${BULKHEAD_PG_PORT:-55432}"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# The wasm target, cargo-leptos and the wasm-bindgen CLI matching Cargo.lock.
+ensure_toolchain() {
+  if ! rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$'; then
+    log "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+  if ! command -v cargo-leptos >/dev/null 2>&1; then
+    log "installing cargo-leptos 0.3.10 (takes a while, once)"
+    cargo install cargo-leptos --locked --version 0.3.10
+  fi
+  local want
+  want="$(grep -A1 '^name = "wasm-bindgen"$' "$ROOT/Cargo.lock" | sed -n 's/^version = "\(.*\)"$/\1/p')"
+  if ! wasm-bindgen --version 2>/dev/null | grep -q " $want\$"; then
+    log "installing wasm-bindgen-cli $want (matches Cargo.lock)"
+    cargo install wasm-bindgen-cli --version "$want" --force
+  fi
+}
+
+# Directory holding initdb and pg_ctl, or nothing.
+pg_bindir() {
+  local d
+  if command -v pg_config >/dev/null 2>&1; then
+    d="$(pg_config --bindir 2>/dev/null)"
+    [ -x "$d/initdb" ] && { echo "$d"; return; }
+  fi
+  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+    [ -x "$d/initdb" ] && { echo "$d"; return; }
+  done
+  d="$(dirname "$(command -v initdb 2>/dev/null || echo /nonexistent/initdb)")"
+  [ -x "$d/initdb" ] && echo "$d"
+}
+
+# Starts (once) a private PostgreSQL cluster under target/ on $PG_PORT.
+start_private_postgres() {
+  local bindir dir as=()
+  bindir="$(pg_bindir)"
+  if [ -z "$bindir" ]; then
+    echo "PostgreSQL server binaries (initdb, pg_ctl) were not found." >&2
+    echo "Install them (Debian/Ubuntu: apt-get install postgresql) or set DATABASE_URL." >&2
+    exit 1
+  fi
+  dir="$ROOT/target/postgres"
+  mkdir -p "$dir"
+  if [ "$(id -u)" = 0 ]; then
+    # initdb and postgres refuse to run as root: run them as the postgres user.
+    id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+    chown postgres "$dir"
+    if ! runuser -u postgres -- test -w "$dir"; then
+      dir="/tmp/bulkhead-postgres-$(echo "$ROOT" | md5sum | cut -c1-8)"
+      mkdir -p "$dir" && chown postgres "$dir"
+    fi
+    as=(runuser -u postgres --)
+  fi
+  if [ ! -f "$dir/data/PG_VERSION" ]; then
+    log "creating a private PostgreSQL cluster in $dir/data"
+    "${as[@]}" "$bindir/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 --no-instructions >/dev/null
+  fi
+  if ! "${as[@]}" "$bindir/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+    log "starting the private PostgreSQL on 127.0.0.1:$PG_PORT"
+    "${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+      -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir" start >/dev/null \
+      || { echo "PostgreSQL did not start; see $dir/server.log" >&2; tail -20 "$dir/server.log" >&2; exit 1; }
+  fi
+  PRIVATE_PG_BINDIR="$bindir"
+  PRIVATE_PG_DIR="$dir"
+}
+
+# Sets ADMIN_DATABASE_URL (a server where databases may be created) and,
+# unless given, DATABASE_URL (the console's database, created if missing).
+ensure_database() {
+  if [ -n "${DATABASE_URL:-}" ]; then
+    ADMIN_DATABASE_URL="${BULKHEAD_ADMIN_DATABASE_URL:-${DATABASE_URL%/*}/postgres}"
+  else
+    start_private_postgres
+    ADMIN_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+    export DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/bulkhead"
+    if ! psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname = 'bulkhead'" | grep -q 1; then
+      psql_admin -q -c "CREATE DATABASE bulkhead"
+    fi
+  fi
+  export ADMIN_DATABASE_URL
+}
+
+psql_admin() { psql "$ADMIN_DATABASE_URL" -v ON_ERROR_STOP=1 "$@"; }
+
+# The URL of database NAME on the admin server.
+database_url_for() { echo "${ADMIN_DATABASE_URL%/*}/$1"; }

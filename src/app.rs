@@ -1,0 +1,112 @@
+//! The HTML shell, the router and the console's layout.
+
+use crate::auth::{fetch_current_user, CurrentUser, LoginPage, Logout};
+use crate::dashboard::DashboardPage;
+use crate::ui::{Badge, Button, ButtonKind};
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{Outlet, ParentRoute, Redirect, Route, Router, Routes, A},
+    path, SsrMode,
+};
+
+/// The document around the application, rendered on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The console: every page and where it lives.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/bulkhead.css"/>
+        <Title formatter=|page: String| if page.is_empty() { "Bulkhead".to_string() } else { format!("{page} · Bulkhead") }/>
+        <Router>
+            <Routes fallback=NotFound>
+                <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
+                <ParentRoute path=path!("") view=ConsoleLayout ssr=SsrMode::Async>
+                    <Route path=path!("") view=DashboardPage ssr=SsrMode::Async/>
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}
+
+/// The frame of every signed-in page: header with the user, navigation, content.
+#[component]
+fn ConsoleLayout() -> impl IntoView {
+    let user = Resource::new(|| (), |_| fetch_current_user());
+    view! {
+        <a class="skip-link" href="#main">"Skip to content"</a>
+        <div class="console">
+            <header class="topbar">
+                <a class="brand" href="/">"Bulkhead"</a>
+                <Suspense fallback=|| view! { <span class="muted">"Loading…"</span> }>
+                    {move || Suspend::new(async move {
+                        match user.await {
+                            Ok(u) => view! { <UserMenu user=u/> }.into_any(),
+                            Err(_) => view! { <Redirect path="/login"/> }.into_any(),
+                        }
+                    })}
+                </Suspense>
+            </header>
+            <nav class="sidenav" aria-label="Main">
+                <ul>
+                    <li><A href="/" exact=true>"Dashboard"</A></li>
+                </ul>
+            </nav>
+            <main class="content" id="main" tabindex="-1">
+                <Outlet/>
+            </main>
+        </div>
+    }
+}
+
+#[component]
+fn UserMenu(user: CurrentUser) -> impl IntoView {
+    let logout = ServerAction::<Logout>::new();
+    view! {
+        <div class="user-menu">
+            <span class="user-email" title="Signed in as">{user.email.clone()}</span>
+            <Badge text=user.role.label() tone="info"/>
+            <ActionForm action=logout>
+                <Button kind=ButtonKind::Secondary pending=logout.pending() pending_label="Signing out…">"Sign out"</Button>
+            </ActionForm>
+        </div>
+    }
+}
+
+/// Any address the console does not know.
+#[component]
+fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+        res.set_status(http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <Title text="Not found"/>
+        <main class="auth-page" id="main">
+            <section class="auth-card">
+                <h1>"Page not found"</h1>
+                <p>"There is nothing at this address."</p>
+                <p><a href="/">"Go to the dashboard"</a></p>
+            </section>
+        </main>
+    }
+}

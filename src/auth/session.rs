@@ -1,0 +1,336 @@
+//! Sessions: signing in and out, checking a session on every request, and the
+//! guards server functions call before doing anything.
+
+use super::email::EmailAddress;
+use super::password;
+use super::throttle::{Admission, Counter, Policy};
+use super::{CurrentUser, Role};
+use crate::audit::{self, Actor, NewEvent};
+use crate::error::AppError;
+use crate::server::db::{self, Scope};
+use crate::server::state::{app_state, AppState};
+use axum::Extension;
+use serde_json::json;
+use sqlx::PgConnection;
+use tower_sessions::Session;
+use uuid::Uuid;
+
+/// The key under which the browser session holds its `auth_sessions` row id.
+pub const SESSION_KEY: &str = "auth_session_id";
+
+/// The signed-in user of this request, put into the request by the auth middleware.
+#[derive(Debug, Clone, Default)]
+pub struct AuthContext {
+    pub user: Option<CurrentUser>,
+}
+
+/// The client's address and user agent, put into the request by the auth middleware.
+#[derive(Debug, Clone, Default)]
+pub struct ClientMeta {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl ClientMeta {
+    /// The audit actor for this client, signed in as `user` (if anyone).
+    pub fn actor(&self, user: Option<&CurrentUser>) -> Actor {
+        Actor {
+            user_id: user.map(|u| u.id),
+            email: user.map(|u| u.email.clone()),
+            role: user.map(|u| u.role.as_str().to_string()),
+            ip: self.ip.clone(),
+            user_agent: self.user_agent.clone(),
+        }
+    }
+}
+
+/// What checking a request's session found.
+#[derive(Debug, Clone, Default)]
+pub struct SessionCheck {
+    pub user: Option<CurrentUser>,
+    /// The browser had a session that is no longer valid (idle, too old, revoked).
+    pub expired: bool,
+}
+
+/// Finds the user behind `session`, enforcing the idle and absolute timeouts,
+/// revocation and disabled accounts, and records the activity.
+pub async fn check(state: &AppState, session: &Session) -> Result<SessionCheck, AppError> {
+    let Some(auth_session_id) = session.get::<Uuid>(SESSION_KEY).await? else {
+        return Ok(SessionCheck::default());
+    };
+    let idle_secs = state.config.session_idle_timeout.as_secs_f64();
+    let mut tx = db::begin(&state.pool, Scope::Auth).await?;
+    let row = sqlx::query!(
+        r#"UPDATE auth_sessions s SET last_seen_at = now()
+           FROM users u
+           WHERE s.id = $1 AND u.id = s.user_id
+             AND s.revoked_at IS NULL AND s.expires_at > now()
+             AND s.last_seen_at > now() - make_interval(secs => $2)
+             AND u.disabled_at IS NULL
+           RETURNING u.id, u.email, u.role, u.tenant_id"#,
+        auth_session_id,
+        idle_secs
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    match row.and_then(|r| Role::parse(&r.role).map(|role| (r, role))) {
+        Some((r, role)) => Ok(SessionCheck {
+            user: Some(CurrentUser { id: r.id, email: r.email, role, tenant_id: r.tenant_id }),
+            expired: false,
+        }),
+        None => {
+            session.flush().await?;
+            Ok(SessionCheck { user: None, expired: true })
+        }
+    }
+}
+
+async fn extract<T>() -> Result<T, AppError>
+where
+    T: axum::extract::FromRequestParts<()> + Send,
+    T::Rejection: std::fmt::Debug,
+{
+    leptos_axum::extract::<T>().await.map_err(AppError::internal)
+}
+
+/// This request's client address and user agent.
+pub async fn client_meta() -> ClientMeta {
+    extract::<Extension<ClientMeta>>().await.map(|Extension(m)| m).unwrap_or_default()
+}
+
+/// The signed-in user, or `Unauthorized`.
+pub async fn require_user() -> Result<CurrentUser, AppError> {
+    let Extension(ctx) = extract::<Extension<AuthContext>>().await.map_err(|_| AppError::Unauthorized)?;
+    ctx.user.ok_or(AppError::Unauthorized)
+}
+
+/// A platform admin or auditor (reading), or `Forbidden`.
+pub async fn require_platform_staff() -> Result<CurrentUser, AppError> {
+    let user = require_user().await?;
+    if user.role.is_platform_staff() {
+        Ok(user)
+    } else {
+        Err(AppError::Forbidden)
+    }
+}
+
+/// A platform admin (changing things), or `Forbidden`.
+pub async fn require_platform_admin() -> Result<CurrentUser, AppError> {
+    let user = require_user().await?;
+    if user.role == Role::PlatformAdmin {
+        Ok(user)
+    } else {
+        Err(AppError::Forbidden)
+    }
+}
+
+/// How a sign-in attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginOutcome {
+    SignedIn,
+    /// The e-mail is not an address at all (nothing was looked up).
+    BadEmail,
+    /// Unknown e-mail or wrong password: the same answer for both.
+    Invalid,
+    /// Too many attempts for this account or address: try later.
+    Locked,
+}
+
+fn policies(state: &AppState) -> (Policy, Policy) {
+    let c = &state.config;
+    let account = Policy {
+        limit: c.login_account_limit,
+        base_delay: c.login_base_delay,
+        max_delay: c.login_max_delay,
+        window: c.login_window,
+    };
+    (account, Policy { limit: c.login_ip_limit, ..account })
+}
+
+async fn load_counter(conn: &mut PgConnection, key: &str) -> Result<(Counter, time::OffsetDateTime), sqlx::Error> {
+    sqlx::query!(
+        "INSERT INTO login_throttle (key, failures, updated_at) VALUES ($1, 0, now()) ON CONFLICT (key) DO NOTHING",
+        key
+    )
+    .execute(&mut *conn)
+    .await?;
+    let row = sqlx::query!(
+        r#"SELECT failures, locked_until, updated_at, clock_timestamp() AS "now!"
+           FROM login_throttle WHERE key = $1 FOR UPDATE"#,
+        key
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((Counter { failures: row.failures, locked_until: row.locked_until, updated_at: row.updated_at }, row.now))
+}
+
+async fn store_counter(conn: &mut PgConnection, key: &str, c: &Counter) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE login_throttle SET failures = $2, locked_until = $3, updated_at = $4 WHERE key = $1",
+        key,
+        c.failures,
+        c.locked_until,
+        c.updated_at
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+struct StoredUser {
+    id: Uuid,
+    email: String,
+    password_hash: String,
+    role: String,
+    tenant_id: Option<Uuid>,
+    disabled: bool,
+}
+
+/// Signs in from a server function: reads the session and client from the request.
+pub async fn login(email: &str, password: String) -> Result<LoginOutcome, AppError> {
+    let state = app_state()?;
+    let session = extract::<Session>().await?;
+    let meta = client_meta().await;
+    login_with(&state, &session, &meta, email, password).await
+}
+
+/// Checks the credentials under the throttle, and on success opens a session
+/// with a new id. Every outcome is an audit event.
+pub async fn login_with(
+    state: &AppState,
+    session: &Session,
+    meta: &ClientMeta,
+    email_input: &str,
+    password: String,
+) -> Result<LoginOutcome, AppError> {
+    let anonymous = meta.actor(None);
+    let email = match EmailAddress::parse(email_input) {
+        Ok(e) => e,
+        Err(_) => return Ok(LoginOutcome::BadEmail),
+    };
+    let attempted = json!({ "email": email.as_str() });
+    let (account_policy, ip_policy) = policies(state);
+    let account_key = format!("account:{email}");
+    let ip_key = meta.ip.as_ref().map(|ip| format!("ip:{ip}"));
+
+    // 1. Count the attempt, atomically, before looking at the password.
+    let mut tx = db::begin(&state.pool, Scope::Auth).await?;
+    let (account_counter, now) = load_counter(&mut tx, &account_key).await?;
+    let account = account_policy.admit(account_counter, now);
+    let ip = match &ip_key {
+        Some(key) => Some(ip_policy.admit(load_counter(&mut tx, key).await?.0, now)),
+        None => None,
+    };
+    let refused = [Some(account), ip].into_iter().flatten().any(|a| matches!(a, Admission::Refused { .. }));
+    if refused {
+        tx.rollback().await?;
+        let mut tx = db::begin(&state.pool, Scope::Auth).await?;
+        audit::record(&mut tx, &anonymous, NewEvent::new("auth.login.throttled").target(email.as_str()).after(attempted)).await?;
+        tx.commit().await?;
+        return Ok(LoginOutcome::Locked);
+    }
+    let Admission::Admitted(account_after) = account else { unreachable!("refusal handled above") };
+    store_counter(&mut tx, &account_key, &account_after).await?;
+    if let (Some(key), Some(Admission::Admitted(c))) = (&ip_key, ip) {
+        store_counter(&mut tx, key, &c).await?;
+    }
+    let user = sqlx::query_as!(
+        StoredUser,
+        r#"SELECT id, email, password_hash, role, tenant_id, disabled_at IS NOT NULL AS "disabled!"
+           FROM users WHERE email = $1"#,
+        email.as_str()
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+
+    // 2. Check the password; an unknown user costs the same.
+    let password = if password.len() > password::MAX_LENGTH { String::new() } else { password };
+    let matches = password::verify(password, user.as_ref().map(|u| u.password_hash.clone())).await?;
+    let user = user.filter(|u| matches && !u.disabled && Role::parse(&u.role).is_some());
+
+    let mut tx = db::begin(&state.pool, Scope::Auth).await?;
+    let Some(user) = user else {
+        audit::record(&mut tx, &anonymous, NewEvent::new("auth.login.failed").target(email.as_str()).after(attempted.clone())).await?;
+        let locked = account_after.locked_until.is_some();
+        if locked {
+            let until = account_after.locked_until.map(|t| t.to_string());
+            audit::record(
+                &mut tx,
+                &anonymous,
+                NewEvent::new("auth.lockout").target(email.as_str()).after(json!({ "email": email.as_str(), "failures": account_after.failures, "locked_until": until })),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        return Ok(if locked { LoginOutcome::Locked } else { LoginOutcome::Invalid });
+    };
+
+    // 3. Success: reset the account's counter, forgive the address, open the session.
+    sqlx::query!("DELETE FROM login_throttle WHERE key = $1", account_key).execute(&mut *tx).await?;
+    if let Some(key) = &ip_key {
+        let (c, _) = load_counter(&mut tx, key).await?;
+        store_counter(&mut tx, key, &ip_policy.forgive(c)).await?;
+    }
+    let absolute_secs = state.config.session_absolute_timeout.as_secs_f64();
+    let auth_session_id = sqlx::query_scalar!(
+        r#"INSERT INTO auth_sessions (user_id, expires_at, ip, user_agent)
+           VALUES ($1, now() + make_interval(secs => $2), $3, $4) RETURNING id"#,
+        user.id,
+        absolute_secs,
+        meta.ip,
+        meta.user_agent
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let role = Role::parse(&user.role).expect("filtered above");
+    let current = CurrentUser { id: user.id, email: user.email.clone(), role, tenant_id: user.tenant_id };
+    audit::record(
+        &mut tx,
+        &meta.actor(Some(&current)),
+        NewEvent::new("auth.login.succeeded").target(user.email.as_str()),
+    )
+    .await?;
+    tx.commit().await?;
+
+    // A new session id at every sign-in: the id the browser had before is dead.
+    session.cycle_id().await?;
+    session.insert(SESSION_KEY, auth_session_id).await?;
+    Ok(LoginOutcome::SignedIn)
+}
+
+/// Signs out from a server function.
+pub async fn logout() -> Result<(), AppError> {
+    let state = app_state()?;
+    let session = extract::<Session>().await?;
+    let meta = client_meta().await;
+    let user = extract::<Extension<AuthContext>>().await.ok().and_then(|Extension(c)| c.user);
+    if let Some(auth_session_id) = session.get::<Uuid>(SESSION_KEY).await? {
+        let mut tx = db::begin(&state.pool, Scope::Auth).await?;
+        sqlx::query!(
+            "UPDATE auth_sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
+            auth_session_id
+        )
+        .execute(&mut *tx)
+        .await?;
+        if let Some(user) = &user {
+            audit::record(&mut tx, &meta.actor(Some(user)), NewEvent::new("auth.logout").target(user.email.as_str())).await?;
+        }
+        tx.commit().await?;
+    }
+    session.flush().await?;
+    Ok(())
+}
+
+/// Ends every session of `user_id` (after disabling the account or changing
+/// its password). Runs in the caller's transaction; returns how many ended.
+pub async fn end_all_sessions(conn: &mut PgConnection, user_id: Uuid) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query!(
+        "UPDATE auth_sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
+        user_id
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}

@@ -1,0 +1,147 @@
+//! Login throttling: counters per account and per IP address, with a delay
+//! that doubles after each failure past the limit.
+//!
+//! An attempt is counted *before* its password is checked, under a row lock,
+//! so that attempts arriving in parallel cannot slip past the limit together.
+
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// The rules for one kind of counter.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// Attempts allowed before waiting.
+    pub limit: i32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// Failures older than this are forgotten.
+    pub window: Duration,
+}
+
+/// A counter as stored in `login_throttle`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counter {
+    pub failures: i32,
+    pub locked_until: Option<OffsetDateTime>,
+    pub updated_at: OffsetDateTime,
+}
+
+/// Whether an attempt may go ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Go ahead; store this counter.
+    Admitted(Counter),
+    /// Wait this many seconds; the counter is unchanged.
+    Refused { retry_after_secs: u64 },
+}
+
+impl Policy {
+    /// The wait after `failures` failures (none below the limit).
+    pub fn delay(&self, failures: i32) -> Option<Duration> {
+        if failures < self.limit {
+            return None;
+        }
+        let doublings = (failures - self.limit).clamp(0, 20) as u32;
+        Some(self.base_delay.saturating_mul(1 << doublings).min(self.max_delay))
+    }
+
+    /// Counts one attempt against `counter` at `now`.
+    pub fn admit(&self, counter: Counter, now: OffsetDateTime) -> Admission {
+        if let Some(until) = counter.locked_until {
+            if until > now {
+                let secs = (until - now).as_seconds_f64().ceil().max(1.0) as u64;
+                return Admission::Refused { retry_after_secs: secs };
+            }
+        }
+        let stale = now - counter.updated_at > self.window;
+        let failures = if stale { 1 } else { counter.failures.saturating_add(1) };
+        let locked_until = self.delay(failures).map(|d| now + d);
+        Admission::Admitted(Counter { failures, locked_until, updated_at: now })
+    }
+
+    /// The counter after an attempt it admitted turned out to be correct for an
+    /// IP counter: the attempt no longer counts as a failure.
+    pub fn forgive(&self, counter: Counter) -> Counter {
+        let failures = (counter.failures - 1).max(0);
+        let locked_until = if failures < self.limit { None } else { counter.locked_until };
+        Counter { failures, locked_until, ..counter }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> Policy {
+        Policy {
+            limit: 5,
+            base_delay: Duration::from_secs(30),
+            max_delay: Duration::from_secs(900),
+            window: Duration::from_secs(900),
+        }
+    }
+
+    fn fresh(now: OffsetDateTime) -> Counter {
+        Counter { failures: 0, locked_until: None, updated_at: now }
+    }
+
+    #[test]
+    fn the_fifth_attempt_starts_the_wait_and_later_ones_are_refused() {
+        let p = policy();
+        let now = OffsetDateTime::now_utc();
+        let mut c = fresh(now);
+        for n in 1..=4 {
+            match p.admit(c, now) {
+                Admission::Admitted(next) => {
+                    assert_eq!(next.failures, n);
+                    assert_eq!(next.locked_until, None);
+                    c = next;
+                }
+                other => panic!("attempt {n} refused: {other:?}"),
+            }
+        }
+        let Admission::Admitted(fifth) = p.admit(c, now) else { panic!("fifth refused") };
+        assert_eq!(fifth.locked_until, Some(now + Duration::from_secs(30)));
+        assert_eq!(p.admit(fifth, now), Admission::Refused { retry_after_secs: 30 });
+    }
+
+    #[test]
+    fn the_wait_doubles_and_is_capped() {
+        let p = policy();
+        assert_eq!(p.delay(4), None);
+        assert_eq!(p.delay(5), Some(Duration::from_secs(30)));
+        assert_eq!(p.delay(6), Some(Duration::from_secs(60)));
+        assert_eq!(p.delay(7), Some(Duration::from_secs(120)));
+        assert_eq!(p.delay(60), Some(Duration::from_secs(900)));
+    }
+
+    #[test]
+    fn after_the_wait_one_more_attempt_is_admitted_and_waits_longer() {
+        let p = policy();
+        let now = OffsetDateTime::now_utc();
+        let locked = Counter { failures: 5, locked_until: Some(now + Duration::from_secs(30)), updated_at: now };
+        let later = now + Duration::from_secs(31);
+        let Admission::Admitted(next) = p.admit(locked, later) else { panic!("refused after the wait") };
+        assert_eq!(next.failures, 6);
+        assert_eq!(next.locked_until, Some(later + Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn old_failures_are_forgotten() {
+        let p = policy();
+        let now = OffsetDateTime::now_utc();
+        let old = Counter { failures: 4, locked_until: None, updated_at: now - Duration::from_secs(901) };
+        let Admission::Admitted(next) = p.admit(old, now) else { panic!() };
+        assert_eq!(next.failures, 1);
+    }
+
+    #[test]
+    fn forgiving_a_success_lifts_a_lock_below_the_limit() {
+        let p = policy();
+        let now = OffsetDateTime::now_utc();
+        let c = Counter { failures: 5, locked_until: Some(now), updated_at: now };
+        let f = p.forgive(c);
+        assert_eq!((f.failures, f.locked_until), (4, None));
+        assert_eq!(p.forgive(Counter { failures: 0, ..c }).failures, 0);
+    }
+}

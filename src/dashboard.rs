@@ -1,0 +1,85 @@
+//! The dashboard: the platform at a glance and the latest audit events.
+
+use crate::audit::EventSummary;
+use crate::error::AppError;
+use crate::ui::{format_time, EmptyState, Table};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use serde::{Deserialize, Serialize};
+
+/// Figures for the dashboard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Overview {
+    pub tenants: i64,
+    pub active_tenants: i64,
+    pub users: i64,
+    pub recent_events: Vec<EventSummary>,
+}
+
+/// The dashboard's figures, for platform staff.
+#[server(endpoint = "overview")]
+pub async fn load_overview() -> Result<Overview, AppError> {
+    use crate::server::db::{begin, Scope};
+    let _user = crate::auth::session::require_platform_staff().await?;
+    let state = crate::server::state::app_state()?;
+    let mut tx = begin(&state.pool, Scope::Platform).await?;
+    let counts = sqlx::query!(
+        r#"SELECT (SELECT count(*) FROM tenants WHERE status <> 'deleted') AS "tenants!",
+                  (SELECT count(*) FROM tenants WHERE status = 'active') AS "active!",
+                  (SELECT count(*) FROM users WHERE disabled_at IS NULL) AS "users!""#
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let recent_events = crate::audit::recent(&mut tx, 10).await?;
+    tx.commit().await?;
+    Ok(Overview { tenants: counts.tenants, active_tenants: counts.active, users: counts.users, recent_events })
+}
+
+#[component]
+pub fn DashboardPage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| load_overview());
+    view! {
+        <Title text="Dashboard"/>
+        <h1>"Dashboard"</h1>
+        <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(o) => view! { <OverviewView overview=o/> }.into_any(),
+                    Err(e) => view! { <div class="flash flash-error" role="alert">{e.to_string()}</div> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn OverviewView(overview: Overview) -> impl IntoView {
+    let events = overview.recent_events;
+    view! {
+        <section class="cards" aria-label="Figures">
+            <div class="card"><p class="card-label">"Tenants"</p><p class="card-value num">{overview.tenants}</p></div>
+            <div class="card"><p class="card-label">"Active tenants"</p><p class="card-value num">{overview.active_tenants}</p></div>
+            <div class="card"><p class="card-label">"Users"</p><p class="card-value num">{overview.users}</p></div>
+        </section>
+        {(overview.tenants == 0).then(|| view! {
+            <EmptyState title="No tenants yet" hint="Tenants appear here once a platform admin creates them."/>
+        })}
+        <h2>"Recent activity"</h2>
+        {if events.is_empty() {
+            view! { <EmptyState title="No audit events yet" hint="Sign-ins and changes are recorded here as they happen."/> }.into_any()
+        } else {
+            view! {
+                <Table caption="Recent audit events" headers=vec![("When", false), ("Who", false), ("Action", false), ("Target", false)]>
+                    {events.into_iter().map(|e| view! {
+                        <tr>
+                            <td class="nowrap">{format_time(e.occurred_at)}</td>
+                            <td>{e.actor_email.unwrap_or_else(|| "—".to_string())}</td>
+                            <td><code>{e.action}</code></td>
+                            <td>{e.target.unwrap_or_default()}</td>
+                        </tr>
+                    }).collect_view()}
+                </Table>
+            }.into_any()
+        }}
+    }
+}

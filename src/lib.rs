@@ -1,0 +1,21 @@
+//! Bulkhead: the control plane console of a multi-tenant SaaS platform.
+
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod dashboard;
+pub mod error;
+pub mod ui;
+
+#[cfg(feature = "ssr")]
+pub mod cli;
+#[cfg(feature = "ssr")]
+pub mod server;
+
+/// Browser entry point: hydrates the server-rendered page.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

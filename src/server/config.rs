@@ -1,0 +1,202 @@
+//! Configuration from the environment, with safe defaults for development.
+
+use std::time::Duration;
+
+/// Whether the console runs for development (plain cookies allowed) or for real.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    Development,
+    Production,
+}
+
+/// Everything the server reads from its environment at start.
+#[derive(Clone)]
+pub struct Config {
+    pub profile: Profile,
+    /// The console's own origin (`https://console.example.com`), for the CSRF check.
+    pub public_origin: Option<String>,
+    pub session_idle_timeout: Duration,
+    pub session_absolute_timeout: Duration,
+    /// Failed logins of one account before it waits.
+    pub login_account_limit: i32,
+    /// Failed logins from one IP address before it waits.
+    pub login_ip_limit: i32,
+    /// The first wait; each further failure doubles it, up to `login_max_delay`.
+    pub login_base_delay: Duration,
+    pub login_max_delay: Duration,
+    /// Failures older than this are forgotten.
+    pub login_window: Duration,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    pub secret_key: Option<String>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("profile", &self.profile)
+            .field("public_origin", &self.public_origin)
+            .field("session_idle_timeout", &self.session_idle_timeout)
+            .field("session_absolute_timeout", &self.session_absolute_timeout)
+            .field("secret_key", &self.secret_key.as_ref().map(|_| "[redacted]"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            profile: Profile::Development,
+            public_origin: None,
+            session_idle_timeout: Duration::from_secs(30 * 60),
+            session_absolute_timeout: Duration::from_secs(12 * 3600),
+            login_account_limit: 5,
+            login_ip_limit: 20,
+            login_base_delay: Duration::from_secs(30),
+            login_max_delay: Duration::from_secs(15 * 60),
+            login_window: Duration::from_secs(15 * 60),
+            trust_forwarded_for: false,
+            max_body_bytes: 64 * 1024,
+            secret_key: None,
+        }
+    }
+}
+
+/// A configuration value that could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{name}: {message}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub message: String,
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn secs(name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v.trim().parse::<u64>().ok().filter(|n| *n > 0).map(Duration::from_secs).ok_or(
+            ConfigError { name, message: format!("expected a positive number of seconds, got {v:?}") },
+        ),
+    }
+}
+
+fn number<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, ConfigError> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse::<T>()
+            .map_err(|_| ConfigError { name, message: format!("expected a number, got {v:?}") }),
+    }
+}
+
+impl Config {
+    /// Reads the `BULKHEAD_*` variables (see README and `.env.example`).
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let d = Config::default();
+        let profile = match var("BULKHEAD_ENV").as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("development") | Some("dev") => Profile::Development,
+            Some("production") | Some("prod") => Profile::Production,
+            Some(other) => {
+                return Err(ConfigError {
+                    name: "BULKHEAD_ENV",
+                    message: format!("expected development or production, got {other:?}"),
+                })
+            }
+        };
+        let config = Config {
+            profile,
+            public_origin: var("BULKHEAD_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_string()),
+            session_idle_timeout: secs("BULKHEAD_SESSION_IDLE_SECS", d.session_idle_timeout)?,
+            session_absolute_timeout: secs(
+                "BULKHEAD_SESSION_ABSOLUTE_SECS",
+                d.session_absolute_timeout,
+            )?,
+            login_account_limit: number("BULKHEAD_LOGIN_ACCOUNT_LIMIT", d.login_account_limit)?,
+            login_ip_limit: number("BULKHEAD_LOGIN_IP_LIMIT", d.login_ip_limit)?,
+            login_base_delay: secs("BULKHEAD_LOGIN_BASE_DELAY_SECS", d.login_base_delay)?,
+            login_max_delay: secs("BULKHEAD_LOGIN_MAX_DELAY_SECS", d.login_max_delay)?,
+            login_window: secs("BULKHEAD_LOGIN_WINDOW_SECS", d.login_window)?,
+            trust_forwarded_for: matches!(
+                var("BULKHEAD_TRUST_FORWARDED_FOR").as_deref(),
+                Some("1") | Some("true") | Some("yes")
+            ),
+            max_body_bytes: number("BULKHEAD_MAX_BODY_BYTES", d.max_body_bytes)?,
+            secret_key: var("BULKHEAD_SECRET_KEY"),
+        };
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Refuses settings that are unsafe outside development.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.profile == Profile::Production {
+            if self.secret_key.as_deref().map(str::len).unwrap_or(0) < 32 {
+                return Err(ConfigError {
+                    name: "BULKHEAD_SECRET_KEY",
+                    message: "production needs a secret key of at least 32 characters".into(),
+                });
+            }
+            match &self.public_origin {
+                Some(o) if o.starts_with("https://") => {}
+                _ => {
+                    return Err(ConfigError {
+                        name: "BULKHEAD_PUBLIC_URL",
+                        message: "production needs the console's https:// address (cookies are Secure)".into(),
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Secure, `__Host-` prefixed cookies everywhere but development.
+    pub fn secure_cookies(&self) -> bool {
+        self.profile == Profile::Production
+    }
+
+    /// The session cookie's name.
+    pub fn session_cookie_name(&self) -> &'static str {
+        if self.secure_cookies() {
+            "__Host-bulkhead_session"
+        } else {
+            "bulkhead_session"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn production_refuses_to_start_without_a_key_or_https() {
+        let mut c = Config { profile: Profile::Production, ..Config::default() };
+        assert_eq!(c.check().unwrap_err().name, "BULKHEAD_SECRET_KEY");
+        c.secret_key = Some("k".repeat(32));
+        assert_eq!(c.check().unwrap_err().name, "BULKHEAD_PUBLIC_URL");
+        c.public_origin = Some("http://console.example.com".into());
+        assert!(c.check().is_err());
+        c.public_origin = Some("https://console.example.com".into());
+        assert!(c.check().is_ok());
+        assert_eq!(c.session_cookie_name(), "__Host-bulkhead_session");
+    }
+
+    #[test]
+    fn development_allows_plain_cookies() {
+        let c = Config::default();
+        assert!(c.check().is_ok());
+        assert!(!c.secure_cookies());
+    }
+
+    #[test]
+    fn debug_output_redacts_the_secret_key() {
+        let c = Config { secret_key: Some("very-secret".into()), ..Config::default() };
+        assert!(!format!("{c:?}").contains("very-secret"));
+    }
+}

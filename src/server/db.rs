@@ -1,0 +1,81 @@
+//! The connection pool and scoped transactions.
+//!
+//! Every pooled connection is demoted to `bulkhead_app` as it connects, even
+//! when `DATABASE_URL` names a superuser. `bulkhead_app` can reach nothing but
+//! the session store; each transaction then takes one scoped role:
+//! `bulkhead_auth` (sign-in), `bulkhead_platform` (platform staff) or
+//! `bulkhead_tenant` with `app.tenant_id` set for that transaction only.
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Executor, PgPool, Postgres, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Who a transaction acts for, and so what the database lets it see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Sign-in and session checks: reads users, writes sessions, counters and audit events.
+    Auth,
+    /// Platform staff: every tenant.
+    Platform,
+    /// One tenant: Row-Level Security shows that tenant's rows and nothing else.
+    Tenant(Uuid),
+}
+
+/// The role every pooled connection runs as between transactions.
+pub const APP_ROLE: &str = "bulkhead_app";
+
+/// Opens the runtime pool. Connections are made lazily, so the server starts
+/// (and `/readyz` reports) while the database is down, and recovers when it returns.
+pub fn connect(database_url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    let options = PgConnectOptions::from_str(database_url)?.application_name("bulkhead");
+    Ok(PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(3))
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                conn.execute("SET ROLE bulkhead_app").await?;
+                Ok(())
+            })
+        })
+        .connect_lazy_with(options))
+}
+
+/// Opens a connection as the `DATABASE_URL` user itself, for migrations only.
+pub async fn connect_owner(database_url: &str) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(database_url)
+        .await
+}
+
+/// Applies the migrations in `migrations/`.
+pub async fn migrate(database_url: &str) -> Result<(), sqlx::Error> {
+    let owner = connect_owner(database_url).await?;
+    sqlx::migrate!("./migrations").run(&owner).await?;
+    owner.close().await;
+    Ok(())
+}
+
+/// Begins a transaction in the given scope.
+pub async fn begin(pool: &PgPool, scope: Scope) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    match scope {
+        Scope::Auth => {
+            tx.execute("SET LOCAL ROLE bulkhead_auth").await?;
+        }
+        Scope::Platform => {
+            tx.execute("SET LOCAL ROLE bulkhead_platform").await?;
+        }
+        Scope::Tenant(tenant_id) => {
+            tx.execute("SET LOCAL ROLE bulkhead_tenant").await?;
+            sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+                .bind(tenant_id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    Ok(tx)
+}

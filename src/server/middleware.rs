@@ -1,0 +1,220 @@
+//! Request middleware: the CSRF origin check, the sign-in gate for pages, and
+//! the error page shown when the console cannot serve a page.
+
+use super::config::Config;
+use super::state::AppState;
+use crate::auth::session::{self, AuthContext, ClientMeta};
+use axum::{
+    body::Body,
+    extract::{ConnectInfo, Request, State},
+    http::{header, HeaderMap, Method, StatusCode},
+    middleware::Next,
+    response::{Html, IntoResponse, Redirect, Response},
+};
+use std::net::SocketAddr;
+use tower_sessions::Session;
+
+/// Paths served without looking at the session: static files and machine endpoints.
+fn is_public(path: &str) -> bool {
+    path.starts_with("/pkg/")
+        || path == "/favicon.ico"
+        || path == "/healthz"
+        || path == "/readyz"
+        || path.ends_with(".css")
+        || path.ends_with(".svg")
+        || path.ends_with(".png")
+}
+
+/// Whether a state-changing request comes from the console's own pages.
+///
+/// Browsers send `Sec-Fetch-Site` and `Origin` on every POST; a request with
+/// neither, or from another origin, is refused. When the console's public
+/// address is configured only that origin is accepted; otherwise the origin
+/// must name the host the request was sent to.
+pub fn origin_allowed(headers: &HeaderMap, public_origin: Option<&str>) -> bool {
+    let get = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    if headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("same-origin") {
+        return true;
+    }
+    let Some(origin) = get(header::ORIGIN) else { return false };
+    match public_origin {
+        Some(expected) => origin == expected,
+        None => {
+            let host = get(header::HOST).unwrap_or("");
+            let origin_host = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://"));
+            !host.is_empty() && origin_host == Some(host)
+        }
+    }
+}
+
+/// Refuses with 403 every non-GET request that is not from the console's origin.
+pub async fn csrf(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    if origin_allowed(req.headers(), state.config.public_origin.as_deref()) {
+        next.run(req).await
+    } else {
+        tracing::warn!(method = %req.method(), path = %req.uri().path(), "cross-origin request refused");
+        (StatusCode::FORBIDDEN, "Cross-origin request refused.").into_response()
+    }
+}
+
+fn client_meta(req: &Request, config: &Config) -> ClientMeta {
+    let headers = req.headers();
+    let forwarded = if config.trust_forwarded_for {
+        headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    } else {
+        None
+    };
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(a)| a.ip().to_string());
+    ClientMeta {
+        ip: forwarded.or(peer),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(512).collect()),
+    }
+}
+
+/// Percent-encodes `s` for use in a query string.
+pub fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Loads the signed-in user for every request, sends anyone not signed in
+/// from a page to the login page (and back afterwards), and sends a signed-in
+/// user away from the login page.
+pub async fn auth_gate(State(state): State<AppState>, session: Session, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    if is_public(&path) {
+        return next.run(req).await;
+    }
+    let is_page = matches!(*req.method(), Method::GET | Method::HEAD) && !path.starts_with("/api/");
+    let meta = client_meta(&req, &state.config);
+    req.extensions_mut().insert(meta);
+    let check = match session::check(&state, &session).await {
+        Ok(check) => check,
+        Err(err) => {
+            return if is_page {
+                error_page(StatusCode::SERVICE_UNAVAILABLE, "The console is unavailable", &err.to_string())
+            } else {
+                err.into_response()
+            };
+        }
+    };
+    if is_page {
+        let signed_in = check.user.is_some();
+        if path == "/login" && signed_in {
+            return Redirect::to("/").into_response();
+        }
+        if path != "/login" && !signed_in {
+            let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            let mut url = String::from("/login");
+            let mut sep = '?';
+            if target != "/" {
+                url.push_str(&format!("?next={}", url_encode(target)));
+                sep = '&';
+            }
+            if check.expired {
+                url.push(sep);
+                url.push_str("expired=1");
+            }
+            return Redirect::to(&url).into_response();
+        }
+    }
+    req.extensions_mut().insert(AuthContext { user: check.user });
+    let mut res = next.run(req).await;
+    if is_page {
+        // Pages show personal data: never cache them.
+        res.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    }
+    res
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// A standalone error page, for when the application cannot render its own.
+pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    let request_id = super::request_id::current();
+    let html = format!(
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · Bulkhead</title><link rel="stylesheet" href="/pkg/bulkhead.css"></head>
+<body><main class="auth-page"><section class="auth-card" role="alert"><h1>{title}</h1><p>{message}</p>
+<p class="muted">Request id: <code>{request_id}</code></p><p><a href="/">Try again</a></p></section></main></body></html>"#,
+        title = escape(title),
+        message = escape(message),
+        request_id = escape(&request_id),
+    );
+    let mut res = (status, Html(html)).into_response();
+    res.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    res
+}
+
+/// Gives server-function errors their proper HTTP status (the framework
+/// answers every error with 500), by reading the error they carry.
+pub async fn server_fn_status(req: Request, next: Next) -> Response {
+    let is_server_fn = req.uri().path().starts_with("/api/");
+    let res = next.run(req).await;
+    if !is_server_fn || res.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let bytes = axum::body::to_bytes(body, 1024 * 1024).await.unwrap_or_default();
+    if let Ok(err) = serde_json::from_slice::<crate::error::AppError>(&bytes) {
+        parts.status = StatusCode::from_u16(err.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn same_origin_requests_pass() {
+        assert!(origin_allowed(&headers(&[("sec-fetch-site", "same-origin")]), None));
+        assert!(origin_allowed(&headers(&[("origin", "http://127.0.0.1:3000"), ("host", "127.0.0.1:3000")]), None));
+        assert!(origin_allowed(&headers(&[("origin", "https://c.example.com")]), Some("https://c.example.com")));
+    }
+
+    #[test]
+    fn cross_origin_or_anonymous_requests_are_refused() {
+        assert!(!origin_allowed(&headers(&[]), None));
+        assert!(!origin_allowed(&headers(&[("sec-fetch-site", "same-site"), ("host", "a.example.com")]), None));
+        assert!(!origin_allowed(&headers(&[("origin", "http://evil.example"), ("host", "127.0.0.1:3000")]), None));
+        assert!(!origin_allowed(&headers(&[("origin", "null"), ("host", "127.0.0.1:3000")]), None));
+        assert!(!origin_allowed(
+            &headers(&[("origin", "https://tenant.c.example.com"), ("host", "c.example.com")]),
+            Some("https://c.example.com")
+        ));
+    }
+
+    #[test]
+    fn query_values_are_encoded() {
+        assert_eq!(url_encode("/tenants?q=a b&x=1"), "/tenants%3Fq%3Da%20b%26x%3D1");
+    }
+}

@@ -1,0 +1,10 @@
+//! Server-only parts: configuration, database access, state, middleware,
+//! machine routes and the router that ties them together.
+
+pub mod config;
+pub mod db;
+pub mod middleware;
+pub mod request_id;
+pub mod routes;
+pub mod startup;
+pub mod state;

@@ -1,0 +1,33 @@
+//! Machine endpoints beside the console's pages.
+
+use super::state::AppState;
+use axum::{extract::State, http::StatusCode, response::IntoResponse, Json};
+use std::time::Duration;
+
+/// `GET /healthz`: the process is up.
+pub async fn healthz() -> impl IntoResponse {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: the database answers; 503 when it does not.
+pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let check = tokio::time::timeout(Duration::from_secs(3), async {
+        let mut conn = state.pool.acquire().await?;
+        sqlx::query_scalar!("SELECT 1 AS \"one!\"").fetch_one(&mut *conn).await
+    })
+    .await;
+    match check {
+        Ok(Ok(_)) => (StatusCode::OK, Json(serde_json::json!({ "status": "ready" }))),
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({ "status": "unavailable", "database": "unreachable" })),
+            )
+        }
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "status": "unavailable", "database": "timeout" })),
+        ),
+    }
+}

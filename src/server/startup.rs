@@ -1,0 +1,153 @@
+//! Builds the router and serves it.
+
+use super::config::Config;
+use super::middleware;
+use super::request_id;
+use super::routes;
+use super::state::AppState;
+use crate::app::{shell, App};
+use axum::{
+    body::Body,
+    extract::{Request, State},
+    response::{IntoResponse, Response},
+    routing::get,
+    Router,
+};
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use sqlx::PgPool;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{ExpiredDeletion, Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::PostgresStore;
+
+/// Leptos' options from the environment (as cargo-leptos sets it), with this
+/// crate's defaults when it runs on its own.
+pub fn leptos_options() -> LeptosOptions {
+    if std::env::var_os("LEPTOS_OUTPUT_NAME").is_none() {
+        std::env::set_var("LEPTOS_OUTPUT_NAME", "bulkhead");
+    }
+    get_configuration(None).expect("Leptos configuration from the environment").leptos_options
+}
+
+/// Server functions are registered one by one by `leptos_routes`; this answers
+/// for any other path under `/api/`.
+async fn server_fn_handler(State(state): State<AppState>, req: Request<Body>) -> Response {
+    leptos_axum::handle_server_fns_with_context(
+        {
+            let state = state.clone();
+            move || provide_context(state.clone())
+        },
+        req,
+    )
+    .await
+    .into_response()
+}
+
+/// The whole application: pages, server functions, machine routes and middleware.
+pub fn router(state: AppState) -> Router {
+    let config = state.config.clone();
+    let routes = generate_route_list(App);
+    let store = PostgresStore::new(state.pool.clone());
+    let sessions = SessionManagerLayer::new(store)
+        .with_name(config.session_cookie_name())
+        .with_secure(config.secure_cookies())
+        .with_http_only(true)
+        .with_same_site(SameSite::Strict)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
+            config.session_absolute_timeout.as_secs() as i64,
+        )));
+
+    Router::new()
+        .route("/healthz", get(routes::healthz))
+        .route("/readyz", get(routes::readyz))
+        .route("/api/{*fn_name}", get(server_fn_handler).post(server_fn_handler))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            {
+                let state = state.clone();
+                move || provide_context(state.clone())
+            },
+            {
+                let options = state.leptos_options.clone();
+                move || shell(options.clone())
+            },
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn(middleware::server_fn_status))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::auth_gate))
+        .layer(sessions)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::csrf))
+        .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
+        .layer(axum::middleware::from_fn(request_id::scope))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Builds the state for `pool` and `config`.
+pub fn state(pool: PgPool, config: Config, leptos_options: LeptosOptions) -> AppState {
+    AppState { leptos_options, pool, config: Arc::new(config) }
+}
+
+/// Deletes expired sessions in the background, forever.
+pub fn spawn_cleanup(pool: PgPool) {
+    let store = PostgresStore::new(pool.clone());
+    tokio::spawn(async move {
+        if let Err(err) = store.continuously_delete_expired(Duration::from_secs(300)).await {
+            tracing::warn!(error = %err, "session cleanup stopped");
+        }
+    });
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            let result = async {
+                let mut tx = super::db::begin(&pool, super::db::Scope::Auth).await?;
+                sqlx::query!(
+                    "DELETE FROM auth_sessions WHERE expires_at < now() - interval '1 day' OR revoked_at < now() - interval '1 day'"
+                )
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await
+            }
+            .await;
+            if let Err(err) = result {
+                tracing::warn!(error = %err, "auth session cleanup failed");
+            }
+        }
+    });
+}
+
+/// Serves `router` on `listener` until Ctrl-C or SIGTERM.
+pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> std::io::Result<()> {
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,278 @@
+//! Signing in and out over HTTP, against the whole server and a real database.
+
+mod common;
+
+use bulkhead::server::config::{Config, Profile};
+use common::{location, set_cookie, spawn_app, spawn_app_with};
+use std::time::Duration;
+
+const EMAIL: &str = "ops@example.com";
+const PASSWORD: &str = "correct horse battery staple";
+
+#[tokio::test]
+async fn signing_in_shows_the_dashboard_and_is_audited() {
+    let app = spawn_app().await;
+    app.create_admin(EMAIL, PASSWORD).await;
+    let client = app.client();
+
+    let res = client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/login");
+
+    let page = client.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Sign in to Bulkhead"));
+    assert!(page.contains(r#"name="password""#));
+
+    assert_eq!(app.login(&client, EMAIL, PASSWORD).await, "/");
+    let res = client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let html = res.text().await.unwrap();
+    assert!(html.contains(EMAIL), "the header names the signed-in user");
+    assert!(html.contains("Platform admin"));
+    assert!(html.contains("auth.login.succeeded"), "the dashboard lists the sign-in event");
+    assert_eq!(app.count_events("auth.login.succeeded").await, 1);
+
+    // Signed in, the login page sends you home.
+    let res = client.get(app.url("/login")).send().await.unwrap();
+    assert_eq!(location(&res), "/");
+}
+
+#[tokio::test]
+async fn a_page_asked_for_before_signing_in_is_shown_after() {
+    let app = spawn_app().await;
+    app.create_admin(EMAIL, PASSWORD).await;
+    let client = app.client();
+    let res = client.get(app.url("/nowhere?tab=2")).send().await.unwrap();
+    assert_eq!(location(&res), "/login?next=/nowhere%3Ftab%3D2");
+    let res = client
+        .post(app.url("/api/login"))
+        .header("accept", "text/html")
+        .form(&[("email", EMAIL), ("password", PASSWORD), ("next", "/nowhere?tab=2")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&res), "/nowhere?tab=2");
+    // Never off-site.
+    let res = client
+        .post(app.url("/api/login"))
+        .header("accept", "text/html")
+        .form(&[("email", EMAIL), ("password", PASSWORD), ("next", "//evil.example/")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&res), "/");
+}
+
+#[tokio::test]
+async fn unknown_email_and_wrong_password_get_the_same_answer() {
+    let app = spawn_app().await;
+    app.create_admin(EMAIL, PASSWORD).await;
+    let client = app.client();
+    let wrong = app.login(&client, EMAIL, "not the password").await;
+    let unknown = app.login(&client, "nobody@example.com", PASSWORD).await;
+    assert_eq!(wrong, "/login?error=invalid");
+    assert_eq!(unknown, wrong);
+    assert_eq!(app.count_events("auth.login.failed").await, 2);
+    assert_eq!(app.login(&client, "not-an-address", PASSWORD).await, "/login?error=email");
+    let res = client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(res.status(), 303, "still not signed in");
+}
+
+#[tokio::test]
+async fn the_session_id_changes_at_sign_in_and_dies_at_sign_out() {
+    let app = spawn_app().await;
+    app.create_admin(EMAIL, PASSWORD).await;
+    let bare = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let login = |cookie: Option<String>| {
+        let mut req = bare
+            .post(app.url("/api/login"))
+            .header("origin", &app.base)
+            .header("accept", "text/html")
+            .form(&[("email", EMAIL), ("password", PASSWORD)]);
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        req.send()
+    };
+    let first = login(None).await.unwrap();
+    let cookie_a = set_cookie(&first, "bulkhead_session").expect("a session cookie");
+    assert!(cookie_a.contains("HttpOnly"), "{cookie_a}");
+    assert!(cookie_a.contains("SameSite=Strict"), "{cookie_a}");
+    let a = cookie_a.split(';').next().unwrap().to_string();
+
+    let second = login(Some(a.clone())).await.unwrap();
+    let b = set_cookie(&second, "bulkhead_session").expect("a new session cookie").split(';').next().unwrap().to_string();
+    assert_ne!(a, b, "signing in again gives a new session id");
+
+    let get = |cookie: String| bare.get(app.url("/")).header("cookie", cookie).send();
+    assert_eq!(get(a.clone()).await.unwrap().status(), 303, "the old id no longer works");
+    assert_eq!(get(b.clone()).await.unwrap().status(), 200);
+
+    let res = bare
+        .post(app.url("/api/logout"))
+        .header("origin", &app.base)
+        .header("accept", "text/html")
+        .header("cookie", b.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&res), "/login?signed_out=1");
+    let res = get(b).await.unwrap();
+    assert_eq!(res.status(), 303, "a signed-out session is dead on the server");
+    assert_eq!(app.count_events("auth.logout").await, 1);
+    let live: i64 = sqlx::query_scalar("SELECT count(*) FROM auth_sessions WHERE revoked_at IS NULL")
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+    assert_eq!(live, 1, "only the first sign-in's record is still open (its cookie was replaced)");
+}
+
+#[tokio::test]
+async fn idle_sessions_expire() {
+    let config = Config { session_idle_timeout: Duration::from_secs(1), ..Config::default() };
+    let app = spawn_app_with(config).await;
+    app.create_admin(EMAIL, PASSWORD).await;
+    let client = app.client();
+    app.login(&client, EMAIL, PASSWORD).await;
+    assert_eq!(client.get(app.url("/")).send().await.unwrap().status(), 200);
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let res = client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(location(&res), "/login?expired=1");
+}
+
+#[tokio::test]
+async fn sessions_end_after_the_absolute_timeout_despite_activity() {
+    let config = Config {
+        session_idle_timeout: Duration::from_secs(60),
+        session_absolute_timeout: Duration::from_secs(3),
+        ..Config::default()
+    };
+    let app = spawn_app_with(config).await;
+    app.create_admin(EMAIL, PASSWORD).await;
+    let client = app.client();
+    app.login(&client, EMAIL, PASSWORD).await;
+    let signed_in = std::time::Instant::now();
+    assert_eq!(client.get(app.url("/")).send().await.unwrap().status(), 200);
+    // Active every 300 ms: the session still ends 3 s after sign-in.
+    let mut last = 200;
+    while signed_in.elapsed() < Duration::from_millis(4000) {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        last = client.get(app.url("/healthz")).send().await.unwrap().status().as_u16();
+        last = client.get(app.url("/")).send().await.map(|r| r.status().as_u16()).unwrap_or(last);
+    }
+    assert_eq!(last, 303);
+}
+
+#[tokio::test]
+async fn disabling_a_user_ends_all_their_sessions() {
+    let app = spawn_app().await;
+    app.create_admin(EMAIL, PASSWORD).await;
+    let (one, two) = (app.client(), app.client());
+    app.login(&one, EMAIL, PASSWORD).await;
+    app.login(&two, EMAIL, PASSWORD).await;
+    let ended = bulkhead::auth::users::disable_user(&app.pool, &bulkhead::audit::Actor::cli(), EMAIL).await.unwrap();
+    assert_eq!(ended, 2);
+    for c in [&one, &two] {
+        assert_eq!(c.get(app.url("/")).send().await.unwrap().status(), 303);
+    }
+    assert_eq!(app.login(&one, EMAIL, PASSWORD).await, "/login?error=invalid");
+    assert_eq!(app.count_events("user.disabled").await, 1);
+}
+
+#[tokio::test]
+async fn five_failures_lock_the_account_even_for_the_right_password() {
+    let app = spawn_app().await;
+    app.create_admin(EMAIL, PASSWORD).await;
+    let client = app.client();
+    for _ in 0..4 {
+        assert_eq!(app.login(&client, EMAIL, "wrong password!").await, "/login?error=invalid");
+    }
+    assert_eq!(app.login(&client, EMAIL, "wrong password!").await, "/login?error=locked");
+    assert_eq!(app.login(&client, EMAIL, PASSWORD).await, "/login?error=locked");
+    assert_eq!(app.count_events("auth.lockout").await, 1);
+    assert_eq!(app.count_events("auth.login.throttled").await, 1);
+    // An unknown address locks the same way: the answer does not tell them apart.
+    for _ in 0..4 {
+        app.login(&client, "ghost@example.com", "whatever").await;
+    }
+    assert_eq!(app.login(&client, "ghost@example.com", "whatever").await, "/login?error=locked");
+}
+
+#[tokio::test]
+async fn twenty_parallel_attempts_cannot_slip_past_the_limit() {
+    let app = spawn_app().await;
+    app.create_admin(EMAIL, PASSWORD).await;
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let client = app.client();
+        let url = app.url("/api/login");
+        tasks.push(tokio::spawn(async move {
+            let res = client
+                .post(url)
+                .header("accept", "text/html")
+                .form(&[("email", EMAIL), ("password", "wrong password!")])
+                .send()
+                .await
+                .unwrap();
+            location(&res)
+        }));
+    }
+    let mut invalid = 0;
+    let mut locked = 0;
+    for t in tasks {
+        match t.await.unwrap().as_str() {
+            "/login?error=invalid" => invalid += 1,
+            "/login?error=locked" => locked += 1,
+            other => panic!("unexpected answer {other}"),
+        }
+    }
+    // Exactly five passwords were checked: four said "invalid", the fifth started the lock.
+    assert_eq!((invalid, locked), (4, 16));
+    let failures: i32 = sqlx::query_scalar("SELECT failures FROM login_throttle WHERE key = $1")
+        .bind(format!("account:{EMAIL}"))
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+    assert_eq!(failures, 5);
+    assert_eq!(app.count_events("auth.login.failed").await, 5);
+    assert_eq!(app.login(&app.client(), EMAIL, PASSWORD).await, "/login?error=locked");
+}
+
+#[tokio::test]
+async fn one_address_is_limited_across_accounts() {
+    let config = Config { login_ip_limit: 3, ..Config::default() };
+    let app = spawn_app_with(config).await;
+    app.create_admin(EMAIL, PASSWORD).await;
+    let client = app.client();
+    for i in 0..2 {
+        assert_eq!(app.login(&client, &format!("user{i}@example.com"), "nope nope nope").await, "/login?error=invalid");
+    }
+    assert_eq!(app.login(&client, "user2@example.com", "nope nope nope").await, "/login?error=invalid");
+    assert_eq!(app.login(&client, EMAIL, PASSWORD).await, "/login?error=locked");
+}
+
+#[tokio::test]
+async fn production_cookies_are_secure_and_host_prefixed() {
+    let config = Config {
+        profile: Profile::Production,
+        public_origin: Some("https://console.example.com".into()),
+        secret_key: Some("k".repeat(40)),
+        ..Config::default()
+    };
+    let app = spawn_app_with(config).await;
+    app.create_admin(EMAIL, PASSWORD).await;
+    let res = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(app.url("/api/login"))
+        .header("origin", "https://console.example.com")
+        .header("accept", "text/html")
+        .form(&[("email", EMAIL), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    let cookie = set_cookie(&res, "__Host-bulkhead_session").expect("a __Host- cookie");
+    assert!(cookie.contains("Secure") && cookie.contains("Path=/") && !cookie.contains("Domain"), "{cookie}");
+}

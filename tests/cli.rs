@@ -1,0 +1,75 @@
+//! The command line, run as a user would.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn bulkhead(database_url: &str, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bulkhead"))
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[tokio::test]
+async fn admin_create_reads_the_password_from_stdin_and_refuses_bad_input() {
+    let url = common::fresh_database().await;
+    let ok = bulkhead(&url, &["admin", "create", "--email", "Root@Example.com", "--password-stdin"], Some("a long enough password\n"));
+    assert!(ok.status.success(), "{}", text(&ok));
+    assert!(!text(&ok).contains("a long enough password"), "the password is not echoed");
+
+    let dup = bulkhead(&url, &["admin", "create", "--email", "root@example.com", "--password-stdin"], Some("another long password"));
+    assert!(!dup.status.success());
+    assert!(text(&dup).contains("already exists"), "{}", text(&dup));
+
+    let bad = bulkhead(&url, &["admin", "create", "--email", "not an address"], None);
+    assert!(!bad.status.success());
+    assert!(text(&bad).contains("e-mail"), "{}", text(&bad));
+
+    let weak = bulkhead(&url, &["admin", "create", "--email", "weak@example.com", "--password-stdin"], Some("short"));
+    assert!(!weak.status.success());
+    assert!(text(&weak).contains("at least 12"), "{}", text(&weak));
+
+    let gen = bulkhead(&url, &["admin", "create", "--email", "gen@example.com", "--role", "platform_auditor"], None);
+    assert!(gen.status.success(), "{}", text(&gen));
+    assert!(text(&gen).contains("password: "), "a generated password is printed once");
+
+    // Bootstrap does nothing once an admin exists.
+    let boot = bulkhead(&url, &["admin", "bootstrap"], None);
+    assert!(boot.status.success());
+    assert!(text(&boot).contains("already exists"), "{}", text(&boot));
+}
+
+#[tokio::test]
+async fn bootstrap_creates_the_first_admin_once() {
+    let url = common::fresh_database().await;
+    let first = bulkhead(&url, &["admin", "bootstrap", "--email", "first@example.com"], None);
+    assert!(first.status.success(), "{}", text(&first));
+    assert!(text(&first).contains("first@example.com") && text(&first).contains("password: "));
+    let again = bulkhead(&url, &["admin", "bootstrap", "--email", "first@example.com"], None);
+    assert!(!text(&again).contains("password: "));
+}
+
+#[test]
+fn an_unreachable_database_is_a_clear_error() {
+    let out = bulkhead("postgres://postgres@127.0.0.1:1/nothing", &["admin", "create", "--email", "a@example.com", "--password-stdin"], Some("a long enough password"));
+    assert!(!out.status.success());
+    assert!(text(&out).contains("database"), "{}", text(&out));
+    let out = bulkhead("postgres://postgres@127.0.0.1:1/nothing", &["migrate"], None);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("migrating postgres://postgres@127.0.0.1:1/nothing"), "{}", text(&out));
+}

@@ -1,0 +1,163 @@
+//! Test helpers: a fresh migrated database per test (copied from a template
+//! migrated once per run) and the whole server bound to a random port.
+#![allow(dead_code)]
+
+use bulkhead::server::{config::Config, db, startup};
+use sqlx::{Connection, PgConnection, PgPool};
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// A server where test databases may be created.
+pub fn admin_url() -> String {
+    std::env::var("BULKHEAD_TEST_DATABASE_URL")
+        .or_else(|_| std::env::var("ADMIN_DATABASE_URL"))
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+fn url_for(db: &str) -> String {
+    let admin = admin_url();
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    format!("{base}/{db}")
+}
+
+fn template_name() -> String {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut files: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for f in files {
+        std::fs::read(&f).unwrap().hash(&mut h);
+    }
+    format!("bulkhead_tpl_{:x}", h.finish())
+}
+
+/// Creates a fresh, migrated database and returns its URL (as the superuser).
+pub async fn fresh_database() -> String {
+    let template = template_name();
+    let mut admin = PgConnection::connect(&admin_url()).await.expect("connect to the test PostgreSQL server");
+    sqlx::query("SELECT pg_advisory_lock(4242001)").execute(&mut admin).await.unwrap();
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(&template)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    if !exists {
+        sqlx::query(&format!("CREATE DATABASE {template}")).execute(&mut admin).await.unwrap();
+        db::migrate(&url_for(&template)).await.expect("migrate the template database");
+    }
+    let name = format!("bulkhead_test_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE {template}")).execute(&mut admin).await.unwrap();
+    sqlx::query("SELECT pg_advisory_unlock(4242001)").execute(&mut admin).await.unwrap();
+    admin.close().await.ok();
+    url_for(&name)
+}
+
+/// A running console on a random port, with its own database.
+pub struct TestApp {
+    pub base: String,
+    pub addr: SocketAddr,
+    /// The superuser URL of this test's database.
+    pub database_url: String,
+    /// The runtime pool (demoted), as the server uses it.
+    pub pool: PgPool,
+    /// A connection pool as the superuser, for arranging and inspecting.
+    pub owner: PgPool,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Config::default()).await
+}
+
+pub async fn spawn_app_with(config: Config) -> TestApp {
+    let database_url = fresh_database().await;
+    spawn_app_on(database_url.clone(), database_url, config).await
+}
+
+/// Serves a console whose pool connects to `pool_url` (which may be a proxy).
+pub async fn spawn_app_on(database_url: String, pool_url: String, config: Config) -> TestApp {
+    let pool = db::connect(&pool_url, 5).unwrap();
+    let owner = PgPool::connect(&database_url).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut options = startup::leptos_options();
+    options.site_addr = addr;
+    let state = startup::state(pool.clone(), config, options);
+    let router = startup::router(state);
+    tokio::spawn(async move {
+        startup::serve(listener, router).await.unwrap();
+    });
+    TestApp { base: format!("http://{addr}"), addr, database_url, pool, owner }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A browser-like client: keeps cookies, does not follow redirects, and
+    /// sends the console's own Origin on every request.
+    pub fn client(&self) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("origin", self.base.parse().unwrap());
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .default_headers(headers)
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap()
+    }
+
+    /// Creates a platform admin with this password.
+    pub async fn create_admin(&self, email: &str, password: &str) -> uuid::Uuid {
+        bulkhead::auth::users::create_platform_user(
+            &self.pool,
+            &bulkhead::audit::Actor::cli(),
+            email,
+            password.to_string(),
+            bulkhead::auth::Role::PlatformAdmin,
+        )
+        .await
+        .unwrap()
+    }
+
+    /// Posts the login form as a browser without JavaScript would; returns
+    /// the redirect target.
+    pub async fn login(&self, client: &reqwest::Client, email: &str, password: &str) -> String {
+        let res = client
+            .post(self.url("/api/login"))
+            .header("accept", "text/html")
+            .form(&[("email", email), ("password", password), ("next", "")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 302, "login answers with a redirect");
+        location(&res)
+    }
+
+    /// How many audit events carry `action`.
+    pub async fn count_events(&self, action: &str) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE action = $1")
+            .bind(action)
+            .fetch_one(&self.owner)
+            .await
+            .unwrap()
+    }
+}
+
+pub fn location(res: &reqwest::Response) -> String {
+    res.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
+}
+
+/// The value of cookie `name` set by `res`, if any.
+pub fn set_cookie(res: &reqwest::Response, name: &str) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .map(str::to_string)
+}

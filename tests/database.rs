@@ -1,0 +1,171 @@
+//! Row-Level Security, the demoted runtime role and the audit chain, against
+//! a real PostgreSQL.
+
+mod common;
+
+use bulkhead::audit::{self, Actor, NewEvent};
+use bulkhead::server::db::{self, Scope};
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+async fn setup() -> (PgPool, PgPool) {
+    let url = common::fresh_database().await;
+    (db::connect(&url, 2).unwrap(), PgPool::connect(&url).await.unwrap())
+}
+
+async fn make_tenant(owner: &PgPool, slug: &str) -> Uuid {
+    sqlx::query_scalar("INSERT INTO tenants (slug, name) VALUES ($1, $1) RETURNING id")
+        .bind(slug)
+        .fetch_one(owner)
+        .await
+        .unwrap()
+}
+
+async fn tenant_event(pool: &PgPool, tenant: Uuid, action: &str) {
+    let mut tx = db::begin(pool, Scope::Platform).await.unwrap();
+    audit::record(&mut tx, &Actor::cli(), NewEvent::new(action).tenant(tenant)).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn runtime_connections_are_demoted_even_from_a_superuser_url() {
+    let (pool, _owner) = setup().await;
+    let (user, superuser, bypass): (String, bool, bool) = sqlx::query_as(
+        "SELECT current_user::text, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(user, "bulkhead_app");
+    assert!(!superuser && !bypass);
+
+    // Outside a scoped transaction the runtime role reaches no table at all.
+    let err = sqlx::query("SELECT count(*) FROM audit_events").fetch_one(&pool).await.unwrap_err();
+    assert!(err.to_string().contains("permission denied"), "{err}");
+    let err = sqlx::query("SELECT count(*) FROM users").fetch_one(&pool).await.unwrap_err();
+    assert!(err.to_string().contains("permission denied"), "{err}");
+}
+
+#[tokio::test]
+async fn no_tenant_context_reads_zero_rows() {
+    let (pool, owner) = setup().await;
+    let a = make_tenant(&owner, "alpha").await;
+    tenant_event(&pool, a, "test.event").await;
+
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("SET LOCAL ROLE bulkhead_tenant").execute(&mut *tx).await.unwrap();
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events").fetch_one(&mut *tx).await.unwrap();
+    let tenants: i64 = sqlx::query_scalar("SELECT count(*) FROM tenants").fetch_one(&mut *tx).await.unwrap();
+    assert_eq!((events, tenants), (0, 0));
+}
+
+#[tokio::test]
+async fn a_tenant_context_does_not_leak_to_the_next_user_of_the_connection() {
+    let url = common::fresh_database().await;
+    let pool = db::connect(&url, 1).unwrap(); // one connection: the next transaction reuses it
+    let owner = PgPool::connect(&url).await.unwrap();
+    let a = make_tenant(&owner, "alpha").await;
+    tenant_event(&pool, a, "test.event").await;
+
+    let mut tx = db::begin(&pool, Scope::Tenant(a)).await.unwrap();
+    let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events").fetch_one(&mut *tx).await.unwrap();
+    assert_eq!(seen, 1);
+    tx.commit().await.unwrap();
+
+    // Same connection, tenant role, no tenant set: the setting reads '' now.
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("SET LOCAL ROLE bulkhead_tenant").execute(&mut *tx).await.unwrap();
+    let setting: Option<String> =
+        sqlx::query_scalar("SELECT current_setting('app.tenant_id', true)").fetch_one(&mut *tx).await.unwrap();
+    assert_eq!(setting.as_deref(), Some(""));
+    let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events").fetch_one(&mut *tx).await.unwrap();
+    assert_eq!(seen, 0);
+}
+
+#[tokio::test]
+async fn another_tenants_context_reads_nothing_and_cannot_write() {
+    let (pool, owner) = setup().await;
+    let a = make_tenant(&owner, "alpha").await;
+    let b = make_tenant(&owner, "bravo").await;
+    tenant_event(&pool, a, "a.event").await;
+    tenant_event(&pool, b, "b.event").await;
+
+    let mut tx = db::begin(&pool, Scope::Tenant(b)).await.unwrap();
+    let actions: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_events").fetch_all(&mut *tx).await.unwrap();
+    assert_eq!(actions, vec!["b.event".to_string()]);
+    let tenants: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM tenants").fetch_all(&mut *tx).await.unwrap();
+    assert_eq!(tenants, vec![b]);
+    let a_rows: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE tenant_id = $1")
+        .bind(a)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(a_rows, 0);
+    tx.rollback().await.unwrap();
+
+    // Writing an event into tenant A from tenant B's context is rejected.
+    let mut tx = db::begin(&pool, Scope::Tenant(b)).await.unwrap();
+    let err = audit::record(&mut tx, &Actor::cli(), NewEvent::new("forged").tenant(a)).await.unwrap_err();
+    assert!(err.to_string().contains("row-level security"), "{err}");
+    tx.rollback().await.unwrap();
+
+    // And a tenant cannot change tenants at all, its own or another.
+    let mut tx = db::begin(&pool, Scope::Tenant(b)).await.unwrap();
+    let err = sqlx::query("UPDATE tenants SET name = 'x' WHERE id = $1").bind(a).execute(&mut *tx).await.unwrap_err();
+    assert!(err.to_string().contains("permission denied"), "{err}");
+}
+
+#[tokio::test]
+async fn the_audit_chain_verifies_and_names_the_first_tampered_event() {
+    let (pool, owner) = setup().await;
+    let a = make_tenant(&owner, "alpha").await;
+    for i in 0..5 {
+        let mut tx = db::begin(&pool, Scope::Platform).await.unwrap();
+        audit::record(&mut tx, &Actor::cli(), NewEvent::new("test.step").tenant(a).after(json!({ "step": i })))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let mut tx = db::begin(&pool, Scope::Platform).await.unwrap();
+    let report = audit::verify_chain(&mut tx).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(report, audit::ChainReport { checked: 5, first_broken: None });
+
+    // The application cannot change or remove events.
+    let mut tx = db::begin(&pool, Scope::Platform).await.unwrap();
+    let err = sqlx::query("UPDATE audit_events SET action = 'x' WHERE id = 3").execute(&mut *tx).await.unwrap_err();
+    assert!(err.to_string().contains("permission denied"), "{err}");
+    tx.rollback().await.unwrap();
+    let mut tx = db::begin(&pool, Scope::Platform).await.unwrap();
+    let err = sqlx::query("DELETE FROM audit_events WHERE id = 3").execute(&mut *tx).await.unwrap_err();
+    assert!(err.to_string().contains("permission denied"), "{err}");
+    tx.rollback().await.unwrap();
+
+    // The owner can, and verification finds exactly that event.
+    sqlx::query("UPDATE audit_events SET after = '{\"step\": 99}' WHERE id = 3").execute(&owner).await.unwrap();
+    let mut tx = db::begin(&pool, Scope::Platform).await.unwrap();
+    let report = audit::verify_chain(&mut tx).await.unwrap();
+    assert_eq!(report, audit::ChainReport { checked: 5, first_broken: Some(3) });
+}
+
+#[tokio::test]
+async fn concurrent_events_still_form_one_chain() {
+    let (pool, _owner) = setup().await;
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tx = db::begin(&pool, Scope::Platform).await.unwrap();
+            audit::record(&mut tx, &Actor::cli(), NewEvent::new("test.parallel").after(json!({ "i": i })))
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut tx = db::begin(&pool, Scope::Platform).await.unwrap();
+    assert_eq!(audit::verify_chain(&mut tx).await.unwrap(), audit::ChainReport { checked: 20, first_broken: None });
+}
