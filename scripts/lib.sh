@@ -64,7 +64,12 @@ start_private_postgres() {
     log "creating a private PostgreSQL cluster in $dir/data"
     "${as[@]}" "$bindir/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 --no-instructions >/dev/null
   fi
-  if ! "${as[@]}" "$bindir/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+  if "${as[@]}" "$bindir/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+    PG_PORT="$(cat "$dir/port" 2>/dev/null || echo "$PG_PORT")"
+  else
+    # Another cluster (another checkout) may hold the port: take the next free one.
+    while (exec 3<>"/dev/tcp/127.0.0.1/$PG_PORT") 2>/dev/null; do PG_PORT=$((PG_PORT + 1)); done
+    echo "$PG_PORT" > "$dir/port"
     log "starting the private PostgreSQL on 127.0.0.1:$PG_PORT"
     "${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
       -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir" start >/dev/null \

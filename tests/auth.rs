@@ -75,6 +75,7 @@ async fn unknown_email_and_wrong_password_get_the_same_answer() {
     assert_eq!(unknown, wrong);
     assert_eq!(app.count_events("auth.login.failed").await, 2);
     assert_eq!(app.login(&client, "not-an-address", PASSWORD).await, "/login?error=email");
+    assert_eq!(app.count_events("auth.login.failed").await, 3, "a malformed address is a failed sign-in too");
     let res = client.get(app.url("/")).send().await.unwrap();
     assert_eq!(res.status(), 303, "still not signed in");
 }

@@ -207,7 +207,20 @@ pub async fn login_with(
     let anonymous = meta.actor(None);
     let email = match EmailAddress::parse(email_input) {
         Ok(e) => e,
-        Err(_) => return Ok(LoginOutcome::BadEmail),
+        Err(_) => {
+            // Nothing is looked up for a string that is not an address, but the
+            // attempt is still recorded.
+            let typed: String = email_input.trim().chars().take(254).collect();
+            let mut tx = db::begin(&state.pool, Scope::Auth).await?;
+            audit::record(
+                &mut tx,
+                &anonymous,
+                NewEvent::new("auth.login.failed").after(json!({ "email": typed, "reason": "not an e-mail address" })),
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(LoginOutcome::BadEmail);
+        }
     };
     let attempted = json!({ "email": email.as_str() });
     let (account_policy, ip_policy) = policies(state);
