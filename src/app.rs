@@ -2,6 +2,8 @@
 
 use crate::auth::{fetch_current_user, CurrentUser, LoginPage, Logout};
 use crate::dashboard::DashboardPage;
+use crate::tenants::{NewTenantPage, TenantPage, TenantsPage};
+use crate::tiers::TiersPage;
 use crate::ui::{Badge, Button, ButtonKind};
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -43,6 +45,10 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
                 <ParentRoute path=path!("") view=ConsoleLayout ssr=SsrMode::Async>
                     <Route path=path!("") view=DashboardPage ssr=SsrMode::Async/>
+                    <Route path=path!("tenants") view=TenantsPage ssr=SsrMode::Async/>
+                    <Route path=path!("tenants/new") view=NewTenantPage ssr=SsrMode::Async/>
+                    <Route path=path!("tenants/:slug") view=TenantPage ssr=SsrMode::Async/>
+                    <Route path=path!("tiers") view=TiersPage ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>
@@ -70,6 +76,8 @@ fn ConsoleLayout() -> impl IntoView {
             <nav class="sidenav" aria-label="Main">
                 <ul>
                     <li><A href="/" exact=true>"Dashboard"</A></li>
+                    <li><A href="/tenants">"Tenants"</A></li>
+                    <li><A href="/tiers">"Tiers"</A></li>
                 </ul>
             </nav>
             <main class="content" id="main" tabindex="-1">

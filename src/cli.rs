@@ -25,6 +25,37 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Manage tenants.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant (audited as the command line).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// free, standard, premium, enterprise (or any tier in the catalogue)
+        #[arg(long)]
+        tier: String,
+        /// Default: made from the name.
+        #[arg(long, default_value = "")]
+        slug: String,
+        /// 1, 2 or 3. Default: the tier's default.
+        #[arg(long, default_value = "")]
+        isolation: String,
+        #[arg(long, default_value = "eu-west-1")]
+        region: String,
+        /// development, staging or production
+        #[arg(long, default_value = "production")]
+        environment: String,
+        /// gdpr, sox, hipaa, pci-dss (repeatable)
+        #[arg(long = "compliance")]
+        compliance: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,7 +128,28 @@ async fn dispatch(cli: Cli) -> anyhow_lite::Result<()> {
             Ok(())
         }
         Command::Admin { command } => admin(command).await,
+        Command::Tenant { command } => tenant(command).await,
     }
+}
+
+async fn tenant(command: TenantCommand) -> anyhow_lite::Result<()> {
+    let url = database_url()?;
+    let pool = db::connect(&url, 2)?;
+    match command {
+        TenantCommand::Create { name, tier, slug, isolation, region, environment, compliance } => {
+            let input = crate::tenants::ssr::NewTenant { name, slug, tier, isolation, region, environment, compliance };
+            match crate::tenants::ssr::create(&pool, &Actor::cli(), None, input).await {
+                Ok(slug) => println!("created tenant {slug}"),
+                Err(crate::error::AppError::Invalid(errors)) => {
+                    let lines: Vec<String> = errors.iter().map(|e| format!("  --{}: {}", e.field, e.message)).collect();
+                    return Err(format!("the tenant was not created:\n{}", lines.join("\n")).into());
+                }
+                Err(other) => return Err(other.to_string().into()),
+            }
+        }
+    }
+    pool.close().await;
+    Ok(())
 }
 
 async fn admin(command: AdminCommand) -> anyhow_lite::Result<()> {

@@ -69,7 +69,7 @@ fn OverviewView(overview: Overview) -> impl IntoView {
             view! { <EmptyState title="No audit events yet" hint="Sign-ins and changes are recorded here as they happen."/> }.into_any()
         } else {
             view! {
-                <Table caption="Recent audit events" headers=vec![("When", false), ("Who", false), ("Action", false), ("Target", false)]>
+                <Table caption="Recent audit events" headers=vec![("When".into(), false), ("Who".into(), false), ("Action".into(), false), ("Target".into(), false)]>
                     {events.into_iter().map(|e| view! {
                         <tr>
                             <td class="nowrap">{format_time(e.occurred_at)}</td>

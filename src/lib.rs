@@ -5,6 +5,9 @@ pub mod audit;
 pub mod auth;
 pub mod dashboard;
 pub mod error;
+pub mod quotas;
+pub mod tenants;
+pub mod tiers;
 pub mod ui;
 
 #[cfg(feature = "ssr")]

@@ -73,3 +73,18 @@ fn an_unreachable_database_is_a_clear_error() {
     assert!(!out.status.success());
     assert!(text(&out).contains("migrating postgres://postgres@127.0.0.1:1/nothing"), "{}", text(&out));
 }
+
+#[tokio::test]
+async fn tenant_create_from_the_command_line() {
+    let url = common::fresh_database().await;
+    let ok = bulkhead(&url, &["tenant", "create", "--name", "Acme Corp", "--tier", "standard", "--compliance", "gdpr"], None);
+    assert!(ok.status.success(), "{}", text(&ok));
+    assert!(text(&ok).contains("created tenant acme-corp"));
+    let bad = bulkhead(&url, &["tenant", "create", "--name", "Acme", "--tier", "free", "--slug", "acme-corp", "--isolation", "2"], None);
+    assert!(!bad.status.success());
+    let out = text(&bad);
+    assert!(out.contains("--slug: The slug “acme-corp” is already taken."), "{out}");
+    assert!(out.contains("--isolation: The Free tier allows isolation level 1 only."), "{out}");
+    let missing = bulkhead(&url, &["tenant", "create", "--name", "X Co", "--tier", "gold"], None);
+    assert!(text(&missing).contains("There is no tier"), "{}", text(&missing));
+}

@@ -15,7 +15,7 @@ async fn setup() -> (PgPool, PgPool) {
 }
 
 async fn make_tenant(owner: &PgPool, slug: &str) -> Uuid {
-    sqlx::query_scalar("INSERT INTO tenants (slug, name) VALUES ($1, $1) RETURNING id")
+    sqlx::query_scalar("INSERT INTO tenants (slug, name, tier_id) VALUES ($1, $1, 'free') RETURNING id")
         .bind(slug)
         .fetch_one(owner)
         .await

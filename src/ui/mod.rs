@@ -140,7 +140,7 @@ pub fn MeterBar(label: String, used: f64, limit: f64, #[prop(into)] caption: Str
 
 /// A table with a caption and sticky headers; numeric columns are right-aligned by CSS class.
 #[component]
-pub fn Table(caption: &'static str, headers: Vec<(&'static str, bool)>, children: Children) -> impl IntoView {
+pub fn Table(caption: &'static str, headers: Vec<(String, bool)>, children: Children) -> impl IntoView {
     view! {
         <div class="table-wrap" tabindex="0" role="region" aria-label=caption>
             <table>
@@ -189,6 +189,47 @@ pub fn Flash(kind: FlashKind, #[prop(into)] message: String) -> impl IntoView {
     view! { <div class=class role=role>{message}</div> }
 }
 
+/// A byte count in binary units: `512 MiB`, `8 GiB`, `1 TiB`.
+pub fn format_bytes(bytes: i64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value.abs() >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if (value - value.round()).abs() < 0.05 {
+        format!("{:.0} {}", value, UNITS[unit])
+    } else {
+        format!("{:.1} {}", value, UNITS[unit])
+    }
+}
+
+/// A count with thousands separators: `1,000,000`.
+pub fn format_count(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+/// CPU from millicores: `0.25 cores`, `2 cores`.
+pub fn format_cpu(millicores: i64) -> String {
+    let cores = millicores as f64 / 1000.0;
+    let text = format!("{cores:.3}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text} {}", if cores == 1.0 { "core" } else { "cores" })
+}
+
 /// A time as `2026-11-23 09:41 UTC`.
 pub fn format_time(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
@@ -215,6 +256,19 @@ mod tests {
         assert_eq!(meter_level(100.0, 100.0), MeterLevel::Over);
         assert_eq!(meter_level(0.0, 0.0), MeterLevel::Ok);
         assert_eq!(meter_level(1.0, 0.0), MeterLevel::Over);
+    }
+
+    #[test]
+    fn quantities_read_as_people_write_them() {
+        assert_eq!(format_bytes(512 * 1024 * 1024), "512 MiB");
+        assert_eq!(format_bytes(10 * 1024_i64.pow(4)), "10 TiB");
+        assert_eq!(format_bytes(1536), "1.5 KiB");
+        assert_eq!(format_count(100_000_000), "100,000,000");
+        assert_eq!(format_count(10), "10");
+        assert_eq!(format_count(-1234), "-1,234");
+        assert_eq!(format_cpu(250), "0.25 cores");
+        assert_eq!(format_cpu(32000), "32 cores");
+        assert_eq!(format_cpu(1000), "1 core");
     }
 
     #[test]

@@ -1,0 +1,270 @@
+//! Tenant input, parsed at the boundary: slug, name, isolation level,
+//! environment, region and compliance regimes.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Subdomains the console and the platform keep for themselves.
+pub const RESERVED_SLUGS: &[&str] = &[
+    "www", "api", "admin", "app", "apps", "auth", "login", "console", "dashboard", "mail", "smtp",
+    "status", "static", "assets", "cdn", "docs", "help", "support", "billing", "bulkhead", "metrics",
+    "grafana", "prometheus", "internal", "system", "root", "default", "public", "localhost", "new",
+];
+
+/// A tenant's slug: a DNS label used in `<slug>.<base domain>`, queue and namespace names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Slug(String);
+
+impl Slug {
+    /// Parses a slug exactly as typed (no case folding: capitals are an error to show).
+    pub fn parse(input: &str) -> Result<Slug, String> {
+        let s = input.trim();
+        let len = s.chars().count();
+        if len == 0 {
+            return Err("Enter a slug.".into());
+        }
+        if len < 3 {
+            return Err("A slug has at least 3 characters.".into());
+        }
+        if len > 63 {
+            return Err(format!("A slug has at most 63 characters (this one has {len})."));
+        }
+        if let Some(c) = s.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')) {
+            let what = if c.is_uppercase() {
+                "capital letters".to_string()
+            } else if c.is_whitespace() {
+                "spaces".to_string()
+            } else {
+                format!("“{c}”")
+            };
+            return Err(format!("Use only lowercase letters a–z, digits and hyphens (not {what})."));
+        }
+        if s.starts_with('-') || s.ends_with('-') {
+            return Err("A slug cannot start or end with a hyphen.".into());
+        }
+        if RESERVED_SLUGS.contains(&s) {
+            return Err(format!("“{s}” is reserved; choose another slug."));
+        }
+        Ok(Slug(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Slug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A slug suggested from a tenant's name: ASCII-folded, lowercased, hyphenated.
+pub fn suggest_slug(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars().flat_map(fold) {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    let mut s: String = out.trim_matches('-').chars().take(63).collect();
+    while s.ends_with('-') {
+        s.pop();
+    }
+    s
+}
+
+fn fold(c: char) -> Vec<char> {
+    let mapped = match c {
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'À' | 'Á' | 'Â' | 'Ã' | 'Ä' | 'Å' => "a",
+        'æ' | 'Æ' => "ae",
+        'ç' | 'Ç' => "c",
+        'è' | 'é' | 'ê' | 'ë' | 'È' | 'É' | 'Ê' | 'Ë' => "e",
+        'ì' | 'í' | 'î' | 'ï' | 'Ì' | 'Í' | 'Î' | 'Ï' => "i",
+        'ñ' | 'Ñ' => "n",
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'Ò' | 'Ó' | 'Ô' | 'Õ' | 'Ö' | 'Ø' => "o",
+        'œ' | 'Œ' => "oe",
+        'ß' => "ss",
+        'ù' | 'ú' | 'û' | 'ü' | 'Ù' | 'Ú' | 'Û' | 'Ü' => "u",
+        'ý' | 'ÿ' | 'Ý' => "y",
+        _ => return vec![c],
+    };
+    mapped.chars().collect()
+}
+
+/// A tenant's display name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantName(String);
+
+impl TenantName {
+    pub const MAX: usize = 100;
+
+    pub fn parse(input: &str) -> Result<TenantName, String> {
+        let s = input.trim();
+        let len = s.chars().count();
+        if len == 0 {
+            return Err("Enter the tenant's name.".into());
+        }
+        if len > Self::MAX {
+            return Err(format!("A name has at most {} characters (this one has {len}).", Self::MAX));
+        }
+        if s.chars().any(char::is_control) {
+            return Err("A name cannot contain control characters.".into());
+        }
+        Ok(TenantName(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Where a tenant's data lives and how it is separated.
+pub fn isolation_label(level: i16) -> &'static str {
+    match level {
+        1 => "1 · Logical (shared database, Row-Level Security)",
+        2 => "2 · Dedicated namespace",
+        3 => "3 · Dedicated instance",
+        _ => "unknown",
+    }
+}
+
+/// Parses an isolation level from a form value.
+pub fn parse_isolation(input: &str) -> Result<i16, String> {
+    match input.trim() {
+        "1" => Ok(1),
+        "2" => Ok(2),
+        "3" => Ok(3),
+        _ => Err("Choose isolation level 1, 2 or 3.".into()),
+    }
+}
+
+/// The deployment environments, with the share of the tier's CPU and memory each gets.
+pub const ENVIRONMENTS: &[(&str, &str, f64)] =
+    &[("development", "Development", 0.5), ("staging", "Staging", 0.7), ("production", "Production", 1.0)];
+
+pub fn parse_environment(input: &str) -> Result<&'static str, String> {
+    ENVIRONMENTS
+        .iter()
+        .find(|(id, _, _)| *id == input.trim())
+        .map(|(id, _, _)| *id)
+        .ok_or_else(|| "Choose development, staging or production.".to_string())
+}
+
+/// The factor applied to CPU and memory limits in `environment`.
+pub fn environment_factor(environment: &str) -> f64 {
+    ENVIRONMENTS.iter().find(|(id, _, _)| *id == environment).map(|(_, _, f)| *f).unwrap_or(1.0)
+}
+
+/// Regions tenants can be placed in.
+pub const REGIONS: &[&str] = &["eu-west-1", "eu-central-1", "us-east-1", "us-west-2", "ap-southeast-1"];
+
+pub fn parse_region(input: &str) -> Result<&'static str, String> {
+    REGIONS.iter().find(|r| **r == input.trim()).copied().ok_or_else(|| "Choose a region from the list.".to_string())
+}
+
+/// Compliance regimes a tenant can be subject to.
+pub const COMPLIANCE: &[(&str, &str)] = &[("gdpr", "GDPR"), ("sox", "SOX"), ("hipaa", "HIPAA"), ("pci-dss", "PCI-DSS")];
+
+pub fn parse_compliance(values: &[String]) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for v in values {
+        let v = v.trim();
+        if v.is_empty() {
+            continue;
+        }
+        if !COMPLIANCE.iter().any(|(id, _)| *id == v) {
+            return Err(format!("Unknown compliance regime “{v}”."));
+        }
+        if !out.iter().any(|o: &String| o == v) {
+            out.push(v.to_string());
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn good_slugs_parse() {
+        for ok in ["acme", "acme-corp", "a1b", "x".repeat(63).as_str(), "123"] {
+            assert!(Slug::parse(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn bad_slugs_say_why() {
+        assert!(Slug::parse("Acme").unwrap_err().contains("capital"));
+        assert!(Slug::parse("ac me").unwrap_err().contains("spaces"));
+        assert!(Slug::parse("acmé").unwrap_err().contains("é"));
+        assert!(Slug::parse("-acme").unwrap_err().contains("hyphen"));
+        assert!(Slug::parse("acme-").unwrap_err().contains("hyphen"));
+        assert!(Slug::parse(&"a".repeat(64)).unwrap_err().contains("at most 63"));
+        assert!(Slug::parse("ab").unwrap_err().contains("at least 3"));
+        assert!(Slug::parse("www").unwrap_err().contains("reserved"));
+        assert!(Slug::parse("admin").unwrap_err().contains("reserved"));
+        assert!(Slug::parse("").is_err());
+    }
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(TenantName::parse("  Acme  ").unwrap().as_str(), "Acme");
+        assert!(TenantName::parse("   ").is_err());
+        assert!(TenantName::parse(&"n".repeat(10_000)).unwrap_err().contains("at most 100"));
+        assert!(TenantName::parse("a\u{0}b").is_err());
+    }
+
+    #[test]
+    fn slugs_are_suggested_from_names() {
+        assert_eq!(suggest_slug("Société Générale"), "societe-generale");
+        assert_eq!(suggest_slug("  ACME  Corp. (EU) "), "acme-corp-eu");
+        assert_eq!(suggest_slug("日本"), "");
+    }
+
+    #[test]
+    fn environments_scale_resources() {
+        assert_eq!(environment_factor("development"), 0.5);
+        assert_eq!(environment_factor("staging"), 0.7);
+        assert_eq!(environment_factor("production"), 1.0);
+        assert!(parse_environment("prod").is_err());
+    }
+
+    #[test]
+    fn compliance_regimes_are_known_and_deduplicated() {
+        let v = parse_compliance(&["gdpr".into(), "hipaa".into(), "gdpr".into(), "".into()]).unwrap();
+        assert_eq!(v, vec!["gdpr".to_string(), "hipaa".to_string()]);
+        assert!(parse_compliance(&["iso".into()]).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn parsed_slugs_are_dns_labels(s in "\\PC{0,80}") {
+            if let Ok(slug) = Slug::parse(&s) {
+                let v = slug.as_str();
+                prop_assert!((3..=63).contains(&v.len()));
+                prop_assert!(v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+                prop_assert!(!v.starts_with('-') && !v.ends_with('-'));
+                prop_assert!(!RESERVED_SLUGS.contains(&v));
+            }
+        }
+
+        #[test]
+        fn suggestions_are_valid_or_too_short(name in "\\PC{0,120}") {
+            let s = suggest_slug(&name);
+            if s.len() >= 3 && !RESERVED_SLUGS.contains(&s.as_str()) {
+                prop_assert!(Slug::parse(&s).is_ok(), "{}", s);
+            }
+        }
+
+        #[test]
+        fn label_shaped_strings_parse(s in "[a-z0-9][a-z0-9-]{1,61}[a-z0-9]") {
+            prop_assume!(!RESERVED_SLUGS.contains(&s.as_str()));
+            prop_assert_eq!(Slug::parse(&s).map(|x| x.to_string()), Ok(s));
+        }
+    }
+}

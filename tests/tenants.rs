@@ -1,0 +1,219 @@
+//! Tenants: creation through the form endpoint, refusals that write nothing,
+//! the list's search, filters and paging, and the tenant's page.
+
+mod common;
+
+use common::{location, spawn_app, TestApp};
+
+const EMAIL: &str = "ops@example.com";
+const PASSWORD: &str = "correct horse battery staple";
+
+async fn signed_in(app: &TestApp) -> reqwest::Client {
+    app.create_admin(EMAIL, PASSWORD).await;
+    let client = app.client();
+    assert_eq!(app.login(&client, EMAIL, PASSWORD).await, "/");
+    client
+}
+
+async fn create(app: &TestApp, client: &reqwest::Client, fields: &[(&str, &str)]) -> String {
+    let res = client
+        .post(app.url("/api/create_tenant"))
+        .header("accept", "text/html")
+        .form(fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302);
+    location(&res)
+}
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(&app.owner).await.unwrap()
+}
+
+fn form<'a>(name: &'a str, slug: &'a str, tier: &'a str, isolation: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("name", name),
+        ("slug", slug),
+        ("tier", tier),
+        ("isolation", isolation),
+        ("region", "eu-west-1"),
+        ("environment", "production"),
+    ]
+}
+
+#[tokio::test]
+async fn a_platform_admin_creates_a_tenant_and_the_change_is_audited() {
+    let app = spawn_app().await;
+    let client = signed_in(&app).await;
+    let mut fields = form("Société Générale", "", "premium", "");
+    fields.push(("gdpr", "on"));
+    fields.push(("pci_dss", "on"));
+    assert_eq!(create(&app, &client, &fields).await, "/tenants/societe-generale?created=1");
+
+    let (tier, level, compliance, namespace): (String, i16, Vec<String>, Option<String>) = sqlx::query_as(
+        "SELECT tier_id, isolation_level, compliance, namespace_target FROM tenants WHERE slug = 'societe-generale'",
+    )
+    .fetch_one(&app.owner)
+    .await
+    .unwrap();
+    assert_eq!((tier.as_str(), level), ("premium", 2), "the tier's default isolation level");
+    assert_eq!(compliance, vec!["gdpr".to_string(), "pci-dss".to_string()]);
+    assert_eq!(namespace.as_deref(), Some("tenant-societe-generale"));
+
+    let after: serde_json::Value =
+        sqlx::query_scalar("SELECT after FROM audit_events WHERE action = 'tenant.created'").fetch_one(&app.owner).await.unwrap();
+    assert_eq!(after["slug"], "societe-generale");
+    assert_eq!(after["tier"], "premium");
+    let actor: String = sqlx::query_scalar("SELECT actor_email FROM audit_events WHERE action = 'tenant.created'")
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+    assert_eq!(actor, EMAIL);
+
+    let page = client.get(app.url("/tenants/societe-generale?created=1")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Tenant created."));
+    assert!(page.contains("Société Générale"));
+    assert!(page.contains("8 cores"), "premium CPU in production");
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_field_by_field_and_nothing_is_written() {
+    let app = spawn_app().await;
+    let client = signed_in(&app).await;
+    assert!(create(&app, &client, &form("Taken", "taken", "free", "")).await.starts_with("/tenants/taken"));
+    let before = (count(&app, "SELECT count(*) FROM tenants").await, count(&app, "SELECT count(*) FROM audit_events").await);
+
+    let long_name = "n".repeat(10_000);
+    let slug64 = "a".repeat(64);
+    let cases: Vec<(Vec<(&str, &str)>, &str, &str)> = vec![
+        (form("", "empty-name", "free", ""), "error.name=", "Enter%20the%20tenant"),
+        (form(&long_name, "long-name", "free", ""), "error.name=", "at%20most%20100"),
+        (form("Caps", "Acme", "free", ""), "error.slug=", "capital"),
+        (form("Spaces", "ac me", "free", ""), "error.slug=", "spaces"),
+        (form("Accents", "acmé", "free", ""), "error.slug=", "%C3%A9"),
+        (form("Hyphen", "-acme", "free", ""), "error.slug=", "hyphen"),
+        (form("Long slug", &slug64, "free", ""), "error.slug=", "at%20most%2063"),
+        (form("Reserved", "admin", "free", ""), "error.slug=", "reserved"),
+        (form("Duplicate", "taken", "free", ""), "error.slug=", "already%20taken"),
+        (form("Forbidden level", "forbidden-level", "free", "3"), "error.isolation=", "allows%20isolation%20level%201%20only"),
+        (form("Bad level", "bad-level", "free", "7"), "error.isolation=", "Choose%20isolation"),
+        (form("No tier", "no-tier", "platinum", ""), "error.tier=", "There%20is%20no%20tier"),
+        (vec![("name", "Bad region"), ("slug", "bad-region"), ("tier", "free"), ("region", "mars-1"), ("environment", "production")], "error.region=", "region"),
+        (vec![("name", "Bad env"), ("slug", "bad-env"), ("tier", "free"), ("region", "eu-west-1"), ("environment", "prod")], "error.environment=", "staging"),
+    ];
+    for (fields, field, words) in cases {
+        let target = create(&app, &client, &fields).await;
+        assert!(target.starts_with("/tenants/new?"), "{target}");
+        assert!(target.contains(field) && target.contains(words), "{field} {words}: {target}");
+    }
+    let after = (count(&app, "SELECT count(*) FROM tenants").await, count(&app, "SELECT count(*) FROM audit_events").await);
+    assert_eq!(before, after, "nothing was written");
+
+    // What was typed comes back to the form, with the message under the field.
+    let target = create(&app, &client, &form("Keep me", "Bad Slug", "free", "")).await;
+    let page = client.get(app.url(&target)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(r#"value="Keep me""#), "the name typed is kept");
+    assert!(page.contains("capital letters"));
+}
+
+#[tokio::test]
+async fn an_auditor_cannot_create_tenants() {
+    let app = spawn_app().await;
+    bulkhead::auth::users::create_platform_user(
+        &app.pool,
+        &bulkhead::audit::Actor::cli(),
+        "audit@example.com",
+        PASSWORD.into(),
+        bulkhead::auth::Role::PlatformAuditor,
+    )
+    .await
+    .unwrap();
+    let client = app.client();
+    app.login(&client, "audit@example.com", PASSWORD).await;
+    let target = create(&app, &client, &form("Sneaky", "sneaky", "free", "")).await;
+    assert!(target.contains("error._form=You%20do%20not%20have%20permission"), "{target}");
+    assert_eq!(count(&app, "SELECT count(*) FROM tenants").await, 0);
+    // Reading is allowed.
+    assert_eq!(client.get(app.url("/tenants")).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn the_list_searches_filters_and_pages_without_gaps_or_repeats() {
+    let app = spawn_app().await;
+    let client = signed_in(&app).await;
+    sqlx::query(
+        "INSERT INTO tenants (slug, name, tier_id, created_at)
+         SELECT 'tenant-' || i, 'Tenant ' || i, CASE WHEN i % 2 = 0 THEN 'standard' ELSE 'free' END,
+                now() - make_interval(secs => i)
+         FROM generate_series(1, 120) i",
+    )
+    .execute(&app.owner)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO tenants (slug, name, tier_id) VALUES ('acme-corp', 'ACME 100% Corp', 'enterprise')")
+        .execute(&app.owner)
+        .await
+        .unwrap();
+
+    let list = |q: &'static [(&'static str, &'static str)]| {
+        let client = client.clone();
+        let url = app.url("/api/tenants");
+        async move {
+            let res = client.post(url).form(q).send().await.unwrap();
+            assert_eq!(res.status(), 200);
+            res.json::<bulkhead::tenants::TenantPageData>().await.unwrap()
+        }
+    };
+    let found = list(&[("q", "100%")]).await;
+    assert_eq!(found.tenants.iter().map(|t| t.slug.as_str()).collect::<Vec<_>>(), vec!["acme-corp"]);
+    let found = list(&[("q", "tenant-11")]).await;
+    assert_eq!(found.tenants.len(), 11, "tenant-11 and tenant-110..119");
+    let standard = list(&[("tier", "standard")]).await;
+    assert!(standard.tenants.iter().all(|t| t.tier_id == "standard"));
+
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut form = vec![("tier".to_string(), "".to_string())];
+        if let Some(a) = &after {
+            form.push(("after".into(), a.clone()));
+        }
+        let res = client.post(app.url("/api/tenants")).form(&form).send().await.unwrap();
+        let page: bulkhead::tenants::TenantPageData = res.json().await.unwrap();
+        pages += 1;
+        seen.extend(page.tenants.into_iter().map(|t| t.slug));
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen.len(), 121);
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 121, "no tenant twice");
+
+    let html = client.get(app.url("/tenants?tier=standard")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Next page"));
+    assert!(!html.contains(">ACME 100% Corp<"));
+}
+
+#[tokio::test]
+async fn effective_quotas_follow_the_environment() {
+    let app = spawn_app().await;
+    let client = signed_in(&app).await;
+    let mut fields = form("Dev shop", "dev-shop", "standard", "1");
+    fields.retain(|(k, _)| *k != "environment");
+    fields.push(("environment", "development"));
+    create(&app, &client, &fields).await;
+    let html = client.get(app.url("/tenants/dev-shop")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("1 core"), "2 cores × 0.5");
+    assert!(html.contains("4 GiB"), "8 GiB × 0.5");
+    assert!(html.contains("100 GiB"), "storage is not scaled");
+    assert!(html.contains("tier × environment factor 0.5"));
+    let res = client.get(app.url("/tenants/no-such-tenant")).send().await.unwrap();
+    assert!(res.text().await.unwrap().contains("Not found"));
+}
