@@ -1,13 +1,5 @@
-import { expect, test, type Page } from "@playwright/test";
-
-const email = process.env.BULKHEAD_E2E_EMAIL || "admin@example.com";
-const password = process.env.BULKHEAD_E2E_PASSWORD || "";
-
-async function signIn(page: Page, who = email, secret = password) {
-  await page.getByLabel("E-mail address").fill(who);
-  await page.getByLabel("Password").fill(secret);
-  await page.getByRole("button", { name: "Sign in" }).click();
-}
+import { expect, test } from "@playwright/test";
+import { email, password, signIn } from "./helpers";
 
 test("a page asked for before signing in opens after signing in", async ({ page }) => {
   const errors: string[] = [];

@@ -266,7 +266,7 @@ fn TenantView(detail: TenantDetail) -> impl IntoView {
             <h1>{t.name.clone()}</h1>
             <Badge text=t.status.clone() tone=status_tone(&t.status)/>
         </div>
-        <section aria-labelledby="config-title">
+        <section>
             <h2 id="config-title">"Configuration"</h2>
             <dl class="props">
                 <dt>"Slug"</dt><dd><code>{t.slug.clone()}</code></dd>
@@ -281,7 +281,7 @@ fn TenantView(detail: TenantDetail) -> impl IntoView {
                 <dt>"Version"</dt><dd>{detail.version}</dd>
             </dl>
         </section>
-        <section aria-labelledby="quota-title">
+        <section>
             <h2 id="quota-title">"Effective quotas"</h2>
             <Table caption="Effective quotas" headers>
                 {detail.limits.into_iter().map(|l| view! {

@@ -1,0 +1,56 @@
+import { expect, test } from "@playwright/test";
+import { signInAsAdmin } from "./helpers";
+
+test("create tenants on three tiers, then find one by search", async ({ page }, testInfo) => {
+  const run = `${testInfo.project.name === "javascript" ? "js" : "nojs"}${Date.now().toString(36)}`;
+  await signInAsAdmin(page);
+  const tiers = [
+    ["Free", "free"],
+    ["Standard", "standard"],
+    ["Enterprise", "enterprise"],
+  ];
+  for (const [label, id] of tiers) {
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Tenants" }).click();
+    await page.getByRole("link", { name: "New tenant" }).click();
+    await page.getByLabel("Name", { exact: true }).fill(`${label} Co ${run}`);
+    await page.getByLabel("Tier").selectOption(id);
+    await page.getByRole("button", { name: "Create tenant" }).click();
+    await expect(page.getByRole("status").filter({ hasText: "Tenant created." })).toBeVisible();
+    await expect(page.getByRole("heading", { name: `${label} Co ${run}` })).toBeVisible();
+    await expect(page.getByText(`${label.toLowerCase()}-co-${run}`, { exact: true })).toBeVisible();
+  }
+  await page.goto("/tenants");
+  await page.getByRole("searchbox", { name: "Search" }).fill(`standard co ${run}`);
+  await page.getByRole("button", { name: "Apply" }).click();
+  const table = page.getByRole("region", { name: "Tenants" });
+  await expect(table.getByRole("link", { name: `Standard Co ${run}` })).toBeVisible();
+  await expect(table.getByRole("row")).toHaveCount(2);
+  await table.getByRole("link", { name: `Standard Co ${run}` }).click();
+  await expect(page.getByRole("region", { name: "Effective quotas" })).toContainText("2 cores");
+  await page.screenshot({ path: testInfo.outputPath("tenant.png"), fullPage: true });
+});
+
+test("bad input is shown next to the field and keeps what was typed", async ({ page }, testInfo) => {
+  await signInAsAdmin(page);
+  await page.goto("/tenants/new");
+  await page.getByLabel("Name", { exact: true }).fill("Keeps Its Name");
+  await page.getByLabel("Slug").fill("Bad Slug");
+  await page.getByLabel("Tier").selectOption("free");
+  await page.getByLabel("Isolation level").selectOption("3");
+  await page.getByRole("button", { name: "Create tenant" }).click();
+  await expect(page.getByText("Use only lowercase letters a–z, digits and hyphens (not capital letters).")).toBeVisible();
+  await expect(page.getByText("The Free tier allows isolation level 1 only.")).toBeVisible();
+  await expect(page.getByLabel("Name", { exact: true })).toHaveValue("Keeps Its Name");
+  await expect(page.getByLabel("Slug")).toHaveAttribute("aria-invalid", "true");
+  await page.screenshot({ path: testInfo.outputPath("new-tenant-errors.png"), fullPage: true });
+});
+
+test("the tier catalogue lists the four tiers side by side", async ({ page }) => {
+  await signInAsAdmin(page);
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Tiers" }).click();
+  const table = page.getByRole("region", { name: "Tier catalogue" });
+  for (const name of ["Free", "Standard", "Premium", "Enterprise"]) {
+    await expect(table.getByRole("columnheader", { name })).toBeVisible();
+  }
+  await expect(table.getByRole("row", { name: /API calls \/ month/ })).toContainText("100,000,000");
+});
