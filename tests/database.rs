@@ -169,3 +169,37 @@ async fn concurrent_events_still_form_one_chain() {
     let mut tx = db::begin(&pool, Scope::Platform).await.unwrap();
     assert_eq!(audit::verify_chain(&mut tx).await.unwrap(), audit::ChainReport { checked: 20, first_broken: None });
 }
+
+#[tokio::test]
+async fn usage_samples_are_fenced_by_tenant() {
+    let (pool, owner) = setup().await;
+    let a = make_tenant(&owner, "alpha").await;
+    let b = make_tenant(&owner, "bravo").await;
+    sqlx::query("INSERT INTO usage_samples (tenant_id, metric, value) VALUES ($1, 'users', 7), ($2, 'users', 9)")
+        .bind(a)
+        .bind(b)
+        .execute(&owner)
+        .await
+        .unwrap();
+
+    let mut tx = db::begin(&pool, Scope::Tenant(b)).await.unwrap();
+    let seen: Vec<i64> = sqlx::query_scalar("SELECT value FROM usage_samples").fetch_all(&mut *tx).await.unwrap();
+    assert_eq!(seen, vec![9]);
+    let err = sqlx::query("INSERT INTO usage_samples (tenant_id, metric, value) VALUES ($1, 'users', 1)")
+        .bind(a)
+        .execute(&mut *tx)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("row-level security"), "{err}");
+    tx.rollback().await.unwrap();
+
+    let mut tx = db::begin(&pool, Scope::Tenant(b)).await.unwrap();
+    let err = sqlx::query("UPDATE usage_samples SET tenant_id = $1").bind(a).execute(&mut *tx).await.unwrap_err();
+    assert!(err.to_string().contains("permission denied"), "{err}");
+    tx.rollback().await.unwrap();
+
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("SET LOCAL ROLE bulkhead_tenant").execute(&mut *tx).await.unwrap();
+    let none: i64 = sqlx::query_scalar("SELECT count(*) FROM usage_samples").fetch_one(&mut *tx).await.unwrap();
+    assert_eq!(none, 0);
+}

@@ -36,6 +36,18 @@ impl Limit {
         matches!(self, Limit::Cpu | Limit::Memory)
     }
 
+    /// The name of the usage metric measured against this limit.
+    pub fn metric(self) -> &'static str {
+        match self {
+            Limit::Cpu => "cpu",
+            Limit::Memory => "memory",
+            Limit::Storage => "storage",
+            Limit::Users => "users",
+            Limit::ApiCalls => "api_calls",
+            Limit::DbConnections => "db_connections",
+        }
+    }
+
     /// The tier's value for this limit.
     pub fn of(self, tier: &Tier) -> i64 {
         match self {
@@ -66,6 +78,8 @@ pub struct EffectiveLimit {
     /// The environment factor applied, when it applies.
     pub factor: Option<f64>,
     pub value: i64,
+    /// Current usage, when a sample exists.
+    pub used: Option<i64>,
 }
 
 impl EffectiveLimit {
@@ -78,8 +92,29 @@ impl EffectiveLimit {
     }
 }
 
-/// The effective limits of a tenant on `tier` in `environment`.
-pub fn effective_limits(tier: &Tier, environment_factor: f64) -> Vec<EffectiveLimit> {
+/// The limits whose current usage is above the value it would have: what a
+/// tier change to these limits would break, as messages naming the limit,
+/// the usage and the new ceiling.
+pub fn overruns(limits: &[EffectiveLimit]) -> Vec<String> {
+    limits
+        .iter()
+        .filter_map(|l| {
+            let used = l.used?;
+            (used > l.value).then(|| {
+                format!(
+                    "{}: current usage {} is over the new limit of {}.",
+                    l.limit.label(),
+                    l.limit.format(used),
+                    l.limit.format(l.value)
+                )
+            })
+        })
+        .collect()
+}
+
+/// The effective limits of a tenant on `tier` in `environment`, with the
+/// current usage of each (`usage`: metric name and value).
+pub fn effective_limits(tier: &Tier, environment_factor: f64, usage: &[(String, i64)]) -> Vec<EffectiveLimit> {
     Limit::ALL
         .iter()
         .map(|&limit| {
@@ -89,7 +124,8 @@ pub fn effective_limits(tier: &Tier, environment_factor: f64) -> Vec<EffectiveLi
                 Some(f) => (tier_value as f64 * f).round() as i64,
                 None => tier_value,
             };
-            EffectiveLimit { limit, tier_value, factor, value }
+            let used = usage.iter().find(|(m, _)| m == limit.metric()).map(|(_, v)| *v);
+            EffectiveLimit { limit, tier_value, factor, value, used }
         })
         .collect()
 }
@@ -117,7 +153,7 @@ mod tests {
 
     #[test]
     fn the_environment_scales_cpu_and_memory_only() {
-        let limits = effective_limits(&standard(), 0.5);
+        let limits = effective_limits(&standard(), 0.5, &[]);
         let get = |l: Limit| limits.iter().find(|e| e.limit == l).unwrap().clone();
         assert_eq!(get(Limit::Cpu).value, 1000);
         assert_eq!(get(Limit::Memory).value, 4 * 1024_i64.pow(3));
@@ -129,14 +165,25 @@ mod tests {
 
     #[test]
     fn staging_gets_seventy_percent() {
-        let limits = effective_limits(&standard(), 0.7);
+        let limits = effective_limits(&standard(), 0.7, &[]);
         assert_eq!(limits[0].value, 1400);
         assert_eq!(limits[0].limit.format(limits[0].value), "1.4 cores");
     }
 
     #[test]
+    fn a_downgrade_names_every_limit_usage_would_exceed() {
+        let usage = vec![("storage".to_string(), 150 * 1024_i64.pow(3)), ("users".to_string(), 1000)];
+        let limits = effective_limits(&standard(), 1.0, &usage);
+        assert_eq!(
+            overruns(&limits),
+            vec!["Storage: current usage 150 GiB is over the new limit of 100 GiB.".to_string()],
+            "1,000 users on a 1,000-user limit is at the limit, not over it"
+        );
+    }
+
+    #[test]
     fn production_is_the_tier_itself() {
-        let limits = effective_limits(&standard(), 1.0);
+        let limits = effective_limits(&standard(), 1.0, &[]);
         assert!(limits.iter().all(|l| l.value == l.tier_value && l.source() == "tier"));
     }
 }

@@ -45,6 +45,9 @@ pub struct TenantDetail {
     pub dedicated_instance: bool,
     pub namespace_target: Option<String>,
     pub version: i32,
+    pub prevent_deletion: bool,
+    /// Whether the viewer may change this tenant (platform admins only).
+    pub can_edit: bool,
     pub tier: Tier,
     pub limits: Vec<EffectiveLimit>,
 }
@@ -80,11 +83,12 @@ pub async fn list_tenants(
 /// One tenant by slug.
 #[server(endpoint = "tenant")]
 pub async fn get_tenant(slug: String) -> Result<TenantDetail, AppError> {
-    crate::auth::session::require_platform_staff().await?;
+    let user = crate::auth::session::require_platform_staff().await?;
     let state = crate::server::state::app_state()?;
     let mut tx = crate::server::db::begin(&state.pool, crate::server::db::Scope::Platform).await?;
-    let detail = ssr::detail(&mut tx, &slug).await?.ok_or(AppError::NotFound)?;
+    let mut detail = ssr::detail(&mut tx, &slug).await?.ok_or(AppError::NotFound)?;
     tx.commit().await?;
+    detail.can_edit = user.role == crate::auth::Role::PlatformAdmin && detail.tenant.status != "deleted";
     Ok(detail)
 }
 
@@ -142,5 +146,89 @@ pub async fn create_tenant(
             leptos_axum::redirect(&crate::server::middleware::form_error_url("/tenants/new", &fields, &err));
         }
     }
+    Ok(())
+}
+
+/// What a tenant action did, as the code carried in the page's address.
+pub fn done_message(code: &str) -> Option<&'static str> {
+    match code {
+        "tier" => Some("Tier changed."),
+        "suspended" => Some("Tenant suspended: its API calls are refused until it is reactivated."),
+        "reactivated" => Some("Tenant reactivated."),
+        "protected" => Some("Deletion protection is on."),
+        "unprotected" => Some("Deletion protection is off."),
+        "deleted" => Some("Tenant deleted."),
+        _ => None,
+    }
+}
+
+/// Sends the browser back to the tenant's page with `done` or the error.
+#[cfg(feature = "ssr")]
+fn finish(slug: &str, result: Result<&str, AppError>, fields: &[(&str, String)]) {
+    match result {
+        Ok("deleted") => leptos_axum::redirect("/tenants?done=deleted"),
+        Ok(code) => leptos_axum::redirect(&format!("/tenants/{slug}?done={code}")),
+        Err(err) => leptos_axum::redirect(&crate::server::middleware::form_error_url(
+            &format!("/tenants/{slug}"),
+            fields,
+            &err,
+        )),
+    }
+}
+
+#[cfg(feature = "ssr")]
+async fn admin_actor() -> Result<(crate::audit::Actor, crate::server::state::AppState), AppError> {
+    let user = crate::auth::session::require_platform_admin().await?;
+    let state = crate::server::state::app_state()?;
+    let meta = crate::auth::session::client_meta().await;
+    Ok((meta.actor(Some(&user)), state))
+}
+
+/// Moves a tenant to another tier (and isolation level, when the new tier
+/// does not allow the current one). Refused when usage exceeds a new limit.
+#[server(endpoint = "change_tier")]
+pub async fn change_tier(slug: String, version: i32, tier: String, isolation: Option<String>) -> Result<(), AppError> {
+    let result = async {
+        let (actor, state) = admin_actor().await?;
+        ssr::change_tier(&state.pool, &actor, &slug, version, &tier, isolation.as_deref().unwrap_or("")).await
+    }
+    .await;
+    finish(&slug, result.map(|_| "tier"), &[("preview_tier", tier)]);
+    Ok(())
+}
+
+/// Suspends (`action = suspend`) or reactivates (`reactivate`) a tenant.
+#[server(endpoint = "set_tenant_status")]
+pub async fn set_tenant_status(slug: String, version: i32, action: String) -> Result<(), AppError> {
+    let result = async {
+        let (actor, state) = admin_actor().await?;
+        ssr::set_status(&state.pool, &actor, &slug, version, &action).await
+    }
+    .await;
+    finish(&slug, result, &[]);
+    Ok(())
+}
+
+/// Turns deletion protection on (`protect = on`) or off.
+#[server(endpoint = "set_deletion_protection")]
+pub async fn set_deletion_protection(slug: String, version: i32, protect: String) -> Result<(), AppError> {
+    let result = async {
+        let (actor, state) = admin_actor().await?;
+        ssr::set_prevent_deletion(&state.pool, &actor, &slug, version, protect == "on").await
+    }
+    .await;
+    finish(&slug, result, &[]);
+    Ok(())
+}
+
+/// Deletes a tenant (softly) once the admin has typed its slug.
+#[server(endpoint = "delete_tenant")]
+pub async fn delete_tenant(slug: String, version: i32, confirm: String) -> Result<(), AppError> {
+    let result = async {
+        let (actor, state) = admin_actor().await?;
+        ssr::delete(&state.pool, &actor, &slug, version, &confirm).await
+    }
+    .await;
+    finish(&slug, result.map(|_| "deleted"), &[]);
     Ok(())
 }

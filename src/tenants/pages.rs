@@ -1,9 +1,13 @@
 //! Tenant pages: the list, the creation form and a tenant's page.
 
 use super::domain::{isolation_label, COMPLIANCE, ENVIRONMENTS, REGIONS};
-use super::{get_tenant, list_tenants, status_tone, CreateTenant, TenantDetail, TenantPageData};
-use crate::tiers::list_tiers;
-use crate::ui::{format_time, Badge, Button, EmptyState, Flash, FlashKind, FormField, Table};
+use super::{
+    done_message, get_tenant, list_tenants, status_tone, ChangeTier, CreateTenant, DeleteTenant,
+    SetDeletionProtection, SetTenantStatus, TenantDetail, TenantPageData,
+};
+use crate::quotas::effective_limits;
+use crate::tiers::{list_tiers, Tier};
+use crate::ui::{format_time, Badge, Button, ButtonKind, EmptyState, Flash, FlashKind, FormField, MeterBar, Table};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -235,16 +239,21 @@ pub fn NewTenantPage() -> impl IntoView {
 pub fn TenantPage() -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
-    let tenant = Resource::new(move || params.read().get("slug").unwrap_or_default(), get_tenant);
+    let tenant = Resource::new(move || (params.read().get("slug").unwrap_or_default(), query.read().get("done")), |(slug, _)| get_tenant(slug));
+    let tiers = Resource::new(|| (), |_| list_tiers());
     view! {
         {move || query.read().get("created").is_some().then(|| view! {
             <Flash kind=FlashKind::Success message="Tenant created."/>
         })}
+        {move || query.read().get("done").and_then(|c| done_message(&c)).map(|m| view! {
+            <Flash kind=FlashKind::Success message=m/>
+        })}
+        {move || query.read().get("error._form").map(|m| view! { <Flash kind=FlashKind::Error message=m/> })}
         <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                match tenant.await {
-                    Ok(detail) => view! { <TenantView detail/> }.into_any(),
-                    Err(e) => error_box(e),
+                match (tenant.await, tiers.await) {
+                    (Ok(detail), Ok(tiers)) => view! { <TenantView detail tiers/> }.into_any(),
+                    (Err(e), _) | (_, Err(e)) => error_box(e),
                 }
             })}
         </Suspense>
@@ -252,8 +261,36 @@ pub fn TenantPage() -> impl IntoView {
 }
 
 #[component]
-fn TenantView(detail: TenantDetail) -> impl IntoView {
-    let t = detail.tenant;
+fn TenantView(detail: TenantDetail, tiers: Vec<Tier>) -> impl IntoView {
+    let t = detail.tenant.clone();
+    let usage: Vec<(String, i64)> = detail
+        .limits
+        .iter()
+        .filter_map(|l| l.used.map(|u| (l.limit.metric().to_string(), u)))
+        .collect();
+    let meters = detail
+        .limits
+        .iter()
+        .filter_map(|l| {
+            let used = l.used?;
+            let caption = format!("{} of {}", l.limit.format(used), l.limit.format(l.value));
+            Some(view! { <MeterBar label=l.limit.label().to_string() used=used as f64 limit=l.value as f64 caption/> })
+        })
+        .collect_view();
+    let has_usage = !usage.is_empty();
+    let quota_rows = detail
+        .limits
+        .iter()
+        .map(|l| view! {
+            <tr>
+                <th scope="row">{l.limit.label()}</th>
+                <td class="num">{l.limit.format(l.value)}</td>
+                <td class="num">{l.limit.format(l.tier_value)}</td>
+                <td>{l.source()}</td>
+            </tr>
+        })
+        .collect_view();
+    let actions = detail.can_edit.then(|| view! { <TenantActions detail=detail.clone() tiers usage/> });
     let compliance = if detail.compliance.is_empty() {
         "None".to_string()
     } else {
@@ -284,15 +321,147 @@ fn TenantView(detail: TenantDetail) -> impl IntoView {
         <section>
             <h2 id="quota-title">"Effective quotas"</h2>
             <Table caption="Effective quotas" headers>
-                {detail.limits.into_iter().map(|l| view! {
-                    <tr>
-                        <th scope="row">{l.limit.label()}</th>
-                        <td class="num">{l.limit.format(l.value)}</td>
-                        <td class="num">{l.limit.format(l.tier_value)}</td>
-                        <td>{l.source()}</td>
-                    </tr>
-                }).collect_view()}
+                {quota_rows}
             </Table>
         </section>
+        <section>
+            <h2>"Usage"</h2>
+            {if has_usage {
+                view! { <div class="meters">{meters}</div> }.into_any()
+            } else {
+                view! { <EmptyState title="No usage reported yet" hint="Usage appears here once the platform reports it for this tenant."/> }.into_any()
+            }}
+        </section>
+        {actions}
+    }
+}
+
+/// Changing the tier (with a preview), suspending, protecting and deleting.
+#[component]
+fn TenantActions(detail: TenantDetail, tiers: Vec<Tier>, usage: Vec<(String, i64)>) -> impl IntoView {
+    let query = use_query_map();
+    let change = ServerAction::<ChangeTier>::new();
+    let status = ServerAction::<SetTenantStatus>::new();
+    let protect = ServerAction::<SetDeletionProtection>::new();
+    let delete = ServerAction::<DeleteTenant>::new();
+    let t = detail.tenant.clone();
+    let slug = t.slug.clone();
+    let version = detail.version.to_string();
+    let factor = super::domain::environment_factor(&t.environment);
+    let current_tier = detail.tier.clone();
+    let preview_id = query.with_untracked(|q| q.get("preview_tier"));
+    let preview = preview_id.as_ref().and_then(|id| tiers.iter().find(|x| &x.id == id).cloned());
+    let error = move |k: &'static str| Signal::derive(move || query.read().get(&format!("error.{k}")));
+    let current_limits = detail.limits.clone();
+    let cancel_href = format!("/tenants/{}", t.slug);
+    let page_href = cancel_href.clone();
+    let current_level = t.isolation_level;
+    let comparison = preview.clone().map(|new_tier| {
+        let new_limits = effective_limits(&new_tier, factor, &usage);
+        let over = crate::quotas::overruns(&new_limits);
+        let headers = vec![("Limit".into(), false), ("Current".into(), true), (new_tier.name.clone(), true), ("Usage".into(), true)];
+        let rows = current_limits.iter().zip(new_limits.iter()).map(|(c, n)| {
+            let over = n.used.is_some_and(|u| u > n.value);
+            view! {
+                <tr class:row-over=over>
+                    <th scope="row">{c.limit.label()}</th>
+                    <td class="num">{c.limit.format(c.value)}</td>
+                    <td class="num">{n.limit.format(n.value)}</td>
+                    <td class="num">{n.used.map(|u| n.limit.format(u)).unwrap_or_else(|| "—".into())}</td>
+                </tr>
+            }
+        }).collect_view();
+        let keep_level = new_tier.allows(current_level);
+        let levels = new_tier.allowed_isolation_levels.clone();
+        let default_level = if keep_level { current_level } else { new_tier.default_isolation_level };
+        view! {
+            <Table caption="Limits before and after the tier change" headers>{rows}</Table>
+            {(!over.is_empty()).then(|| view! {
+                <div class="flash flash-error" role="alert">{format!("This change will be refused: {}", over.join(" "))}</div>
+            })}
+            <ActionForm action=change>
+                <input type="hidden" name="slug" value=slug.clone()/>
+                <input type="hidden" name="version" value=version.clone()/>
+                <input type="hidden" name="tier" value=new_tier.id.clone()/>
+                <div class="field">
+                    <label for="field-new-isolation">"Isolation level on the new tier"</label>
+                    {(!keep_level).then(|| view! {
+                        <p class="field-hint">{format!("The {} tier does not allow level {current_level}: choose another.", new_tier.name)}</p>
+                    })}
+                    <select id="field-new-isolation" name="isolation">
+                        {levels.into_iter().map(|l| view! {
+                            <option value=l.to_string() selected=l == default_level>{isolation_label(l)}</option>
+                        }).collect_view()}
+                    </select>
+                    {move || error("isolation").get().map(|e| view! { <p class="field-error">{e}</p> })}
+                </div>
+                <div class="form-actions">
+                    <Button pending=change.pending() pending_label="Changing…">{format!("Move to {}", new_tier.name)}</Button>
+                    <a class="btn btn-link" href=cancel_href.clone()>"Cancel"</a>
+                </div>
+            </ActionForm>
+        }
+    });
+    let suspended = t.status == "suspended";
+    let (slug_status, slug_protect, slug_delete) = (t.slug.clone(), t.slug.clone(), t.slug.clone());
+    let (v_status, v_protect, v_delete) = (detail.version.to_string(), detail.version.to_string(), detail.version.to_string());
+    let prevent_deletion = detail.prevent_deletion;
+    view! {
+        <section class="actions">
+            <h2>"Change tier"</h2>
+            <form method="get" action=page_href class="inline-form">
+                <div class="field">
+                    <label for="field-preview-tier">"New tier"</label>
+                    <select id="field-preview-tier" name="preview_tier">
+                        {tiers.iter().filter(|x| x.id != current_tier.id).map(|x| view! {
+                            <option value=x.id.clone() selected=preview_id.as_deref() == Some(x.id.as_str())>{x.name.clone()}</option>
+                        }).collect_view()}
+                    </select>
+                </div>
+                <button type="submit" class="btn">"Preview the change"</button>
+            </form>
+            {move || error("tier").get().map(|e| view! { <p class="field-error" role="alert">{e}</p> })}
+            {comparison}
+
+            <h2>"Status"</h2>
+            <ActionForm action=status>
+                <input type="hidden" name="slug" value=slug_status/>
+                <input type="hidden" name="version" value=v_status/>
+                <input type="hidden" name="action" value=if suspended { "reactivate" } else { "suspend" }/>
+                <Button kind=ButtonKind::Secondary pending=status.pending()>
+                    {if suspended { "Reactivate tenant" } else { "Suspend tenant" }}
+                </Button>
+            </ActionForm>
+
+            <h2>"Deletion"</h2>
+            <ActionForm action=protect>
+                <input type="hidden" name="slug" value=slug_protect/>
+                <input type="hidden" name="version" value=v_protect/>
+                <input type="hidden" name="protect" value=if prevent_deletion { "off" } else { "on" }/>
+                <p>{if prevent_deletion { "Deletion protection is on: this tenant cannot be deleted." } else { "Deletion protection is off." }}</p>
+                <Button kind=ButtonKind::Secondary pending=protect.pending()>
+                    {if prevent_deletion { "Turn deletion protection off" } else { "Turn deletion protection on" }}
+                </Button>
+            </ActionForm>
+            {(!prevent_deletion).then(|| view! {
+                <div class="danger-zone">
+                    <ActionForm action=delete>
+                        <input type="hidden" name="slug" value=slug_delete/>
+                        <input type="hidden" name="version" value=v_delete/>
+                        <FormField label="Type the slug to confirm deletion" name="confirm" autocomplete="off"
+                            error=error("confirm") hint="The tenant is marked deleted: its data stays, its API calls are refused."/>
+                        <Button kind=ButtonKind::Danger pending=delete.pending() pending_label="Deleting…">"Delete tenant"</Button>
+                    </ActionForm>
+                </div>
+            })}
+        </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(super::js_encode("a b&c"), "a%20b%26c");
     }
 }

@@ -101,7 +101,7 @@ pub async fn list(conn: &mut PgConnection, f: &ListFilter) -> Result<TenantPageD
 pub async fn detail(conn: &mut PgConnection, slug: &str) -> Result<Option<TenantDetail>, sqlx::Error> {
     let Some(row) = sqlx::query!(
         r#"SELECT id, slug, name, tier_id, isolation_level, status, region, environment, created_at,
-                  compliance, dedicated_instance, namespace_target, version
+                  compliance, dedicated_instance, namespace_target, version, prevent_deletion
            FROM tenants WHERE slug = $1"#,
         slug
     )
@@ -111,7 +111,8 @@ pub async fn detail(conn: &mut PgConnection, slug: &str) -> Result<Option<Tenant
         return Ok(None);
     };
     let tier = crate::tiers::ssr::find(conn, &row.tier_id).await?.ok_or(sqlx::Error::RowNotFound)?;
-    let limits = crate::quotas::effective_limits(&tier, domain::environment_factor(&row.environment));
+    let usage = current_usage(conn, row.id).await?;
+    let limits = crate::quotas::effective_limits(&tier, domain::environment_factor(&row.environment), &usage);
     Ok(Some(TenantDetail {
         tenant: TenantRow {
             id: row.id,
@@ -128,6 +129,8 @@ pub async fn detail(conn: &mut PgConnection, slug: &str) -> Result<Option<Tenant
         dedicated_instance: row.dedicated_instance,
         namespace_target: row.namespace_target,
         version: row.version,
+        prevent_deletion: row.prevent_deletion,
+        can_edit: false,
         tier,
         limits,
     }))
@@ -204,11 +207,13 @@ pub async fn create(pool: &PgPool, actor: &Actor, created_by: Option<Uuid>, inpu
         (name.unwrap(), slug.unwrap(), region.unwrap(), environment.unwrap(), compliance.unwrap());
     let (level, tier) = level.expect("checked above");
     let namespace_target = (level >= 2).then(|| format!("tenant-{slug}"));
+    // A dedicated instance runs only once its activation checklist is done.
+    let status = if level == 3 { "provisioning" } else { "active" };
 
     let id = sqlx::query_scalar!(
         r#"INSERT INTO tenants (slug, name, tier_id, isolation_level, region, environment, compliance,
-                                namespace_target, created_by)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id"#,
+                                namespace_target, created_by, status)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id"#,
         slug.as_str(),
         name.as_str(),
         tier.id,
@@ -217,7 +222,8 @@ pub async fn create(pool: &PgPool, actor: &Actor, created_by: Option<Uuid>, inpu
         environment,
         &compliance,
         namespace_target,
-        created_by
+        created_by,
+        status
     )
     .fetch_one(&mut *tx)
     .await
@@ -233,12 +239,227 @@ pub async fn create(pool: &PgPool, actor: &Actor, created_by: Option<Uuid>, inpu
         NewEvent::new("tenant.created").tenant(id).target(slug.as_str()).after(json!({
             "id": id, "slug": slug.as_str(), "name": name.as_str(), "tier": tier.id,
             "isolation_level": level, "region": region, "environment": environment,
-            "compliance": compliance, "namespace_target": namespace_target, "status": "provisioning",
+            "compliance": compliance, "namespace_target": namespace_target, "status": status,
         })),
     )
     .await?;
     tx.commit().await?;
     Ok(slug)
+}
+
+/// The latest sample of each usage metric of a tenant.
+pub async fn current_usage(conn: &mut PgConnection, tenant_id: Uuid) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"SELECT DISTINCT ON (metric) metric, value FROM usage_samples
+           WHERE tenant_id = $1 ORDER BY metric, recorded_at DESC"#,
+        tenant_id
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.metric, r.value)).collect())
+}
+
+/// A tenant locked for a change.
+struct Locked {
+    id: Uuid,
+    slug: String,
+    tier_id: String,
+    isolation_level: i16,
+    status: String,
+    environment: String,
+    namespace_target: Option<String>,
+    prevent_deletion: bool,
+}
+
+const STALE: &str = "Someone else changed this tenant since you opened the page. Nothing was saved: reload to see their change, then try again.";
+
+/// Locks the tenant's row, checking that nobody changed it since `version`.
+async fn lock(conn: &mut PgConnection, slug: &str, version: i32) -> Result<Locked, AppError> {
+    let row = sqlx::query!(
+        r#"SELECT id, slug, tier_id, isolation_level, status, environment, namespace_target, prevent_deletion, version
+           FROM tenants WHERE slug = $1 FOR UPDATE"#,
+        slug
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .filter(|r| r.status != "deleted")
+    .ok_or(AppError::NotFound)?;
+    if row.version != version {
+        return Err(AppError::Conflict(STALE.into()));
+    }
+    Ok(Locked {
+        id: row.id,
+        slug: row.slug,
+        tier_id: row.tier_id,
+        isolation_level: row.isolation_level,
+        status: row.status,
+        environment: row.environment,
+        namespace_target: row.namespace_target,
+        prevent_deletion: row.prevent_deletion,
+    })
+}
+
+/// Moves a tenant to `tier_id`, refusing when current usage exceeds a new limit.
+pub async fn change_tier(
+    pool: &PgPool,
+    actor: &Actor,
+    slug: &str,
+    version: i32,
+    tier_id: &str,
+    isolation: &str,
+) -> Result<(), AppError> {
+    let requested = if isolation.trim().is_empty() {
+        None
+    } else {
+        Some(domain::parse_isolation(isolation).map_err(|m| AppError::invalid("isolation", m))?)
+    };
+    let mut tx = db::begin(pool, Scope::Platform).await?;
+    let t = lock(&mut tx, slug, version).await?;
+    let tier = crate::tiers::ssr::find(&mut tx, tier_id.trim())
+        .await?
+        .ok_or_else(|| AppError::invalid("tier", format!("There is no tier “{}”.", tier_id.trim())))?;
+    if tier.id == t.tier_id && requested.is_none_or(|l| l == t.isolation_level) {
+        return Err(AppError::invalid("tier", format!("The tenant is already on the {} tier.", tier.name)));
+    }
+    let allowed = tier.allowed_isolation_levels.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(", ");
+    let level = match requested {
+        Some(l) if tier.allows(l) => l,
+        Some(l) => {
+            return Err(AppError::invalid("isolation", format!("The {} tier does not allow isolation level {l} (allowed: {allowed}).", tier.name)))
+        }
+        None if tier.allows(t.isolation_level) => t.isolation_level,
+        None => {
+            return Err(AppError::invalid(
+                "isolation",
+                format!(
+                    "The {} tier does not allow isolation level {}: choose one of {allowed} in the same step.",
+                    tier.name, t.isolation_level
+                ),
+            ))
+        }
+    };
+    let usage = current_usage(&mut tx, t.id).await?;
+    let limits = crate::quotas::effective_limits(&tier, domain::environment_factor(&t.environment), &usage);
+    let over = crate::quotas::overruns(&limits);
+    if !over.is_empty() {
+        return Err(AppError::invalid(
+            "tier",
+            format!("Refused: the {} tier would put the tenant over its limits. {}", tier.name, over.join(" ")),
+        ));
+    }
+    let namespace_target = if level >= 2 { t.namespace_target.clone().or(Some(format!("tenant-{}", t.slug))) } else { t.namespace_target.clone() };
+    let status = if level == 3 && t.isolation_level != 3 && t.status == "active" { "provisioning" } else { t.status.as_str() };
+    sqlx::query!(
+        r#"UPDATE tenants SET tier_id = $2, isolation_level = $3, namespace_target = $4, status = $5,
+                  version = version + 1, updated_at = now()
+           WHERE id = $1"#,
+        t.id,
+        tier.id,
+        level,
+        namespace_target,
+        status
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        NewEvent::new("tenant.tier_changed")
+            .tenant(t.id)
+            .target(t.slug.as_str())
+            .before(json!({ "tier": t.tier_id, "isolation_level": t.isolation_level, "status": t.status }))
+            .after(json!({ "tier": tier.id, "isolation_level": level, "status": status, "namespace_target": namespace_target })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Suspends or reactivates a tenant; returns the outcome's code.
+pub async fn set_status(pool: &PgPool, actor: &Actor, slug: &str, version: i32, action: &str) -> Result<&'static str, AppError> {
+    let mut tx = db::begin(pool, Scope::Platform).await?;
+    let t = lock(&mut tx, slug, version).await?;
+    let (new_status, code) = match (action, t.status.as_str()) {
+        ("suspend", "active" | "provisioning") => ("suspended", "suspended"),
+        ("reactivate", "suspended") => ("active", "reactivated"),
+        ("suspend", _) => return Err(AppError::Conflict("The tenant is already suspended.".into())),
+        ("reactivate", _) => return Err(AppError::Conflict("Only a suspended tenant can be reactivated.".into())),
+        _ => return Err(AppError::invalid("action", "Unknown action.")),
+    };
+    sqlx::query!(
+        "UPDATE tenants SET status = $2, version = version + 1, updated_at = now() WHERE id = $1",
+        t.id,
+        new_status
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        NewEvent::new(if code == "suspended" { "tenant.suspended" } else { "tenant.reactivated" })
+            .tenant(t.id)
+            .target(t.slug.as_str())
+            .before(json!({ "status": t.status }))
+            .after(json!({ "status": new_status })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(code)
+}
+
+/// Turns deletion protection on or off; returns the outcome's code.
+pub async fn set_prevent_deletion(pool: &PgPool, actor: &Actor, slug: &str, version: i32, on: bool) -> Result<&'static str, AppError> {
+    let mut tx = db::begin(pool, Scope::Platform).await?;
+    let t = lock(&mut tx, slug, version).await?;
+    sqlx::query!(
+        "UPDATE tenants SET prevent_deletion = $2, version = version + 1, updated_at = now() WHERE id = $1",
+        t.id,
+        on
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        NewEvent::new("tenant.deletion_protection")
+            .tenant(t.id)
+            .target(t.slug.as_str())
+            .before(json!({ "prevent_deletion": t.prevent_deletion }))
+            .after(json!({ "prevent_deletion": on })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(if on { "protected" } else { "unprotected" })
+}
+
+/// Deletes a tenant softly, once `confirm` repeats its slug and unless protected.
+pub async fn delete(pool: &PgPool, actor: &Actor, slug: &str, version: i32, confirm: &str) -> Result<(), AppError> {
+    let mut tx = db::begin(pool, Scope::Platform).await?;
+    let t = lock(&mut tx, slug, version).await?;
+    if t.prevent_deletion {
+        return Err(AppError::Conflict("Deletion protection is on for this tenant: turn it off first.".into()));
+    }
+    if confirm.trim() != t.slug {
+        return Err(AppError::invalid("confirm", format!("Type “{}” exactly to confirm the deletion.", t.slug)));
+    }
+    sqlx::query!(
+        "UPDATE tenants SET status = 'deleted', version = version + 1, updated_at = now() WHERE id = $1",
+        t.id
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        NewEvent::new("tenant.deleted")
+            .tenant(t.id)
+            .target(t.slug.as_str())
+            .before(json!({ "status": t.status }))
+            .after(json!({ "status": "deleted" })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,166 @@
+//! Changing a tenant: tier (with the downgrade check), status, deletion
+//! protection and deletion, with stale edits refused and every change audited.
+
+mod common;
+
+use common::{location, spawn_app, TestApp};
+
+const EMAIL: &str = "ops@example.com";
+const PASSWORD: &str = "correct horse battery staple";
+
+async fn signed_in(app: &TestApp) -> reqwest::Client {
+    app.create_admin(EMAIL, PASSWORD).await;
+    let client = app.client();
+    app.login(&client, EMAIL, PASSWORD).await;
+    client
+}
+
+async fn post(app: &TestApp, client: &reqwest::Client, function: &str, fields: &[(&str, &str)]) -> String {
+    let res = client.post(app.url(&format!("/api/{function}"))).header("accept", "text/html").form(fields).send().await.unwrap();
+    assert_eq!(res.status(), 302, "{function}");
+    location(&res)
+}
+
+async fn tenant(app: &TestApp, slug: &str, tier: &str, level: i16) -> uuid::Uuid {
+    sqlx::query_scalar("INSERT INTO tenants (slug, name, tier_id, isolation_level, status) VALUES ($1, $1, $2, $3, 'active') RETURNING id")
+        .bind(slug)
+        .bind(tier)
+        .bind(level)
+        .fetch_one(&app.owner)
+        .await
+        .unwrap()
+}
+
+async fn state(app: &TestApp, slug: &str) -> (String, i16, String, i32) {
+    sqlx::query_as("SELECT tier_id, isolation_level, status, version FROM tenants WHERE slug = $1")
+        .bind(slug)
+        .fetch_one(&app.owner)
+        .await
+        .unwrap()
+}
+
+async fn events(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE action LIKE 'tenant.%'").fetch_one(&app.owner).await.unwrap()
+}
+
+#[tokio::test]
+async fn an_upgrade_is_applied_and_audited_with_before_and_after() {
+    let app = spawn_app().await;
+    let client = signed_in(&app).await;
+    tenant(&app, "acme", "free", 1).await;
+    let to = post(&app, &client, "change_tier", &[("slug", "acme"), ("version", "1"), ("tier", "standard")]).await;
+    assert_eq!(to, "/tenants/acme?done=tier");
+    assert_eq!(state(&app, "acme").await, ("standard".into(), 1, "active".into(), 2));
+    let (before, after): (serde_json::Value, serde_json::Value) =
+        sqlx::query_as("SELECT before, after FROM audit_events WHERE action = 'tenant.tier_changed'")
+            .fetch_one(&app.owner)
+            .await
+            .unwrap();
+    assert_eq!((before["tier"].as_str(), after["tier"].as_str()), (Some("free"), Some("standard")));
+}
+
+#[tokio::test]
+async fn a_downgrade_that_usage_forbids_is_refused_naming_limit_usage_and_ceiling() {
+    let app = spawn_app().await;
+    let client = signed_in(&app).await;
+    let id = tenant(&app, "bigco", "premium", 2).await;
+    sqlx::query("INSERT INTO usage_samples (tenant_id, metric, value) VALUES ($1, 'storage', 500 * 1024::bigint ^ 3), ($1, 'users', 20)")
+        .bind(id)
+        .execute(&app.owner)
+        .await
+        .unwrap();
+    let before = events(&app).await;
+    let to = post(&app, &client, "change_tier", &[("slug", "bigco"), ("version", "1"), ("tier", "standard"), ("isolation", "2")]).await;
+    assert!(to.starts_with("/tenants/bigco?"), "{to}");
+    assert!(to.contains("error.tier="), "{to}");
+    assert!(to.contains("Storage%3A%20current%20usage%20500%20GiB%20is%20over%20the%20new%20limit%20of%20100%20GiB"), "{to}");
+    assert!(!to.contains("Users"), "users fit: {to}");
+    assert_eq!(state(&app, "bigco").await, ("premium".into(), 2, "active".into(), 1), "nothing changed");
+    assert_eq!(events(&app).await, before, "nothing audited");
+
+    // The page shows the refusal in the preview, before anyone confirms.
+    let html = client.get(app.url("/tenants/bigco?preview_tier=standard")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("This change will be refused"), "preview warns");
+}
+
+#[tokio::test]
+async fn an_isolation_level_the_new_tier_forbids_must_change_in_the_same_step() {
+    let app = spawn_app().await;
+    let client = signed_in(&app).await;
+    tenant(&app, "mid", "premium", 2).await;
+    let to = post(&app, &client, "change_tier", &[("slug", "mid"), ("version", "1"), ("tier", "free")]).await;
+    assert!(to.contains("error.isolation=") && to.contains("in%20the%20same%20step"), "{to}");
+    let to = post(&app, &client, "change_tier", &[("slug", "mid"), ("version", "1"), ("tier", "free"), ("isolation", "2")]).await;
+    assert!(to.contains("error.isolation="), "{to}");
+    let to = post(&app, &client, "change_tier", &[("slug", "mid"), ("version", "1"), ("tier", "free"), ("isolation", "1")]).await;
+    assert_eq!(to, "/tenants/mid?done=tier");
+    assert_eq!(state(&app, "mid").await, ("free".into(), 1, "active".into(), 2));
+    // Moving to level 3 waits for the activation checklist.
+    post(&app, &client, "change_tier", &[("slug", "mid"), ("version", "2"), ("tier", "enterprise"), ("isolation", "3")]).await;
+    let (_, level, status, _) = state(&app, "mid").await;
+    assert_eq!((level, status.as_str()), (3, "provisioning"));
+    let dedicated: bool = sqlx::query_scalar("SELECT dedicated_instance FROM tenants WHERE slug = 'mid'").fetch_one(&app.owner).await.unwrap();
+    assert!(!dedicated, "not dedicated until the checklist is complete");
+}
+
+#[tokio::test]
+async fn a_stale_edit_is_a_conflict_and_loses_nothing() {
+    let app = spawn_app().await;
+    let client = signed_in(&app).await;
+    tenant(&app, "shared", "free", 1).await;
+    // Two admins opened version 1; the first saves.
+    assert_eq!(post(&app, &client, "set_tenant_status", &[("slug", "shared"), ("version", "1"), ("action", "suspend")]).await, "/tenants/shared?done=suspended");
+    let to = post(&app, &client, "change_tier", &[("slug", "shared"), ("version", "1"), ("tier", "standard")]).await;
+    assert!(to.contains("error._form=Someone%20else%20changed%20this%20tenant"), "{to}");
+    assert_eq!(state(&app, "shared").await, ("free".into(), 1, "suspended".into(), 2), "the first change stands");
+}
+
+#[tokio::test]
+async fn suspend_reactivate_protect_and_delete() {
+    let app = spawn_app().await;
+    let client = signed_in(&app).await;
+    tenant(&app, "gone", "free", 1).await;
+    assert_eq!(post(&app, &client, "set_tenant_status", &[("slug", "gone"), ("version", "1"), ("action", "suspend")]).await, "/tenants/gone?done=suspended");
+    assert_eq!(post(&app, &client, "set_tenant_status", &[("slug", "gone"), ("version", "2"), ("action", "reactivate")]).await, "/tenants/gone?done=reactivated");
+    assert_eq!(post(&app, &client, "set_deletion_protection", &[("slug", "gone"), ("version", "3"), ("protect", "on")]).await, "/tenants/gone?done=protected");
+    let to = post(&app, &client, "delete_tenant", &[("slug", "gone"), ("version", "4"), ("confirm", "gone")]).await;
+    assert!(to.contains("Deletion%20protection%20is%20on"), "{to}");
+    assert_eq!(post(&app, &client, "set_deletion_protection", &[("slug", "gone"), ("version", "4"), ("protect", "off")]).await, "/tenants/gone?done=unprotected");
+    let to = post(&app, &client, "delete_tenant", &[("slug", "gone"), ("version", "5"), ("confirm", "gon")]).await;
+    assert!(to.contains("error.confirm="), "{to}");
+    assert_eq!(state(&app, "gone").await.2, "active");
+    assert_eq!(post(&app, &client, "delete_tenant", &[("slug", "gone"), ("version", "5"), ("confirm", "gone")]).await, "/tenants?done=deleted");
+    assert_eq!(state(&app, "gone").await.2, "deleted", "soft: the row stays");
+    let actions: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_events WHERE target = 'gone' ORDER BY id")
+        .fetch_all(&app.owner)
+        .await
+        .unwrap();
+    assert_eq!(
+        actions,
+        ["tenant.suspended", "tenant.reactivated", "tenant.deletion_protection", "tenant.deletion_protection", "tenant.deleted"]
+    );
+    let html = client.get(app.url("/tenants")).send().await.unwrap().text().await.unwrap();
+    assert!(!html.contains(">gone<"), "deleted tenants leave the default list");
+}
+
+#[tokio::test]
+async fn an_auditor_changes_nothing() {
+    let app = spawn_app().await;
+    bulkhead::auth::users::create_platform_user(&app.pool, &bulkhead::audit::Actor::cli(), "audit@example.com", PASSWORD.into(), bulkhead::auth::Role::PlatformAuditor)
+        .await
+        .unwrap();
+    let client = app.client();
+    app.login(&client, "audit@example.com", PASSWORD).await;
+    tenant(&app, "read-only", "free", 1).await;
+    for (f, fields) in [
+        ("change_tier", vec![("slug", "read-only"), ("version", "1"), ("tier", "standard")]),
+        ("set_tenant_status", vec![("slug", "read-only"), ("version", "1"), ("action", "suspend")]),
+        ("delete_tenant", vec![("slug", "read-only"), ("version", "1"), ("confirm", "read-only")]),
+    ] {
+        let to = post(&app, &client, f, &fields).await;
+        assert!(to.contains("error._form=You%20do%20not%20have%20permission"), "{f}: {to}");
+    }
+    assert_eq!(state(&app, "read-only").await, ("free".into(), 1, "active".into(), 1));
+    let html = client.get(app.url("/tenants/read-only")).send().await.unwrap().text().await.unwrap();
+    assert!(!html.contains("Delete tenant"), "no actions offered to an auditor");
+}
