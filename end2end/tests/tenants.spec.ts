@@ -54,3 +54,49 @@ test("the tier catalogue lists the four tiers side by side", async ({ page }) =>
   }
   await expect(table.getByRole("row", { name: /API calls \/ month/ })).toContainText("100,000,000");
 });
+
+test("upgrade, suspend, reactivate and delete a tenant", async ({ page }, testInfo) => {
+  const name = `Lifecycle ${testInfo.project.name} ${Date.now().toString(36)}`;
+  const slug = name.toLowerCase().replace(/ /g, "-");
+  await signInAsAdmin(page);
+  await page.goto("/tenants/new");
+  await page.getByLabel("Name", { exact: true }).fill(name);
+  await page.getByLabel("Tier").selectOption("free");
+  await page.getByRole("button", { name: "Create tenant" }).click();
+  await expect(page.getByRole("heading", { name })).toBeVisible();
+
+  await page.getByLabel("New tier").selectOption("standard");
+  await page.getByRole("button", { name: "Preview the change" }).click();
+  const preview = page.getByRole("region", { name: "Limits before and after the tier change" });
+  await expect(preview.getByRole("row", { name: /CPU/ })).toContainText("0.25 cores");
+  await expect(preview.getByRole("row", { name: /CPU/ })).toContainText("2 cores");
+  await page.getByRole("button", { name: "Move to Standard" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "Tier changed." })).toBeVisible();
+  await expect(page.getByRole("region", { name: "Effective quotas" })).toContainText("100 GiB");
+
+  await page.getByRole("button", { name: "Suspend tenant" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "Tenant suspended" })).toBeVisible();
+  await page.getByRole("button", { name: "Reactivate tenant" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "Tenant reactivated." })).toBeVisible();
+
+  await page.getByLabel("Type the slug to confirm deletion").fill("not-the-slug");
+  await page.getByRole("button", { name: "Delete tenant" }).click();
+  await expect(page.getByText(`Type “${slug}” exactly to confirm the deletion.`)).toBeVisible();
+  await page.getByLabel("Type the slug to confirm deletion").fill(slug);
+  await page.getByRole("button", { name: "Delete tenant" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "Tenant deleted." })).toBeVisible();
+  await expect(page).toHaveURL(/\/tenants\?done=deleted/);
+});
+
+test("a downgrade that usage forbids is refused with the limit, the usage and the ceiling", async ({ page }) => {
+  await signInAsAdmin(page);
+  await page.goto("/tenants/usage-heavy");
+  await expect(page.getByRole("meter", { name: "Storage" })).toBeVisible();
+  await page.getByLabel("New tier").selectOption("standard");
+  await page.getByRole("button", { name: "Preview the change" }).click();
+  await expect(page.getByRole("alert").filter({ hasText: "This change will be refused" })).toBeVisible();
+  await page.getByLabel("Isolation level on the new tier").selectOption("2");
+  await page.getByRole("button", { name: "Move to Standard" }).click();
+  await expect(page.getByText("Storage: current usage 500 GiB is over the new limit of 100 GiB.").first()).toBeVisible();
+  await expect(page.getByRole("region", { name: "Effective quotas" })).toContainText("1 TiB");
+});

@@ -28,6 +28,7 @@ pub fn TenantsPage() -> impl IntoView {
     let tiers = Resource::new(|| (), |_| list_tiers());
     view! {
         <Title text="Tenants"/>
+        {move || param("done").and_then(|c| done_message(&c)).map(|m| view! { <Flash kind=FlashKind::Success message=m/> })}
         <div class="page-head">
             <h1>"Tenants"</h1>
             <a class="btn btn-primary" href="/tenants/new">"New tenant"</a>
