@@ -56,6 +56,11 @@ pub enum TenantCommand {
         #[arg(long = "compliance")]
         compliance: Vec<String>,
     },
+    /// Create COUNT synthetic tenants (seed-1, seed-2, …) for load and paging tests.
+    Seed {
+        #[arg(long, default_value_t = 100_000)]
+        count: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,6 +151,13 @@ async fn tenant(command: TenantCommand) -> anyhow_lite::Result<()> {
                 }
                 Err(other) => return Err(other.to_string().into()),
             }
+        }
+        TenantCommand::Seed { count } => {
+            if !(1..=10_000_000).contains(&count) {
+                return Err("--count must be between 1 and 10,000,000".into());
+            }
+            let created = crate::tenants::ssr::seed(&pool, &Actor::cli(), count).await.map_err(|e| e.to_string())?;
+            println!("created {created} tenants");
         }
     }
     pool.close().await;
