@@ -164,3 +164,52 @@ async fn an_auditor_changes_nothing() {
     let html = client.get(app.url("/tenants/read-only")).send().await.unwrap().text().await.unwrap();
     assert!(!html.contains("Delete tenant"), "no actions offered to an auditor");
 }
+
+#[tokio::test]
+async fn quota_overrides_carry_a_reason_and_removing_one_restores_the_tier() {
+    let app = spawn_app().await;
+    let client = signed_in(&app).await;
+    let id = tenant(&app, "quota", "standard", 1).await;
+    let before = events(&app).await;
+    for (value, reason, field) in [
+        ("-5 GiB", "growth", "error.value="),
+        ("lots", "growth", "error.value="),
+        ("99999999 TiB", "growth", "error.value="),
+        ("200", "growth", "error.value="),
+        ("200 GiB", "", "error.reason="),
+    ] {
+        let to = post(&app, &client, "set_quota_override", &[("slug", "quota"), ("version", "1"), ("metric", "storage"), ("value", value), ("reason", reason)]).await;
+        assert!(to.contains(field), "{value:?}/{reason:?}: {to}");
+    }
+    let to = post(&app, &client, "set_quota_override", &[("slug", "quota"), ("version", "1"), ("metric", "bogus"), ("value", "1"), ("reason", "growth")]).await;
+    assert!(to.contains("error.metric="), "{to}");
+    assert_eq!(events(&app).await, before, "refusals write nothing");
+    let overrides: i64 = sqlx::query_scalar("SELECT count(*) FROM quota_overrides").fetch_one(&app.owner).await.unwrap();
+    assert_eq!(overrides, 0);
+
+    let to = post(&app, &client, "set_quota_override", &[("slug", "quota"), ("version", "1"), ("metric", "storage"), ("value", "2 TiB"), ("reason", "data migration until March")]).await;
+    assert_eq!(to, "/tenants/quota?done=override_set");
+    let html = client.get(app.url("/tenants/quota")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("2 TiB"));
+    assert!(html.contains("override by ops@example.com on"), "the source names the author");
+    assert!(html.contains("data migration until March"));
+
+    // Usage within the override survives a downgrade that the tier alone would forbid.
+    sqlx::query("INSERT INTO usage_samples (tenant_id, metric, value) VALUES ($1, 'storage', 500 * 1024::bigint ^ 3)")
+        .bind(id)
+        .execute(&app.owner)
+        .await
+        .unwrap();
+    let to = post(&app, &client, "change_tier", &[("slug", "quota"), ("version", "2"), ("tier", "free")]).await;
+    assert_eq!(to, "/tenants/quota?done=tier", "the override stays, so storage still fits");
+
+    let to = post(&app, &client, "remove_quota_override", &[("slug", "quota"), ("version", "3"), ("metric", "storage")]).await;
+    assert_eq!(to, "/tenants/quota?done=override_removed");
+    let html = client.get(app.url("/tenants/quota")).send().await.unwrap().text().await.unwrap();
+    assert!(!html.contains("override by"));
+    let actions: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_events WHERE target = 'quota' ORDER BY id")
+        .fetch_all(&app.owner)
+        .await
+        .unwrap();
+    assert_eq!(actions, ["tenant.quota_override_set", "tenant.tier_changed", "tenant.quota_override_removed"]);
+}

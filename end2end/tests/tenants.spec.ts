@@ -100,3 +100,30 @@ test("a downgrade that usage forbids is refused with the limit, the usage and th
   await expect(page.getByText("Storage: current usage 500 GiB is over the new limit of 100 GiB.").first()).toBeVisible();
   await expect(page.getByRole("region", { name: "Effective quotas" })).toContainText("1 TiB");
 });
+
+test("override a quota with a reason, then remove it", async ({ page }, testInfo) => {
+  const name = `Quota ${testInfo.project.name} ${Date.now().toString(36)}`;
+  await signInAsAdmin(page);
+  await page.goto("/tenants/new");
+  await page.getByLabel("Name", { exact: true }).fill(name);
+  await page.getByLabel("Tier").selectOption("standard");
+  await page.getByRole("button", { name: "Create tenant" }).click();
+  await expect(page.getByRole("heading", { name })).toBeVisible();
+
+  await page.getByLabel("Limit", { exact: true }).selectOption("users");
+  await page.getByLabel("New value").fill("-3");
+  await page.getByLabel("Reason").fill("pilot programme");
+  await page.getByRole("button", { name: "Save override" }).click();
+  await expect(page.getByText("The value must be greater than zero.")).toBeVisible();
+  await expect(page.getByLabel("Reason")).toHaveValue("pilot programme");
+
+  await page.getByLabel("New value").fill("5,000");
+  await page.getByRole("button", { name: "Save override" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "Quota override saved." })).toBeVisible();
+  const users = page.getByRole("region", { name: "Effective quotas" }).getByRole("row", { name: /Users/ });
+  await expect(users).toContainText("5,000");
+  await expect(users).toContainText("pilot programme");
+  await users.getByRole("button", { name: "Remove the Users override" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "Quota override removed" })).toBeVisible();
+  await expect(page.getByRole("region", { name: "Effective quotas" }).getByRole("row", { name: /Users/ })).not.toContainText("pilot programme");
+});

@@ -158,6 +158,8 @@ pub fn done_message(code: &str) -> Option<&'static str> {
         "protected" => Some("Deletion protection is on."),
         "unprotected" => Some("Deletion protection is off."),
         "deleted" => Some("Tenant deleted."),
+        "override_set" => Some("Quota override saved."),
+        "override_removed" => Some("Quota override removed: the tier's value applies again."),
         _ => None,
     }
 }
@@ -230,5 +232,29 @@ pub async fn delete_tenant(slug: String, version: i32, confirm: String) -> Resul
     }
     .await;
     finish(&slug, result.map(|_| "deleted"), &[]);
+    Ok(())
+}
+
+/// Overrides one limit of a tenant, with a reason.
+#[server(endpoint = "set_quota_override")]
+pub async fn set_quota_override(slug: String, version: i32, metric: String, value: String, reason: String) -> Result<(), AppError> {
+    let result = async {
+        let (actor, state) = admin_actor().await?;
+        ssr::set_override(&state.pool, &actor, &slug, version, &metric, &value, &reason).await
+    }
+    .await;
+    finish(&slug, result.map(|_| "override_set"), &[("metric", metric), ("value", value), ("reason", reason)]);
+    Ok(())
+}
+
+/// Removes a tenant's override of one limit.
+#[server(endpoint = "remove_quota_override")]
+pub async fn remove_quota_override(slug: String, version: i32, metric: String) -> Result<(), AppError> {
+    let result = async {
+        let (actor, state) = admin_actor().await?;
+        ssr::remove_override(&state.pool, &actor, &slug, version, &metric).await
+    }
+    .await;
+    finish(&slug, result.map(|_| "override_removed"), &[]);
     Ok(())
 }

@@ -3,9 +3,9 @@
 use super::domain::{isolation_label, COMPLIANCE, ENVIRONMENTS, REGIONS};
 use super::{
     done_message, get_tenant, list_tenants, status_tone, ChangeTier, CreateTenant, DeleteTenant,
-    SetDeletionProtection, SetTenantStatus, TenantDetail, TenantPageData,
+    RemoveQuotaOverride, SetDeletionProtection, SetQuotaOverride, SetTenantStatus, TenantDetail, TenantPageData,
 };
-use crate::quotas::effective_limits;
+use crate::quotas::{effective_limits, Limit};
 use crate::tiers::{list_tiers, Tier};
 use crate::ui::{format_time, Badge, Button, ButtonKind, EmptyState, Flash, FlashKind, FormField, MeterBar, Table};
 use leptos::prelude::*;
@@ -282,13 +282,28 @@ fn TenantView(detail: TenantDetail, tiers: Vec<Tier>) -> impl IntoView {
     let quota_rows = detail
         .limits
         .iter()
-        .map(|l| view! {
-            <tr>
-                <th scope="row">{l.limit.label()}</th>
-                <td class="num">{l.limit.format(l.value)}</td>
-                <td class="num">{l.limit.format(l.tier_value)}</td>
-                <td>{l.source()}</td>
-            </tr>
+        .map(|l| {
+            let remove = (detail.can_edit && l.overridden.is_some()).then(|| {
+                let remove = ServerAction::<RemoveQuotaOverride>::new();
+                let (slug, version, metric) = (t.slug.clone(), detail.version.to_string(), l.limit.metric());
+                let label = format!("Remove the {} override", l.limit.label());
+                view! {
+                    <ActionForm action=remove>
+                        <input type="hidden" name="slug" value=slug/>
+                        <input type="hidden" name="version" value=version/>
+                        <input type="hidden" name="metric" value=metric/>
+                        <button type="submit" class="btn btn-link" aria-label=label>"Remove override"</button>
+                    </ActionForm>
+                }
+            });
+            view! {
+                <tr>
+                    <th scope="row">{l.limit.label()}</th>
+                    <td class="num">{l.limit.format(l.value)}</td>
+                    <td class="num">{l.limit.format(l.tier_value)}</td>
+                    <td>{l.source()}{remove}</td>
+                </tr>
+            }
         })
         .collect_view();
     let actions = detail.can_edit.then(|| view! { <TenantActions detail=detail.clone() tiers usage/> });
@@ -358,7 +373,8 @@ fn TenantActions(detail: TenantDetail, tiers: Vec<Tier>, usage: Vec<(String, i64
     let page_href = cancel_href.clone();
     let current_level = t.isolation_level;
     let comparison = preview.clone().map(|new_tier| {
-        let new_limits = effective_limits(&new_tier, factor, &usage);
+        let overrides: Vec<_> = current_limits.iter().filter_map(|l| l.overridden.clone()).collect();
+        let new_limits = effective_limits(&new_tier, factor, &usage, &overrides);
         let over = crate::quotas::overruns(&new_limits);
         let headers = vec![("Limit".into(), false), ("Current".into(), true), (new_tier.name.clone(), true), ("Usage".into(), true)];
         let rows = current_limits.iter().zip(new_limits.iter()).map(|(c, n)| {
@@ -405,6 +421,8 @@ fn TenantActions(detail: TenantDetail, tiers: Vec<Tier>, usage: Vec<(String, i64
     });
     let suspended = t.status == "suspended";
     let (slug_status, slug_protect, slug_delete) = (t.slug.clone(), t.slug.clone(), t.slug.clone());
+    let (slug_override, v_override) = (t.slug.clone(), detail.version.to_string());
+    let set_override = ServerAction::<SetQuotaOverride>::new();
     let (v_status, v_protect, v_delete) = (detail.version.to_string(), detail.version.to_string(), detail.version.to_string());
     let prevent_deletion = detail.prevent_deletion;
     view! {
@@ -423,6 +441,30 @@ fn TenantActions(detail: TenantDetail, tiers: Vec<Tier>, usage: Vec<(String, i64
             </form>
             {move || error("tier").get().map(|e| view! { <p class="field-error" role="alert">{e}</p> })}
             {comparison}
+
+            <h2>"Override a quota"</h2>
+            <ActionForm action=set_override>
+                <input type="hidden" name="slug" value=slug_override/>
+                <input type="hidden" name="version" value=v_override/>
+                <div class="form-grid">
+                    <div class="field">
+                        <label for="field-metric">"Limit"</label>
+                        <select id="field-metric" name="metric">
+                            {Limit::ALL.into_iter().map(|l| view! {
+                                <option value=l.metric() selected=move || query.read().get("metric").as_deref() == Some(l.metric())>{l.label()}</option>
+                            }).collect_view()}
+                        </select>
+                        {move || error("metric").get().map(|e| view! { <p class="field-error">{e}</p> })}
+                    </div>
+                    <FormField label="New value" name="value" required=true value=Signal::derive(move || query.read().get("value"))
+                        error=error("value") hint="With its unit: 4 cores, 500m, 16 GiB, 2 TiB, 5,000."/>
+                    <FormField label="Reason" name="reason" required=true value=Signal::derive(move || query.read().get("reason"))
+                        error=error("reason")/>
+                </div>
+                <div class="form-actions">
+                    <Button kind=ButtonKind::Secondary pending=set_override.pending()>"Save override"</Button>
+                </div>
+            </ActionForm>
 
             <h2>"Status"</h2>
             <ActionForm action=status>

@@ -112,7 +112,8 @@ pub async fn detail(conn: &mut PgConnection, slug: &str) -> Result<Option<Tenant
     };
     let tier = crate::tiers::ssr::find(conn, &row.tier_id).await?.ok_or(sqlx::Error::RowNotFound)?;
     let usage = current_usage(conn, row.id).await?;
-    let limits = crate::quotas::effective_limits(&tier, domain::environment_factor(&row.environment), &usage);
+    let overrides = overrides(conn, row.id).await?;
+    let limits = crate::quotas::effective_limits(&tier, domain::environment_factor(&row.environment), &usage, &overrides);
     Ok(Some(TenantDetail {
         tenant: TenantRow {
             id: row.id,
@@ -259,6 +260,106 @@ pub async fn current_usage(conn: &mut PgConnection, tenant_id: Uuid) -> Result<V
     Ok(rows.into_iter().map(|r| (r.metric, r.value)).collect())
 }
 
+/// The quota overrides of a tenant.
+pub async fn overrides(conn: &mut PgConnection, tenant_id: Uuid) -> Result<Vec<crate::quotas::Override>, sqlx::Error> {
+    sqlx::query_as!(
+        crate::quotas::Override,
+        r#"SELECT metric, value, reason, created_by_email AS by, created_at AS at
+           FROM quota_overrides WHERE tenant_id = $1"#,
+        tenant_id
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Sets (or replaces) the override of one limit, with its reason.
+pub async fn set_override(
+    pool: &PgPool,
+    actor: &Actor,
+    slug: &str,
+    version: i32,
+    metric: &str,
+    amount: &str,
+    reason: &str,
+) -> Result<(), AppError> {
+    let limit = crate::quotas::Limit::from_metric(metric).ok_or_else(|| AppError::invalid("metric", "Choose a limit."))?;
+    let value = limit.parse_amount(amount).map_err(|m| AppError::invalid("value", m))?;
+    let reason = reason.trim();
+    if reason.chars().count() < 3 || reason.chars().count() > 500 {
+        return Err(AppError::invalid("reason", "Say why, in 3 to 500 characters."));
+    }
+    let mut tx = db::begin(pool, Scope::Platform).await?;
+    let t = lock(&mut tx, slug, version).await?;
+    let before = sqlx::query_scalar!(
+        "SELECT value FROM quota_overrides WHERE tenant_id = $1 AND metric = $2",
+        t.id,
+        metric
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    sqlx::query!(
+        r#"INSERT INTO quota_overrides (tenant_id, metric, value, reason, created_by, created_by_email)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (tenant_id, metric) DO UPDATE
+             SET value = EXCLUDED.value, reason = EXCLUDED.reason, created_by = EXCLUDED.created_by,
+                 created_by_email = EXCLUDED.created_by_email, created_at = now()"#,
+        t.id,
+        metric,
+        value,
+        reason,
+        actor.user_id,
+        actor.email
+    )
+    .execute(&mut *tx)
+    .await?;
+    bump(&mut tx, t.id).await?;
+    audit::record(
+        &mut tx,
+        actor,
+        NewEvent::new("tenant.quota_override_set")
+            .tenant(t.id)
+            .target(t.slug.as_str())
+            .before(json!({ "metric": metric, "override": before }))
+            .after(json!({ "metric": metric, "override": value, "reason": reason })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Removes the override of one limit: the tier's value applies again.
+pub async fn remove_override(pool: &PgPool, actor: &Actor, slug: &str, version: i32, metric: &str) -> Result<(), AppError> {
+    let mut tx = db::begin(pool, Scope::Platform).await?;
+    let t = lock(&mut tx, slug, version).await?;
+    let removed = sqlx::query!(
+        "DELETE FROM quota_overrides WHERE tenant_id = $1 AND metric = $2 RETURNING value, reason",
+        t.id,
+        metric
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    bump(&mut tx, t.id).await?;
+    audit::record(
+        &mut tx,
+        actor,
+        NewEvent::new("tenant.quota_override_removed")
+            .tenant(t.id)
+            .target(t.slug.as_str())
+            .before(json!({ "metric": metric, "override": removed.value, "reason": removed.reason }))
+            .after(json!({ "metric": metric, "override": null })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Records that the tenant changed (its version moves on).
+async fn bump(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query!("UPDATE tenants SET version = version + 1, updated_at = now() WHERE id = $1", id).execute(conn).await?;
+    Ok(())
+}
+
 /// A tenant locked for a change.
 struct Locked {
     id: Uuid,
@@ -339,7 +440,8 @@ pub async fn change_tier(
         }
     };
     let usage = current_usage(&mut tx, t.id).await?;
-    let limits = crate::quotas::effective_limits(&tier, domain::environment_factor(&t.environment), &usage);
+    let overrides = overrides(&mut tx, t.id).await?;
+    let limits = crate::quotas::effective_limits(&tier, domain::environment_factor(&t.environment), &usage, &overrides);
     let over = crate::quotas::overruns(&limits);
     if !over.is_empty() {
         return Err(AppError::invalid(
