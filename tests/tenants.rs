@@ -217,3 +217,26 @@ async fn effective_quotas_follow_the_environment() {
     let res = client.get(app.url("/tenants/no-such-tenant")).send().await.unwrap();
     assert!(res.text().await.unwrap().contains("Not found"));
 }
+
+#[tokio::test]
+async fn a_tenant_exports_as_json_and_yaml_for_staff_only() {
+    let app = spawn_app().await;
+    let client = signed_in(&app).await;
+    create(&app, &client, &form("Export Me", "export-me", "premium", "")).await;
+    let res = client.get(app.url("/tenants/export-me/export?format=json")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-disposition"], "attachment; filename=\"tenant-export-me.json\"");
+    let doc: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(doc["tenant"]["slug"], "export-me");
+    assert_eq!(doc["tenant"]["tier"], "premium");
+    assert_eq!(doc["quotas"][0]["limit"], "cpu");
+    assert_eq!(doc["quotas"][0]["effective"], 8000);
+    let yaml = client.get(app.url("/tenants/export-me/export?format=yaml")).send().await.unwrap().text().await.unwrap();
+    assert!(yaml.contains("slug: export-me"), "{yaml}");
+    assert!(!yaml.contains("password") && !yaml.contains("secret"));
+    assert_eq!(client.get(app.url("/tenants/export-me/export?format=xml")).send().await.unwrap().status(), 422);
+    assert_eq!(client.get(app.url("/tenants/nope/export")).send().await.unwrap().status(), 404);
+    let anonymous = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let res = anonymous.get(app.url("/tenants/export-me/export")).send().await.unwrap();
+    assert_eq!(res.status(), 303, "signed-out users are sent to the login page");
+}

@@ -127,3 +127,14 @@ test("override a quota with a reason, then remove it", async ({ page }, testInfo
   await expect(page.getByRole("status").filter({ hasText: "Quota override removed" })).toBeVisible();
   await expect(page.getByRole("region", { name: "Effective quotas" }).getByRole("row", { name: /Users/ })).not.toContainText("pilot programme");
 });
+
+test("export a tenant's configuration as YAML", async ({ page }) => {
+  await signInAsAdmin(page);
+  await page.goto("/tenants/usage-heavy");
+  const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("link", { name: "Export YAML" }).click()]);
+  expect(download.suggestedFilename()).toBe("tenant-usage-heavy.yaml");
+  const path = await download.path();
+  const text = require("node:fs").readFileSync(path, "utf8");
+  expect(text).toContain("slug: usage-heavy");
+  expect(text).toContain("tier: premium");
+});

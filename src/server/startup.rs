@@ -68,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
         .route("/api/{*fn_name}", get(server_fn_handler).post(server_fn_handler))
+        .route("/tenants/{slug}/export", get(crate::tenants::ssr::export_handler))
         .leptos_routes_with_context(
             &state,
             routes,

@@ -320,7 +320,13 @@ fn TenantView(detail: TenantDetail, tiers: Vec<Tier>) -> impl IntoView {
             <Badge text=t.status.clone() tone=status_tone(&t.status)/>
         </div>
         <section>
-            <h2 id="config-title">"Configuration"</h2>
+            <div class="page-head">
+                <h2>"Configuration"</h2>
+                <div class="export-links">
+                    <a class="btn" rel="external" download="" href=format!("/tenants/{}/export?format=json", t.slug)>"Export JSON"</a>
+                    <a class="btn" rel="external" download="" href=format!("/tenants/{}/export?format=yaml", t.slug)>"Export YAML"</a>
+                </div>
+            </div>
             <dl class="props">
                 <dt>"Slug"</dt><dd><code>{t.slug.clone()}</code></dd>
                 <dt>"Tier"</dt><dd>{detail.tier.name.clone()}</dd>
@@ -335,7 +341,7 @@ fn TenantView(detail: TenantDetail, tiers: Vec<Tier>) -> impl IntoView {
             </dl>
         </section>
         <section>
-            <h2 id="quota-title">"Effective quotas"</h2>
+            <h2>"Effective quotas"</h2>
             <Table caption="Effective quotas" headers>
                 {quota_rows}
             </Table>
