@@ -213,3 +213,24 @@ async fn quota_overrides_carry_a_reason_and_removing_one_restores_the_tier() {
         .unwrap();
     assert_eq!(actions, ["tenant.quota_override_set", "tenant.tier_changed", "tenant.quota_override_removed"]);
 }
+
+#[tokio::test]
+async fn isolation_changes_stay_within_the_tier_and_level_3_awaits_the_checklist() {
+    let app = spawn_app().await;
+    let client = signed_in(&app).await;
+    tenant(&app, "iso", "premium", 2).await;
+    let to = post(&app, &client, "change_isolation", &[("slug", "iso"), ("version", "1"), ("isolation", "1")]).await;
+    assert!(to.contains("error.isolation=") && to.contains("change%20the%20tier%20first"), "{to}");
+    let to = post(&app, &client, "change_isolation", &[("slug", "iso"), ("version", "1"), ("isolation", "3"), ("namespace", "Bad NS")]).await;
+    assert!(to.contains("error.namespace="), "{to}");
+    let to = post(&app, &client, "change_isolation", &[("slug", "iso"), ("version", "1"), ("isolation", "3"), ("namespace", "iso-dedicated")]).await;
+    assert_eq!(to, "/tenants/iso?done=awaiting_checklist");
+    let (ns, status, dedicated): (Option<String>, String, bool) =
+        sqlx::query_as("SELECT namespace_target, status, dedicated_instance FROM tenants WHERE slug = 'iso'").fetch_one(&app.owner).await.unwrap();
+    assert_eq!((ns.as_deref(), status.as_str(), dedicated), (Some("iso-dedicated"), "provisioning", false));
+    let after: serde_json::Value = sqlx::query_scalar("SELECT after FROM audit_events WHERE action = 'tenant.isolation_changed'")
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+    assert_eq!(after["isolation_level"], 3);
+}

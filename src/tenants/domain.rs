@@ -94,6 +94,27 @@ fn fold(c: char) -> Vec<char> {
     mapped.chars().collect()
 }
 
+/// A Kubernetes namespace or Docker network name (a DNS-1123 label).
+pub fn parse_namespace(input: &str) -> Result<String, String> {
+    let s = input.trim();
+    if s.is_empty() {
+        return Err("Enter the namespace the tenant's workloads run in.".into());
+    }
+    if s.len() > 63 {
+        return Err("A namespace has at most 63 characters.".into());
+    }
+    let ok = s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !s.starts_with('-')
+        && !s.ends_with('-');
+    if !ok {
+        return Err("Use lowercase letters, digits and hyphens, starting and ending with a letter or digit.".into());
+    }
+    if ["default", "kube-system", "kube-public", "kube-node-lease"].contains(&s) {
+        return Err(format!("“{s}” is a system namespace."));
+    }
+    Ok(s.to_string())
+}
+
 /// A tenant's display name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TenantName(String);
@@ -224,6 +245,15 @@ mod tests {
         assert_eq!(suggest_slug("Société Générale"), "societe-generale");
         assert_eq!(suggest_slug("  ACME  Corp. (EU) "), "acme-corp-eu");
         assert_eq!(suggest_slug("日本"), "");
+    }
+
+    #[test]
+    fn namespaces_are_dns_labels_outside_the_system_ones() {
+        assert_eq!(parse_namespace(" tenant-acme ").as_deref(), Ok("tenant-acme"));
+        assert!(parse_namespace("Tenant").is_err());
+        assert!(parse_namespace("kube-system").unwrap_err().contains("system"));
+        assert!(parse_namespace("").is_err());
+        assert!(parse_namespace(&"n".repeat(64)).is_err());
     }
 
     #[test]

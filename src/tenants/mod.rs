@@ -153,6 +153,8 @@ pub async fn create_tenant(
 pub fn done_message(code: &str) -> Option<&'static str> {
     match code {
         "tier" => Some("Tier changed."),
+        "isolation" => Some("Isolation level changed."),
+        "awaiting_checklist" => Some("Isolation level 3 recorded: the tenant runs dedicated once its activation checklist is complete."),
         "suspended" => Some("Tenant suspended: its API calls are refused until it is reactivated."),
         "reactivated" => Some("Tenant reactivated."),
         "protected" => Some("Deletion protection is on."),
@@ -256,5 +258,19 @@ pub async fn remove_quota_override(slug: String, version: i32, metric: String) -
     }
     .await;
     finish(&slug, result.map(|_| "override_removed"), &[]);
+    Ok(())
+}
+
+/// Changes a tenant's isolation level (and namespace) within its tier.
+#[server(endpoint = "change_isolation")]
+pub async fn change_isolation(slug: String, version: i32, isolation: String, namespace: Option<String>) -> Result<(), AppError> {
+    let namespace = namespace.unwrap_or_default();
+    let result = async {
+        let (actor, state) = admin_actor().await?;
+        ssr::change_isolation(&state.pool, &actor, &slug, version, &isolation, &namespace).await
+    }
+    .await;
+    let code = if isolation.trim() == "3" { "awaiting_checklist" } else { "isolation" };
+    finish(&slug, result.map(|_| code), &[("isolation", isolation), ("namespace", namespace)]);
     Ok(())
 }

@@ -3,7 +3,7 @@
 use super::domain::{isolation_label, COMPLIANCE, ENVIRONMENTS, REGIONS};
 use super::{
     done_message, get_tenant, list_tenants, status_tone, ChangeTier, CreateTenant, DeleteTenant,
-    RemoveQuotaOverride, SetDeletionProtection, SetQuotaOverride, SetTenantStatus, TenantDetail, TenantPageData,
+    ChangeIsolation, RemoveQuotaOverride, SetDeletionProtection, SetQuotaOverride, SetTenantStatus, TenantDetail, TenantPageData,
 };
 use crate::quotas::{effective_limits, Limit};
 use crate::tiers::{list_tiers, Tier};
@@ -429,6 +429,10 @@ fn TenantActions(detail: TenantDetail, tiers: Vec<Tier>, usage: Vec<(String, i64
     let (slug_status, slug_protect, slug_delete) = (t.slug.clone(), t.slug.clone(), t.slug.clone());
     let (slug_override, v_override) = (t.slug.clone(), detail.version.to_string());
     let set_override = ServerAction::<SetQuotaOverride>::new();
+    let isolation = ServerAction::<ChangeIsolation>::new();
+    let (slug_isolation, v_isolation) = (t.slug.clone(), detail.version.to_string());
+    let default_namespace = detail.namespace_target.clone().unwrap_or_else(|| format!("tenant-{}", t.slug));
+    let namespace_value = Signal::derive(move || Some(query.read().get("namespace").unwrap_or_else(|| default_namespace.clone())));
     let (v_status, v_protect, v_delete) = (detail.version.to_string(), detail.version.to_string(), detail.version.to_string());
     let prevent_deletion = detail.prevent_deletion;
     view! {
@@ -447,6 +451,29 @@ fn TenantActions(detail: TenantDetail, tiers: Vec<Tier>, usage: Vec<(String, i64
             </form>
             {move || error("tier").get().map(|e| view! { <p class="field-error" role="alert">{e}</p> })}
             {comparison}
+
+            <h2>"Change isolation level"</h2>
+            <ActionForm action=isolation>
+                <input type="hidden" name="slug" value=slug_isolation/>
+                <input type="hidden" name="version" value=v_isolation/>
+                <div class="form-grid">
+                    <div class="field">
+                        <label for="field-change-isolation">"Isolation level"</label>
+                        <select id="field-change-isolation" name="isolation">
+                            {current_tier.allowed_isolation_levels.iter().map(|&l| view! {
+                                <option value=l.to_string() selected=l == current_level>{isolation_label(l)}</option>
+                            }).collect_view()}
+                        </select>
+                        <p class="field-hint">"Level 3 opens the activation checklist; the tenant runs dedicated only when it is complete."</p>
+                        {move || error("isolation").get().map(|e| view! { <p class="field-error">{e}</p> })}
+                    </div>
+                    <FormField label="Namespace (levels 2 and 3)" name="namespace" value=namespace_value
+                        error=error("namespace") hint="The Kubernetes namespace or Docker network of the tenant's workloads."/>
+                </div>
+                <div class="form-actions">
+                    <Button kind=ButtonKind::Secondary pending=isolation.pending()>"Change isolation level"</Button>
+                </div>
+            </ActionForm>
 
             <h2>"Override a quota"</h2>
             <ActionForm action=set_override>

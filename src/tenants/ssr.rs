@@ -545,6 +545,67 @@ pub async fn change_tier(
     Ok(())
 }
 
+/// Changes a tenant's isolation level within its tier. Levels 2 and 3 run in
+/// `namespace`; level 3 sets the tenant to await its activation checklist
+/// rather than running dedicated at once.
+pub async fn change_isolation(
+    pool: &PgPool,
+    actor: &Actor,
+    slug: &str,
+    version: i32,
+    isolation: &str,
+    namespace: &str,
+) -> Result<(), AppError> {
+    let level = domain::parse_isolation(isolation).map_err(|m| AppError::invalid("isolation", m))?;
+    let namespace_target = if level >= 2 {
+        Some(domain::parse_namespace(namespace).map_err(|m| AppError::invalid("namespace", m))?)
+    } else {
+        None
+    };
+    let mut tx = db::begin(pool, Scope::Platform).await?;
+    let t = lock(&mut tx, slug, version).await?;
+    let tier = crate::tiers::ssr::find(&mut tx, &t.tier_id).await?.ok_or(sqlx::Error::RowNotFound)?;
+    if !tier.allows(level) {
+        let allowed = tier.allowed_isolation_levels.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(", ");
+        return Err(AppError::invalid(
+            "isolation",
+            format!("The {} tier allows isolation level {allowed} only: change the tier first.", tier.name),
+        ));
+    }
+    if level == t.isolation_level && namespace_target == t.namespace_target {
+        return Err(AppError::invalid("isolation", "Nothing to change."));
+    }
+    let status = match (level, t.status.as_str()) {
+        (3, "active") if t.isolation_level != 3 => "provisioning",
+        (l, "provisioning") if l < 3 => "active",
+        (_, s) => s,
+    }
+    .to_string();
+    sqlx::query!(
+        r#"UPDATE tenants SET isolation_level = $2, namespace_target = $3, status = $4, dedicated_instance = false,
+                  version = version + 1, updated_at = now()
+           WHERE id = $1"#,
+        t.id,
+        level,
+        namespace_target,
+        status
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        NewEvent::new("tenant.isolation_changed")
+            .tenant(t.id)
+            .target(t.slug.as_str())
+            .before(json!({ "isolation_level": t.isolation_level, "namespace_target": t.namespace_target, "status": t.status }))
+            .after(json!({ "isolation_level": level, "namespace_target": namespace_target, "status": status })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Suspends or reactivates a tenant; returns the outcome's code.
 pub async fn set_status(pool: &PgPool, actor: &Actor, slug: &str, version: i32, action: &str) -> Result<&'static str, AppError> {
     let mut tx = db::begin(pool, Scope::Platform).await?;
