@@ -3,7 +3,7 @@
 use crate::auth::{fetch_current_user, CurrentUser, LoginPage, Logout};
 use crate::dashboard::DashboardPage;
 use crate::tenants::{NewTenantPage, TenantPage, TenantsPage};
-use crate::tiers::TiersPage;
+use crate::tiers::{TierEditPage, TiersPage};
 use crate::ui::{Badge, Button, ButtonKind};
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -49,6 +49,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("tenants/new") view=NewTenantPage ssr=SsrMode::Async/>
                     <Route path=path!("tenants/:slug") view=TenantPage ssr=SsrMode::Async/>
                     <Route path=path!("tiers") view=TiersPage ssr=SsrMode::Async/>
+                    <Route path=path!("tiers/:id/edit") view=TierEditPage ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>

@@ -138,3 +138,18 @@ test("export a tenant's configuration as YAML", async ({ page }) => {
   expect(text).toContain("slug: usage-heavy");
   expect(text).toContain("tier: premium");
 });
+
+test("a platform admin edits a tier's terms", async ({ page }, testInfo) => {
+  await signInAsAdmin(page);
+  await page.goto("/tiers");
+  await page.getByRole("link", { name: "Edit Enterprise" }).click();
+  await expect(page.getByRole("heading", { name: "Edit the Enterprise tier" })).toBeVisible();
+  await page.getByLabel("DB connections").fill("none");
+  await page.getByRole("button", { name: "Save tier" }).click();
+  await expect(page.getByText("“none” is not a number.")).toBeVisible();
+  await page.getByLabel("DB connections").fill("1,000");
+  await page.getByLabel("Support response").fill(`1 h, 24/7 (${testInfo.project.name})`);
+  await page.getByRole("button", { name: "Save tier" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "Tier enterprise saved." })).toBeVisible();
+  await expect(page.getByRole("region", { name: "Tier catalogue" })).toContainText(`1 h, 24/7 (${testInfo.project.name})`);
+});

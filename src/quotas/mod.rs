@@ -241,6 +241,7 @@ mod tests {
             default_isolation_level: 1,
             backup: String::new(),
             support: String::new(),
+            version: 1,
         }
     }
 

@@ -21,6 +21,7 @@ pub struct Tier {
     pub default_isolation_level: i16,
     pub backup: String,
     pub support: String,
+    pub version: i32,
 }
 
 impl Tier {
@@ -32,14 +33,147 @@ impl Tier {
 #[cfg(feature = "ssr")]
 pub mod ssr {
     use super::Tier;
-    use sqlx::PgConnection;
+    use crate::audit::{self, Actor, NewEvent};
+    use crate::error::{AppError, FieldError};
+    use crate::quotas::Limit;
+    use crate::server::db::{self, Scope};
+    use serde_json::json;
+    use sqlx::{PgConnection, PgPool};
+
+    /// A tier's new terms, as typed.
+    #[derive(Debug, Clone, Default)]
+    pub struct TierEdit {
+        /// Amounts per limit metric (`cpu`, `memory`, …), with units.
+        pub amounts: Vec<(String, String)>,
+        pub levels: Vec<i16>,
+        pub default_level: String,
+        pub backup: String,
+        pub support: String,
+    }
+
+    /// Changes a tier's limits and isolation levels: every field parsed, the
+    /// default among the allowed levels, no tenant left on a level the tier
+    /// stops allowing; audited with the values before and after.
+    pub async fn update(pool: &PgPool, actor: &Actor, id: &str, version: i32, edit: TierEdit) -> Result<(), AppError> {
+        let mut errors = Vec::new();
+        let mut values = Vec::new();
+        for limit in Limit::ALL {
+            let typed = edit.amounts.iter().find(|(m, _)| m == limit.metric()).map(|(_, v)| v.as_str()).unwrap_or("");
+            match limit.parse_amount(typed) {
+                Ok(v) => values.push(v),
+                Err(message) => errors.push(FieldError { field: limit.metric().to_string(), message }),
+            }
+        }
+        let mut levels = edit.levels.clone();
+        levels.sort();
+        levels.dedup();
+        if levels.is_empty() || levels.iter().any(|l| !(1..=3).contains(l)) {
+            errors.push(FieldError { field: "levels".into(), message: "Allow at least one isolation level.".into() });
+        }
+        let default_level = crate::tenants::domain::parse_isolation(&edit.default_level);
+        match &default_level {
+            Ok(l) if !levels.contains(l) => errors.push(FieldError {
+                field: "default_level".into(),
+                message: "The default level must be one of the allowed levels.".into(),
+            }),
+            Err(m) => errors.push(FieldError { field: "default_level".into(), message: m.clone() }),
+            _ => {}
+        }
+        for (field, text) in [("backup", &edit.backup), ("support", &edit.support)] {
+            let n = text.trim().chars().count();
+            if n == 0 || n > 500 {
+                errors.push(FieldError { field: field.into(), message: "Enter 1 to 500 characters.".into() });
+            }
+        }
+        if !errors.is_empty() {
+            return Err(AppError::Invalid(errors));
+        }
+        let default_level = default_level.expect("checked");
+        let mut tx = db::begin(pool, Scope::Platform).await?;
+        let before = sqlx::query_as!(
+            Tier,
+            r#"SELECT id, name, cpu_millicores, memory_bytes, storage_bytes, max_users, api_calls_per_month,
+                      db_connections, allowed_isolation_levels, default_isolation_level, backup, support, version
+               FROM tiers WHERE id = $1 FOR UPDATE"#,
+            id
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(AppError::NotFound)?;
+        if before.version != version {
+            return Err(AppError::Conflict(
+                "Someone else changed this tier since you opened the page. Nothing was saved: reload to see their change.".into(),
+            ));
+        }
+        let stranded = sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!" FROM tenants
+               WHERE tier_id = $1 AND status <> 'deleted' AND NOT (isolation_level = ANY ($2::smallint[]))"#,
+            id,
+            &levels
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if stranded > 0 {
+            return Err(AppError::invalid(
+                "levels",
+                format!("{stranded} tenant(s) on this tier use a level you are removing: move them first."),
+            ));
+        }
+        sqlx::query!(
+            r#"UPDATE tiers SET cpu_millicores = $2, memory_bytes = $3, storage_bytes = $4, max_users = $5,
+                      api_calls_per_month = $6, db_connections = $7, allowed_isolation_levels = $8,
+                      default_isolation_level = $9, backup = $10, support = $11,
+                      version = version + 1, updated_at = now()
+               WHERE id = $1"#,
+            id,
+            values[0],
+            values[1],
+            values[2],
+            values[3],
+            values[4],
+            values[5],
+            &levels,
+            default_level,
+            edit.backup.trim(),
+            edit.support.trim()
+        )
+        .execute(&mut *tx)
+        .await?;
+        let snapshot = |t: &Tier| json!({
+            "cpu_millicores": t.cpu_millicores, "memory_bytes": t.memory_bytes, "storage_bytes": t.storage_bytes,
+            "max_users": t.max_users, "api_calls_per_month": t.api_calls_per_month, "db_connections": t.db_connections,
+            "allowed_isolation_levels": t.allowed_isolation_levels, "default_isolation_level": t.default_isolation_level,
+            "backup": t.backup, "support": t.support,
+        });
+        let after = Tier {
+            cpu_millicores: values[0],
+            memory_bytes: values[1],
+            storage_bytes: values[2],
+            max_users: values[3],
+            api_calls_per_month: values[4],
+            db_connections: values[5],
+            allowed_isolation_levels: levels,
+            default_isolation_level: default_level,
+            backup: edit.backup.trim().to_string(),
+            support: edit.support.trim().to_string(),
+            ..before.clone()
+        };
+        audit::record(
+            &mut tx,
+            actor,
+            NewEvent::new("tier.updated").target(id).before(snapshot(&before)).after(snapshot(&after)),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
 
     /// Every tier, cheapest first.
     pub async fn all(conn: &mut PgConnection) -> Result<Vec<Tier>, sqlx::Error> {
         sqlx::query_as!(
             Tier,
             r#"SELECT id, name, cpu_millicores, memory_bytes, storage_bytes, max_users, api_calls_per_month,
-                      db_connections, allowed_isolation_levels, default_isolation_level, backup, support
+                      db_connections, allowed_isolation_levels, default_isolation_level, backup, support, version
                FROM tiers ORDER BY position"#
         )
         .fetch_all(conn)
@@ -51,7 +185,7 @@ pub mod ssr {
         sqlx::query_as!(
             Tier,
             r#"SELECT id, name, cpu_millicores, memory_bytes, storage_bytes, max_users, api_calls_per_month,
-                      db_connections, allowed_isolation_levels, default_isolation_level, backup, support
+                      db_connections, allowed_isolation_levels, default_isolation_level, backup, support, version
                FROM tiers WHERE id = $1"#,
             id
         )
@@ -72,6 +206,134 @@ pub async fn list_tiers() -> Result<Vec<Tier>, AppError> {
     Ok(tiers)
 }
 
+/// Changes a tier (platform admins). Answers with a redirect: to the catalogue,
+/// or back to the form with what was typed and a message per field.
+#[server(endpoint = "update_tier")]
+#[allow(clippy::too_many_arguments)]
+pub async fn update_tier(
+    id: String,
+    version: i32,
+    cpu: String,
+    memory: String,
+    storage: String,
+    users: String,
+    api_calls: String,
+    db_connections: String,
+    level1: Option<String>,
+    level2: Option<String>,
+    level3: Option<String>,
+    default_level: String,
+    backup: String,
+    support: String,
+) -> Result<(), AppError> {
+    let levels: Vec<i16> = [(1, &level1), (2, &level2), (3, &level3)].iter().filter(|(_, v)| v.is_some()).map(|(l, _)| *l).collect();
+    let amounts = vec![
+        ("cpu".to_string(), cpu),
+        ("memory".to_string(), memory),
+        ("storage".to_string(), storage),
+        ("users".to_string(), users),
+        ("api_calls".to_string(), api_calls),
+        ("db_connections".to_string(), db_connections),
+    ];
+    let edit = ssr::TierEdit { amounts: amounts.clone(), levels: levels.clone(), default_level: default_level.clone(), backup: backup.clone(), support: support.clone() };
+    let result = async {
+        let user = crate::auth::session::require_platform_admin().await?;
+        let state = crate::server::state::app_state()?;
+        let meta = crate::auth::session::client_meta().await;
+        ssr::update(&state.pool, &meta.actor(Some(&user)), &id, version, edit).await
+    }
+    .await;
+    match result {
+        Ok(()) => leptos_axum::redirect(&format!("/tiers?updated={id}")),
+        Err(err) => {
+            let mut fields: Vec<(&str, String)> = amounts.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+            for l in &levels {
+                fields.push((["", "level1", "level2", "level3"][*l as usize], "on".into()));
+            }
+            fields.push(("default_level", default_level));
+            fields.push(("backup", backup));
+            fields.push(("support", support));
+            leptos_axum::redirect(&crate::server::middleware::form_error_url(&format!("/tiers/{id}/edit"), &fields, &err));
+        }
+    }
+    Ok(())
+}
+
+/// One tier's editing form.
+#[component]
+pub fn TierEditPage() -> impl IntoView {
+    let params = leptos_router::hooks::use_params_map();
+    let tiers = Resource::new(|| (), |_| list_tiers());
+    view! {
+        <Title text="Edit tier"/>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                let id = params.read_untracked().get("id").unwrap_or_default();
+                match tiers.await.map(|all| all.into_iter().find(|t| t.id == id)) {
+                    Ok(Some(tier)) => view! { <TierForm tier/> }.into_any(),
+                    Ok(None) => view! { <h1>"No such tier"</h1><p><a href="/tiers">"Back to the tiers"</a></p> }.into_any(),
+                    Err(e) => view! { <div class="flash flash-error" role="alert">{e.to_string()}</div> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn TierForm(tier: Tier) -> impl IntoView {
+    use crate::quotas::Limit;
+    use crate::ui::{Button, Flash, FlashKind, FormField};
+    let query = leptos_router::hooks::use_query_map();
+    let update = ServerAction::<UpdateTier>::new();
+    let has_errors = query.with_untracked(|q| q.get("error._form").is_some() || Limit::ALL.iter().any(|l| q.get(&format!("error.{}", l.metric())).is_some()));
+    let value = move |k: &'static str, fallback: String| Signal::derive(move || Some(query.read().get(k).unwrap_or_else(|| fallback.clone())));
+    let error = move |k: &'static str| Signal::derive(move || query.read().get(&format!("error.{k}")));
+    let fields = Limit::ALL.into_iter().map(|l| {
+        let current = l.format(l.of(&tier));
+        view! { <FormField label=l.label() name=l.metric() required=true value=value(l.metric(), current) error=error(l.metric())/> }
+    }).collect_view();
+    let submitted = query.with_untracked(|q| q.get("default_level").is_some());
+    let allowed = tier.allowed_isolation_levels.clone();
+    let level_boxes = [1i16, 2, 3].into_iter().map(|l| {
+        let name = ["", "level1", "level2", "level3"][l as usize];
+        let checked = if submitted { query.with_untracked(|q| q.get(name).is_some()) } else { allowed.contains(&l) };
+        view! { <label class="check"><input type="checkbox" name=name checked=checked/>{format!("Level {l}")}</label> }
+    }).collect_view();
+    let default_level = query.with_untracked(|q| q.get("default_level")).unwrap_or_else(|| tier.default_isolation_level.to_string());
+    view! {
+        <h1>{format!("Edit the {} tier", tier.name)}</h1>
+        {move || query.read().get("error._form").map(|m| view! { <Flash kind=FlashKind::Error message=m/> })}
+        {has_errors.then(|| view! { <Flash kind=FlashKind::Error message="Nothing was saved. Correct the fields marked below."/> })}
+        <ActionForm action=update>
+            <input type="hidden" name="id" value=tier.id.clone()/>
+            <input type="hidden" name="version" value=tier.version.to_string()/>
+            <div class="form-grid">
+                {fields}
+                <fieldset class="field">
+                    <legend>"Allowed isolation levels"</legend>
+                    <div class="checks">{level_boxes}</div>
+                    {move || error("levels").get().map(|e| view! { <p class="field-error">{e}</p> })}
+                </fieldset>
+                <div class="field">
+                    <label for="field-default_level">"Default isolation level"</label>
+                    <select id="field-default_level" name="default_level">
+                        {[1i16, 2, 3].into_iter().map(|l| view! {
+                            <option value=l.to_string() selected=default_level == l.to_string()>{l.to_string()}</option>
+                        }).collect_view()}
+                    </select>
+                    {move || error("default_level").get().map(|e| view! { <p class="field-error">{e}</p> })}
+                </div>
+                <FormField label="Backup" name="backup" required=true value=value("backup", tier.backup.clone()) error=error("backup")/>
+                <FormField label="Support response" name="support" required=true value=value("support", tier.support.clone()) error=error("support")/>
+            </div>
+            <div class="form-actions">
+                <Button pending=update.pending() pending_label="Saving…">"Save tier"</Button>
+                <a class="btn btn-link" href="/tiers">"Cancel"</a>
+            </div>
+        </ActionForm>
+    }
+}
+
 /// The tiers side by side.
 #[component]
 pub fn TiersPage() -> impl IntoView {
@@ -79,6 +341,9 @@ pub fn TiersPage() -> impl IntoView {
     view! {
         <Title text="Tiers"/>
         <h1>"Tiers"</h1>
+        {move || leptos_router::hooks::use_query_map().read().get("updated").map(|id| view! {
+            <crate::ui::Flash kind=crate::ui::FlashKind::Success message=format!("Tier {id} saved.")/>
+        })}
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match tiers.await {
@@ -109,8 +374,13 @@ fn TierTable(tiers: Vec<Tier>) -> impl IntoView {
     ];
     let headers: Vec<(String, bool)> =
         std::iter::once(("Limit".to_string(), false)).chain(tiers.iter().map(|t| (t.name.clone(), true))).collect();
+    let edit_links = tiers
+        .iter()
+        .map(|t| view! { <td class="num"><a href=format!("/tiers/{}/edit", t.id)>{format!("Edit {}", t.name)}</a></td> })
+        .collect_view();
     view! {
         <Table caption="Tier catalogue" headers>
+            <tr><th scope="row">"Change"</th>{edit_links}</tr>
             {rows
                 .into_iter()
                 .map(|(label, numeric, cell)| {

@@ -1,0 +1,70 @@
+//! Editing the tier catalogue.
+
+mod common;
+
+use common::{location, spawn_app, TestApp};
+
+async fn signed_in(app: &TestApp) -> reqwest::Client {
+    app.create_admin("ops@example.com", "correct horse battery staple").await;
+    let client = app.client();
+    app.login(&client, "ops@example.com", "correct horse battery staple").await;
+    client
+}
+
+fn form<'a>(version: &'a str, users: &'a str, levels: &[&'a str], default_level: &'a str) -> Vec<(&'a str, &'a str)> {
+    let mut f = vec![
+        ("id", "standard"),
+        ("version", version),
+        ("cpu", "4 cores"),
+        ("memory", "16 GiB"),
+        ("storage", "200 GiB"),
+        ("users", users),
+        ("api_calls", "2,000,000"),
+        ("db_connections", "150"),
+        ("default_level", default_level),
+        ("backup", "Daily"),
+        ("support", "12 h"),
+    ];
+    for l in levels {
+        f.push((l, "on"));
+    }
+    f
+}
+
+async fn post(app: &TestApp, client: &reqwest::Client, fields: &[(&str, &str)]) -> String {
+    let res = client.post(app.url("/api/update_tier")).header("accept", "text/html").form(fields).send().await.unwrap();
+    assert_eq!(res.status(), 302);
+    location(&res)
+}
+
+#[tokio::test]
+async fn a_tier_is_edited_with_validation_and_audit() {
+    let app = spawn_app().await;
+    let client = signed_in(&app).await;
+    let to = post(&app, &client, &form("1", "-4", &["level1"], "2")).await;
+    assert!(to.starts_with("/tiers/standard/edit?"), "{to}");
+    assert!(to.contains("error.users=") && to.contains("error.default_level="), "{to}");
+    let unchanged: i64 = sqlx::query_scalar("SELECT max_users FROM tiers WHERE id = 'standard'").fetch_one(&app.owner).await.unwrap();
+    assert_eq!(unchanged, 1000);
+
+    // A level some tenant uses cannot be removed.
+    sqlx::query("INSERT INTO tenants (slug, name, tier_id, isolation_level) VALUES ('ns-user', 'x', 'standard', 2)")
+        .execute(&app.owner)
+        .await
+        .unwrap();
+    let to = post(&app, &client, &form("1", "2000", &["level1"], "1")).await;
+    assert!(to.contains("error.levels=1%20tenant"), "{to}");
+
+    let to = post(&app, &client, &form("1", "2000", &["level1", "level2"], "1")).await;
+    assert_eq!(to, "/tiers?updated=standard");
+    let (cpu, users, version): (i64, i64, i32) =
+        sqlx::query_as("SELECT cpu_millicores, max_users, version FROM tiers WHERE id = 'standard'").fetch_one(&app.owner).await.unwrap();
+    assert_eq!((cpu, users, version), (4000, 2000, 2));
+    let (before, after): (serde_json::Value, serde_json::Value) =
+        sqlx::query_as("SELECT before, after FROM audit_events WHERE action = 'tier.updated'").fetch_one(&app.owner).await.unwrap();
+    assert_eq!((before["max_users"].as_i64(), after["max_users"].as_i64()), (Some(1000), Some(2000)));
+
+    // The same stale form again is a conflict.
+    let to = post(&app, &client, &form("1", "3000", &["level1", "level2"], "1")).await;
+    assert!(to.contains("error._form=Someone%20else%20changed%20this%20tier"), "{to}");
+}
