@@ -38,13 +38,14 @@ async fn main() {
     .fetch_one(&app.owner)
     .await
     .unwrap();
-    let deep_cursor = format!("{}.{}", deep.0.unix_timestamp_nanos() / 1000, deep.1);
+    let deep_cursor = deep.1.to_string();
 
     let cases: Vec<(&str, Vec<(&str, String)>)> = vec![
         ("first page", vec![]),
         ("deep page (keyset)", vec![("after", deep_cursor.clone())]),
         ("search \"globex 4242\"", vec![("q", "globex 4242".into())]),
         ("tier + status filter", vec![("tier", "premium".into()), ("status", "suspended".into())]),
+        ("sorted by name, deep", vec![("sort", "name".into()), ("after", deep_cursor.clone())]),
     ];
     let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
     println!("machine: {} ({} cores), {rounds} rounds per case", host.trim(), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));

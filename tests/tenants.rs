@@ -196,6 +196,28 @@ async fn the_list_searches_filters_and_pages_without_gaps_or_repeats() {
     unique.dedup();
     assert_eq!(unique.len(), 121, "no tenant twice");
 
+    // In name order, across pages, still without gaps and in order.
+    let mut names = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut form = vec![("sort".to_string(), "name".to_string())];
+        if let Some(a) = &after {
+            form.push(("after".into(), a.clone()));
+        }
+        let page: bulkhead::tenants::TenantPageData =
+            client.post(app.url("/api/tenants")).form(&form).send().await.unwrap().json().await.unwrap();
+        names.extend(page.tenants.into_iter().map(|t| t.name));
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(names.len(), 121);
+    let db_order: Vec<String> = sqlx::query_scalar("SELECT name FROM tenants ORDER BY name, id").fetch_all(&app.owner).await.unwrap();
+    assert_eq!(names, db_order);
+    let res = client.post(app.url("/api/tenants")).form(&[("sort", "price")]).send().await.unwrap();
+    assert_eq!(res.status(), 422);
+
     let html = client.get(app.url("/tenants?tier=standard")).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("Next page"));
     assert!(!html.contains(">ACME 100% Corp<"));

@@ -69,9 +69,10 @@ pub async fn list_tenants(
     q: Option<String>,
     tier: Option<String>,
     status: Option<String>,
+    sort: Option<String>,
     after: Option<String>,
 ) -> Result<TenantPageData, AppError> {
-    let filter = ssr::ListFilter::parse(q, tier, status, after)?;
+    let filter = ssr::ListFilter::parse(q, tier, status, sort, after)?;
     crate::auth::session::require_platform_staff().await?;
     let state = crate::server::state::app_state()?;
     let mut tx = crate::server::db::begin(&state.pool, crate::server::db::Scope::Platform).await?;

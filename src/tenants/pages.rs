@@ -22,8 +22,8 @@ pub fn TenantsPage() -> impl IntoView {
     let query = use_query_map();
     let param = move |k: &str| query.read().get(k);
     let page = Resource::new(
-        move || (param("q"), param("tier"), param("status"), param("after")),
-        |(q, tier, status, after)| list_tenants(q, tier, status, after),
+        move || (param("q"), param("tier"), param("status"), param("sort"), param("after")),
+        |(q, tier, status, sort, after)| list_tenants(q, tier, status, sort, after),
     );
     let tiers = Resource::new(|| (), |_| list_tiers());
     view! {
@@ -61,6 +61,14 @@ pub fn TenantsPage() -> impl IntoView {
                     }).collect_view()}
                 </select>
             </div>
+            <div class="field">
+                <label for="filter-sort">"Sort"</label>
+                <select id="filter-sort" name="sort">
+                    {[("newest", "Newest first"), ("oldest", "Oldest first"), ("name", "Name A–Z")].into_iter().map(|(v, l)| {
+                        view! { <option value=v selected=move || param("sort").as_deref().unwrap_or("newest") == v>{l}</option> }
+                    }).collect_view()}
+                </select>
+            </div>
             <div class="filters-actions">
                 <button type="submit" class="btn">"Apply"</button>
                 <a class="btn btn-link" href="/tenants">"Clear"</a>
@@ -91,7 +99,7 @@ fn TenantList(data: TenantPageData) -> impl IntoView {
     let next_href = data.next.map(|cursor| {
         let mut parts = vec![format!("after={cursor}")];
         query.with_untracked(|q| {
-            for k in ["q", "tier", "status"] {
+            for k in ["q", "tier", "status", "sort"] {
                 if let Some(v) = q.get(k) {
                     parts.push(format!("{k}={}", js_encode(&v)));
                 }

@@ -13,28 +13,39 @@ use uuid::Uuid;
 /// Rows per page of the tenant list.
 pub const PAGE_SIZE: i64 = 50;
 
+/// The orders the tenant list offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sort {
+    #[default]
+    Newest,
+    Oldest,
+    Name,
+}
+
+impl Sort {
+    pub fn parse(s: Option<&str>) -> Result<Sort, AppError> {
+        match s.map(str::trim) {
+            None | Some("") | Some("newest") => Ok(Sort::Newest),
+            Some("oldest") => Ok(Sort::Oldest),
+            Some("name") => Ok(Sort::Name),
+            Some(_) => Err(AppError::invalid("sort", "Sort by newest, oldest or name.")),
+        }
+    }
+}
+
 /// The tenant list's filters, parsed.
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
     pub search: Option<String>,
     pub tier: Option<String>,
     pub status: Option<String>,
-    pub after: Option<(OffsetDateTime, Uuid)>,
+    pub sort: Sort,
+    /// The last tenant of the previous page (keyset paging in the chosen order).
+    pub after: Option<Uuid>,
 }
 
 fn non_empty(v: Option<String>) -> Option<String> {
     v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
-}
-
-/// Encodes a keyset cursor: the last row's creation time and id.
-pub fn cursor(row: &TenantRow) -> String {
-    format!("{}.{}", row.created_at.unix_timestamp_nanos() / 1000, row.id)
-}
-
-fn parse_cursor(s: &str) -> Option<(OffsetDateTime, Uuid)> {
-    let (micros, id) = s.split_once('.')?;
-    let micros: i128 = micros.parse().ok()?;
-    Some((OffsetDateTime::from_unix_timestamp_nanos(micros * 1000).ok()?, Uuid::parse_str(id).ok()?))
 }
 
 impl ListFilter {
@@ -42,6 +53,7 @@ impl ListFilter {
         q: Option<String>,
         tier: Option<String>,
         status: Option<String>,
+        sort: Option<String>,
         after: Option<String>,
     ) -> Result<ListFilter, AppError> {
         let search = non_empty(q).map(|s| s.chars().take(100).collect::<String>());
@@ -53,9 +65,9 @@ impl ListFilter {
         }
         let after = match non_empty(after) {
             None => None,
-            Some(c) => Some(parse_cursor(&c).ok_or_else(|| AppError::invalid("after", "Invalid page cursor."))?),
+            Some(c) => Some(Uuid::parse_str(&c).map_err(|_| AppError::invalid("after", "Invalid page cursor."))?),
         };
-        Ok(ListFilter { search, tier: non_empty(tier), status, after })
+        Ok(ListFilter { search, tier: non_empty(tier), status, sort: Sort::parse(sort.as_deref())?, after })
     }
 }
 
@@ -65,32 +77,75 @@ fn like_pattern(s: &str) -> String {
     format!("%{escaped}%")
 }
 
-/// One page of tenants.
+/// One page of tenants. The cursor is the last row's id; its sort key is
+/// read back from the row, so every order pages by index without OFFSET.
 pub async fn list(conn: &mut PgConnection, f: &ListFilter) -> Result<TenantPageData, sqlx::Error> {
     let pattern = f.search.as_deref().map(like_pattern);
-    let (after_time, after_id) = f.after.map(|(t, i)| (Some(t), Some(i))).unwrap_or((None, None));
-    let mut tenants = sqlx::query_as!(
-        TenantRow,
-        r#"SELECT id, slug, name, tier_id, isolation_level, status, region, environment, created_at
-           FROM tenants
-           WHERE ($1::text IS NULL OR (name || ' ' || slug) ILIKE $1)
-             AND ($2::text IS NULL OR tier_id = $2)
-             AND (CASE WHEN $3::text IS NULL THEN status <> 'deleted' ELSE status = $3 END)
-             AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5::uuid))
-           ORDER BY created_at DESC, id DESC
-           LIMIT $6"#,
-        pattern,
-        f.tier,
-        f.status,
-        after_time,
-        after_id,
-        PAGE_SIZE + 1
-    )
-    .fetch_all(conn)
-    .await?;
+    let mut tenants = match f.sort {
+        Sort::Newest => {
+            sqlx::query_as!(
+                TenantRow,
+                r#"SELECT id, slug, name, tier_id, isolation_level, status, region, environment, created_at
+                   FROM tenants
+                   WHERE ($1::text IS NULL OR (name || ' ' || slug) ILIKE $1)
+                     AND ($2::text IS NULL OR tier_id = $2)
+                     AND (CASE WHEN $3::text IS NULL THEN status <> 'deleted' ELSE status = $3 END)
+                     AND ($4::uuid IS NULL OR (created_at, id) < ((SELECT created_at FROM tenants WHERE id = $4), $4))
+                   ORDER BY created_at DESC, id DESC
+                   LIMIT $5"#,
+                pattern,
+                f.tier,
+                f.status,
+                f.after,
+                PAGE_SIZE + 1
+            )
+            .fetch_all(&mut *conn)
+            .await?
+        }
+        Sort::Oldest => {
+            sqlx::query_as!(
+                TenantRow,
+                r#"SELECT id, slug, name, tier_id, isolation_level, status, region, environment, created_at
+                   FROM tenants
+                   WHERE ($1::text IS NULL OR (name || ' ' || slug) ILIKE $1)
+                     AND ($2::text IS NULL OR tier_id = $2)
+                     AND (CASE WHEN $3::text IS NULL THEN status <> 'deleted' ELSE status = $3 END)
+                     AND ($4::uuid IS NULL OR (created_at, id) > ((SELECT created_at FROM tenants WHERE id = $4), $4))
+                   ORDER BY created_at, id
+                   LIMIT $5"#,
+                pattern,
+                f.tier,
+                f.status,
+                f.after,
+                PAGE_SIZE + 1
+            )
+            .fetch_all(&mut *conn)
+            .await?
+        }
+        Sort::Name => {
+            sqlx::query_as!(
+                TenantRow,
+                r#"SELECT id, slug, name, tier_id, isolation_level, status, region, environment, created_at
+                   FROM tenants
+                   WHERE ($1::text IS NULL OR (name || ' ' || slug) ILIKE $1)
+                     AND ($2::text IS NULL OR tier_id = $2)
+                     AND (CASE WHEN $3::text IS NULL THEN status <> 'deleted' ELSE status = $3 END)
+                     AND ($4::uuid IS NULL OR (name, id) > ((SELECT name FROM tenants WHERE id = $4), $4))
+                   ORDER BY name, id
+                   LIMIT $5"#,
+                pattern,
+                f.tier,
+                f.status,
+                f.after,
+                PAGE_SIZE + 1
+            )
+            .fetch_all(&mut *conn)
+            .await?
+        }
+    };
     let next = if tenants.len() as i64 > PAGE_SIZE {
         tenants.truncate(PAGE_SIZE as usize);
-        tenants.last().map(cursor)
+        tenants.last().map(|t| t.id.to_string())
     } else {
         None
     };
@@ -733,19 +788,10 @@ mod tests {
     }
 
     #[test]
-    fn cursors_round_trip() {
-        let row = TenantRow {
-            id: Uuid::new_v4(),
-            slug: "acme".into(),
-            name: "Acme".into(),
-            tier_id: "free".into(),
-            isolation_level: 1,
-            status: "active".into(),
-            region: "eu-west-1".into(),
-            environment: "production".into(),
-            created_at: OffsetDateTime::from_unix_timestamp_nanos(1_795_000_000_123_456_000).unwrap(),
-        };
-        assert_eq!(parse_cursor(&cursor(&row)), Some((row.created_at, row.id)));
-        assert_eq!(parse_cursor("garbage"), None);
+    fn sorts_parse_and_refuse_the_unknown() {
+        assert_eq!(Sort::parse(None).unwrap(), Sort::Newest);
+        assert_eq!(Sort::parse(Some("name")).unwrap(), Sort::Name);
+        assert!(Sort::parse(Some("price")).is_err());
+        assert!(ListFilter::parse(None, None, None, None, Some("not-a-uuid".into())).is_err());
     }
 }
