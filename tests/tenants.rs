@@ -134,8 +134,10 @@ async fn an_auditor_cannot_create_tenants() {
     let target = create(&app, &client, &form("Sneaky", "sneaky", "free", "")).await;
     assert!(target.contains("error._form=You%20do%20not%20have%20permission"), "{target}");
     assert_eq!(count(&app, "SELECT count(*) FROM tenants").await, 0);
-    // Reading is allowed.
+    // Reading is allowed, and no change is offered.
     assert_eq!(client.get(app.url("/tenants")).send().await.unwrap().status(), 200);
+    let tiers = client.get(app.url("/tiers")).send().await.unwrap().text().await.unwrap();
+    assert!(tiers.contains("Enterprise") && !tiers.contains("Edit Enterprise"));
 }
 
 #[tokio::test]

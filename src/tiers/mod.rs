@@ -338,6 +338,7 @@ fn TierForm(tier: Tier) -> impl IntoView {
 #[component]
 pub fn TiersPage() -> impl IntoView {
     let tiers = Resource::new(|| (), |_| list_tiers());
+    let me = Resource::new(|| (), |_| crate::auth::fetch_current_user());
     view! {
         <Title text="Tiers"/>
         <h1>"Tiers"</h1>
@@ -346,8 +347,9 @@ pub fn TiersPage() -> impl IntoView {
         })}
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
+                let editable = me.await.map(|u| u.role == crate::auth::Role::PlatformAdmin).unwrap_or(false);
                 match tiers.await {
-                    Ok(tiers) => view! { <TierTable tiers/> }.into_any(),
+                    Ok(tiers) => view! { <TierTable tiers editable/> }.into_any(),
                     Err(e) => view! { <div class="flash flash-error" role="alert">{e.to_string()}</div> }.into_any(),
                 }
             })}
@@ -356,7 +358,7 @@ pub fn TiersPage() -> impl IntoView {
 }
 
 #[component]
-fn TierTable(tiers: Vec<Tier>) -> impl IntoView {
+fn TierTable(tiers: Vec<Tier>, editable: bool) -> impl IntoView {
     type Row = (&'static str, bool, fn(&Tier) -> String);
     let rows: Vec<Row> = vec![
         ("CPU", true, |t| format_cpu(t.cpu_millicores)),
@@ -374,13 +376,16 @@ fn TierTable(tiers: Vec<Tier>) -> impl IntoView {
     ];
     let headers: Vec<(String, bool)> =
         std::iter::once(("Limit".to_string(), false)).chain(tiers.iter().map(|t| (t.name.clone(), true))).collect();
-    let edit_links = tiers
-        .iter()
-        .map(|t| view! { <td class="num"><a href=format!("/tiers/{}/edit", t.id)>{format!("Edit {}", t.name)}</a></td> })
-        .collect_view();
+    let edit_links = editable.then(|| {
+        let cells = tiers
+            .iter()
+            .map(|t| view! { <td class="num"><a href=format!("/tiers/{}/edit", t.id)>{format!("Edit {}", t.name)}</a></td> })
+            .collect_view();
+        view! { <tr><th scope="row">"Change"</th>{cells}</tr> }
+    });
     view! {
         <Table caption="Tier catalogue" headers>
-            <tr><th scope="row">"Change"</th>{edit_links}</tr>
+            {edit_links}
             {rows
                 .into_iter()
                 .map(|(label, numeric, cell)| {
