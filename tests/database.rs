@@ -203,3 +203,21 @@ async fn usage_samples_are_fenced_by_tenant() {
     let none: i64 = sqlx::query_scalar("SELECT count(*) FROM usage_samples").fetch_one(&mut *tx).await.unwrap();
     assert_eq!(none, 0);
 }
+
+#[tokio::test]
+async fn quota_overrides_are_read_only_for_their_own_tenant() {
+    let (pool, owner) = setup().await;
+    let a = make_tenant(&owner, "alpha").await;
+    let b = make_tenant(&owner, "bravo").await;
+    sqlx::query("INSERT INTO quota_overrides (tenant_id, metric, value, reason) VALUES ($1, 'users', 50, 'pilot'), ($2, 'users', 60, 'pilot')")
+        .bind(a)
+        .bind(b)
+        .execute(&owner)
+        .await
+        .unwrap();
+    let mut tx = db::begin(&pool, Scope::Tenant(a)).await.unwrap();
+    let seen: Vec<i64> = sqlx::query_scalar("SELECT value FROM quota_overrides").fetch_all(&mut *tx).await.unwrap();
+    assert_eq!(seen, vec![50]);
+    let err = sqlx::query("UPDATE quota_overrides SET value = 1").execute(&mut *tx).await.unwrap_err();
+    assert!(err.to_string().contains("permission denied"), "{err}");
+}

@@ -153,7 +153,7 @@ async fn the_list_searches_filters_and_pages_without_gaps_or_repeats() {
     .execute(&app.owner)
     .await
     .unwrap();
-    sqlx::query("INSERT INTO tenants (slug, name, tier_id) VALUES ('acme-corp', 'ACME 100% Corp', 'enterprise')")
+    sqlx::query("INSERT INTO tenants (slug, name, tier_id, isolation_level) VALUES ('acme-corp', 'ACME 100% Corp', 'enterprise', 3)")
         .execute(&app.owner)
         .await
         .unwrap();
@@ -173,6 +173,8 @@ async fn the_list_searches_filters_and_pages_without_gaps_or_repeats() {
     assert_eq!(found.tenants.len(), 11, "tenant-11 and tenant-110..119");
     let standard = list(&[("tier", "standard")]).await;
     assert!(standard.tenants.iter().all(|t| t.tier_id == "standard"));
+    let dedicated = list(&[("isolation", "3")]).await;
+    assert_eq!(dedicated.tenants.iter().map(|t| t.slug.as_str()).collect::<Vec<_>>(), vec!["acme-corp"]);
 
     let mut seen = Vec::new();
     let mut after: Option<String> = None;

@@ -69,10 +69,11 @@ pub async fn list_tenants(
     q: Option<String>,
     tier: Option<String>,
     status: Option<String>,
+    isolation: Option<String>,
     sort: Option<String>,
     after: Option<String>,
 ) -> Result<TenantPageData, AppError> {
-    let filter = ssr::ListFilter::parse(q, tier, status, sort, after)?;
+    let filter = ssr::ListFilter::parse(q, tier, status, isolation, sort, after)?;
     crate::auth::session::require_platform_staff().await?;
     let state = crate::server::state::app_state()?;
     let mut tx = crate::server::db::begin(&state.pool, crate::server::db::Scope::Platform).await?;

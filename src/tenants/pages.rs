@@ -22,8 +22,8 @@ pub fn TenantsPage() -> impl IntoView {
     let query = use_query_map();
     let param = move |k: &str| query.read().get(k);
     let page = Resource::new(
-        move || (param("q"), param("tier"), param("status"), param("sort"), param("after")),
-        |(q, tier, status, sort, after)| list_tenants(q, tier, status, sort, after),
+        move || (param("q"), param("tier"), param("status"), param("isolation"), param("sort"), param("after")),
+        |(q, tier, status, isolation, sort, after)| list_tenants(q, tier, status, isolation, sort, after),
     );
     let tiers = Resource::new(|| (), |_| list_tiers());
     view! {
@@ -62,6 +62,15 @@ pub fn TenantsPage() -> impl IntoView {
                 </select>
             </div>
             <div class="field">
+                <label for="filter-isolation">"Isolation"</label>
+                <select id="filter-isolation" name="isolation">
+                    <option value="">"All levels"</option>
+                    {["1", "2", "3"].into_iter().map(|l| {
+                        view! { <option value=l selected=move || param("isolation").as_deref() == Some(l)>{format!("Level {l}")}</option> }
+                    }).collect_view()}
+                </select>
+            </div>
+            <div class="field">
                 <label for="filter-sort">"Sort"</label>
                 <select id="filter-sort" name="sort">
                     {[("newest", "Newest first"), ("oldest", "Oldest first"), ("name", "Name A–Z")].into_iter().map(|(v, l)| {
@@ -89,7 +98,7 @@ pub fn TenantsPage() -> impl IntoView {
 fn TenantList(data: TenantPageData) -> impl IntoView {
     let query = use_query_map();
     if data.tenants.is_empty() {
-        let filtered = query.with_untracked(|q| ["q", "tier", "status", "after"].iter().any(|k| q.get(k).is_some()));
+        let filtered = query.with_untracked(|q| ["q", "tier", "status", "isolation", "after"].iter().any(|k| q.get(k).is_some()));
         return if filtered {
             view! { <EmptyState title="No tenant matches" hint="Change or clear the filters."/> }.into_any()
         } else {
@@ -99,7 +108,7 @@ fn TenantList(data: TenantPageData) -> impl IntoView {
     let next_href = data.next.map(|cursor| {
         let mut parts = vec![format!("after={cursor}")];
         query.with_untracked(|q| {
-            for k in ["q", "tier", "status", "sort"] {
+            for k in ["q", "tier", "status", "isolation", "sort"] {
                 if let Some(v) = q.get(k) {
                     parts.push(format!("{k}={}", js_encode(&v)));
                 }

@@ -39,6 +39,7 @@ pub struct ListFilter {
     pub search: Option<String>,
     pub tier: Option<String>,
     pub status: Option<String>,
+    pub isolation: Option<i16>,
     pub sort: Sort,
     /// The last tenant of the previous page (keyset paging in the chosen order).
     pub after: Option<Uuid>,
@@ -53,9 +54,14 @@ impl ListFilter {
         q: Option<String>,
         tier: Option<String>,
         status: Option<String>,
+        isolation: Option<String>,
         sort: Option<String>,
         after: Option<String>,
     ) -> Result<ListFilter, AppError> {
+        let isolation = match non_empty(isolation) {
+            None => None,
+            Some(l) => Some(domain::parse_isolation(&l).map_err(|m| AppError::invalid("isolation", m))?),
+        };
         let search = non_empty(q).map(|s| s.chars().take(100).collect::<String>());
         let status = non_empty(status);
         if let Some(s) = &status {
@@ -67,7 +73,7 @@ impl ListFilter {
             None => None,
             Some(c) => Some(Uuid::parse_str(&c).map_err(|_| AppError::invalid("after", "Invalid page cursor."))?),
         };
-        Ok(ListFilter { search, tier: non_empty(tier), status, sort: Sort::parse(sort.as_deref())?, after })
+        Ok(ListFilter { search, tier: non_empty(tier), status, isolation, sort: Sort::parse(sort.as_deref())?, after })
     }
 }
 
@@ -90,6 +96,7 @@ pub async fn list(conn: &mut PgConnection, f: &ListFilter) -> Result<TenantPageD
                    WHERE ($1::text IS NULL OR (name || ' ' || slug) ILIKE $1)
                      AND ($2::text IS NULL OR tier_id = $2)
                      AND (CASE WHEN $3::text IS NULL THEN status <> 'deleted' ELSE status = $3 END)
+                     AND ($6::smallint IS NULL OR isolation_level = $6)
                      AND ($4::uuid IS NULL OR (created_at, id) < ((SELECT created_at FROM tenants WHERE id = $4), $4))
                    ORDER BY created_at DESC, id DESC
                    LIMIT $5"#,
@@ -97,7 +104,8 @@ pub async fn list(conn: &mut PgConnection, f: &ListFilter) -> Result<TenantPageD
                 f.tier,
                 f.status,
                 f.after,
-                PAGE_SIZE + 1
+                PAGE_SIZE + 1,
+                f.isolation
             )
             .fetch_all(&mut *conn)
             .await?
@@ -110,6 +118,7 @@ pub async fn list(conn: &mut PgConnection, f: &ListFilter) -> Result<TenantPageD
                    WHERE ($1::text IS NULL OR (name || ' ' || slug) ILIKE $1)
                      AND ($2::text IS NULL OR tier_id = $2)
                      AND (CASE WHEN $3::text IS NULL THEN status <> 'deleted' ELSE status = $3 END)
+                     AND ($6::smallint IS NULL OR isolation_level = $6)
                      AND ($4::uuid IS NULL OR (created_at, id) > ((SELECT created_at FROM tenants WHERE id = $4), $4))
                    ORDER BY created_at, id
                    LIMIT $5"#,
@@ -117,7 +126,8 @@ pub async fn list(conn: &mut PgConnection, f: &ListFilter) -> Result<TenantPageD
                 f.tier,
                 f.status,
                 f.after,
-                PAGE_SIZE + 1
+                PAGE_SIZE + 1,
+                f.isolation
             )
             .fetch_all(&mut *conn)
             .await?
@@ -130,6 +140,7 @@ pub async fn list(conn: &mut PgConnection, f: &ListFilter) -> Result<TenantPageD
                    WHERE ($1::text IS NULL OR (name || ' ' || slug) ILIKE $1)
                      AND ($2::text IS NULL OR tier_id = $2)
                      AND (CASE WHEN $3::text IS NULL THEN status <> 'deleted' ELSE status = $3 END)
+                     AND ($6::smallint IS NULL OR isolation_level = $6)
                      AND ($4::uuid IS NULL OR (name, id) > ((SELECT name FROM tenants WHERE id = $4), $4))
                    ORDER BY name, id
                    LIMIT $5"#,
@@ -137,7 +148,8 @@ pub async fn list(conn: &mut PgConnection, f: &ListFilter) -> Result<TenantPageD
                 f.tier,
                 f.status,
                 f.after,
-                PAGE_SIZE + 1
+                PAGE_SIZE + 1,
+                f.isolation
             )
             .fetch_all(&mut *conn)
             .await?
@@ -792,6 +804,7 @@ mod tests {
         assert_eq!(Sort::parse(None).unwrap(), Sort::Newest);
         assert_eq!(Sort::parse(Some("name")).unwrap(), Sort::Name);
         assert!(Sort::parse(Some("price")).is_err());
-        assert!(ListFilter::parse(None, None, None, None, Some("not-a-uuid".into())).is_err());
+        assert!(ListFilter::parse(None, None, None, None, None, Some("not-a-uuid".into())).is_err());
+        assert!(ListFilter::parse(None, None, None, Some("9".into()), None, None).is_err());
     }
 }
