@@ -44,7 +44,11 @@ async fn main() {
         }
     }
     let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
-    println!("machine: {} ({} cores), {rounds} rounds", host.trim(), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
+    println!(
+        "machine: {} ({} cores), {rounds} rounds",
+        host.trim(),
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+    );
     let mut medians = Vec::new();
     for (i, (name, _, _)) in cases.iter().enumerate() {
         samples[i].sort();

@@ -48,12 +48,17 @@ async fn main() {
         ("sorted by name, deep", vec![("sort", "name".into()), ("after", deep_cursor.clone())]),
     ];
     let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
-    println!("machine: {} ({} cores), {rounds} rounds per case", host.trim(), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
+    println!(
+        "machine: {} ({} cores), {rounds} rounds per case",
+        host.trim(),
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+    );
     println!("{:<24} {:>22} {:>22}", "case", "server fn p50/p95 ms", "page p50/p95 ms");
     for (name, form) in &cases {
         let mut api = Vec::new();
         let mut page = Vec::new();
-        let query: String = form.iter().map(|(k, v)| format!("{k}={}", v.replace(' ', "+"))).collect::<Vec<_>>().join("&");
+        let query: String =
+            form.iter().map(|(k, v)| format!("{k}={}", v.replace(' ', "+"))).collect::<Vec<_>>().join("&");
         for round in 0..rounds + 2 {
             let t = Instant::now();
             let res = client.post(app.url("/api/tenants")).form(form).send().await.unwrap();
@@ -86,7 +91,8 @@ async fn main() {
     ];
     for (name, sql) in plans {
         let mut tx = bulkhead::server::db::begin(&app.pool, bulkhead::server::db::Scope::Platform).await.unwrap();
-        let lines: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN (ANALYZE, COSTS OFF) {sql}")).fetch_all(&mut *tx).await.unwrap();
+        let lines: Vec<String> =
+            sqlx::query_scalar(&format!("EXPLAIN (ANALYZE, COSTS OFF) {sql}")).fetch_all(&mut *tx).await.unwrap();
         println!("-- {name}");
         for l in lines {
             println!("   {l}");

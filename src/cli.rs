@@ -216,9 +216,7 @@ async fn serve() -> anyhow_lite::Result<()> {
     let pool = db::connect(&url, 10)?;
     startup::spawn_cleanup(pool.clone());
     let state = startup::state(pool, config, options);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     tracing::info!(%addr, "Bulkhead console listening on http://{addr}");
     startup::serve(listener, startup::router(state)).await?;
     Ok(())
@@ -238,7 +236,11 @@ mod tests {
     fn serve_is_the_default_command() {
         let cli = Cli::try_parse_from(["bulkhead"]).unwrap();
         assert!(cli.command.is_none());
-        let cli = Cli::try_parse_from(["bulkhead", "admin", "create", "--email", "a@b.co", "--password-stdin"]).unwrap();
-        assert!(matches!(cli.command, Some(Command::Admin { command: AdminCommand::Create { password_stdin: true, .. } })));
+        let cli =
+            Cli::try_parse_from(["bulkhead", "admin", "create", "--email", "a@b.co", "--password-stdin"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Admin { command: AdminCommand::Create { password_stdin: true, .. } })
+        ));
     }
 }

@@ -45,9 +45,7 @@ impl AppError {
     /// The message for `field`, if this error names it.
     pub fn field_message(&self, field: &str) -> Option<String> {
         match self {
-            AppError::Invalid(errors) => {
-                errors.iter().find(|e| e.field == field).map(|e| e.message.clone())
-            }
+            AppError::Invalid(errors) => errors.iter().find(|e| e.field == field).map(|e| e.message.clone()),
             _ => None,
         }
     }
@@ -122,8 +120,7 @@ mod ssr {
 
     impl IntoResponse for AppError {
         fn into_response(self) -> Response {
-            let status = StatusCode::from_u16(self.status_code())
-                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let status = StatusCode::from_u16(self.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let body = serde_json::json!({ "error": self.to_string(), "detail": &self });
             let mut res = (status, axum::Json(body)).into_response();
             if let AppError::TooManyRequests { retry_after_secs } = self {
@@ -145,10 +142,7 @@ mod tests {
         assert_eq!(AppError::NotFound.status_code(), 404);
         assert_eq!(AppError::invalid("email", "bad").status_code(), 422);
         assert_eq!(AppError::BadRequest(ServerFnErrorErr::Args("x".into())).status_code(), 400);
-        assert_eq!(
-            AppError::BadRequest(ServerFnErrorErr::ServerError("x".into())).status_code(),
-            500
-        );
+        assert_eq!(AppError::BadRequest(ServerFnErrorErr::ServerError("x".into())).status_code(), 500);
     }
 
     #[test]

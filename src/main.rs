@@ -5,7 +5,8 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_sessions=warn"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_sessions=warn"));
     let json = std::env::var("BULKHEAD_LOG_FORMAT").map(|v| v == "json").unwrap_or(false);
     if json {
         tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).json().init();

@@ -103,7 +103,8 @@ async fn the_session_id_changes_at_sign_in_and_dies_at_sign_out() {
     let a = cookie_a.split(';').next().unwrap().to_string();
 
     let second = login(Some(a.clone())).await.unwrap();
-    let b = set_cookie(&second, "bulkhead_session").expect("a new session cookie").split(';').next().unwrap().to_string();
+    let b =
+        set_cookie(&second, "bulkhead_session").expect("a new session cookie").split(';').next().unwrap().to_string();
     assert_ne!(a, b, "signing in again gives a new session id");
 
     let get = |cookie: String| bare.get(app.url("/")).header("cookie", cookie).send();

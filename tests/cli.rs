@@ -28,11 +28,19 @@ fn text(o: &Output) -> String {
 #[tokio::test]
 async fn admin_create_reads_the_password_from_stdin_and_refuses_bad_input() {
     let url = common::fresh_database().await;
-    let ok = bulkhead(&url, &["admin", "create", "--email", "Root@Example.com", "--password-stdin"], Some("a long enough password\n"));
+    let ok = bulkhead(
+        &url,
+        &["admin", "create", "--email", "Root@Example.com", "--password-stdin"],
+        Some("a long enough password\n"),
+    );
     assert!(ok.status.success(), "{}", text(&ok));
     assert!(!text(&ok).contains("a long enough password"), "the password is not echoed");
 
-    let dup = bulkhead(&url, &["admin", "create", "--email", "root@example.com", "--password-stdin"], Some("another long password"));
+    let dup = bulkhead(
+        &url,
+        &["admin", "create", "--email", "root@example.com", "--password-stdin"],
+        Some("another long password"),
+    );
     assert!(!dup.status.success());
     assert!(text(&dup).contains("already exists"), "{}", text(&dup));
 
@@ -66,7 +74,11 @@ async fn bootstrap_creates_the_first_admin_once() {
 
 #[test]
 fn an_unreachable_database_is_a_clear_error() {
-    let out = bulkhead("postgres://postgres@127.0.0.1:1/nothing", &["admin", "create", "--email", "a@example.com", "--password-stdin"], Some("a long enough password"));
+    let out = bulkhead(
+        "postgres://postgres@127.0.0.1:1/nothing",
+        &["admin", "create", "--email", "a@example.com", "--password-stdin"],
+        Some("a long enough password"),
+    );
     assert!(!out.status.success());
     assert!(text(&out).contains("database"), "{}", text(&out));
     let out = bulkhead("postgres://postgres@127.0.0.1:1/nothing", &["migrate"], None);
@@ -77,10 +89,18 @@ fn an_unreachable_database_is_a_clear_error() {
 #[tokio::test]
 async fn tenant_create_from_the_command_line() {
     let url = common::fresh_database().await;
-    let ok = bulkhead(&url, &["tenant", "create", "--name", "Acme Corp", "--tier", "standard", "--compliance", "gdpr"], None);
+    let ok = bulkhead(
+        &url,
+        &["tenant", "create", "--name", "Acme Corp", "--tier", "standard", "--compliance", "gdpr"],
+        None,
+    );
     assert!(ok.status.success(), "{}", text(&ok));
     assert!(text(&ok).contains("created tenant acme-corp"));
-    let bad = bulkhead(&url, &["tenant", "create", "--name", "Acme", "--tier", "free", "--slug", "acme-corp", "--isolation", "2"], None);
+    let bad = bulkhead(
+        &url,
+        &["tenant", "create", "--name", "Acme", "--tier", "free", "--slug", "acme-corp", "--isolation", "2"],
+        None,
+    );
     assert!(!bad.status.success());
     let out = text(&bad);
     assert!(out.contains("--slug: The slug “acme-corp” is already taken."), "{out}");

@@ -31,12 +31,11 @@ async fn tenant_event(pool: &PgPool, tenant: Uuid, action: &str) {
 #[tokio::test]
 async fn runtime_connections_are_demoted_even_from_a_superuser_url() {
     let (pool, _owner) = setup().await;
-    let (user, superuser, bypass): (String, bool, bool) = sqlx::query_as(
-        "SELECT current_user::text, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    let (user, superuser, bypass): (String, bool, bool) =
+        sqlx::query_as("SELECT current_user::text, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     assert_eq!(user, "bulkhead_app");
     assert!(!superuser && !bypass);
 

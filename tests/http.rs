@@ -35,7 +35,14 @@ async fn state_changing_requests_from_other_origins_are_refused() {
     }
     let res = bare.post(app.url("/api/login")).header("sec-fetch-site", "cross-site").form(&form).send().await.unwrap();
     assert_eq!(res.status(), 403);
-    let res = bare.post(app.url("/api/login")).header("sec-fetch-site", "same-origin").header("accept", "text/html").form(&form).send().await.unwrap();
+    let res = bare
+        .post(app.url("/api/login"))
+        .header("sec-fetch-site", "same-origin")
+        .header("accept", "text/html")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(location(&res), "/");
     assert_eq!(app.count_events("auth.login.succeeded").await, 1, "only the same-origin request signed in");
 }
@@ -45,7 +52,8 @@ async fn oversized_and_malformed_requests_get_a_4xx_and_the_server_keeps_serving
     let app = spawn_app().await;
     let client = app.client();
     let huge = "x".repeat(1024 * 1024);
-    let res = client.post(app.url("/api/login")).form(&[("email", huge.as_str()), ("password", "p")]).send().await.unwrap();
+    let res =
+        client.post(app.url("/api/login")).form(&[("email", huge.as_str()), ("password", "p")]).send().await.unwrap();
     assert_eq!(res.status(), 413);
     let res = client
         .post(app.url("/api/login"))
@@ -55,7 +63,13 @@ async fn oversized_and_malformed_requests_get_a_4xx_and_the_server_keeps_serving
         .await
         .unwrap();
     assert!(res.status().is_client_error(), "malformed body: {}", res.status());
-    let res = client.post(app.url("/api/login")).header("content-type", "application/x-www-form-urlencoded").body("").send().await.unwrap();
+    let res = client
+        .post(app.url("/api/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("")
+        .send()
+        .await
+        .unwrap();
     assert!(res.status().is_client_error(), "missing fields: {}", res.status());
     let res = client.post(app.url("/api/no_such_function")).send().await.unwrap();
     assert!(res.status().is_client_error());

@@ -16,7 +16,13 @@ async fn signed_in(app: &TestApp) -> reqwest::Client {
 }
 
 async fn post(app: &TestApp, client: &reqwest::Client, function: &str, fields: &[(&str, &str)]) -> String {
-    let res = client.post(app.url(&format!("/api/{function}"))).header("accept", "text/html").form(fields).send().await.unwrap();
+    let res = client
+        .post(app.url(&format!("/api/{function}")))
+        .header("accept", "text/html")
+        .form(fields)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 302, "{function}");
     location(&res)
 }
@@ -40,7 +46,10 @@ async fn state(app: &TestApp, slug: &str) -> (String, i16, String, i32) {
 }
 
 async fn events(app: &TestApp) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE action LIKE 'tenant.%'").fetch_one(&app.owner).await.unwrap()
+    sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE action LIKE 'tenant.%'")
+        .fetch_one(&app.owner)
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -70,10 +79,19 @@ async fn a_downgrade_that_usage_forbids_is_refused_naming_limit_usage_and_ceilin
         .await
         .unwrap();
     let before = events(&app).await;
-    let to = post(&app, &client, "change_tier", &[("slug", "bigco"), ("version", "1"), ("tier", "standard"), ("isolation", "2")]).await;
+    let to = post(
+        &app,
+        &client,
+        "change_tier",
+        &[("slug", "bigco"), ("version", "1"), ("tier", "standard"), ("isolation", "2")],
+    )
+    .await;
     assert!(to.starts_with("/tenants/bigco?"), "{to}");
     assert!(to.contains("error.tier="), "{to}");
-    assert!(to.contains("Storage%3A%20current%20usage%20500%20GiB%20is%20over%20the%20new%20limit%20of%20100%20GiB"), "{to}");
+    assert!(
+        to.contains("Storage%3A%20current%20usage%20500%20GiB%20is%20over%20the%20new%20limit%20of%20100%20GiB"),
+        "{to}"
+    );
     assert!(!to.contains("Users"), "users fit: {to}");
     assert_eq!(state(&app, "bigco").await, ("premium".into(), 2, "active".into(), 1), "nothing changed");
     assert_eq!(events(&app).await, before, "nothing audited");
@@ -90,16 +108,29 @@ async fn an_isolation_level_the_new_tier_forbids_must_change_in_the_same_step() 
     tenant(&app, "mid", "premium", 2).await;
     let to = post(&app, &client, "change_tier", &[("slug", "mid"), ("version", "1"), ("tier", "free")]).await;
     assert!(to.contains("error.isolation=") && to.contains("in%20the%20same%20step"), "{to}");
-    let to = post(&app, &client, "change_tier", &[("slug", "mid"), ("version", "1"), ("tier", "free"), ("isolation", "2")]).await;
+    let to =
+        post(&app, &client, "change_tier", &[("slug", "mid"), ("version", "1"), ("tier", "free"), ("isolation", "2")])
+            .await;
     assert!(to.contains("error.isolation="), "{to}");
-    let to = post(&app, &client, "change_tier", &[("slug", "mid"), ("version", "1"), ("tier", "free"), ("isolation", "1")]).await;
+    let to =
+        post(&app, &client, "change_tier", &[("slug", "mid"), ("version", "1"), ("tier", "free"), ("isolation", "1")])
+            .await;
     assert_eq!(to, "/tenants/mid?done=tier");
     assert_eq!(state(&app, "mid").await, ("free".into(), 1, "active".into(), 2));
     // Moving to level 3 waits for the activation checklist.
-    post(&app, &client, "change_tier", &[("slug", "mid"), ("version", "2"), ("tier", "enterprise"), ("isolation", "3")]).await;
+    post(
+        &app,
+        &client,
+        "change_tier",
+        &[("slug", "mid"), ("version", "2"), ("tier", "enterprise"), ("isolation", "3")],
+    )
+    .await;
     let (_, level, status, _) = state(&app, "mid").await;
     assert_eq!((level, status.as_str()), (3, "provisioning"));
-    let dedicated: bool = sqlx::query_scalar("SELECT dedicated_instance FROM tenants WHERE slug = 'mid'").fetch_one(&app.owner).await.unwrap();
+    let dedicated: bool = sqlx::query_scalar("SELECT dedicated_instance FROM tenants WHERE slug = 'mid'")
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
     assert!(!dedicated, "not dedicated until the checklist is complete");
 }
 
@@ -109,7 +140,10 @@ async fn a_stale_edit_is_a_conflict_and_loses_nothing() {
     let client = signed_in(&app).await;
     tenant(&app, "shared", "free", 1).await;
     // Two admins opened version 1; the first saves.
-    assert_eq!(post(&app, &client, "set_tenant_status", &[("slug", "shared"), ("version", "1"), ("action", "suspend")]).await, "/tenants/shared?done=suspended");
+    assert_eq!(
+        post(&app, &client, "set_tenant_status", &[("slug", "shared"), ("version", "1"), ("action", "suspend")]).await,
+        "/tenants/shared?done=suspended"
+    );
     let to = post(&app, &client, "change_tier", &[("slug", "shared"), ("version", "1"), ("tier", "standard")]).await;
     assert!(to.contains("error._form=Someone%20else%20changed%20this%20tenant"), "{to}");
     assert_eq!(state(&app, "shared").await, ("free".into(), 1, "suspended".into(), 2), "the first change stands");
@@ -120,16 +154,31 @@ async fn suspend_reactivate_protect_and_delete() {
     let app = spawn_app().await;
     let client = signed_in(&app).await;
     tenant(&app, "gone", "free", 1).await;
-    assert_eq!(post(&app, &client, "set_tenant_status", &[("slug", "gone"), ("version", "1"), ("action", "suspend")]).await, "/tenants/gone?done=suspended");
-    assert_eq!(post(&app, &client, "set_tenant_status", &[("slug", "gone"), ("version", "2"), ("action", "reactivate")]).await, "/tenants/gone?done=reactivated");
-    assert_eq!(post(&app, &client, "set_deletion_protection", &[("slug", "gone"), ("version", "3"), ("protect", "on")]).await, "/tenants/gone?done=protected");
+    assert_eq!(
+        post(&app, &client, "set_tenant_status", &[("slug", "gone"), ("version", "1"), ("action", "suspend")]).await,
+        "/tenants/gone?done=suspended"
+    );
+    assert_eq!(
+        post(&app, &client, "set_tenant_status", &[("slug", "gone"), ("version", "2"), ("action", "reactivate")]).await,
+        "/tenants/gone?done=reactivated"
+    );
+    assert_eq!(
+        post(&app, &client, "set_deletion_protection", &[("slug", "gone"), ("version", "3"), ("protect", "on")]).await,
+        "/tenants/gone?done=protected"
+    );
     let to = post(&app, &client, "delete_tenant", &[("slug", "gone"), ("version", "4"), ("confirm", "gone")]).await;
     assert!(to.contains("Deletion%20protection%20is%20on"), "{to}");
-    assert_eq!(post(&app, &client, "set_deletion_protection", &[("slug", "gone"), ("version", "4"), ("protect", "off")]).await, "/tenants/gone?done=unprotected");
+    assert_eq!(
+        post(&app, &client, "set_deletion_protection", &[("slug", "gone"), ("version", "4"), ("protect", "off")]).await,
+        "/tenants/gone?done=unprotected"
+    );
     let to = post(&app, &client, "delete_tenant", &[("slug", "gone"), ("version", "5"), ("confirm", "gon")]).await;
     assert!(to.contains("error.confirm="), "{to}");
     assert_eq!(state(&app, "gone").await.2, "active");
-    assert_eq!(post(&app, &client, "delete_tenant", &[("slug", "gone"), ("version", "5"), ("confirm", "gone")]).await, "/tenants?done=deleted");
+    assert_eq!(
+        post(&app, &client, "delete_tenant", &[("slug", "gone"), ("version", "5"), ("confirm", "gone")]).await,
+        "/tenants?done=deleted"
+    );
     assert_eq!(state(&app, "gone").await.2, "deleted", "soft: the row stays");
     let actions: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_events WHERE target = 'gone' ORDER BY id")
         .fetch_all(&app.owner)
@@ -137,7 +186,13 @@ async fn suspend_reactivate_protect_and_delete() {
         .unwrap();
     assert_eq!(
         actions,
-        ["tenant.suspended", "tenant.reactivated", "tenant.deletion_protection", "tenant.deletion_protection", "tenant.deleted"]
+        [
+            "tenant.suspended",
+            "tenant.reactivated",
+            "tenant.deletion_protection",
+            "tenant.deletion_protection",
+            "tenant.deleted"
+        ]
     );
     let html = client.get(app.url("/tenants")).send().await.unwrap().text().await.unwrap();
     assert!(!html.contains(">gone<"), "deleted tenants leave the default list");
@@ -146,9 +201,15 @@ async fn suspend_reactivate_protect_and_delete() {
 #[tokio::test]
 async fn an_auditor_changes_nothing() {
     let app = spawn_app().await;
-    bulkhead::auth::users::create_platform_user(&app.pool, &bulkhead::audit::Actor::cli(), "audit@example.com", PASSWORD.into(), bulkhead::auth::Role::PlatformAuditor)
-        .await
-        .unwrap();
+    bulkhead::auth::users::create_platform_user(
+        &app.pool,
+        &bulkhead::audit::Actor::cli(),
+        "audit@example.com",
+        PASSWORD.into(),
+        bulkhead::auth::Role::PlatformAuditor,
+    )
+    .await
+    .unwrap();
     let client = app.client();
     app.login(&client, "audit@example.com", PASSWORD).await;
     tenant(&app, "read-only", "free", 1).await;
@@ -178,16 +239,41 @@ async fn quota_overrides_carry_a_reason_and_removing_one_restores_the_tier() {
         ("200", "growth", "error.value="),
         ("200 GiB", "", "error.reason="),
     ] {
-        let to = post(&app, &client, "set_quota_override", &[("slug", "quota"), ("version", "1"), ("metric", "storage"), ("value", value), ("reason", reason)]).await;
+        let to = post(
+            &app,
+            &client,
+            "set_quota_override",
+            &[("slug", "quota"), ("version", "1"), ("metric", "storage"), ("value", value), ("reason", reason)],
+        )
+        .await;
         assert!(to.contains(field), "{value:?}/{reason:?}: {to}");
     }
-    let to = post(&app, &client, "set_quota_override", &[("slug", "quota"), ("version", "1"), ("metric", "bogus"), ("value", "1"), ("reason", "growth")]).await;
+    let to = post(
+        &app,
+        &client,
+        "set_quota_override",
+        &[("slug", "quota"), ("version", "1"), ("metric", "bogus"), ("value", "1"), ("reason", "growth")],
+    )
+    .await;
     assert!(to.contains("error.metric="), "{to}");
     assert_eq!(events(&app).await, before, "refusals write nothing");
-    let overrides: i64 = sqlx::query_scalar("SELECT count(*) FROM quota_overrides").fetch_one(&app.owner).await.unwrap();
+    let overrides: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM quota_overrides").fetch_one(&app.owner).await.unwrap();
     assert_eq!(overrides, 0);
 
-    let to = post(&app, &client, "set_quota_override", &[("slug", "quota"), ("version", "1"), ("metric", "storage"), ("value", "2 TiB"), ("reason", "data migration until March")]).await;
+    let to = post(
+        &app,
+        &client,
+        "set_quota_override",
+        &[
+            ("slug", "quota"),
+            ("version", "1"),
+            ("metric", "storage"),
+            ("value", "2 TiB"),
+            ("reason", "data migration until March"),
+        ],
+    )
+    .await;
     assert_eq!(to, "/tenants/quota?done=override_set");
     let html = client.get(app.url("/tenants/quota")).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("2 TiB"));
@@ -203,7 +289,9 @@ async fn quota_overrides_carry_a_reason_and_removing_one_restores_the_tier() {
     let to = post(&app, &client, "change_tier", &[("slug", "quota"), ("version", "2"), ("tier", "free")]).await;
     assert_eq!(to, "/tenants/quota?done=tier", "the override stays, so storage still fits");
 
-    let to = post(&app, &client, "remove_quota_override", &[("slug", "quota"), ("version", "3"), ("metric", "storage")]).await;
+    let to =
+        post(&app, &client, "remove_quota_override", &[("slug", "quota"), ("version", "3"), ("metric", "storage")])
+            .await;
     assert_eq!(to, "/tenants/quota?done=override_removed");
     let html = client.get(app.url("/tenants/quota")).send().await.unwrap().text().await.unwrap();
     assert!(!html.contains("override by"));
@@ -221,16 +309,32 @@ async fn isolation_changes_stay_within_the_tier_and_level_3_awaits_the_checklist
     tenant(&app, "iso", "premium", 2).await;
     let to = post(&app, &client, "change_isolation", &[("slug", "iso"), ("version", "1"), ("isolation", "1")]).await;
     assert!(to.contains("error.isolation=") && to.contains("change%20the%20tier%20first"), "{to}");
-    let to = post(&app, &client, "change_isolation", &[("slug", "iso"), ("version", "1"), ("isolation", "3"), ("namespace", "Bad NS")]).await;
+    let to = post(
+        &app,
+        &client,
+        "change_isolation",
+        &[("slug", "iso"), ("version", "1"), ("isolation", "3"), ("namespace", "Bad NS")],
+    )
+    .await;
     assert!(to.contains("error.namespace="), "{to}");
-    let to = post(&app, &client, "change_isolation", &[("slug", "iso"), ("version", "1"), ("isolation", "3"), ("namespace", "iso-dedicated")]).await;
+    let to = post(
+        &app,
+        &client,
+        "change_isolation",
+        &[("slug", "iso"), ("version", "1"), ("isolation", "3"), ("namespace", "iso-dedicated")],
+    )
+    .await;
     assert_eq!(to, "/tenants/iso?done=awaiting_checklist");
     let (ns, status, dedicated): (Option<String>, String, bool) =
-        sqlx::query_as("SELECT namespace_target, status, dedicated_instance FROM tenants WHERE slug = 'iso'").fetch_one(&app.owner).await.unwrap();
+        sqlx::query_as("SELECT namespace_target, status, dedicated_instance FROM tenants WHERE slug = 'iso'")
+            .fetch_one(&app.owner)
+            .await
+            .unwrap();
     assert_eq!((ns.as_deref(), status.as_str(), dedicated), (Some("iso-dedicated"), "provisioning", false));
-    let after: serde_json::Value = sqlx::query_scalar("SELECT after FROM audit_events WHERE action = 'tenant.isolation_changed'")
-        .fetch_one(&app.owner)
-        .await
-        .unwrap();
+    let after: serde_json::Value =
+        sqlx::query_scalar("SELECT after FROM audit_events WHERE action = 'tenant.isolation_changed'")
+            .fetch_one(&app.owner)
+            .await
+            .unwrap();
     assert_eq!(after["isolation_level"], 3);
 }

@@ -16,13 +16,8 @@ async fn signed_in(app: &TestApp) -> reqwest::Client {
 }
 
 async fn create(app: &TestApp, client: &reqwest::Client, fields: &[(&str, &str)]) -> String {
-    let res = client
-        .post(app.url("/api/create_tenant"))
-        .header("accept", "text/html")
-        .form(fields)
-        .send()
-        .await
-        .unwrap();
+    let res =
+        client.post(app.url("/api/create_tenant")).header("accept", "text/html").form(fields).send().await.unwrap();
     assert_eq!(res.status(), 302);
     location(&res)
 }
@@ -61,8 +56,10 @@ async fn a_platform_admin_creates_a_tenant_and_the_change_is_audited() {
     assert_eq!(compliance, vec!["gdpr".to_string(), "pci-dss".to_string()]);
     assert_eq!(namespace.as_deref(), Some("tenant-societe-generale"));
 
-    let after: serde_json::Value =
-        sqlx::query_scalar("SELECT after FROM audit_events WHERE action = 'tenant.created'").fetch_one(&app.owner).await.unwrap();
+    let after: serde_json::Value = sqlx::query_scalar("SELECT after FROM audit_events WHERE action = 'tenant.created'")
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
     assert_eq!(after["slug"], "societe-generale");
     assert_eq!(after["tier"], "premium");
     let actor: String = sqlx::query_scalar("SELECT actor_email FROM audit_events WHERE action = 'tenant.created'")
@@ -82,7 +79,8 @@ async fn bad_input_is_refused_field_by_field_and_nothing_is_written() {
     let app = spawn_app().await;
     let client = signed_in(&app).await;
     assert!(create(&app, &client, &form("Taken", "taken", "free", "")).await.starts_with("/tenants/taken"));
-    let before = (count(&app, "SELECT count(*) FROM tenants").await, count(&app, "SELECT count(*) FROM audit_events").await);
+    let before =
+        (count(&app, "SELECT count(*) FROM tenants").await, count(&app, "SELECT count(*) FROM audit_events").await);
 
     let long_name = "n".repeat(10_000);
     let slug64 = "a".repeat(64);
@@ -96,18 +94,43 @@ async fn bad_input_is_refused_field_by_field_and_nothing_is_written() {
         (form("Long slug", &slug64, "free", ""), "error.slug=", "at%20most%2063"),
         (form("Reserved", "admin", "free", ""), "error.slug=", "reserved"),
         (form("Duplicate", "taken", "free", ""), "error.slug=", "already%20taken"),
-        (form("Forbidden level", "forbidden-level", "free", "3"), "error.isolation=", "allows%20isolation%20level%201%20only"),
+        (
+            form("Forbidden level", "forbidden-level", "free", "3"),
+            "error.isolation=",
+            "allows%20isolation%20level%201%20only",
+        ),
         (form("Bad level", "bad-level", "free", "7"), "error.isolation=", "Choose%20isolation"),
         (form("No tier", "no-tier", "platinum", ""), "error.tier=", "There%20is%20no%20tier"),
-        (vec![("name", "Bad region"), ("slug", "bad-region"), ("tier", "free"), ("region", "mars-1"), ("environment", "production")], "error.region=", "region"),
-        (vec![("name", "Bad env"), ("slug", "bad-env"), ("tier", "free"), ("region", "eu-west-1"), ("environment", "prod")], "error.environment=", "staging"),
+        (
+            vec![
+                ("name", "Bad region"),
+                ("slug", "bad-region"),
+                ("tier", "free"),
+                ("region", "mars-1"),
+                ("environment", "production"),
+            ],
+            "error.region=",
+            "region",
+        ),
+        (
+            vec![
+                ("name", "Bad env"),
+                ("slug", "bad-env"),
+                ("tier", "free"),
+                ("region", "eu-west-1"),
+                ("environment", "prod"),
+            ],
+            "error.environment=",
+            "staging",
+        ),
     ];
     for (fields, field, words) in cases {
         let target = create(&app, &client, &fields).await;
         assert!(target.starts_with("/tenants/new?"), "{target}");
         assert!(target.contains(field) && target.contains(words), "{field} {words}: {target}");
     }
-    let after = (count(&app, "SELECT count(*) FROM tenants").await, count(&app, "SELECT count(*) FROM audit_events").await);
+    let after =
+        (count(&app, "SELECT count(*) FROM tenants").await, count(&app, "SELECT count(*) FROM audit_events").await);
     assert_eq!(before, after, "nothing was written");
 
     // What was typed comes back to the form, with the message under the field.
@@ -217,7 +240,8 @@ async fn the_list_searches_filters_and_pages_without_gaps_or_repeats() {
         }
     }
     assert_eq!(names.len(), 121);
-    let db_order: Vec<String> = sqlx::query_scalar("SELECT name FROM tenants ORDER BY name, id").fetch_all(&app.owner).await.unwrap();
+    let db_order: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM tenants ORDER BY name, id").fetch_all(&app.owner).await.unwrap();
     assert_eq!(names, db_order);
     let res = client.post(app.url("/api/tenants")).form(&[("sort", "price")]).send().await.unwrap();
     assert_eq!(res.status(), 422);

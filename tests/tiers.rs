@@ -44,7 +44,8 @@ async fn a_tier_is_edited_with_validation_and_audit() {
     let to = post(&app, &client, &form("1", "-4", &["level1"], "2")).await;
     assert!(to.starts_with("/tiers/standard/edit?"), "{to}");
     assert!(to.contains("error.users=") && to.contains("error.default_level="), "{to}");
-    let unchanged: i64 = sqlx::query_scalar("SELECT max_users FROM tiers WHERE id = 'standard'").fetch_one(&app.owner).await.unwrap();
+    let unchanged: i64 =
+        sqlx::query_scalar("SELECT max_users FROM tiers WHERE id = 'standard'").fetch_one(&app.owner).await.unwrap();
     assert_eq!(unchanged, 1000);
 
     // A level some tenant uses cannot be removed.
@@ -58,10 +59,16 @@ async fn a_tier_is_edited_with_validation_and_audit() {
     let to = post(&app, &client, &form("1", "2000", &["level1", "level2"], "1")).await;
     assert_eq!(to, "/tiers?updated=standard");
     let (cpu, users, version): (i64, i64, i32) =
-        sqlx::query_as("SELECT cpu_millicores, max_users, version FROM tiers WHERE id = 'standard'").fetch_one(&app.owner).await.unwrap();
+        sqlx::query_as("SELECT cpu_millicores, max_users, version FROM tiers WHERE id = 'standard'")
+            .fetch_one(&app.owner)
+            .await
+            .unwrap();
     assert_eq!((cpu, users, version), (4000, 2000, 2));
     let (before, after): (serde_json::Value, serde_json::Value) =
-        sqlx::query_as("SELECT before, after FROM audit_events WHERE action = 'tier.updated'").fetch_one(&app.owner).await.unwrap();
+        sqlx::query_as("SELECT before, after FROM audit_events WHERE action = 'tier.updated'")
+            .fetch_one(&app.owner)
+            .await
+            .unwrap();
     assert_eq!((before["max_users"].as_i64(), after["max_users"].as_i64()), (Some(1000), Some(2000)));
 
     // The same stale form again is a conflict.

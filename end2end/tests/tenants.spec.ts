@@ -86,6 +86,13 @@ test("upgrade, suspend, reactivate and delete a tenant", async ({ page }, testIn
   await page.getByRole("button", { name: "Delete tenant" }).click();
   await expect(page.getByRole("status").filter({ hasText: "Tenant deleted." })).toBeVisible();
   await expect(page).toHaveURL(/\/tenants\?done=deleted/);
+
+  // Each step is in the audit trail, newest first.
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Dashboard" }).click();
+  const trail = page.getByRole("region", { name: "Recent audit events" });
+  for (const action of ["tenant.created", "tenant.tier_changed", "tenant.suspended", "tenant.reactivated", "tenant.deleted"]) {
+    await expect(trail.getByRole("row").filter({ hasText: action }).filter({ hasText: slug }).first()).toBeVisible();
+  }
 });
 
 test("a downgrade that usage forbids is refused with the limit, the usage and the ceiling", async ({ page }) => {

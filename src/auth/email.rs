@@ -77,8 +77,18 @@ mod tests {
     #[test]
     fn refuses_what_is_not_an_address() {
         assert_eq!(EmailAddress::parse("   "), Err(EmailError::Empty));
-        for bad in ["ada", "ada@", "@example.com", "ada@example", "a..b@example.com", "ada@-x.com",
-            "ada@exa mple.com", "ada@example..com", "adä@example.com", "a@b@example.com"] {
+        for bad in [
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a..b@example.com",
+            "ada@-x.com",
+            "ada@exa mple.com",
+            "ada@example..com",
+            "adä@example.com",
+            "a@b@example.com",
+        ] {
             assert_eq!(EmailAddress::parse(bad), Err(EmailError::Malformed), "{bad}");
         }
         assert_eq!(EmailAddress::parse(&format!("{}@example.com", "a".repeat(250))), Err(EmailError::TooLong));

@@ -13,9 +13,8 @@ pub fn LoginPage() -> impl IntoView {
     let query = use_query_map();
     let login = ServerAction::<Login>::new();
     let error_code = move || query.read().get("error");
-    let banner = move || {
-        error_code().filter(|c| c != "email").and_then(|c| login_error_message(&c)).map(str::to_string)
-    };
+    let banner =
+        move || error_code().filter(|c| c != "email").and_then(|c| login_error_message(&c)).map(str::to_string);
     let email_error = Signal::derive(move || {
         (error_code().as_deref() == Some("email")).then(|| login_error_message("email").unwrap_or_default().to_string())
     });

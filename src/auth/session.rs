@@ -239,7 +239,12 @@ pub async fn login_with(
     if refused {
         tx.rollback().await?;
         let mut tx = db::begin(&state.pool, Scope::Auth).await?;
-        audit::record(&mut tx, &anonymous, NewEvent::new("auth.login.throttled").target(email.as_str()).after(attempted)).await?;
+        audit::record(
+            &mut tx,
+            &anonymous,
+            NewEvent::new("auth.login.throttled").target(email.as_str()).after(attempted),
+        )
+        .await?;
         tx.commit().await?;
         return Ok(LoginOutcome::Locked);
     }
@@ -265,14 +270,21 @@ pub async fn login_with(
 
     let mut tx = db::begin(&state.pool, Scope::Auth).await?;
     let Some(user) = user else {
-        audit::record(&mut tx, &anonymous, NewEvent::new("auth.login.failed").target(email.as_str()).after(attempted.clone())).await?;
+        audit::record(
+            &mut tx,
+            &anonymous,
+            NewEvent::new("auth.login.failed").target(email.as_str()).after(attempted.clone()),
+        )
+        .await?;
         let locked = account_after.locked_until.is_some();
         if locked {
             let until = account_after.locked_until.map(|t| t.to_string());
             audit::record(
                 &mut tx,
                 &anonymous,
-                NewEvent::new("auth.lockout").target(email.as_str()).after(json!({ "email": email.as_str(), "failures": account_after.failures, "locked_until": until })),
+                NewEvent::new("auth.lockout").target(email.as_str()).after(
+                    json!({ "email": email.as_str(), "failures": account_after.failures, "locked_until": until }),
+                ),
             )
             .await?;
         }
@@ -328,7 +340,8 @@ pub async fn logout() -> Result<(), AppError> {
         .execute(&mut *tx)
         .await?;
         if let Some(user) = &user {
-            audit::record(&mut tx, &meta.actor(Some(user)), NewEvent::new("auth.logout").target(user.email.as_str())).await?;
+            audit::record(&mut tx, &meta.actor(Some(user)), NewEvent::new("auth.logout").target(user.email.as_str()))
+                .await?;
         }
         tx.commit().await?;
     }
@@ -339,11 +352,9 @@ pub async fn logout() -> Result<(), AppError> {
 /// Ends every session of `user_id` (after disabling the account or changing
 /// its password). Runs in the caller's transaction; returns how many ended.
 pub async fn end_all_sessions(conn: &mut PgConnection, user_id: Uuid) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query!(
-        "UPDATE auth_sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
-        user_id
-    )
-    .execute(conn)
-    .await?;
+    let done =
+        sqlx::query!("UPDATE auth_sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL", user_id)
+            .execute(conn)
+            .await?;
     Ok(done.rows_affected())
 }

@@ -90,9 +90,9 @@ impl Limit {
     /// The largest value an override may set: far above any tier, below absurd.
     pub fn ceiling(self) -> i64 {
         match self {
-            Limit::Cpu => 4_096_000,                 // 4,096 cores
-            Limit::Memory => 1024_i64.pow(4) * 64,    // 64 TiB
-            Limit::Storage => 1024_i64.pow(5) * 10,   // 10 PiB
+            Limit::Cpu => 4_096_000,                // 4,096 cores
+            Limit::Memory => 1024_i64.pow(4) * 64,  // 64 TiB
+            Limit::Storage => 1024_i64.pow(5) * 10, // 10 PiB
             Limit::Users => 100_000_000,
             Limit::ApiCalls => 1_000_000_000_000,
             Limit::DbConnections => 100_000,

@@ -79,19 +79,22 @@ fn var(name: &str) -> Option<String> {
 fn secs(name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
     match var(name) {
         None => Ok(default),
-        Some(v) => v.trim().parse::<u64>().ok().filter(|n| *n > 0).map(Duration::from_secs).ok_or(
-            ConfigError { name, message: format!("expected a positive number of seconds, got {v:?}") },
-        ),
+        Some(v) => v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(Duration::from_secs)
+            .ok_or(ConfigError { name, message: format!("expected a positive number of seconds, got {v:?}") }),
     }
 }
 
 fn number<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, ConfigError> {
     match var(name) {
         None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse::<T>()
-            .map_err(|_| ConfigError { name, message: format!("expected a number, got {v:?}") }),
+        Some(v) => {
+            v.trim().parse::<T>().map_err(|_| ConfigError { name, message: format!("expected a number, got {v:?}") })
+        }
     }
 }
 
@@ -113,10 +116,7 @@ impl Config {
             profile,
             public_origin: var("BULKHEAD_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_string()),
             session_idle_timeout: secs("BULKHEAD_SESSION_IDLE_SECS", d.session_idle_timeout)?,
-            session_absolute_timeout: secs(
-                "BULKHEAD_SESSION_ABSOLUTE_SECS",
-                d.session_absolute_timeout,
-            )?,
+            session_absolute_timeout: secs("BULKHEAD_SESSION_ABSOLUTE_SECS", d.session_absolute_timeout)?,
             login_account_limit: number("BULKHEAD_LOGIN_ACCOUNT_LIMIT", d.login_account_limit)?,
             login_ip_limit: number("BULKHEAD_LOGIN_IP_LIMIT", d.login_ip_limit)?,
             login_base_delay: secs("BULKHEAD_LOGIN_BASE_DELAY_SECS", d.login_base_delay)?,

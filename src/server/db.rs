@@ -44,11 +44,7 @@ pub fn connect(database_url: &str, max_connections: u32) -> Result<PgPool, sqlx:
 
 /// Opens a connection as the `DATABASE_URL` user itself, for migrations only.
 pub async fn connect_owner(database_url: &str) -> Result<PgPool, sqlx::Error> {
-    PgPoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect(database_url)
-        .await
+    PgPoolOptions::new().max_connections(1).acquire_timeout(Duration::from_secs(5)).connect(database_url).await
 }
 
 /// Applies the migrations in `migrations/`.

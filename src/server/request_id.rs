@@ -13,11 +13,6 @@ pub fn current() -> String {
 
 /// Makes the `x-request-id` header (set by `SetRequestIdLayer`) the task's request id.
 pub async fn scope(req: Request, next: Next) -> Response {
-    let id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_string();
+    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
     REQUEST_ID.scope(id, next.run(req)).await
 }

@@ -60,9 +60,7 @@ pub fn router(state: AppState) -> Router {
         .with_http_only(true)
         .with_same_site(SameSite::Strict)
         .with_path("/")
-        .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
-            config.session_absolute_timeout.as_secs() as i64,
-        )));
+        .with_expiry(Expiry::OnInactivity(time::Duration::seconds(config.session_absolute_timeout.as_secs() as i64)));
 
     Router::new()
         .route("/healthz", get(routes::healthz))

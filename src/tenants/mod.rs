@@ -156,7 +156,9 @@ pub fn done_message(code: &str) -> Option<&'static str> {
     match code {
         "tier" => Some("Tier changed."),
         "isolation" => Some("Isolation level changed."),
-        "awaiting_checklist" => Some("Isolation level 3 recorded: the tenant runs dedicated once its activation checklist is complete."),
+        "awaiting_checklist" => {
+            Some("Isolation level 3 recorded: the tenant runs dedicated once its activation checklist is complete.")
+        }
         "suspended" => Some("Tenant suspended: its API calls are refused until it is reactivated."),
         "reactivated" => Some("Tenant reactivated."),
         "protected" => Some("Deletion protection is on."),
@@ -174,11 +176,9 @@ fn finish(slug: &str, result: Result<&str, AppError>, fields: &[(&str, String)])
     match result {
         Ok("deleted") => leptos_axum::redirect("/tenants?done=deleted"),
         Ok(code) => leptos_axum::redirect(&format!("/tenants/{slug}?done={code}")),
-        Err(err) => leptos_axum::redirect(&crate::server::middleware::form_error_url(
-            &format!("/tenants/{slug}"),
-            fields,
-            &err,
-        )),
+        Err(err) => {
+            leptos_axum::redirect(&crate::server::middleware::form_error_url(&format!("/tenants/{slug}"), fields, &err))
+        }
     }
 }
 
@@ -241,7 +241,13 @@ pub async fn delete_tenant(slug: String, version: i32, confirm: String) -> Resul
 
 /// Overrides one limit of a tenant, with a reason.
 #[server(endpoint = "set_quota_override")]
-pub async fn set_quota_override(slug: String, version: i32, metric: String, value: String, reason: String) -> Result<(), AppError> {
+pub async fn set_quota_override(
+    slug: String,
+    version: i32,
+    metric: String,
+    value: String,
+    reason: String,
+) -> Result<(), AppError> {
     let result = async {
         let (actor, state) = admin_actor().await?;
         ssr::set_override(&state.pool, &actor, &slug, version, &metric, &value, &reason).await
@@ -265,7 +271,12 @@ pub async fn remove_quota_override(slug: String, version: i32, metric: String) -
 
 /// Changes a tenant's isolation level (and namespace) within its tier.
 #[server(endpoint = "change_isolation")]
-pub async fn change_isolation(slug: String, version: i32, isolation: String, namespace: Option<String>) -> Result<(), AppError> {
+pub async fn change_isolation(
+    slug: String,
+    version: i32,
+    isolation: String,
+    namespace: Option<String>,
+) -> Result<(), AppError> {
     let namespace = namespace.unwrap_or_default();
     let result = async {
         let (actor, state) = admin_actor().await?;

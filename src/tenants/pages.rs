@@ -2,8 +2,8 @@
 
 use super::domain::{isolation_label, COMPLIANCE, ENVIRONMENTS, REGIONS};
 use super::{
-    done_message, get_tenant, list_tenants, status_tone, ChangeTier, CreateTenant, DeleteTenant,
-    ChangeIsolation, RemoveQuotaOverride, SetDeletionProtection, SetQuotaOverride, SetTenantStatus, TenantDetail, TenantPageData,
+    done_message, get_tenant, list_tenants, status_tone, ChangeIsolation, ChangeTier, CreateTenant, DeleteTenant,
+    RemoveQuotaOverride, SetDeletionProtection, SetQuotaOverride, SetTenantStatus, TenantDetail, TenantPageData,
 };
 use crate::quotas::{effective_limits, Limit};
 use crate::tiers::{list_tiers, Tier};
@@ -98,7 +98,8 @@ pub fn TenantsPage() -> impl IntoView {
 fn TenantList(data: TenantPageData) -> impl IntoView {
     let query = use_query_map();
     if data.tenants.is_empty() {
-        let filtered = query.with_untracked(|q| ["q", "tier", "status", "isolation", "after"].iter().any(|k| q.get(k).is_some()));
+        let filtered =
+            query.with_untracked(|q| ["q", "tier", "status", "isolation", "after"].iter().any(|k| q.get(k).is_some()));
         return if filtered {
             view! { <EmptyState title="No tenant matches" hint="Change or clear the filters."/> }.into_any()
         } else {
@@ -257,7 +258,10 @@ pub fn NewTenantPage() -> impl IntoView {
 pub fn TenantPage() -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
-    let tenant = Resource::new(move || (params.read().get("slug").unwrap_or_default(), query.read().get("done")), |(slug, _)| get_tenant(slug));
+    let tenant = Resource::new(
+        move || (params.read().get("slug").unwrap_or_default(), query.read().get("done")),
+        |(slug, _)| get_tenant(slug),
+    );
     let tiers = Resource::new(|| (), |_| list_tiers());
     view! {
         {move || query.read().get("created").is_some().then(|| view! {
@@ -281,11 +285,8 @@ pub fn TenantPage() -> impl IntoView {
 #[component]
 fn TenantView(detail: TenantDetail, tiers: Vec<Tier>) -> impl IntoView {
     let t = detail.tenant.clone();
-    let usage: Vec<(String, i64)> = detail
-        .limits
-        .iter()
-        .filter_map(|l| l.used.map(|u| (l.limit.metric().to_string(), u)))
-        .collect();
+    let usage: Vec<(String, i64)> =
+        detail.limits.iter().filter_map(|l| l.used.map(|u| (l.limit.metric().to_string(), u))).collect();
     let meters = detail
         .limits
         .iter()
@@ -329,7 +330,12 @@ fn TenantView(detail: TenantDetail, tiers: Vec<Tier>) -> impl IntoView {
     } else {
         detail.compliance.iter().map(|c| c.to_uppercase()).collect::<Vec<_>>().join(", ")
     };
-    let headers = vec![("Limit".into(), false), ("Effective".into(), true), ("Tier value".into(), true), ("Source".into(), false)];
+    let headers = vec![
+        ("Limit".into(), false),
+        ("Effective".into(), true),
+        ("Tier value".into(), true),
+        ("Source".into(), false),
+    ];
     view! {
         <Title text=t.name.clone()/>
         <div class="page-head">
@@ -449,8 +455,10 @@ fn TenantActions(detail: TenantDetail, tiers: Vec<Tier>, usage: Vec<(String, i64
     let isolation = ServerAction::<ChangeIsolation>::new();
     let (slug_isolation, v_isolation) = (t.slug.clone(), detail.version.to_string());
     let default_namespace = detail.namespace_target.clone().unwrap_or_else(|| format!("tenant-{}", t.slug));
-    let namespace_value = Signal::derive(move || Some(query.read().get("namespace").unwrap_or_else(|| default_namespace.clone())));
-    let (v_status, v_protect, v_delete) = (detail.version.to_string(), detail.version.to_string(), detail.version.to_string());
+    let namespace_value =
+        Signal::derive(move || Some(query.read().get("namespace").unwrap_or_else(|| default_namespace.clone())));
+    let (v_status, v_protect, v_delete) =
+        (detail.version.to_string(), detail.version.to_string(), detail.version.to_string());
     let prevent_deletion = detail.prevent_deletion;
     view! {
         <section class="actions">

@@ -7,7 +7,6 @@ use crate::error::{AppError, FieldError};
 use crate::server::db::{self, Scope};
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// Rows per page of the tenant list.
@@ -180,7 +179,8 @@ pub async fn detail(conn: &mut PgConnection, slug: &str) -> Result<Option<Tenant
     let tier = crate::tiers::ssr::find(conn, &row.tier_id).await?.ok_or(sqlx::Error::RowNotFound)?;
     let usage = current_usage(conn, row.id).await?;
     let overrides = overrides(conn, row.id).await?;
-    let limits = crate::quotas::effective_limits(&tier, domain::environment_factor(&row.environment), &usage, &overrides);
+    let limits =
+        crate::quotas::effective_limits(&tier, domain::environment_factor(&row.environment), &usage, &overrides);
     Ok(Some(TenantDetail {
         tenant: TenantRow {
             id: row.id,
@@ -221,7 +221,12 @@ pub struct NewTenant {
 /// Creates a tenant: every field parsed (all problems reported at once),
 /// the tier and isolation level checked against the catalogue, the row and
 /// its audit event written in one transaction. Returns the slug.
-pub async fn create(pool: &PgPool, actor: &Actor, created_by: Option<Uuid>, input: NewTenant) -> Result<Slug, AppError> {
+pub async fn create(
+    pool: &PgPool,
+    actor: &Actor,
+    created_by: Option<Uuid>,
+    input: NewTenant,
+) -> Result<Slug, AppError> {
     let mut errors = Vec::new();
     let mut field = |name: &str, r: Result<(), String>| {
         if let Err(message) = r {
@@ -233,7 +238,8 @@ pub async fn create(pool: &PgPool, actor: &Actor, created_by: Option<Uuid>, inpu
     let slug_text = if input.slug.trim().is_empty() { domain::suggest_slug(&input.name) } else { input.slug.clone() };
     let slug = Slug::parse(&slug_text);
     field("slug", slug.as_ref().map(|_| ()).map_err(Clone::clone));
-    let isolation = if input.isolation.trim().is_empty() { Ok(None) } else { domain::parse_isolation(&input.isolation).map(Some) };
+    let isolation =
+        if input.isolation.trim().is_empty() { Ok(None) } else { domain::parse_isolation(&input.isolation).map(Some) };
     field("isolation", isolation.as_ref().map(|_| ()).map_err(Clone::clone));
     let region = domain::parse_region(&input.region);
     field("region", region.as_ref().map(|_| ()).map_err(Clone::clone));
@@ -251,9 +257,10 @@ pub async fn create(pool: &PgPool, actor: &Actor, created_by: Option<Uuid>, inpu
         field("tier", Err(format!("There is no tier “{}”.", input.tier.trim())));
     }
     if let Ok(slug) = &slug {
-        let taken = sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM tenants WHERE slug = $1) AS "taken!""#, slug.as_str())
-            .fetch_one(&mut *tx)
-            .await?;
+        let taken =
+            sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM tenants WHERE slug = $1) AS "taken!""#, slug.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
         if taken {
             field("slug", Err(format!("The slug “{slug}” is already taken.")));
         }
@@ -417,7 +424,8 @@ pub async fn set_override(
     amount: &str,
     reason: &str,
 ) -> Result<(), AppError> {
-    let limit = crate::quotas::Limit::from_metric(metric).ok_or_else(|| AppError::invalid("metric", "Choose a limit."))?;
+    let limit =
+        crate::quotas::Limit::from_metric(metric).ok_or_else(|| AppError::invalid("metric", "Choose a limit."))?;
     let value = limit.parse_amount(amount).map_err(|m| AppError::invalid("value", m))?;
     let reason = reason.trim();
     if reason.chars().count() < 3 || reason.chars().count() > 500 {
@@ -425,13 +433,10 @@ pub async fn set_override(
     }
     let mut tx = db::begin(pool, Scope::Platform).await?;
     let t = lock(&mut tx, slug, version).await?;
-    let before = sqlx::query_scalar!(
-        "SELECT value FROM quota_overrides WHERE tenant_id = $1 AND metric = $2",
-        t.id,
-        metric
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
+    let before =
+        sqlx::query_scalar!("SELECT value FROM quota_overrides WHERE tenant_id = $1 AND metric = $2", t.id, metric)
+            .fetch_optional(&mut *tx)
+            .await?;
     sqlx::query!(
         r#"INSERT INTO quota_overrides (tenant_id, metric, value, reason, created_by, created_by_email)
            VALUES ($1, $2, $3, $4, $5, $6)
@@ -463,7 +468,13 @@ pub async fn set_override(
 }
 
 /// Removes the override of one limit: the tier's value applies again.
-pub async fn remove_override(pool: &PgPool, actor: &Actor, slug: &str, version: i32, metric: &str) -> Result<(), AppError> {
+pub async fn remove_override(
+    pool: &PgPool,
+    actor: &Actor,
+    slug: &str,
+    version: i32,
+    metric: &str,
+) -> Result<(), AppError> {
     let mut tx = db::begin(pool, Scope::Platform).await?;
     let t = lock(&mut tx, slug, version).await?;
     let removed = sqlx::query!(
@@ -491,7 +502,9 @@ pub async fn remove_override(pool: &PgPool, actor: &Actor, slug: &str, version: 
 
 /// Records that the tenant changed (its version moves on).
 async fn bump(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query!("UPDATE tenants SET version = version + 1, updated_at = now() WHERE id = $1", id).execute(conn).await?;
+    sqlx::query!("UPDATE tenants SET version = version + 1, updated_at = now() WHERE id = $1", id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -561,7 +574,10 @@ pub async fn change_tier(
     let level = match requested {
         Some(l) if tier.allows(l) => l,
         Some(l) => {
-            return Err(AppError::invalid("isolation", format!("The {} tier does not allow isolation level {l} (allowed: {allowed}).", tier.name)))
+            return Err(AppError::invalid(
+                "isolation",
+                format!("The {} tier does not allow isolation level {l} (allowed: {allowed}).", tier.name),
+            ))
         }
         None if tier.allows(t.isolation_level) => t.isolation_level,
         None => {
@@ -584,8 +600,13 @@ pub async fn change_tier(
             format!("Refused: the {} tier would put the tenant over its limits. {}", tier.name, over.join(" ")),
         ));
     }
-    let namespace_target = if level >= 2 { t.namespace_target.clone().or(Some(format!("tenant-{}", t.slug))) } else { t.namespace_target.clone() };
-    let status = if level == 3 && t.isolation_level != 3 && t.status == "active" { "provisioning" } else { t.status.as_str() };
+    let namespace_target = if level >= 2 {
+        t.namespace_target.clone().or(Some(format!("tenant-{}", t.slug)))
+    } else {
+        t.namespace_target.clone()
+    };
+    let status =
+        if level == 3 && t.isolation_level != 3 && t.status == "active" { "provisioning" } else { t.status.as_str() };
     sqlx::query!(
         r#"UPDATE tenants SET tier_id = $2, isolation_level = $3, namespace_target = $4, status = $5,
                   version = version + 1, updated_at = now()
@@ -674,7 +695,13 @@ pub async fn change_isolation(
 }
 
 /// Suspends or reactivates a tenant; returns the outcome's code.
-pub async fn set_status(pool: &PgPool, actor: &Actor, slug: &str, version: i32, action: &str) -> Result<&'static str, AppError> {
+pub async fn set_status(
+    pool: &PgPool,
+    actor: &Actor,
+    slug: &str,
+    version: i32,
+    action: &str,
+) -> Result<&'static str, AppError> {
     let mut tx = db::begin(pool, Scope::Platform).await?;
     let t = lock(&mut tx, slug, version).await?;
     let (new_status, code) = match (action, t.status.as_str()) {
@@ -706,7 +733,13 @@ pub async fn set_status(pool: &PgPool, actor: &Actor, slug: &str, version: i32, 
 }
 
 /// Turns deletion protection on or off; returns the outcome's code.
-pub async fn set_prevent_deletion(pool: &PgPool, actor: &Actor, slug: &str, version: i32, on: bool) -> Result<&'static str, AppError> {
+pub async fn set_prevent_deletion(
+    pool: &PgPool,
+    actor: &Actor,
+    slug: &str,
+    version: i32,
+    on: bool,
+) -> Result<&'static str, AppError> {
     let mut tx = db::begin(pool, Scope::Platform).await?;
     let t = lock(&mut tx, slug, version).await?;
     sqlx::query!(
@@ -785,7 +818,12 @@ pub async fn seed(pool: &PgPool, actor: &Actor, count: i64) -> Result<u64, AppEr
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    audit::record(&mut tx, actor, NewEvent::new("tenant.seeded").after(json!({ "count": created, "first": start + 1 }))).await?;
+    audit::record(
+        &mut tx,
+        actor,
+        NewEvent::new("tenant.seeded").after(json!({ "count": created, "first": start + 1 })),
+    )
+    .await?;
     tx.commit().await?;
     Ok(created)
 }

@@ -139,12 +139,14 @@ pub mod ssr {
         )
         .execute(&mut *tx)
         .await?;
-        let snapshot = |t: &Tier| json!({
-            "cpu_millicores": t.cpu_millicores, "memory_bytes": t.memory_bytes, "storage_bytes": t.storage_bytes,
-            "max_users": t.max_users, "api_calls_per_month": t.api_calls_per_month, "db_connections": t.db_connections,
-            "allowed_isolation_levels": t.allowed_isolation_levels, "default_isolation_level": t.default_isolation_level,
-            "backup": t.backup, "support": t.support,
-        });
+        let snapshot = |t: &Tier| {
+            json!({
+                "cpu_millicores": t.cpu_millicores, "memory_bytes": t.memory_bytes, "storage_bytes": t.storage_bytes,
+                "max_users": t.max_users, "api_calls_per_month": t.api_calls_per_month, "db_connections": t.db_connections,
+                "allowed_isolation_levels": t.allowed_isolation_levels, "default_isolation_level": t.default_isolation_level,
+                "backup": t.backup, "support": t.support,
+            })
+        };
         let after = Tier {
             cpu_millicores: values[0],
             memory_bytes: values[1],
@@ -226,7 +228,8 @@ pub async fn update_tier(
     backup: String,
     support: String,
 ) -> Result<(), AppError> {
-    let levels: Vec<i16> = [(1, &level1), (2, &level2), (3, &level3)].iter().filter(|(_, v)| v.is_some()).map(|(l, _)| *l).collect();
+    let levels: Vec<i16> =
+        [(1, &level1), (2, &level2), (3, &level3)].iter().filter(|(_, v)| v.is_some()).map(|(l, _)| *l).collect();
     let amounts = vec![
         ("cpu".to_string(), cpu),
         ("memory".to_string(), memory),
@@ -235,7 +238,13 @@ pub async fn update_tier(
         ("api_calls".to_string(), api_calls),
         ("db_connections".to_string(), db_connections),
     ];
-    let edit = ssr::TierEdit { amounts: amounts.clone(), levels: levels.clone(), default_level: default_level.clone(), backup: backup.clone(), support: support.clone() };
+    let edit = ssr::TierEdit {
+        amounts: amounts.clone(),
+        levels: levels.clone(),
+        default_level: default_level.clone(),
+        backup: backup.clone(),
+        support: support.clone(),
+    };
     let result = async {
         let user = crate::auth::session::require_platform_admin().await?;
         let state = crate::server::state::app_state()?;
@@ -253,7 +262,11 @@ pub async fn update_tier(
             fields.push(("default_level", default_level));
             fields.push(("backup", backup));
             fields.push(("support", support));
-            leptos_axum::redirect(&crate::server::middleware::form_error_url(&format!("/tiers/{id}/edit"), &fields, &err));
+            leptos_axum::redirect(&crate::server::middleware::form_error_url(
+                &format!("/tiers/{id}/edit"),
+                &fields,
+                &err,
+            ));
         }
     }
     Ok(())
@@ -285,8 +298,12 @@ fn TierForm(tier: Tier) -> impl IntoView {
     use crate::ui::{Button, Flash, FlashKind, FormField};
     let query = leptos_router::hooks::use_query_map();
     let update = ServerAction::<UpdateTier>::new();
-    let has_errors = query.with_untracked(|q| q.get("error._form").is_some() || Limit::ALL.iter().any(|l| q.get(&format!("error.{}", l.metric())).is_some()));
-    let value = move |k: &'static str, fallback: String| Signal::derive(move || Some(query.read().get(k).unwrap_or_else(|| fallback.clone())));
+    let has_errors = query.with_untracked(|q| {
+        q.get("error._form").is_some() || Limit::ALL.iter().any(|l| q.get(&format!("error.{}", l.metric())).is_some())
+    });
+    let value = move |k: &'static str, fallback: String| {
+        Signal::derive(move || Some(query.read().get(k).unwrap_or_else(|| fallback.clone())))
+    };
     let error = move |k: &'static str| Signal::derive(move || query.read().get(&format!("error.{k}")));
     let fields = Limit::ALL.into_iter().map(|l| {
         let current = l.format(l.of(&tier));
@@ -299,7 +316,8 @@ fn TierForm(tier: Tier) -> impl IntoView {
         let checked = if submitted { query.with_untracked(|q| q.get(name).is_some()) } else { allowed.contains(&l) };
         view! { <label class="check"><input type="checkbox" name=name checked=checked/>{format!("Level {l}")}</label> }
     }).collect_view();
-    let default_level = query.with_untracked(|q| q.get("default_level")).unwrap_or_else(|| tier.default_isolation_level.to_string());
+    let default_level =
+        query.with_untracked(|q| q.get("default_level")).unwrap_or_else(|| tier.default_isolation_level.to_string());
     view! {
         <h1>{format!("Edit the {} tier", tier.name)}</h1>
         {move || query.read().get("error._form").map(|m| view! { <Flash kind=FlashKind::Error message=m/> })}
