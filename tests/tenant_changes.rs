@@ -6,13 +6,9 @@ mod common;
 use common::{location, spawn_app, TestApp};
 
 const EMAIL: &str = "ops@example.com";
-const PASSWORD: &str = "correct horse battery staple";
 
 async fn signed_in(app: &TestApp) -> reqwest::Client {
-    app.create_admin(EMAIL, PASSWORD).await;
-    let client = app.client();
-    app.login(&client, EMAIL, PASSWORD).await;
-    client
+    app.signed_in(bulkhead::auth::Role::PlatformAdmin, EMAIL).await
 }
 
 async fn post(app: &TestApp, client: &reqwest::Client, function: &str, fields: &[(&str, &str)]) -> String {
@@ -201,17 +197,7 @@ async fn suspend_reactivate_protect_and_delete() {
 #[tokio::test]
 async fn an_auditor_changes_nothing() {
     let app = spawn_app().await;
-    bulkhead::auth::users::create_platform_user(
-        &app.pool,
-        &bulkhead::audit::Actor::cli(),
-        "audit@example.com",
-        PASSWORD.into(),
-        bulkhead::auth::Role::PlatformAuditor,
-    )
-    .await
-    .unwrap();
-    let client = app.client();
-    app.login(&client, "audit@example.com", PASSWORD).await;
+    let client = app.signed_in(bulkhead::auth::Role::PlatformAuditor, "audit@example.com").await;
     tenant(&app, "read-only", "free", 1).await;
     for (f, fields) in [
         ("change_tier", vec![("slug", "read-only"), ("version", "1"), ("tier", "standard")]),

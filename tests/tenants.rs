@@ -6,13 +6,9 @@ mod common;
 use common::{location, spawn_app, TestApp};
 
 const EMAIL: &str = "ops@example.com";
-const PASSWORD: &str = "correct horse battery staple";
 
 async fn signed_in(app: &TestApp) -> reqwest::Client {
-    app.create_admin(EMAIL, PASSWORD).await;
-    let client = app.client();
-    assert_eq!(app.login(&client, EMAIL, PASSWORD).await, "/");
-    client
+    app.signed_in(bulkhead::auth::Role::PlatformAdmin, EMAIL).await
 }
 
 async fn create(app: &TestApp, client: &reqwest::Client, fields: &[(&str, &str)]) -> String {
@@ -143,17 +139,7 @@ async fn bad_input_is_refused_field_by_field_and_nothing_is_written() {
 #[tokio::test]
 async fn an_auditor_cannot_create_tenants() {
     let app = spawn_app().await;
-    bulkhead::auth::users::create_platform_user(
-        &app.pool,
-        &bulkhead::audit::Actor::cli(),
-        "audit@example.com",
-        PASSWORD.into(),
-        bulkhead::auth::Role::PlatformAuditor,
-    )
-    .await
-    .unwrap();
-    let client = app.client();
-    app.login(&client, "audit@example.com", PASSWORD).await;
+    let client = app.signed_in(bulkhead::auth::Role::PlatformAuditor, "audit@example.com").await;
     let target = create(&app, &client, &form("Sneaky", "sneaky", "free", "")).await;
     assert!(target.contains("error._form=You%20do%20not%20have%20permission"), "{target}");
     assert_eq!(count(&app, "SELECT count(*) FROM tenants").await, 0);

@@ -5,10 +5,7 @@ mod common;
 use common::{location, spawn_app, TestApp};
 
 async fn signed_in(app: &TestApp) -> reqwest::Client {
-    app.create_admin("ops@example.com", "correct horse battery staple").await;
-    let client = app.client();
-    app.login(&client, "ops@example.com", "correct horse battery staple").await;
-    client
+    app.signed_in(bulkhead::auth::Role::PlatformAdmin, "ops@example.com").await
 }
 
 fn form<'a>(version: &'a str, users: &'a str, levels: &[&'a str], default_level: &'a str) -> Vec<(&'a str, &'a str)> {

@@ -8,6 +8,9 @@ use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// The password of users made by [`TestApp::signed_in`].
+pub const TEST_PASSWORD: &str = "correct horse battery staple";
+
 /// A server where test databases may be created.
 pub fn admin_url() -> String {
     std::env::var("BULKHEAD_TEST_DATABASE_URL")
@@ -122,6 +125,22 @@ impl TestApp {
         )
         .await
         .unwrap()
+    }
+
+    /// A client signed in as a new platform user with `role`.
+    pub async fn signed_in(&self, role: bulkhead::auth::Role, email: &str) -> reqwest::Client {
+        bulkhead::auth::users::create_platform_user(
+            &self.pool,
+            &bulkhead::audit::Actor::cli(),
+            email,
+            TEST_PASSWORD.to_string(),
+            role,
+        )
+        .await
+        .unwrap();
+        let client = self.client();
+        assert_eq!(self.login(&client, email, TEST_PASSWORD).await, "/");
+        client
     }
 
     /// Posts the login form as a browser without JavaScript would; returns
