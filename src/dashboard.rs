@@ -45,7 +45,7 @@ pub fn DashboardPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match data.await {
                     Ok(o) => view! { <OverviewView overview=o/> }.into_any(),
-                    Err(e) => view! { <div class="flash flash-error" role="alert">{e.to_string()}</div> }.into_any(),
+                    Err(e) => crate::ui::error_view(e),
                 }
             })}
         </Suspense>

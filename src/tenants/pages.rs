@@ -7,14 +7,12 @@ use super::{
 };
 use crate::quotas::{effective_limits, Limit};
 use crate::tiers::{list_tiers, Tier};
-use crate::ui::{format_time, Badge, Button, ButtonKind, EmptyState, Flash, FlashKind, FormField, MeterBar, Table};
+use crate::ui::{
+    error_view, format_time, Badge, Button, ButtonKind, EmptyState, Flash, FlashKind, FormField, MeterBar, Table,
+};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
-
-fn error_box(e: crate::error::AppError) -> AnyView {
-    view! { <div class="flash flash-error" role="alert">{e.to_string()}</div> }.into_any()
-}
 
 /// Tenants with search, filters and keyset paging; the filters live in the address.
 #[component]
@@ -87,7 +85,7 @@ pub fn TenantsPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match page.await {
                     Ok(data) => view! { <TenantList data/> }.into_any(),
-                    Err(e) => error_box(e),
+                    Err(e) => error_view(e),
                 }
             })}
         </Suspense>
@@ -275,7 +273,7 @@ pub fn TenantPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match (tenant.await, tiers.await) {
                     (Ok(detail), Ok(tiers)) => view! { <TenantView detail tiers/> }.into_any(),
-                    (Err(e), _) | (_, Err(e)) => error_box(e),
+                    (Err(e), _) | (_, Err(e)) => error_view(e),
                 }
             })}
         </Suspense>

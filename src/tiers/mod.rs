@@ -285,7 +285,7 @@ pub fn TierEditPage() -> impl IntoView {
                 match tiers.await.map(|all| all.into_iter().find(|t| t.id == id)) {
                     Ok(Some(tier)) => view! { <TierForm tier/> }.into_any(),
                     Ok(None) => view! { <h1>"No such tier"</h1><p><a href="/tiers">"Back to the tiers"</a></p> }.into_any(),
-                    Err(e) => view! { <div class="flash flash-error" role="alert">{e.to_string()}</div> }.into_any(),
+                    Err(e) => crate::ui::error_view(e),
                 }
             })}
         </Suspense>
@@ -368,7 +368,7 @@ pub fn TiersPage() -> impl IntoView {
                 let editable = me.await.map(|u| u.role == crate::auth::Role::PlatformAdmin).unwrap_or(false);
                 match tiers.await {
                     Ok(tiers) => view! { <TierTable tiers editable/> }.into_any(),
-                    Err(e) => view! { <div class="flash flash-error" role="alert">{e.to_string()}</div> }.into_any(),
+                    Err(e) => crate::ui::error_view(e),
                 }
             })}
         </Suspense>

@@ -170,6 +170,11 @@ pub fn EmptyState(title: &'static str, #[prop(into)] hint: String) -> impl IntoV
     }
 }
 
+/// What a page shows when its data could not be loaded.
+pub fn error_view(e: crate::error::AppError) -> AnyView {
+    view! { <Flash kind=FlashKind::Error message=e.to_string()/> }.into_any()
+}
+
 /// The kind of a flash message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlashKind {
