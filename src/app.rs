@@ -1,5 +1,6 @@
 //! The HTML shell, the router and the console's layout.
 
+use crate::audit::{AuditEventPage, AuditPage, AuditVerifyPage};
 use crate::auth::{fetch_current_user, CurrentUser, LoginPage, Logout};
 use crate::dashboard::DashboardPage;
 use crate::tenants::{NewTenantPage, TenantPage, TenantsPage};
@@ -50,6 +51,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("tenants/:slug") view=TenantPage ssr=SsrMode::Async/>
                     <Route path=path!("tiers") view=TiersPage ssr=SsrMode::Async/>
                     <Route path=path!("tiers/:id/edit") view=TierEditPage ssr=SsrMode::Async/>
+                    <Route path=path!("audit") view=AuditPage ssr=SsrMode::Async/>
+                    <Route path=path!("audit/verify") view=AuditVerifyPage ssr=SsrMode::Async/>
+                    <Route path=path!("audit/:id") view=AuditEventPage ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>
@@ -79,6 +83,7 @@ fn ConsoleLayout() -> impl IntoView {
                     <li><A href="/" exact=true>"Dashboard"</A></li>
                     <li><A href="/tenants">"Tenants"</A></li>
                     <li><A href="/tiers">"Tiers"</A></li>
+                    <li><A href="/audit">"Audit trail"</A></li>
                 </ul>
             </nav>
             <main class="content" id="main" tabindex="-1">

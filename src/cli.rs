@@ -1,4 +1,5 @@
-//! The command line: `serve` (the default), `migrate`, `admin create|bootstrap|disable`.
+//! The command line: `serve` (the default), `migrate`, `admin create|bootstrap|disable`,
+//! `tenant create|seed`, `audit verify|seed`.
 
 use crate::audit::Actor;
 use crate::auth::{users, Role};
@@ -29,6 +30,28 @@ pub enum Command {
     Tenant {
         #[command(subcommand)]
         command: TenantCommand,
+    },
+    /// Check and load the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain; exits with status 1 when it is broken.
+    Verify,
+    /// Write a synthetic history of EVENTS events over the last DAYS days across
+    /// TENANTS tenants (audit-seed-1, …), for load tests. Runs as the database
+    /// owner; refuses when the trail already has events in that period.
+    Seed {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: i64,
+        #[arg(long, default_value_t = 1_000)]
+        tenants: i32,
+        #[arg(long, default_value_t = 365)]
+        days: i32,
     },
 }
 
@@ -134,7 +157,52 @@ async fn dispatch(cli: Cli) -> anyhow_lite::Result<()> {
         }
         Command::Admin { command } => admin(command).await,
         Command::Tenant { command } => tenant(command).await,
+        Command::Audit { command } => audit(command).await,
     }
+}
+
+async fn audit(command: AuditCommand) -> anyhow_lite::Result<()> {
+    let url = database_url()?;
+    match command {
+        AuditCommand::Verify => {
+            let pool = db::connect(&url, 1)?;
+            let mut tx = db::begin(&pool, db::Scope::Platform).await?;
+            let report = crate::audit::verify_chain(&mut tx).await?;
+            crate::audit::record(
+                &mut tx,
+                &Actor::cli(),
+                crate::audit::NewEvent::new("audit.verified")
+                    .after(serde_json::json!({ "checked": report.checked, "first_broken": report.first_broken })),
+            )
+            .await?;
+            tx.commit().await?;
+            pool.close().await;
+            match report.first_broken {
+                None => println!("checked {} events: intact", report.checked),
+                Some(id) => {
+                    return Err(format!("checked {} events: the chain breaks at event {id}", report.checked).into())
+                }
+            }
+        }
+        AuditCommand::Seed { events, tenants, days } => {
+            if !(1..=100_000_000).contains(&events) || !(1..=100_000).contains(&tenants) || days < 1 {
+                return Err("--events must be 1 to 100,000,000, --tenants 1 to 100,000, --days at least 1".into());
+            }
+            let owner = db::connect_owner(&url).await?;
+            let started = std::time::Instant::now();
+            sqlx::query("SELECT audit_seed($1, $2, $3)")
+                .bind(events)
+                .bind(tenants)
+                .bind(days)
+                .execute(&owner)
+                .await
+                .map_err(|e| format!("seeding the audit trail: {e}"))?;
+            sqlx::query("ANALYZE audit_events, tenants").execute(&owner).await?;
+            owner.close().await;
+            println!("wrote {events} audit events in {:.1} s", started.elapsed().as_secs_f64());
+        }
+    }
+    Ok(())
 }
 
 async fn tenant(command: TenantCommand) -> anyhow_lite::Result<()> {

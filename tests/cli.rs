@@ -108,3 +108,34 @@ async fn tenant_create_from_the_command_line() {
     let missing = bulkhead(&url, &["tenant", "create", "--name", "X Co", "--tier", "gold"], None);
     assert!(text(&missing).contains("There is no tier"), "{}", text(&missing));
 }
+
+#[tokio::test]
+async fn audit_seed_writes_a_chain_that_audit_verify_checks() {
+    let url = common::fresh_database().await;
+    let seed = bulkhead(&url, &["audit", "seed", "--events", "2000", "--tenants", "20", "--days", "30"], None);
+    assert!(seed.status.success(), "{}", text(&seed));
+    let ok = bulkhead(&url, &["audit", "verify"], None);
+    assert!(ok.status.success(), "{}", text(&ok));
+    assert!(text(&ok).contains("checked 2000 events: intact"), "{}", text(&ok));
+
+    // Seeding again into the same period is refused: time must keep following id.
+    let again = bulkhead(&url, &["audit", "seed", "--events", "10", "--tenants", "2", "--days", "30"], None);
+    assert!(!again.status.success());
+    assert!(text(&again).contains("already has events"), "{}", text(&again));
+
+    let owner = sqlx::PgPool::connect(&url).await.unwrap();
+    let (tenants, spread): (i64, f64) = sqlx::query_as(
+        "SELECT count(DISTINCT tenant_id), extract(epoch FROM max(occurred_at) - min(occurred_at))::float8 / 86400
+         FROM audit_events WHERE id <= 2000",
+    )
+    .fetch_one(&owner)
+    .await
+    .unwrap();
+    assert_eq!(tenants, 20);
+    assert!(spread > 29.0, "spread over the period: {spread} days");
+
+    sqlx::query("UPDATE audit_events SET ip = '203.0.113.9' WHERE id = 1234").execute(&owner).await.unwrap();
+    let broken = bulkhead(&url, &["audit", "verify"], None);
+    assert_eq!(broken.status.code(), Some(1));
+    assert!(text(&broken).contains("the chain breaks at event 1234"), "{}", text(&broken));
+}

@@ -1,13 +1,57 @@
 //! The audit trail: every change and every authentication event, chained by hash.
 //!
 //! The database assigns each event's id, time and hashes (trigger
-//! `audit_events_chain`), so the application can only append.
+//! `audit_events_chain`), so the application can only append. Which events a
+//! reader sees is decided by Row-Level Security alone: every query here runs
+//! in the reader's scope and filters only by what the reader asked for.
 
+pub mod diff;
+#[cfg(feature = "ssr")]
+pub mod export;
+mod pages;
+#[cfg(feature = "ssr")]
+pub mod ssr;
+
+pub use pages::{AuditEventPage, AuditPage, AuditVerifyPage};
+#[cfg(feature = "ssr")]
+pub use ssr::{record, recent, verify_chain, Actor, ChainReport, NewEvent};
+
+use crate::error::{AppError, FieldError};
+use crate::ui::url_encode;
+use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
+use serde_json::Value;
+use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
-/// One line of the trail, as the console lists it.
+/// Events per page of the trail.
+pub const PAGE_SIZE: i64 = 50;
+
+/// Every action Bulkhead records, with what it means. The filter offers these.
+pub const ACTIONS: &[(&str, &str)] = &[
+    ("auth.login.succeeded", "Signed in"),
+    ("auth.login.failed", "Sign-in failed"),
+    ("auth.login.throttled", "Sign-in throttled"),
+    ("auth.lockout", "Account locked"),
+    ("auth.logout", "Signed out"),
+    ("user.created", "User created"),
+    ("user.disabled", "User disabled"),
+    ("tenant.created", "Tenant created"),
+    ("tenant.seeded", "Tenants seeded"),
+    ("tenant.tier_changed", "Tier changed"),
+    ("tenant.isolation_changed", "Isolation level changed"),
+    ("tenant.suspended", "Tenant suspended"),
+    ("tenant.reactivated", "Tenant reactivated"),
+    ("tenant.deletion_protection", "Deletion protection changed"),
+    ("tenant.deleted", "Tenant deleted"),
+    ("tenant.quota_override_set", "Quota override set"),
+    ("tenant.quota_override_removed", "Quota override removed"),
+    ("tier.updated", "Tier updated"),
+    ("audit.verified", "Audit chain verified"),
+    ("audit.exported", "Audit events exported"),
+];
+
+/// One line of the trail, as the dashboard lists it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventSummary {
     pub id: i64,
@@ -19,129 +63,287 @@ pub struct EventSummary {
     pub tenant_id: Option<Uuid>,
 }
 
-#[cfg(feature = "ssr")]
-pub use ssr::*;
+/// One line of the audit page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRow {
+    pub id: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub occurred_at: OffsetDateTime,
+    pub actor_email: Option<String>,
+    pub actor_role: Option<String>,
+    pub ip: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    pub tenant_slug: Option<String>,
+}
 
-#[cfg(feature = "ssr")]
-mod ssr {
-    use super::EventSummary;
-    use serde_json::Value;
-    use sqlx::PgConnection;
-    use uuid::Uuid;
+/// One page of the trail, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventPage {
+    pub events: Vec<EventRow>,
+    /// The cursor of the next (older) page: the last event's id.
+    pub next: Option<i64>,
+}
 
-    /// Who did something, and from where.
-    #[derive(Debug, Clone, Default)]
-    pub struct Actor {
-        pub user_id: Option<Uuid>,
-        pub email: Option<String>,
-        pub role: Option<String>,
-        pub ip: Option<String>,
-        pub user_agent: Option<String>,
-    }
+/// One event in full.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventDetail {
+    pub id: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub occurred_at: OffsetDateTime,
+    pub actor_user_id: Option<Uuid>,
+    pub actor_email: Option<String>,
+    pub actor_role: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub tenant_id: Option<Uuid>,
+    pub tenant_slug: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    pub prev_hash: String,
+    pub hash: String,
+}
 
-    impl Actor {
-        /// The command line, acting as the operating-system user who ran it.
-        pub fn cli() -> Actor {
-            Actor {
-                email: std::env::var("USER").ok().map(|u| format!("{u} (command line)")),
-                role: Some("cli".to_string()),
-                ..Actor::default()
+/// The outcome of a verification run, as the page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verification {
+    pub checked: i64,
+    pub first_broken: Option<i64>,
+    pub millis: u64,
+}
+
+/// What a reader asked the trail for: the filters and the page, parsed from
+/// the address. The same value drives the page, its links and the export.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// A tenant's slug.
+    pub tenant: Option<String>,
+    /// The actor's e-mail address (or the command line's name), exactly.
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    /// First day of the period (UTC), included.
+    pub from: Option<Date>,
+    /// Last day of the period (UTC), included.
+    pub to: Option<Date>,
+    /// Page cursor: events older than this id.
+    pub before: Option<i64>,
+}
+
+/// The filters' names in the address, in the order they are written back.
+pub const FILTERS: [&str; 5] = ["tenant", "actor", "action", "from", "to"];
+
+const DATE_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+
+fn non_empty(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+impl AuditQuery {
+    /// Parses the address' values; every bad value is reported against its field.
+    pub fn parse(
+        tenant: Option<String>,
+        actor: Option<String>,
+        action: Option<String>,
+        from: Option<String>,
+        to: Option<String>,
+        before: Option<String>,
+    ) -> Result<AuditQuery, AppError> {
+        let mut errors = Vec::new();
+        let mut fail = |field: &str, message: &str| {
+            errors.push(FieldError { field: field.to_string(), message: message.to_string() })
+        };
+        let tenant = non_empty(tenant).map(|t| t.to_lowercase());
+        if let Some(t) = &tenant {
+            if crate::tenants::domain::Slug::parse(t).is_err() {
+                fail("tenant", "A tenant slug: lowercase letters, digits and hyphens.");
             }
         }
-    }
-
-    /// One event to append.
-    #[derive(Debug, Clone)]
-    pub struct NewEvent<'a> {
-        pub action: &'a str,
-        pub tenant_id: Option<Uuid>,
-        pub target: Option<String>,
-        pub before: Option<Value>,
-        pub after: Option<Value>,
-    }
-
-    impl<'a> NewEvent<'a> {
-        pub fn new(action: &'a str) -> Self {
-            NewEvent { action, tenant_id: None, target: None, before: None, after: None }
+        let actor = non_empty(actor).map(|a| a.to_lowercase());
+        if actor.as_ref().is_some_and(|a| a.chars().count() > 254) {
+            fail("actor", "At most 254 characters.");
         }
-        pub fn target(mut self, target: impl Into<String>) -> Self {
-            self.target = Some(target.into());
-            self
+        let action = non_empty(action);
+        if let Some(a) = &action {
+            if a.len() > 64 || !a.chars().all(|c| c.is_ascii_lowercase() || c == '.' || c == '_') {
+                fail("action", "Unknown action.");
+            }
         }
-        pub fn tenant(mut self, tenant_id: Uuid) -> Self {
-            self.tenant_id = Some(tenant_id);
-            self
+        let mut date = |field: &str, v: Option<String>| match non_empty(v) {
+            None => None,
+            Some(s) => match Date::parse(&s, DATE_FORMAT) {
+                Ok(d) => Some(d),
+                Err(_) => {
+                    fail(field, "A date as YYYY-MM-DD.");
+                    None
+                }
+            },
+        };
+        let from = date("from", from);
+        let to = date("to", to);
+        if let (Some(f), Some(t)) = (from, to) {
+            if f > t {
+                fail("to", "The period ends before it starts.");
+            }
         }
-        pub fn before(mut self, v: Value) -> Self {
-            self.before = Some(v);
-            self
-        }
-        pub fn after(mut self, v: Value) -> Self {
-            self.after = Some(v);
-            self
+        let before = match non_empty(before) {
+            None => None,
+            Some(c) => match c.parse::<i64>() {
+                Ok(n) if n > 0 => Some(n),
+                _ => {
+                    fail("before", "Invalid page cursor.");
+                    None
+                }
+            },
+        };
+        if errors.is_empty() {
+            Ok(AuditQuery { tenant, actor, action, from, to, before })
+        } else {
+            Err(AppError::Invalid(errors))
         }
     }
 
-    /// Appends `event` inside the caller's transaction, so the event commits
-    /// with the change it describes or not at all.
-    pub async fn record(conn: &mut PgConnection, actor: &Actor, event: NewEvent<'_>) -> Result<(), sqlx::Error> {
-        sqlx::query!(
-            r#"INSERT INTO audit_events
-                 (actor_user_id, actor_email, actor_role, ip, user_agent, tenant_id, action, target, before, after)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"#,
-            actor.user_id,
-            actor.email,
-            actor.role,
-            actor.ip,
-            actor.user_agent,
-            event.tenant_id,
-            event.action,
-            event.target,
-            event.before,
-            event.after,
-        )
-        .execute(conn)
-        .await?;
-        Ok(())
+    /// Whether any filter (not the page) is set.
+    pub fn is_filtered(&self) -> bool {
+        self.tenant.is_some() || self.actor.is_some() || self.action.is_some() || self.from.is_some() || self.to.is_some()
     }
 
-    /// The newest events the connection's scope may see.
-    pub async fn recent(conn: &mut PgConnection, limit: i64) -> Result<Vec<EventSummary>, sqlx::Error> {
-        sqlx::query_as!(
-            EventSummary,
-            r#"SELECT id, occurred_at, actor_email, action, target, tenant_id
-               FROM audit_events ORDER BY id DESC LIMIT $1"#,
-            limit
-        )
-        .fetch_all(conn)
-        .await
+    /// The filters as `name=value` pairs, in address order.
+    pub fn filter_pairs(&self) -> Vec<(&'static str, String)> {
+        let date = |d: &Option<Date>| d.map(|d| d.format(DATE_FORMAT).unwrap_or_default());
+        [self.tenant.clone(), self.actor.clone(), self.action.clone(), date(&self.from), date(&self.to)]
+            .into_iter()
+            .zip(FILTERS)
+            .filter_map(|(v, k)| v.map(|v| (k, v)))
+            .collect()
     }
 
-    /// The result of checking the hash chain.
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub struct ChainReport {
-        pub checked: i64,
-        /// The first event whose hash or link does not match, if any.
-        pub first_broken: Option<i64>,
+    /// The query string of these filters, with a page cursor when given.
+    pub fn query_string(&self, before: Option<i64>) -> String {
+        let mut parts: Vec<String> = self.filter_pairs().iter().map(|(k, v)| format!("{k}={}", url_encode(v))).collect();
+        if let Some(b) = before {
+            parts.push(format!("before={b}"));
+        }
+        parts.join("&")
+    }
+}
+
+/// What an action means, for people.
+pub fn action_label(action: &str) -> Option<&'static str> {
+    ACTIONS.iter().find(|(a, _)| *a == action).map(|(_, l)| *l)
+}
+
+/// One page of the trail in the reader's scope.
+#[server(endpoint = "audit_events")]
+pub async fn list_audit_events(
+    tenant: Option<String>,
+    actor: Option<String>,
+    action: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    before: Option<String>,
+) -> Result<EventPage, AppError> {
+    let query = AuditQuery::parse(tenant, actor, action, from, to, before)?;
+    let user = crate::auth::session::require_user().await?;
+    let state = crate::server::state::app_state()?;
+    let mut tx = crate::server::db::begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
+    let page = ssr::list(&mut tx, &query).await?;
+    tx.commit().await?;
+    Ok(page)
+}
+
+/// One event, if the reader's scope includes it.
+#[server(endpoint = "audit_event")]
+pub async fn get_audit_event(id: i64) -> Result<EventDetail, AppError> {
+    let user = crate::auth::session::require_user().await?;
+    let state = crate::server::state::app_state()?;
+    let mut tx = crate::server::db::begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
+    let event = ssr::detail(&mut tx, id).await?.ok_or(AppError::NotFound)?;
+    tx.commit().await?;
+    Ok(event)
+}
+
+/// Recomputes the whole hash chain (platform staff). The run itself is audited.
+#[server(endpoint = "audit_verify")]
+pub async fn verify_audit_chain() -> Result<Verification, AppError> {
+    let user = crate::auth::session::require_platform_staff().await?;
+    let meta = crate::auth::session::client_meta().await;
+    let state = crate::server::state::app_state()?;
+    let started = std::time::Instant::now();
+    let mut tx = crate::server::db::begin(&state.pool, crate::server::db::Scope::Platform).await?;
+    let report = ssr::verify_chain(&mut tx).await?;
+    let millis = started.elapsed().as_millis() as u64;
+    ssr::record(
+        &mut tx,
+        &meta.actor(Some(&user)),
+        ssr::NewEvent::new("audit.verified").after(serde_json::json!({
+            "checked": report.checked,
+            "first_broken": report.first_broken,
+        })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Verification { checked: report.checked, first_broken: report.first_broken, millis })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> Option<String> {
+        Some(v.to_string())
     }
 
-    /// Recomputes every event's hash in id order and compares it with the
-    /// stored hash and the next event's link.
-    pub async fn verify_chain(conn: &mut PgConnection) -> Result<ChainReport, sqlx::Error> {
-        let row = sqlx::query!(
-            r#"WITH chain AS (
-                 SELECT e.id, e.hash, e.prev_hash, audit_event_digest(e) AS computed,
-                        lag(e.hash) OVER (ORDER BY e.id) AS expected_prev,
-                        lag(e.id) OVER (ORDER BY e.id) AS previous_id
-                 FROM audit_events e)
-               SELECT (SELECT count(*) FROM chain) AS "checked!",
-                      (SELECT min(id) FROM chain
-                        WHERE computed <> hash
-                           OR prev_hash <> coalesce(expected_prev, sha256('bulkhead audit genesis'::bytea))
-                           OR id <> coalesce(previous_id, 0) + 1) AS first_broken"#
-        )
-        .fetch_one(conn)
-        .await?;
-        Ok(ChainReport { checked: row.checked, first_broken: row.first_broken })
+    #[test]
+    fn filters_parse_and_write_back_the_same_address() {
+        let q = AuditQuery::parse(s(" Acme "), s("Ops@Example.com"), s("tenant.created"), s("2026-01-01"), s("2026-01-31"), None)
+            .unwrap();
+        assert_eq!(q.tenant.as_deref(), Some("acme"));
+        assert_eq!(q.actor.as_deref(), Some("ops@example.com"));
+        assert!(q.is_filtered());
+        assert_eq!(
+            q.query_string(Some(42)),
+            "tenant=acme&actor=ops%40example.com&action=tenant.created&from=2026-01-01&to=2026-01-31&before=42"
+        );
+        let again = AuditQuery::parse(q.tenant.clone(), q.actor.clone(), q.action.clone(), s("2026-01-01"), s("2026-01-31"), s("42"))
+            .unwrap();
+        assert_eq!(again.before, Some(42));
+        assert_eq!(AuditQuery::parse(None, s(""), s("  "), None, None, None).unwrap(), AuditQuery::default());
+    }
+
+    #[test]
+    fn every_bad_filter_is_reported_against_its_field() {
+        let err = AuditQuery::parse(s("Not A Slug!"), None, s("DROP TABLE"), s("2026-13-01"), s("yesterday"), s("-3"))
+            .unwrap_err();
+        for field in ["tenant", "action", "from", "to", "before"] {
+            assert!(err.field_message(field).is_some(), "{field}: {err:?}");
+        }
+        let err = AuditQuery::parse(None, None, None, s("2026-02-01"), s("2026-01-01"), None).unwrap_err();
+        assert_eq!(err.field_message("to").as_deref(), Some("The period ends before it starts."));
+    }
+
+    #[test]
+    fn every_action_recorded_in_the_code_is_in_the_catalogue() {
+        fn walk(dir: &std::path::Path, found: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, found);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    for part in text.split("NewEvent::new(\"").skip(1) {
+                        found.push(part.split('"').next().unwrap().to_string());
+                    }
+                }
+            }
+        }
+        let mut found = Vec::new();
+        walk(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut found);
+        assert!(found.len() > 10, "{found:?}");
+        for action in found {
+            assert!(action_label(&action).is_some(), "{action} is recorded but missing from ACTIONS");
+        }
     }
 }

@@ -105,6 +105,16 @@ pub async fn require_user() -> Result<CurrentUser, AppError> {
     ctx.user.ok_or(AppError::Unauthorized)
 }
 
+/// The database scope a user's requests run in: platform staff see every
+/// tenant, a tenant admin their own tenant, by Row-Level Security.
+pub fn scope_for(user: &CurrentUser) -> Result<Scope, AppError> {
+    match (user.role, user.tenant_id) {
+        (role, _) if role.is_platform_staff() => Ok(Scope::Platform),
+        (Role::TenantAdmin, Some(tenant)) => Ok(Scope::Tenant(tenant)),
+        _ => Err(AppError::Forbidden),
+    }
+}
+
 /// A platform admin or auditor (reading), or `Forbidden`.
 pub async fn require_platform_staff() -> Result<CurrentUser, AppError> {
     let user = require_user().await?;

@@ -82,17 +82,7 @@ fn client_meta(req: &Request, config: &Config) -> ClientMeta {
     }
 }
 
-/// Percent-encodes `s` for use in a query string.
-pub fn url_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
+pub use crate::ui::url_encode;
 
 /// Loads the signed-in user for every request, sends anyone not signed in
 /// from a page to the login page (and back afterwards), and sends a signed-in

@@ -67,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(routes::readyz))
         .route("/api/{*fn_name}", get(server_fn_handler).post(server_fn_handler))
         .route("/tenants/{slug}/export", get(crate::tenants::ssr::export_handler))
+        .route("/audit/export", get(crate::audit::export::handler))
         .leptos_routes_with_context(
             &state,
             routes,

@@ -109,7 +109,7 @@ fn TenantList(data: TenantPageData) -> impl IntoView {
         query.with_untracked(|q| {
             for k in ["q", "tier", "status", "isolation", "sort"] {
                 if let Some(v) = q.get(k) {
-                    parts.push(format!("{k}={}", js_encode(&v)));
+                    parts.push(format!("{k}={}", crate::ui::url_encode(&v)));
                 }
             }
         });
@@ -139,16 +139,6 @@ fn TenantList(data: TenantPageData) -> impl IntoView {
         </nav>
     }
     .into_any()
-}
-
-/// Percent-encodes a query value.
-fn js_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// The creation form. What was typed and the errors come back in the address.
@@ -554,13 +544,5 @@ fn TenantActions(detail: TenantDetail, tiers: Vec<Tier>, usage: Vec<(String, i64
                 </div>
             })}
         </section>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn query_values_are_percent_encoded() {
-        assert_eq!(super::js_encode("a b&c"), "a%20b%26c");
     }
 }

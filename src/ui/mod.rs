@@ -235,6 +235,19 @@ pub fn format_cpu(millicores: i64) -> String {
     format!("{text} {}", if cores == 1.0 { "core" } else { "cores" })
 }
 
+/// Percent-encodes `s` for use in a query string (`/` is kept, so a path
+/// stays readable in `next=`).
+pub fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 /// A time as `2026-11-23 09:41 UTC`.
 pub fn format_time(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
@@ -274,6 +287,11 @@ mod tests {
         assert_eq!(format_cpu(250), "0.25 cores");
         assert_eq!(format_cpu(32000), "32 cores");
         assert_eq!(format_cpu(1000), "1 core");
+    }
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(url_encode("a b&c=d/é"), "a%20b%26c%3Dd/%C3%A9");
     }
 
     #[test]

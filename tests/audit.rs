@@ -1,0 +1,306 @@
+//! The audit trail over HTTP: filters, paging, one event, exports, the chain
+//! check, and a tenant admin who sees only their tenant's events.
+
+mod common;
+
+use bulkhead::audit::{self, Actor, EventDetail, EventPage, NewEvent, Verification};
+use bulkhead::auth::Role;
+use bulkhead::server::db::{self, Scope};
+use common::{spawn_app, TestApp, TEST_PASSWORD};
+use serde_json::json;
+use std::collections::BTreeSet;
+use uuid::Uuid;
+
+async fn tenant(app: &TestApp, slug: &str) -> Uuid {
+    sqlx::query_scalar(
+        "INSERT INTO tenants (slug, name, tier_id, isolation_level, status) VALUES ($1, $1, 'standard', 1, 'active') RETURNING id",
+    )
+    .bind(slug)
+    .fetch_one(&app.owner)
+    .await
+    .unwrap()
+}
+
+/// Appends one event as `email` and returns its id.
+async fn event(app: &TestApp, email: &str, action: &str, tenant: Option<Uuid>, n: i64) -> i64 {
+    let actor = Actor {
+        email: Some(email.to_string()),
+        role: Some("platform_admin".into()),
+        ip: Some("192.0.2.7".into()),
+        user_agent: Some("Integration/1.0".into()),
+        ..Actor::default()
+    };
+    let mut tx = db::begin(&app.pool, Scope::Platform).await.unwrap();
+    let mut e = NewEvent::new(action).target(format!("thing-{n}")).before(json!({ "n": n, "tier_id": "standard" }));
+    e = e.after(json!({ "n": n, "tier_id": "premium" }));
+    if let Some(t) = tenant {
+        e = e.tenant(t);
+    }
+    audit::record(&mut tx, &actor, e).await.unwrap();
+    let id: i64 = sqlx::query_scalar("SELECT max(id) FROM audit_events").fetch_one(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+async fn page(app: &TestApp, client: &reqwest::Client, filters: &[(&str, &str)]) -> reqwest::Response {
+    client.post(app.url("/api/audit_events")).form(filters).send().await.unwrap()
+}
+
+async fn ids(app: &TestApp, client: &reqwest::Client, filters: &[(&str, &str)]) -> Vec<i64> {
+    let res = page(app, client, filters).await;
+    assert_eq!(res.status(), 200, "{filters:?}");
+    let body: EventPage = res.json().await.unwrap();
+    body.events.iter().map(|e| e.id).collect()
+}
+
+/// Two tenants, two actors, two actions: 8 events, ids returned in order.
+async fn scenario(app: &TestApp) -> (Uuid, Uuid, Vec<i64>) {
+    let a = tenant(app, "acme").await;
+    let b = tenant(app, "globex").await;
+    let mut ids = Vec::new();
+    for (i, (who, action, t)) in [
+        ("x@example.com", "tenant.tier_changed", a),
+        ("y@example.com", "tenant.tier_changed", a),
+        ("x@example.com", "tenant.suspended", a),
+        ("y@example.com", "tenant.suspended", b),
+        ("x@example.com", "tenant.tier_changed", b),
+        ("y@example.com", "tenant.tier_changed", b),
+        ("x@example.com", "tenant.suspended", b),
+        ("x@example.com", "tenant.tier_changed", a),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        ids.push(event(app, who, action, Some(t), i as i64).await);
+    }
+    (a, b, ids)
+}
+
+#[tokio::test]
+async fn filters_combine_and_select_exactly_the_matching_events() {
+    let app = spawn_app().await;
+    let (_, _, e) = scenario(&app).await;
+    let client = app.signed_in(Role::PlatformAuditor, "auditor@example.com").await;
+    // The auditor's own sign-in and account creation are in the trail too.
+    let all = ids(&app, &client, &[]).await;
+    assert!(all.windows(2).all(|w| w[0] > w[1]), "newest first: {all:?}");
+    for id in &e {
+        assert!(all.contains(id));
+    }
+
+    let newest_first = |picked: &[usize]| picked.iter().rev().map(|&i| e[i]).collect::<Vec<_>>();
+    assert_eq!(ids(&app, &client, &[("tenant", "acme")]).await, newest_first(&[0, 1, 2, 7]));
+    assert_eq!(ids(&app, &client, &[("actor", "Y@example.com")]).await, newest_first(&[1, 3, 5]));
+    assert_eq!(ids(&app, &client, &[("action", "tenant.suspended")]).await, newest_first(&[2, 3, 6]));
+    assert_eq!(
+        ids(&app, &client, &[("tenant", "globex"), ("action", "tenant.tier_changed"), ("actor", "x@example.com")]).await,
+        newest_first(&[4])
+    );
+
+    let today = time::OffsetDateTime::now_utc().date();
+    let day = |d: time::Date| format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day());
+    let (yesterday, tomorrow) = (day(today.previous_day().unwrap()), day(today.next_day().unwrap()));
+    assert_eq!(ids(&app, &client, &[("tenant", "acme"), ("from", &day(today)), ("to", &day(today))]).await.len(), 4);
+    assert!(ids(&app, &client, &[("to", &yesterday)]).await.is_empty());
+    assert!(ids(&app, &client, &[("from", &tomorrow)]).await.is_empty());
+
+    // Bad filters are refused field by field; an unknown tenant is named as such.
+    let res = page(&app, &client, &[("tenant", "nobody-here"), ("from", "2026-99-01")]).await;
+    assert_eq!(res.status(), 422);
+    let res = page(&app, &client, &[("tenant", "nobody-here")]).await;
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("No tenant has this slug"));
+
+    // The page itself, as a browser without JavaScript gets it: filters in the address.
+    let html = client.get(app.url("/audit?tenant=globex&action=tenant.suspended")).send().await.unwrap();
+    assert_eq!(html.status(), 200);
+    let html = html.text().await.unwrap();
+    assert!(html.contains(&format!("href=\"/audit/{}\"", e[6])), "the matching event is listed");
+    assert!(!html.contains(&format!("href=\"/audit/{}\"", e[2])), "acme's suspension is not");
+    assert!(html.contains("/audit/export?format=csv&amp;tenant=globex&amp;action=tenant.suspended"), "export keeps the filters");
+}
+
+#[tokio::test]
+async fn keyset_paging_walks_every_event_once() {
+    let app = spawn_app().await;
+    let t = tenant(&app, "pager").await;
+    let mut mine = Vec::new();
+    for i in 0..120 {
+        mine.push(event(&app, "bulk@example.com", "tenant.tier_changed", Some(t), i).await);
+    }
+    let client = app.signed_in(Role::PlatformAdmin, "admin@example.com").await;
+    let mut seen = Vec::new();
+    let mut before: Option<i64> = None;
+    let mut pages = 0;
+    loop {
+        let cursor = before.map(|b| b.to_string()).unwrap_or_default();
+        let res = page(&app, &client, &[("tenant", "pager"), ("before", &cursor)]).await;
+        let body: EventPage = res.json().await.unwrap();
+        pages += 1;
+        assert!(body.events.len() <= 50);
+        seen.extend(body.events.iter().map(|e| e.id));
+        match body.next {
+            Some(n) => before = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    mine.reverse();
+    assert_eq!(seen, mine, "every event once, newest first");
+}
+
+#[tokio::test]
+async fn an_event_opens_with_who_where_and_what_changed() {
+    let app = spawn_app().await;
+    let (_, _, e) = scenario(&app).await;
+    let client = app.signed_in(Role::PlatformAdmin, "admin@example.com").await;
+    let res = client.post(app.url("/api/audit_event")).form(&[("id", e[3].to_string())]).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let d: EventDetail = res.json().await.unwrap();
+    assert_eq!(d.actor_email.as_deref(), Some("y@example.com"));
+    assert_eq!(d.ip.as_deref(), Some("192.0.2.7"));
+    assert_eq!(d.user_agent.as_deref(), Some("Integration/1.0"));
+    assert_eq!(d.tenant_slug.as_deref(), Some("globex"));
+    assert_eq!(d.hash.len(), 64);
+
+    let html = client.get(app.url(&format!("/audit/{}", e[3]))).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Before and after"));
+    assert!(html.contains("Integration/1.0"));
+    assert!(html.contains("diff-changed"), "tier_id changed");
+    assert!(html.contains("standard") && html.contains("premium"));
+
+    let missing = client.post(app.url("/api/audit_event")).form(&[("id", "999999")]).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
+fn csv_ids(body: &str) -> Vec<i64> {
+    let mut lines = body.split("\r\n").filter(|l| !l.is_empty());
+    assert!(lines.next().unwrap().starts_with("id,occurred_at,"), "a header line");
+    lines.map(|l| l.split(',').next().unwrap().parse().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn exports_hold_exactly_the_filtered_events() {
+    let app = spawn_app().await;
+    let (_, b, _) = scenario(&app).await;
+    let client = app.signed_in(Role::PlatformAuditor, "auditor@example.com").await;
+    let expected: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM audit_events WHERE tenant_id = $1 AND action = 'tenant.tier_changed' ORDER BY id",
+    )
+    .bind(b)
+    .fetch_all(&app.owner)
+    .await
+    .unwrap();
+    assert_eq!(expected.len(), 2);
+
+    let res = client
+        .get(app.url("/audit/export?format=csv&tenant=globex&action=tenant.tier_changed"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(res.headers()["content-disposition"].to_str().unwrap().contains("attachment"));
+    assert_eq!(csv_ids(&res.text().await.unwrap()), expected);
+
+    let res = client
+        .get(app.url("/audit/export?format=jsonl&tenant=globex&action=tenant.tier_changed"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let lines: Vec<EventDetail> =
+        res.text().await.unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.iter().map(|e| e.id).collect::<Vec<_>>(), expected);
+    assert_eq!(lines[0].after.as_ref().unwrap()["tier_id"], "premium");
+
+    // Unfiltered: every event there was when it started (the export's own event included).
+    let res = client.get(app.url("/audit/export?format=csv")).send().await.unwrap();
+    let exported = csv_ids(&res.text().await.unwrap());
+    let all: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM audit_events ORDER BY id").fetch_all(&app.owner).await.unwrap();
+    assert_eq!(exported, all);
+    assert_eq!(app.count_events("audit.exported").await, 3, "every export is on record");
+
+    let bad = client.get(app.url("/audit/export?format=xlsx")).send().await.unwrap();
+    assert_eq!(bad.status(), 422);
+    let anonymous = app.client().get(app.url("/audit/export?format=csv")).send().await.unwrap();
+    assert_ne!(anonymous.status(), 200);
+}
+
+/// A tenant admin, made directly in the database (their sign-up flow is not
+/// this test's subject).
+async fn tenant_admin(app: &TestApp, tenant: Uuid, email: &str) -> reqwest::Client {
+    let hash = bulkhead::auth::password::hash(TEST_PASSWORD.to_string()).await.unwrap();
+    sqlx::query("INSERT INTO users (email, password_hash, role, tenant_id) VALUES ($1, $2, 'tenant_admin', $3)")
+        .bind(email)
+        .bind(hash)
+        .bind(tenant)
+        .execute(&app.owner)
+        .await
+        .unwrap();
+    let client = app.client();
+    app.login(&client, email, TEST_PASSWORD).await;
+    client
+}
+
+#[tokio::test]
+async fn a_tenant_admin_sees_only_their_tenants_events() {
+    let app = spawn_app().await;
+    let (a, _b, e) = scenario(&app).await;
+    let client = tenant_admin(&app, a, "owner@acme.example").await;
+
+    // No filter at all: the database alone limits the answer to acme.
+    let seen: BTreeSet<i64> = ids(&app, &client, &[]).await.into_iter().collect();
+    let acme: BTreeSet<i64> =
+        sqlx::query_scalar("SELECT id FROM audit_events WHERE tenant_id = $1").bind(a).fetch_all(&app.owner).await.unwrap().into_iter().collect();
+    assert_eq!(seen, acme);
+    assert!(seen.contains(&e[0]) && !seen.contains(&e[3]));
+
+    // Another tenant's slug is unknown, its events are not found, its rows are not exported.
+    assert_eq!(page(&app, &client, &[("tenant", "globex")]).await.status(), 422);
+    let other = client.post(app.url("/api/audit_event")).form(&[("id", e[3].to_string())]).send().await.unwrap();
+    assert_eq!(other.status(), 404);
+    let export = client.get(app.url("/audit/export?format=csv")).send().await.unwrap().text().await.unwrap();
+    let exported: BTreeSet<i64> = csv_ids(&export).into_iter().collect();
+    let acme_now: BTreeSet<i64> =
+        sqlx::query_scalar("SELECT id FROM audit_events WHERE tenant_id = $1").bind(a).fetch_all(&app.owner).await.unwrap().into_iter().collect();
+    assert_eq!(exported, acme_now, "acme's events, its export's own event included");
+    assert!(!exported.contains(&e[3]));
+
+    // The chain check is for platform staff.
+    assert_eq!(client.post(app.url("/api/audit_verify")).send().await.unwrap().status(), 403);
+}
+
+#[tokio::test]
+async fn verification_from_the_console_names_the_altered_event() {
+    let app = spawn_app().await;
+    let (_, _, e) = scenario(&app).await;
+    let client = app.signed_in(Role::PlatformAuditor, "auditor@example.com").await;
+    let v: Verification = client.post(app.url("/api/audit_verify")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(v.first_broken, None);
+    assert!(v.checked >= 8);
+    assert_eq!(app.count_events("audit.verified").await, 1, "the check itself is on record");
+
+    sqlx::query("UPDATE audit_events SET after = '{\"tier_id\": \"enterprise\"}' WHERE id = $1")
+        .bind(e[5])
+        .execute(&app.owner)
+        .await
+        .unwrap();
+    let html = client.get(app.url("/audit/verify?run=1")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains(&format!("the chain breaks at event #{}", e[5])), "{html}");
+
+    // Removing the newest events shows too: the chain head points past them.
+    sqlx::query("DELETE FROM audit_events WHERE id > $1").bind(e[7]).execute(&app.owner).await.unwrap();
+    sqlx::query("UPDATE audit_events SET after = before WHERE id = $1").bind(e[5]).execute(&app.owner).await.unwrap();
+    let mut tx = db::begin(&app.pool, Scope::Platform).await.unwrap();
+    let report = audit::verify_chain(&mut tx).await.unwrap();
+    assert_eq!(report.first_broken, Some(e[5]), "still the altered one first");
+    sqlx::query("UPDATE audit_events SET after = jsonb_build_object('n', 5, 'tier_id', 'premium') WHERE id = $1")
+        .bind(e[5])
+        .execute(&app.owner)
+        .await
+        .unwrap();
+    let report = audit::verify_chain(&mut tx).await.unwrap();
+    assert_eq!(report.first_broken, Some(e[7] + 1), "then the first removed id");
+}
