@@ -1,6 +1,7 @@
--- The audit page filters by actor and by period; tenant and action already
--- have (column, id DESC) indexes.
+-- The audit page filters by actor, by tenant and action together, and by
+-- period; tenant alone and action alone already have (column, id DESC) indexes.
 CREATE INDEX audit_events_actor_email_idx ON audit_events (actor_email, id DESC);
+CREATE INDEX audit_events_tenant_action_idx ON audit_events (tenant_id, action, id DESC);
 -- A period is turned into a range of ids (time follows id: the chain trigger
 -- assigns both under the chain head's lock), found through this index.
 CREATE INDEX audit_events_time_idx ON audit_events (occurred_at);

@@ -64,7 +64,10 @@ fn OverviewView(overview: Overview) -> impl IntoView {
         {(overview.tenants == 0).then(|| view! {
             <EmptyState title="No tenants yet" hint="Tenants appear here once a platform admin creates them."/>
         })}
-        <h2>"Recent activity"</h2>
+        <div class="page-head">
+            <h2>"Recent activity"</h2>
+            <a href="/audit">"The whole audit trail"</a>
+        </div>
         {if events.is_empty() {
             view! { <EmptyState title="No audit events yet" hint="Sign-ins and changes are recorded here as they happen."/> }.into_any()
         } else {
@@ -72,7 +75,7 @@ fn OverviewView(overview: Overview) -> impl IntoView {
                 <Table caption="Recent audit events" headers=vec![("When".into(), false), ("Who".into(), false), ("Action".into(), false), ("Target".into(), false)]>
                     {events.into_iter().map(|e| view! {
                         <tr>
-                            <td class="nowrap">{format_time(e.occurred_at)}</td>
+                            <td class="nowrap"><a href=format!("/audit/{}", e.id)>{format_time(e.occurred_at)}</a></td>
                             <td>{e.actor_email.unwrap_or_else(|| "—".to_string())}</td>
                             <td><code>{e.action}</code></td>
                             <td>{e.target.unwrap_or_default()}</td>

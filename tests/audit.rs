@@ -93,7 +93,8 @@ async fn filters_combine_and_select_exactly_the_matching_events() {
     assert_eq!(ids(&app, &client, &[("actor", "Y@example.com")]).await, newest_first(&[1, 3, 5]));
     assert_eq!(ids(&app, &client, &[("action", "tenant.suspended")]).await, newest_first(&[2, 3, 6]));
     assert_eq!(
-        ids(&app, &client, &[("tenant", "globex"), ("action", "tenant.tier_changed"), ("actor", "x@example.com")]).await,
+        ids(&app, &client, &[("tenant", "globex"), ("action", "tenant.tier_changed"), ("actor", "x@example.com")])
+            .await,
         newest_first(&[4])
     );
 
@@ -117,7 +118,10 @@ async fn filters_combine_and_select_exactly_the_matching_events() {
     let html = html.text().await.unwrap();
     assert!(html.contains(&format!("href=\"/audit/{}\"", e[6])), "the matching event is listed");
     assert!(!html.contains(&format!("href=\"/audit/{}\"", e[2])), "acme's suspension is not");
-    assert!(html.contains("/audit/export?format=csv&amp;tenant=globex&amp;action=tenant.suspended"), "export keeps the filters");
+    assert!(
+        html.contains("/audit/export?format=csv&amp;tenant=globex&amp;action=tenant.suspended"),
+        "export keeps the filters"
+    );
 }
 
 #[tokio::test]
@@ -185,7 +189,7 @@ async fn exports_hold_exactly_the_filtered_events() {
     let (_, b, _) = scenario(&app).await;
     let client = app.signed_in(Role::PlatformAuditor, "auditor@example.com").await;
     let expected: Vec<i64> = sqlx::query_scalar(
-        "SELECT id FROM audit_events WHERE tenant_id = $1 AND action = 'tenant.tier_changed' ORDER BY id",
+        "SELECT id FROM audit_events WHERE tenant_id = $1 AND action = 'tenant.tier_changed' ORDER BY id DESC",
     )
     .bind(b)
     .fetch_all(&app.owner)
@@ -193,11 +197,8 @@ async fn exports_hold_exactly_the_filtered_events() {
     .unwrap();
     assert_eq!(expected.len(), 2);
 
-    let res = client
-        .get(app.url("/audit/export?format=csv&tenant=globex&action=tenant.tier_changed"))
-        .send()
-        .await
-        .unwrap();
+    let res =
+        client.get(app.url("/audit/export?format=csv&tenant=globex&action=tenant.tier_changed")).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
     assert!(res.headers()["content-disposition"].to_str().unwrap().contains("attachment"));
@@ -209,16 +210,15 @@ async fn exports_hold_exactly_the_filtered_events() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let lines: Vec<EventDetail> =
-        res.text().await.unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<EventDetail> = res.text().await.unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.iter().map(|e| e.id).collect::<Vec<_>>(), expected);
     assert_eq!(lines[0].after.as_ref().unwrap()["tier_id"], "premium");
 
-    // Unfiltered: every event there was when it started (the export's own event included).
+    // Unfiltered: every event there was when it started, newest first (the export's own event included).
     let res = client.get(app.url("/audit/export?format=csv")).send().await.unwrap();
     let exported = csv_ids(&res.text().await.unwrap());
     let all: Vec<i64> =
-        sqlx::query_scalar("SELECT id FROM audit_events ORDER BY id").fetch_all(&app.owner).await.unwrap();
+        sqlx::query_scalar("SELECT id FROM audit_events ORDER BY id DESC").fetch_all(&app.owner).await.unwrap();
     assert_eq!(exported, all);
     assert_eq!(app.count_events("audit.exported").await, 3, "every export is on record");
 
@@ -252,8 +252,13 @@ async fn a_tenant_admin_sees_only_their_tenants_events() {
 
     // No filter at all: the database alone limits the answer to acme.
     let seen: BTreeSet<i64> = ids(&app, &client, &[]).await.into_iter().collect();
-    let acme: BTreeSet<i64> =
-        sqlx::query_scalar("SELECT id FROM audit_events WHERE tenant_id = $1").bind(a).fetch_all(&app.owner).await.unwrap().into_iter().collect();
+    let acme: BTreeSet<i64> = sqlx::query_scalar("SELECT id FROM audit_events WHERE tenant_id = $1")
+        .bind(a)
+        .fetch_all(&app.owner)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
     assert_eq!(seen, acme);
     assert!(seen.contains(&e[0]) && !seen.contains(&e[3]));
 
@@ -263,8 +268,13 @@ async fn a_tenant_admin_sees_only_their_tenants_events() {
     assert_eq!(other.status(), 404);
     let export = client.get(app.url("/audit/export?format=csv")).send().await.unwrap().text().await.unwrap();
     let exported: BTreeSet<i64> = csv_ids(&export).into_iter().collect();
-    let acme_now: BTreeSet<i64> =
-        sqlx::query_scalar("SELECT id FROM audit_events WHERE tenant_id = $1").bind(a).fetch_all(&app.owner).await.unwrap().into_iter().collect();
+    let acme_now: BTreeSet<i64> = sqlx::query_scalar("SELECT id FROM audit_events WHERE tenant_id = $1")
+        .bind(a)
+        .fetch_all(&app.owner)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
     assert_eq!(exported, acme_now, "acme's events, its export's own event included");
     assert!(!exported.contains(&e[3]));
 

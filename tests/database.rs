@@ -149,6 +149,30 @@ async fn the_audit_chain_verifies_and_names_the_first_tampered_event() {
 }
 
 #[tokio::test]
+async fn the_trigger_refuses_changes_from_anyone_but_the_owner_even_a_superuser() {
+    let (pool, owner) = setup().await;
+    let a = make_tenant(&owner, "alpha").await;
+    tenant_event(&pool, a, "test.kept").await;
+    // A second superuser: grants and Row-Level Security do not stop it, the trigger does.
+    sqlx::query("DO $$ BEGIN CREATE ROLE bulkhead_test_other_superuser SUPERUSER; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+        .execute(&owner)
+        .await
+        .unwrap();
+    for sql in ["UPDATE audit_events SET action = 'x'", "DELETE FROM audit_events", "TRUNCATE audit_events"] {
+        let mut tx = owner.begin().await.unwrap();
+        sqlx::query("SET LOCAL ROLE bulkhead_test_other_superuser").execute(&mut *tx).await.unwrap();
+        let err = sqlx::query(sql).execute(&mut *tx).await.unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+        tx.rollback().await.unwrap();
+    }
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE action = 'test.kept'")
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    assert_eq!(kept, 1);
+}
+
+#[tokio::test]
 async fn concurrent_events_still_form_one_chain() {
     let (pool, _owner) = setup().await;
     let mut tasks = Vec::new();

@@ -87,8 +87,10 @@ mod tests {
 
     #[test]
     fn a_change_reads_field_by_field() {
-        let before = json!({ "tier_id": "standard", "version": 3, "limits": { "cpu": 2000, "memory": 8 }, "note": "x" });
-        let after = json!({ "tier_id": "premium", "version": 4, "limits": { "cpu": 2000, "memory": 32 }, "reason": "growth" });
+        let before =
+            json!({ "tier_id": "standard", "version": 3, "limits": { "cpu": 2000, "memory": 8 }, "note": "x" });
+        let after =
+            json!({ "tier_id": "premium", "version": 4, "limits": { "cpu": 2000, "memory": 32 }, "reason": "growth" });
         let lines = diff(Some(&before), Some(&after));
         let line = |p: &str| lines.iter().find(|l| l.path == p).unwrap().clone();
         assert_eq!(
@@ -103,7 +105,10 @@ mod tests {
         assert_eq!(line("limits.cpu").change, Change::Same);
         assert_eq!(line("limits.memory").change, Change::Changed);
         assert_eq!(line("note").change, Change::Removed);
-        assert_eq!(line("reason"), DiffLine { path: "reason".into(), before: None, after: Some("growth".into()), change: Change::Added });
+        assert_eq!(
+            line("reason"),
+            DiffLine { path: "reason".into(), before: None, after: Some("growth".into()), change: Change::Added }
+        );
         assert_eq!(lines.len(), 6);
     }
 
@@ -120,6 +125,14 @@ mod tests {
     #[test]
     fn a_scalar_value_is_one_unnamed_field() {
         let lines = diff(Some(&json!(1)), Some(&json!(2)));
-        assert_eq!(lines, vec![DiffLine { path: String::new(), before: Some("1".into()), after: Some("2".into()), change: Change::Changed }]);
+        assert_eq!(
+            lines,
+            vec![DiffLine {
+                path: String::new(),
+                before: Some("1".into()),
+                after: Some("2".into()),
+                change: Change::Changed
+            }]
+        );
     }
 }

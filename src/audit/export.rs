@@ -1,8 +1,8 @@
 //! `GET /audit/export?format=csv|jsonl&<filters>`: the filtered trail as a
-//! file, oldest event first, streamed from the database row by row. The
+//! file, newest event first like the page, streamed from the database row by row. The
 //! server holds one buffer of about 64 KiB per export, whatever its size.
 
-use super::ssr::{record, resolve, NewEvent};
+use super::ssr::{events, record, resolve, NewEvent};
 use super::{AuditQuery, EventDetail};
 use crate::auth::session::{scope_for, AuthContext, ClientMeta};
 use crate::error::AppError;
@@ -112,7 +112,10 @@ pub async fn handler(
 ) -> Result<Response, AppError> {
     let p = |k: &str| params.get(k).cloned();
     let format = Format::parse(params.get("format").map(String::as_str))?;
-    let query = AuditQuery { before: None, ..AuditQuery::parse(p("tenant"), p("actor"), p("action"), p("from"), p("to"), None)? };
+    let query = AuditQuery {
+        before: None,
+        ..AuditQuery::parse(p("tenant"), p("actor"), p("action"), p("from"), p("to"), None)?
+    };
     let user = auth.and_then(|Extension(a)| a.user).ok_or(AppError::Unauthorized)?;
     let scope = scope_for(&user)?;
     let actor = meta.map(|Extension(m)| m).unwrap_or_default().actor(Some(&user));
@@ -123,7 +126,8 @@ pub async fn handler(
     let resolved = resolve(&mut tx, &query).await?;
     let filters: serde_json::Map<String, serde_json::Value> =
         query.filter_pairs().into_iter().map(|(k, v)| (k.to_string(), v.into())).collect();
-    let event = NewEvent::new("audit.exported").after(serde_json::json!({ "format": format.extension(), "filters": filters }));
+    let event =
+        NewEvent::new("audit.exported").after(serde_json::json!({ "format": format.extension(), "filters": filters }));
     let event = match (scope, resolved.tenant_id) {
         (Scope::Tenant(t), _) | (_, Some(t)) => event.tenant(t),
         _ => event,
@@ -166,29 +170,7 @@ async fn stream_rows(
 ) -> Result<(), AppError> {
     let mut tx = db::begin(pool, scope).await?;
     let r = resolve(&mut tx, query).await?;
-    let mut rows = sqlx::query_as!(
-        EventDetail,
-        r#"SELECT e.id, e.occurred_at, e.actor_user_id, e.actor_email, e.actor_role, e.ip, e.user_agent,
-                  e.tenant_id, t.slug AS "tenant_slug?", e.action, e.target, e.before, e.after,
-                  encode(e.prev_hash, 'hex') AS "prev_hash!", encode(e.hash, 'hex') AS "hash!"
-           FROM audit_events e LEFT JOIN tenants t ON t.id = e.tenant_id
-           WHERE ($1::uuid IS NULL OR e.tenant_id = $1)
-             AND ($2::text IS NULL OR e.actor_email = $2)
-             AND ($3::text IS NULL OR e.action = $3)
-             AND ($4::bigint IS NULL OR e.id >= $4)
-             AND ($5::bigint IS NULL OR e.id <= $5)
-             AND ($6::timestamptz IS NULL OR e.occurred_at >= $6)
-             AND ($7::timestamptz IS NULL OR e.occurred_at < $7)
-           ORDER BY e.id"#,
-        r.tenant_id,
-        r.actor,
-        r.action,
-        r.min_id,
-        r.max_id,
-        r.from,
-        r.until,
-    )
-    .fetch(&mut *tx);
+    let mut rows = events(&mut tx, &r, None);
     let mut buf = String::with_capacity(CHUNK + 4096);
     if format == Format::Csv {
         buf.push_str(CSV_HEADER);

@@ -14,7 +14,7 @@ pub mod ssr;
 
 pub use pages::{AuditEventPage, AuditPage, AuditVerifyPage};
 #[cfg(feature = "ssr")]
-pub use ssr::{record, recent, verify_chain, Actor, ChainReport, NewEvent};
+pub use ssr::{recent, record, verify_chain, Actor, ChainReport, NewEvent};
 
 use crate::error::{AppError, FieldError};
 use crate::ui::url_encode;
@@ -75,6 +75,21 @@ pub struct EventRow {
     pub action: String,
     pub target: Option<String>,
     pub tenant_slug: Option<String>,
+}
+
+impl From<EventDetail> for EventRow {
+    fn from(e: EventDetail) -> Self {
+        EventRow {
+            id: e.id,
+            occurred_at: e.occurred_at,
+            actor_email: e.actor_email,
+            actor_role: e.actor_role,
+            ip: e.ip,
+            action: e.action,
+            target: e.target,
+            tenant_slug: e.tenant_slug,
+        }
+    }
 }
 
 /// One page of the trail, newest first.
@@ -207,7 +222,11 @@ impl AuditQuery {
 
     /// Whether any filter (not the page) is set.
     pub fn is_filtered(&self) -> bool {
-        self.tenant.is_some() || self.actor.is_some() || self.action.is_some() || self.from.is_some() || self.to.is_some()
+        self.tenant.is_some()
+            || self.actor.is_some()
+            || self.action.is_some()
+            || self.from.is_some()
+            || self.to.is_some()
     }
 
     /// The filters as `name=value` pairs, in address order.
@@ -222,7 +241,8 @@ impl AuditQuery {
 
     /// The query string of these filters, with a page cursor when given.
     pub fn query_string(&self, before: Option<i64>) -> String {
-        let mut parts: Vec<String> = self.filter_pairs().iter().map(|(k, v)| format!("{k}={}", url_encode(v))).collect();
+        let mut parts: Vec<String> =
+            self.filter_pairs().iter().map(|(k, v)| format!("{k}={}", url_encode(v))).collect();
         if let Some(b) = before {
             parts.push(format!("before={b}"));
         }
@@ -298,8 +318,15 @@ mod tests {
 
     #[test]
     fn filters_parse_and_write_back_the_same_address() {
-        let q = AuditQuery::parse(s(" Acme "), s("Ops@Example.com"), s("tenant.created"), s("2026-01-01"), s("2026-01-31"), None)
-            .unwrap();
+        let q = AuditQuery::parse(
+            s(" Acme "),
+            s("Ops@Example.com"),
+            s("tenant.created"),
+            s("2026-01-01"),
+            s("2026-01-31"),
+            None,
+        )
+        .unwrap();
         assert_eq!(q.tenant.as_deref(), Some("acme"));
         assert_eq!(q.actor.as_deref(), Some("ops@example.com"));
         assert!(q.is_filtered());
@@ -307,8 +334,15 @@ mod tests {
             q.query_string(Some(42)),
             "tenant=acme&actor=ops%40example.com&action=tenant.created&from=2026-01-01&to=2026-01-31&before=42"
         );
-        let again = AuditQuery::parse(q.tenant.clone(), q.actor.clone(), q.action.clone(), s("2026-01-01"), s("2026-01-31"), s("42"))
-            .unwrap();
+        let again = AuditQuery::parse(
+            q.tenant.clone(),
+            q.actor.clone(),
+            q.action.clone(),
+            s("2026-01-01"),
+            s("2026-01-31"),
+            s("42"),
+        )
+        .unwrap();
         assert_eq!(again.before, Some(42));
         assert_eq!(AuditQuery::parse(None, s(""), s("  "), None, None, None).unwrap(), AuditQuery::default());
     }

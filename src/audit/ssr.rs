@@ -3,6 +3,8 @@
 
 use super::{AuditQuery, EventDetail, EventPage, EventRow, EventSummary, PAGE_SIZE};
 use crate::error::AppError;
+use futures_util::stream::BoxStream;
+use futures_util::TryStreamExt;
 use serde_json::Value;
 use sqlx::PgConnection;
 use time::{Duration, OffsetDateTime, Time};
@@ -111,11 +113,17 @@ pub struct Resolved {
     pub max_id: Option<i64>,
 }
 
+/// Makes the planner plan each query of this transaction for its actual
+/// parameters: the trail's query has one optional condition per filter, and
+/// only a custom plan drops the absent ones and picks the index that fits.
+async fn custom_plans(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan").execute(conn).await.map(|_| ())
+}
+
 /// Resolves `q` in the connection's scope (a tenant slug the scope cannot
-/// see is unknown). Also makes the planner plan each query for its actual
-/// filters rather than a generic plan for all of them.
+/// see is unknown).
 pub async fn resolve(conn: &mut PgConnection, q: &AuditQuery) -> Result<Resolved, AppError> {
-    sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan").execute(&mut *conn).await?;
+    custom_plans(conn).await?;
     let tenant_id = match &q.tenant {
         None => None,
         Some(slug) => Some(
@@ -152,13 +160,19 @@ pub async fn resolve(conn: &mut PgConnection, q: &AuditQuery) -> Result<Resolved
     Ok(Resolved { tenant_id, actor: q.actor.clone(), action: q.action.clone(), from, until, min_id, max_id })
 }
 
-/// One page of the trail, newest first, in the connection's scope.
-pub async fn list(conn: &mut PgConnection, q: &AuditQuery) -> Result<EventPage, AppError> {
-    let r = resolve(conn, q).await?;
-    let mut events = sqlx::query_as!(
-        EventRow,
-        r#"SELECT e.id, e.occurred_at, e.actor_email, e.actor_role, e.ip, e.action, e.target,
-                  t.slug AS "tenant_slug?"
+/// The events `r` selects in the connection's scope, newest first, at most
+/// `limit` (all of them without one), as a stream: the page, one event and
+/// the export all read the trail through this one query.
+pub fn events<'c>(
+    conn: &'c mut PgConnection,
+    r: &Resolved,
+    limit: Option<i64>,
+) -> BoxStream<'c, Result<EventDetail, sqlx::Error>> {
+    sqlx::query_as!(
+        EventDetail,
+        r#"SELECT e.id, e.occurred_at, e.actor_user_id, e.actor_email, e.actor_role, e.ip, e.user_agent,
+                  e.tenant_id, t.slug AS "tenant_slug?", e.action, e.target, e.before, e.after,
+                  encode(e.prev_hash, 'hex') AS "prev_hash!", encode(e.hash, 'hex') AS "hash!"
            FROM audit_events e LEFT JOIN tenants t ON t.id = e.tenant_id
            WHERE ($1::uuid IS NULL OR e.tenant_id = $1)
              AND ($2::text IS NULL OR e.actor_email = $2)
@@ -176,10 +190,15 @@ pub async fn list(conn: &mut PgConnection, q: &AuditQuery) -> Result<EventPage, 
         r.max_id,
         r.from,
         r.until,
-        PAGE_SIZE + 1
+        limit
     )
-    .fetch_all(&mut *conn)
-    .await?;
+    .fetch(conn)
+}
+
+/// One page of the trail, newest first, in the connection's scope.
+pub async fn list(conn: &mut PgConnection, q: &AuditQuery) -> Result<EventPage, AppError> {
+    let r = resolve(conn, q).await?;
+    let mut events: Vec<EventRow> = events(conn, &r, Some(PAGE_SIZE + 1)).map_ok(EventRow::from).try_collect().await?;
     let next = if events.len() as i64 > PAGE_SIZE {
         events.truncate(PAGE_SIZE as usize);
         events.last().map(|e| e.id)
@@ -191,17 +210,9 @@ pub async fn list(conn: &mut PgConnection, q: &AuditQuery) -> Result<EventPage, 
 
 /// One event in full, if the connection's scope includes it.
 pub async fn detail(conn: &mut PgConnection, id: i64) -> Result<Option<EventDetail>, sqlx::Error> {
-    sqlx::query_as!(
-        EventDetail,
-        r#"SELECT e.id, e.occurred_at, e.actor_user_id, e.actor_email, e.actor_role, e.ip, e.user_agent,
-                  e.tenant_id, t.slug AS "tenant_slug?", e.action, e.target, e.before, e.after,
-                  encode(e.prev_hash, 'hex') AS "prev_hash!", encode(e.hash, 'hex') AS "hash!"
-           FROM audit_events e LEFT JOIN tenants t ON t.id = e.tenant_id
-           WHERE e.id = $1"#,
-        id
-    )
-    .fetch_optional(conn)
-    .await
+    custom_plans(conn).await?;
+    let r = Resolved { min_id: Some(id), max_id: Some(id), ..Resolved::default() };
+    events(conn, &r, Some(1)).try_next().await
 }
 
 /// The result of checking the hash chain.

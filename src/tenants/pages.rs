@@ -334,6 +334,7 @@ fn TenantView(detail: TenantDetail, tiers: Vec<Tier>) -> impl IntoView {
             <div class="page-head">
                 <h2>"Configuration"</h2>
                 <div class="export-links">
+                    <a class="btn" href=format!("/audit?tenant={}", t.slug)>"Audit trail"</a>
                     <a class="btn" rel="external" download="" href=format!("/tenants/{}/export?format=json", t.slug)>"Export JSON"</a>
                     <a class="btn" rel="external" download="" href=format!("/tenants/{}/export?format=yaml", t.slug)>"Export YAML"</a>
                 </div>
