@@ -28,6 +28,7 @@ test("find a tier change in the trail, read its before and after, export what th
   await expect(table.getByRole("row")).toHaveCount(2);
   await expect(table.getByRole("row").nth(1)).toContainText("tenant.tier_changed");
   await expect(filters.getByLabel("Tenant")).toHaveValue(slug);
+  await page.screenshot({ path: testInfo.outputPath("audit-trail.png"), fullPage: true });
 
   // The filtered view is an address: opening it again gives the same rows.
   const address = page.url();
@@ -49,7 +50,7 @@ test("find a tier change in the trail, read its before and after, export what th
   await table.getByRole("link", { name: /^Event \d+$/ }).click();
   await expect(page.getByRole("heading", { name: /^Event #\d+$/ })).toBeVisible();
   const changes = page.getByRole("region", { name: "Values before and after" });
-  const tierRow = changes.getByRole("row", { name: /tier_id/ });
+  const tierRow = changes.getByRole("row", { name: /^tier / });
   await expect(tierRow).toContainText("free");
   await expect(tierRow).toContainText("standard");
   await expect(tierRow).toContainText("changed");
@@ -75,4 +76,14 @@ test("verify the chain from the console", async ({ page }, testInfo) => {
   await page.getByRole("button", { name: "Verify now" }).click();
   await expect(page.getByRole("status").filter({ hasText: /^Intact: [\d,]+ events checked/ })).toBeVisible();
   await page.screenshot({ path: testInfo.outputPath("audit-verify.png"), fullPage: true });
+});
+
+test("the trail is readable at 375 px wide", async ({ page }, testInfo) => {
+  await signInAsAdmin(page);
+  await page.setViewportSize({ width: 375, height: 740 });
+  await page.goto("/audit");
+  await expect(page.getByRole("region", { name: "Audit events" })).toBeVisible();
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  expect(overflow).toBeLessThanOrEqual(0);
+  await page.screenshot({ path: testInfo.outputPath("audit-375.png"), fullPage: true });
 });

@@ -85,6 +85,11 @@ fn AuditFilters(typed: Vec<(&'static str, Option<String>)>, error: Option<AppErr
     }
 }
 
+/// A stored role as people read it (`platform_admin` → `Platform admin`).
+fn role_label(role: &str) -> String {
+    crate::auth::Role::parse(role).map(|r| r.label().to_string()).unwrap_or_else(|| role.to_string())
+}
+
 /// The current filters with one of them replaced, as an address.
 fn with_filter(q: &AuditQuery, key: &str, value: &str) -> String {
     let mut pairs: Vec<(String, String)> =
@@ -149,7 +154,7 @@ fn EventList(data: EventPage) -> impl IntoView {
                                 Some((href, a)) => view! { <a href=href title="Show this actor's events">{a}</a> }.into_any(),
                                 None => view! { <span class="muted">"—"</span> }.into_any(),
                             }}
-                            {e.actor_role.map(|r| view! { <span class="muted">{format!(" · {r}")}</span> })}
+                            {e.actor_role.as_deref().map(|r| view! { <span class="muted">{format!(" · {}", role_label(r))}</span> })}
                         </td>
                         <td><a href=action_href title="Show events of this action"><code>{e.action.clone()}</code></a></td>
                         <td>
@@ -216,7 +221,7 @@ fn EventView(e: EventDetail) -> impl IntoView {
             <dt>"Who"</dt>
             <dd>
                 {e.actor_email.clone().unwrap_or_else(|| "—".into())}
-                {e.actor_role.clone().map(|r| view! { " " <Badge text=r tone="info"/> })}
+                {e.actor_role.as_deref().map(|r| view! { " " <Badge text=role_label(r) tone="info"/> })}
             </dd>
             <dt>"User id"</dt><dd><code>{e.actor_user_id.map(|u| u.to_string()).unwrap_or_else(|| "—".into())}</code></dd>
             <dt>"IP address"</dt><dd>{e.ip.clone().unwrap_or_else(|| "—".into())}</dd>
@@ -285,7 +290,7 @@ pub fn AuditVerifyPage() -> impl IntoView {
             events' contents, in order, and names the first event that does not match: an event changed,
             removed or inserted after the fact. Expect about 15 seconds per million events."
         </p>
-        <form method="get" action="/audit/verify">
+        <form method="get" action="/audit/verify" class="form-actions">
             <input type="hidden" name="run" value="1"/>
             <button type="submit" class="btn btn-primary">"Verify now"</button>
         </form>
