@@ -261,6 +261,13 @@ async fn a_tenant_admin_sees_only_their_tenants_events() {
         .collect();
     assert_eq!(seen, acme);
     assert!(seen.contains(&e[0]) && !seen.contains(&e[3]));
+    let own_sign_in: i64 = sqlx::query_scalar(
+        "SELECT id FROM audit_events WHERE action = 'auth.login.succeeded' AND actor_email = 'owner@acme.example'",
+    )
+    .fetch_one(&app.owner)
+    .await
+    .unwrap();
+    assert!(seen.contains(&own_sign_in), "their own sign-in is in their tenant's trail");
 
     // Another tenant's slug is unknown, its events are not found, its rows are not exported.
     assert_eq!(page(&app, &client, &[("tenant", "globex")]).await.status(), 422);

@@ -9,6 +9,8 @@ pub mod session;
 #[cfg(feature = "ssr")]
 pub mod throttle;
 #[cfg(feature = "ssr")]
+pub mod totp;
+#[cfg(feature = "ssr")]
 pub mod users;
 
 pub use pages::LoginPage;

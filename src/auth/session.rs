@@ -321,12 +321,13 @@ pub async fn login_with(
     .await?;
     let role = Role::parse(&user.role).expect("filtered above");
     let current = CurrentUser { id: user.id, email: user.email.clone(), role, tenant_id: user.tenant_id };
-    audit::record(
-        &mut tx,
-        &meta.actor(Some(&current)),
-        NewEvent::new("auth.login.succeeded").target(user.email.as_str()),
-    )
-    .await?;
+    // A tenant admin's sign-in belongs to their tenant's trail.
+    let event = NewEvent::new("auth.login.succeeded").target(user.email.as_str());
+    let event = match user.tenant_id {
+        Some(tenant) => event.tenant(tenant),
+        None => event,
+    };
+    audit::record(&mut tx, &meta.actor(Some(&current)), event).await?;
     tx.commit().await?;
 
     // A new session id at every sign-in: the id the browser had before is dead.
