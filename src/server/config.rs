@@ -9,6 +9,10 @@ pub enum Profile {
     Production,
 }
 
+/// The sealing key of a development console started without `BULKHEAD_SECRET_KEY`.
+/// It is public: production refuses to start without a key of its own.
+const DEVELOPMENT_SECRET_KEY: &str = "bulkhead development key: not a secret, never for production";
+
 /// Everything the server reads from its environment at start.
 #[derive(Clone)]
 pub struct Config {
@@ -133,6 +137,21 @@ impl Config {
         Ok(config)
     }
 
+    /// The box that seals TOTP secrets. Outside development the key is required
+    /// (see `check`); a development console without one uses a fixed,
+    /// public development key, so its secrets are sealed but not protected.
+    pub fn secret_box(&self) -> crate::auth::totp::SecretBox {
+        match &self.secret_key {
+            Some(key) => crate::auth::totp::SecretBox::new(key),
+            None => {
+                tracing::warn!(
+                    "BULKHEAD_SECRET_KEY is not set: TOTP secrets are sealed with the public development key"
+                );
+                crate::auth::totp::SecretBox::new(DEVELOPMENT_SECRET_KEY)
+            }
+        }
+    }
+
     /// Refuses settings that are unsafe outside development.
     pub fn check(&self) -> Result<(), ConfigError> {
         if self.profile == Profile::Production {
@@ -192,6 +211,16 @@ mod tests {
         let c = Config::default();
         assert!(c.check().is_ok());
         assert!(!c.secure_cookies());
+    }
+
+    #[test]
+    fn secrets_sealed_under_one_key_do_not_open_under_another() {
+        let owner = uuid::Uuid::new_v4();
+        let dev = Config::default().secret_box();
+        let prod = Config { secret_key: Some("k".repeat(32)), ..Config::default() }.secret_box();
+        let sealed = prod.seal(owner, b"totp secret");
+        assert_eq!(prod.open(owner, &sealed).unwrap(), b"totp secret");
+        assert!(dev.open(owner, &sealed).is_err());
     }
 
     #[test]

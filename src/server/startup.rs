@@ -98,7 +98,8 @@ pub fn router(state: AppState) -> Router {
 
 /// Builds the state for `pool` and `config`.
 pub fn state(pool: PgPool, config: Config, leptos_options: LeptosOptions) -> AppState {
-    AppState { leptos_options, pool, config: Arc::new(config) }
+    let secrets = config.secret_box();
+    AppState { leptos_options, pool, config: Arc::new(config), secrets }
 }
 
 /// Deletes expired sessions in the background, forever.

@@ -12,6 +12,8 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub pool: PgPool,
     pub config: Arc<Config>,
+    /// Seals and opens TOTP secrets (key from `BULKHEAD_SECRET_KEY`).
+    pub secrets: crate::auth::totp::SecretBox,
 }
 
 impl FromRef<AppState> for LeptosOptions {
