@@ -23,10 +23,13 @@ ALTER TABLE recovery_codes FORCE ROW LEVEL SECURITY;
 CREATE POLICY platform_all ON recovery_codes TO bulkhead_platform USING (true) WITH CHECK (true);
 CREATE POLICY auth_read ON recovery_codes FOR SELECT TO bulkhead_auth USING (true);
 CREATE POLICY auth_use ON recovery_codes FOR UPDATE TO bulkhead_auth USING (true) WITH CHECK (true);
+CREATE POLICY auth_issue ON recovery_codes FOR INSERT TO bulkhead_auth WITH CHECK (true);
+CREATE POLICY auth_replace ON recovery_codes FOR DELETE TO bulkhead_auth USING (true);
 REVOKE ALL ON recovery_codes FROM PUBLIC;
 GRANT SELECT, INSERT, DELETE ON recovery_codes TO bulkhead_platform;
-GRANT SELECT, UPDATE (used_at) ON recovery_codes TO bulkhead_auth;
+GRANT SELECT, INSERT, DELETE, UPDATE (used_at) ON recovery_codes TO bulkhead_auth;
 
--- The sign-in step may move the accepted step forward, and nothing else.
-CREATE POLICY auth_totp_step ON users FOR UPDATE TO bulkhead_auth USING (true) WITH CHECK (true);
-GRANT UPDATE (totp_last_step) ON users TO bulkhead_auth;
+-- Sign-in and enrolment (the sign-in role) may set the second factor's
+-- columns, and no other: not the password, the role, the e-mail or the tenant.
+CREATE POLICY auth_mfa ON users FOR UPDATE TO bulkhead_auth USING (true) WITH CHECK (true);
+GRANT UPDATE (totp_secret, totp_enrolled_at, totp_last_step) ON users TO bulkhead_auth;

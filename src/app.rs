@@ -1,7 +1,7 @@
 //! The HTML shell, the router and the console's layout.
 
 use crate::audit::{AuditEventPage, AuditPage, AuditVerifyPage};
-use crate::auth::{fetch_current_user, CurrentUser, LoginPage, Logout};
+use crate::auth::{fetch_current_user, CurrentUser, EnrolPage, LoginCodePage, LoginPage, Logout, RecoveryCodesPage};
 use crate::dashboard::DashboardPage;
 use crate::tenants::{NewTenantPage, TenantPage, TenantsPage};
 use crate::tiers::{TierEditPage, TiersPage};
@@ -44,6 +44,9 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=NotFound>
                 <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
+                <Route path=path!("/login/code") view=LoginCodePage ssr=SsrMode::Async/>
+                <Route path=path!("/login/enrol") view=EnrolPage ssr=SsrMode::Async/>
+                <Route path=path!("/login/recovery-codes") view=RecoveryCodesPage ssr=SsrMode::Async/>
                 <ParentRoute path=path!("") view=ConsoleLayout ssr=SsrMode::Async>
                     <Route path=path!("") view=DashboardPage ssr=SsrMode::Async/>
                     <Route path=path!("tenants") view=TenantsPage ssr=SsrMode::Async/>
@@ -100,6 +103,7 @@ fn UserMenu(user: CurrentUser) -> impl IntoView {
         <div class="user-menu">
             <span class="user-email" title="Signed in as">{user.email.clone()}</span>
             <Badge text=user.role.label() tone="info"/>
+            <a href="/login/enrol" title="Two-factor authentication">"Two-factor"</a>
             <ActionForm action=logout>
                 <Button kind=ButtonKind::Secondary pending=logout.pending() pending_label="Signing out…">"Sign out"</Button>
             </ActionForm>

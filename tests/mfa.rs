@@ -49,14 +49,15 @@ async fn of_twenty_requests_racing_with_one_code_exactly_one_wins() {
 }
 
 #[tokio::test]
-async fn the_sign_in_role_cannot_change_a_password_or_a_secret() {
+async fn the_sign_in_role_cannot_change_a_password_a_role_or_an_address() {
     let url = common::fresh_database().await;
     let (pool, owner) = (db::connect(&url, 2).unwrap(), PgPool::connect(&url).await.unwrap());
     let id = user(&owner).await;
     for sql in [
         "UPDATE users SET password_hash = 'y' WHERE id = $1",
-        "UPDATE users SET totp_secret = '\\x00' WHERE id = $1",
+        "UPDATE users SET email = 'other@example.com' WHERE id = $1",
         "UPDATE users SET role = 'platform_admin' WHERE id = $1",
+        "UPDATE users SET tenant_id = NULL WHERE id = $1",
         "UPDATE recovery_codes SET code_hash = '\\x00' WHERE user_id = $1",
     ] {
         let mut tx = db::begin(&pool, Scope::Auth).await.unwrap();
@@ -67,4 +68,138 @@ async fn the_sign_in_role_cannot_change_a_password_or_a_secret() {
     let mut tx = db::begin(&pool, Scope::Tenant(Uuid::new_v4())).await.unwrap();
     let err = sqlx::query("SELECT count(*) FROM recovery_codes").execute(&mut *tx).await.unwrap_err();
     assert!(err.to_string().contains("permission denied"), "{err}");
+}
+
+mod flow {
+    use super::common::{location, spawn_app, spawn_app_with, TestApp, TEST_PASSWORD};
+    use bulkhead::auth::mfa::Enrolment;
+    use bulkhead::auth::{totp, Role};
+
+    fn secret_bytes(text: &str) -> Vec<u8> {
+        totp_rs::Secret::Encoded(text.to_string()).to_bytes().unwrap()
+    }
+
+    /// The code `offset` steps from now.
+    fn code(secret: &[u8], offset: i64) -> String {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
+        totp::code_at(secret, totp::step_of(now) + offset)
+    }
+
+    async fn post(app: &TestApp, client: &reqwest::Client, function: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        client.post(app.url(&format!("/api/{function}"))).header("accept", "text/html").form(form).send().await.unwrap()
+    }
+
+    async fn enrol(app: &TestApp, client: &reqwest::Client) -> (Vec<u8>, Vec<String>) {
+        let first: Enrolment = post(app, client, "mfa_enrolment", &[]).await.json().await.unwrap();
+        assert!(!first.enrolled);
+        assert!(first.uri.starts_with("otpauth://totp/Bulkhead:"), "{}", first.uri);
+        assert!(!first.qr_png.is_empty());
+        let again: Enrolment = post(app, client, "mfa_enrolment", &[]).await.json().await.unwrap();
+        assert_eq!(again.secret, first.secret, "the secret holds until enrolment completes");
+        let secret = secret_bytes(&first.secret);
+
+        let wrong = post(app, client, "confirm_enrolment", &[("code", &code(b"some other secret!!!", 0))]).await;
+        assert!(location(&wrong).starts_with("/login/enrol?error.code="), "{}", location(&wrong));
+        let ok = post(app, client, "confirm_enrolment", &[("code", &code(&secret, 0))]).await;
+        assert_eq!(location(&ok), "/login/recovery-codes");
+        let codes: Vec<String> = post(app, client, "recovery_codes", &[]).await.json().await.unwrap();
+        assert_eq!(codes.len(), 10);
+        let none: Vec<String> = post(app, client, "recovery_codes", &[]).await.json().await.unwrap();
+        assert!(none.is_empty(), "shown once");
+        (secret, codes)
+    }
+
+    #[tokio::test]
+    async fn enrol_then_sign_in_with_a_code_and_with_a_recovery_code() {
+        let app = spawn_app().await;
+        let email = "staff@example.com";
+        let client = app.signed_in(Role::PlatformAdmin, email).await;
+        let (secret, codes) = enrol(&app, &client).await;
+
+        // At rest: the secret is sealed, the recovery codes are hashes.
+        let (stored, text_len): (Vec<u8>, i64) =
+            sqlx::query_as("SELECT totp_secret, (SELECT count(*) FROM recovery_codes WHERE length(code_hash) = 32) FROM users WHERE email = $1")
+                .bind(email)
+                .fetch_one(&app.owner)
+                .await
+                .unwrap();
+        assert!(!stored.windows(secret.len()).any(|w| w == secret.as_slice()));
+        let base32 = totp::secret_text(&secret);
+        assert!(!stored.windows(base32.len()).any(|w| w == base32.as_bytes()));
+        assert_eq!(text_len, 10);
+        let hashes: Vec<Vec<u8>> =
+            sqlx::query_scalar("SELECT code_hash FROM recovery_codes").fetch_all(&app.owner).await.unwrap();
+        for c in &codes {
+            assert!(!hashes.contains(&c.as_bytes().to_vec()));
+            assert!(hashes.contains(&totp::recovery_code_hash(c)));
+        }
+
+        // The password alone reaches only the code form.
+        let browser = app.client();
+        assert_eq!(app.login(&browser, email, TEST_PASSWORD).await, "/login/code");
+        let home = browser.get(app.url("/")).send().await.unwrap();
+        assert!(location(&home).starts_with("/login"), "{}", location(&home));
+        assert_eq!(browser.post(app.url("/api/audit_events")).send().await.unwrap().status(), 401);
+
+        // The enrolment's own code counts as used; the next step's code signs in, once.
+        let used = post(&app, &browser, "verify_code", &[("code", &code(&secret, 0))]).await;
+        assert_eq!(location(&used), "/login/code?error=replayed");
+        let next = code(&secret, 1);
+        let ok = post(&app, &browser, "verify_code", &[("code", &next), ("next", "/audit")]).await;
+        assert_eq!(location(&ok), "/audit");
+        assert_eq!(browser.get(app.url("/audit")).send().await.unwrap().status(), 200);
+
+        let other = app.client();
+        assert_eq!(app.login(&other, email, TEST_PASSWORD).await, "/login/code");
+        let replay = post(&app, &other, "verify_code", &[("code", &next)]).await;
+        assert_eq!(location(&replay), "/login/code?error=replayed");
+
+        // A recovery code works once, however it is typed.
+        let typed = codes[3].to_uppercase().replace('-', " ");
+        assert_eq!(location(&post(&app, &other, "verify_code", &[("code", &typed)]).await), "/");
+        let third = app.client();
+        app.login(&third, email, TEST_PASSWORD).await;
+        assert_eq!(
+            location(&post(&app, &third, "verify_code", &[("code", &codes[3])]).await),
+            "/login/code?error=recovery"
+        );
+        assert_eq!(app.count_events("auth.mfa.enrolled").await, 1);
+        assert!(app.count_events("auth.mfa.failed").await >= 3);
+    }
+
+    #[tokio::test]
+    async fn five_wrong_codes_lock_the_second_step() {
+        let app = spawn_app().await;
+        let email = "locked@example.com";
+        let client = app.signed_in(Role::PlatformAuditor, email).await;
+        let (secret, _) = enrol(&app, &client).await;
+        let browser = app.client();
+        app.login(&browser, email, TEST_PASSWORD).await;
+        let wrong = code(b"not the right secret at all", 0);
+        let mut last = String::new();
+        for _ in 0..5 {
+            last = location(&post(&app, &browser, "verify_code", &[("code", &wrong)]).await);
+        }
+        assert_eq!(last, "/login/code?error=locked");
+        // Even the right code waits now.
+        let right = post(&app, &browser, "verify_code", &[("code", &code(&secret, 1))]).await;
+        assert_eq!(location(&right), "/login/code?error=locked");
+        assert_eq!(app.count_events("auth.mfa.locked").await, 1);
+        assert_eq!(app.count_events("auth.mfa.throttled").await, 1);
+    }
+
+    #[tokio::test]
+    async fn when_staff_must_have_a_second_factor_the_first_sign_in_enrols() {
+        let config = bulkhead::server::config::Config { require_staff_mfa: true, ..Default::default() };
+        let app = spawn_app_with(config).await;
+        let email = "new@example.com";
+        app.create_admin(email, TEST_PASSWORD).await;
+        let browser = app.client();
+        assert_eq!(app.login(&browser, email, TEST_PASSWORD).await, "/login/enrol");
+        assert!(location(&browser.get(app.url("/tenants")).send().await.unwrap()).starts_with("/login"));
+        // Enrolling completes the sign-in.
+        let (_, codes) = enrol(&app, &browser).await;
+        assert_eq!(codes.len(), 10);
+        assert_eq!(browser.get(app.url("/tenants")).send().await.unwrap().status(), 200);
+    }
 }

@@ -31,6 +31,12 @@ pub const PAGE_SIZE: i64 = 50;
 pub const ACTIONS: &[(&str, &str)] = &[
     ("auth.login.succeeded", "Signed in"),
     ("auth.login.failed", "Sign-in failed"),
+    ("auth.login.password_accepted", "Password accepted, second factor next"),
+    ("auth.mfa.failed", "Second factor refused"),
+    ("auth.mfa.throttled", "Second factor throttled"),
+    ("auth.mfa.locked", "Second factor locked"),
+    ("auth.mfa.enrolled", "Two-factor authentication turned on"),
+    ("auth.mfa.enrolment_failed", "Two-factor enrolment code refused"),
     ("auth.login.throttled", "Sign-in throttled"),
     ("auth.lockout", "Account locked"),
     ("auth.logout", "Signed out"),

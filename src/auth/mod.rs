@@ -1,6 +1,8 @@
 //! Signing in and out, sessions, roles and the guards every server function uses.
 
 pub mod email;
+pub mod mfa;
+mod mfa_pages;
 mod pages;
 #[cfg(feature = "ssr")]
 pub mod password;
@@ -13,6 +15,7 @@ pub mod totp;
 #[cfg(feature = "ssr")]
 pub mod users;
 
+pub use mfa_pages::{EnrolPage, LoginCodePage, RecoveryCodesPage};
 pub use pages::LoginPage;
 
 use crate::error::AppError;
@@ -94,7 +97,17 @@ pub fn login_error_message(code: &str) -> Option<&'static str> {
         "email" => Some("Enter an e-mail address like name@example.com."),
         "locked" => Some("Too many sign-in attempts. Wait a few minutes, then try again."),
         "unavailable" => Some("The console cannot reach its database right now. Try again in a moment."),
+        "expired" => Some("Your sign-in took too long, or was not started. Sign in again."),
         _ => None,
+    }
+}
+
+/// `path`, carrying `next` along when it is not the dashboard.
+pub fn with_next(path: &str, next: &str) -> String {
+    if next == "/" {
+        path.to_string()
+    } else {
+        format!("{path}?next={}", crate::ui::url_encode(next))
     }
 }
 
@@ -115,6 +128,8 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
     };
     match session::login(&email, password).await {
         Ok(LoginOutcome::SignedIn) => leptos_axum::redirect(&next),
+        Ok(LoginOutcome::NeedsCode) => leptos_axum::redirect(&with_next("/login/code", &next)),
+        Ok(LoginOutcome::NeedsEnrolment) => leptos_axum::redirect("/login/enrol"),
         Ok(LoginOutcome::BadEmail) => leptos_axum::redirect(&back("email")),
         Ok(LoginOutcome::Invalid) => leptos_axum::redirect(&back("invalid")),
         Ok(LoginOutcome::Locked) => leptos_axum::redirect(&back("locked")),

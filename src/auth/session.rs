@@ -86,7 +86,7 @@ pub async fn check(state: &AppState, session: &Session) -> Result<SessionCheck, 
     }
 }
 
-async fn extract<T>() -> Result<T, AppError>
+pub(crate) async fn extract<T>() -> Result<T, AppError>
 where
     T: axum::extract::FromRequestParts<()> + Send,
     T::Rejection: std::fmt::Debug,
@@ -139,6 +139,10 @@ pub async fn require_platform_admin() -> Result<CurrentUser, AppError> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoginOutcome {
     SignedIn,
+    /// The password was right; the second factor comes next.
+    NeedsCode,
+    /// The password was right; the account must enrol TOTP before it signs in.
+    NeedsEnrolment,
     /// The e-mail is not an address at all (nothing was looked up).
     BadEmail,
     /// Unknown e-mail or wrong password: the same answer for both.
@@ -147,7 +151,7 @@ pub enum LoginOutcome {
     Locked,
 }
 
-fn policies(state: &AppState) -> (Policy, Policy) {
+pub(crate) fn policies(state: &AppState) -> (Policy, Policy) {
     let c = &state.config;
     let account = Policy {
         limit: c.login_account_limit,
@@ -158,7 +162,10 @@ fn policies(state: &AppState) -> (Policy, Policy) {
     (account, Policy { limit: c.login_ip_limit, ..account })
 }
 
-async fn load_counter(conn: &mut PgConnection, key: &str) -> Result<(Counter, time::OffsetDateTime), sqlx::Error> {
+pub(crate) async fn load_counter(
+    conn: &mut PgConnection,
+    key: &str,
+) -> Result<(Counter, time::OffsetDateTime), sqlx::Error> {
     sqlx::query!(
         "INSERT INTO login_throttle (key, failures, updated_at) VALUES ($1, 0, now()) ON CONFLICT (key) DO NOTHING",
         key
@@ -175,7 +182,7 @@ async fn load_counter(conn: &mut PgConnection, key: &str) -> Result<(Counter, ti
     Ok((Counter { failures: row.failures, locked_until: row.locked_until, updated_at: row.updated_at }, row.now))
 }
 
-async fn store_counter(conn: &mut PgConnection, key: &str, c: &Counter) -> Result<(), sqlx::Error> {
+pub(crate) async fn store_counter(conn: &mut PgConnection, key: &str, c: &Counter) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "UPDATE login_throttle SET failures = $2, locked_until = $3, updated_at = $4 WHERE key = $1",
         key,
@@ -195,6 +202,7 @@ struct StoredUser {
     role: String,
     tenant_id: Option<Uuid>,
     disabled: bool,
+    mfa_enrolled: bool,
 }
 
 /// Signs in from a server function: reads the session and client from the request.
@@ -265,7 +273,8 @@ pub async fn login_with(
     }
     let user = sqlx::query_as!(
         StoredUser,
-        r#"SELECT id, email, password_hash, role, tenant_id, disabled_at IS NOT NULL AS "disabled!"
+        r#"SELECT id, email, password_hash, role, tenant_id, disabled_at IS NOT NULL AS "disabled!",
+                  totp_enrolled_at IS NOT NULL AS "mfa_enrolled!"
            FROM users WHERE email = $1"#,
         email.as_str()
     )
@@ -308,6 +317,44 @@ pub async fn login_with(
         let (c, _) = load_counter(&mut tx, key).await?;
         store_counter(&mut tx, key, &ip_policy.forgive(c)).await?;
     }
+    let role = Role::parse(&user.role).expect("filtered above");
+    let current = CurrentUser { id: user.id, email: user.email.clone(), role, tenant_id: user.tenant_id };
+
+    // 4. A second factor, when the account has one or must have one.
+    if user.mfa_enrolled || role == Role::TenantAdmin || state.config.require_staff_mfa {
+        audit::record(
+            &mut tx,
+            &meta.actor(Some(&current)),
+            tenant_event(NewEvent::new("auth.login.password_accepted").target(user.email.as_str()), &current),
+        )
+        .await?;
+        tx.commit().await?;
+        super::mfa::begin_second_step(session, user.id).await?;
+        return Ok(if user.mfa_enrolled { LoginOutcome::NeedsCode } else { LoginOutcome::NeedsEnrolment });
+    }
+    let auth_session_id = open_session(&mut tx, state, meta, &current, serde_json::Value::Null).await?;
+    tx.commit().await?;
+    enter_session(session, auth_session_id).await?;
+    Ok(LoginOutcome::SignedIn)
+}
+
+/// A tenant admin's events belong to their tenant's trail.
+pub fn tenant_event<'a>(event: NewEvent<'a>, user: &CurrentUser) -> NewEvent<'a> {
+    match user.tenant_id {
+        Some(tenant) => event.tenant(tenant),
+        None => event,
+    }
+}
+
+/// Opens a signed-in session for `user` in the caller's transaction and
+/// records `auth.login.succeeded` (with `how`, e.g. the second factor used).
+pub async fn open_session(
+    conn: &mut PgConnection,
+    state: &AppState,
+    meta: &ClientMeta,
+    user: &CurrentUser,
+    how: serde_json::Value,
+) -> Result<Uuid, AppError> {
     let absolute_secs = state.config.session_absolute_timeout.as_secs_f64();
     let auth_session_id = sqlx::query_scalar!(
         r#"INSERT INTO auth_sessions (user_id, expires_at, ip, user_agent)
@@ -317,23 +364,23 @@ pub async fn login_with(
         meta.ip,
         meta.user_agent
     )
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await?;
-    let role = Role::parse(&user.role).expect("filtered above");
-    let current = CurrentUser { id: user.id, email: user.email.clone(), role, tenant_id: user.tenant_id };
-    // A tenant admin's sign-in belongs to their tenant's trail.
-    let event = NewEvent::new("auth.login.succeeded").target(user.email.as_str());
-    let event = match user.tenant_id {
-        Some(tenant) => event.tenant(tenant),
-        None => event,
-    };
-    audit::record(&mut tx, &meta.actor(Some(&current)), event).await?;
-    tx.commit().await?;
+    let mut event = NewEvent::new("auth.login.succeeded").target(user.email.as_str());
+    if !how.is_null() {
+        event = event.after(how);
+    }
+    audit::record(conn, &meta.actor(Some(user)), tenant_event(event, user)).await?;
+    Ok(auth_session_id)
+}
 
-    // A new session id at every sign-in: the id the browser had before is dead.
+/// Makes the browser's session the signed-in one, under a new id: the id the
+/// browser had before (anonymous, or past the password only) is dead.
+pub async fn enter_session(session: &Session, auth_session_id: Uuid) -> Result<(), AppError> {
     session.cycle_id().await?;
+    session.remove_value(super::mfa::PENDING_KEY).await?;
     session.insert(SESSION_KEY, auth_session_id).await?;
-    Ok(LoginOutcome::SignedIn)
+    Ok(())
 }
 
 /// Signs out from a server function.

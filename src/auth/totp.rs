@@ -63,6 +63,20 @@ pub fn otpauth_uri(secret: &[u8], issuer: &str, account: &str) -> String {
     )
 }
 
+/// The QR code of the enrolment address, as a base64 PNG.
+pub fn qr_png_base64(secret: &[u8], issuer: &str, account: &str) -> Result<String, String> {
+    TOTP::new_unchecked(
+        Algorithm::SHA1,
+        DIGITS,
+        0,
+        STEP_SECS,
+        secret.to_vec(),
+        Some(issuer.to_string()),
+        account.to_string(),
+    )
+    .get_qr_base64()
+}
+
 /// What checking a code found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CodeCheck {

@@ -35,6 +35,11 @@ pub struct Config {
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     pub secret_key: Option<String>,
+    /// Platform staff must enrol and use TOTP (tenant admins always must).
+    /// On by default outside development.
+    pub require_staff_mfa: bool,
+    /// Wrong codes at the second step before it waits.
+    pub mfa_code_limit: i32,
 }
 
 impl std::fmt::Debug for Config {
@@ -45,6 +50,7 @@ impl std::fmt::Debug for Config {
             .field("session_idle_timeout", &self.session_idle_timeout)
             .field("session_absolute_timeout", &self.session_absolute_timeout)
             .field("secret_key", &self.secret_key.as_ref().map(|_| "[redacted]"))
+            .field("require_staff_mfa", &self.require_staff_mfa)
             .finish_non_exhaustive()
     }
 }
@@ -64,6 +70,8 @@ impl Default for Config {
             trust_forwarded_for: false,
             max_body_bytes: 64 * 1024,
             secret_key: None,
+            require_staff_mfa: false,
+            mfa_code_limit: 5,
         }
     }
 }
@@ -132,6 +140,22 @@ impl Config {
             ),
             max_body_bytes: number("BULKHEAD_MAX_BODY_BYTES", d.max_body_bytes)?,
             secret_key: var("BULKHEAD_SECRET_KEY"),
+            require_staff_mfa: match var("BULKHEAD_REQUIRE_STAFF_MFA")
+                .as_deref()
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
+                Some("1" | "true" | "yes") => true,
+                Some("0" | "false" | "no") => false,
+                None => profile == Profile::Production,
+                Some(other) => {
+                    return Err(ConfigError {
+                        name: "BULKHEAD_REQUIRE_STAFF_MFA",
+                        message: format!("expected true or false, got {other:?}"),
+                    })
+                }
+            },
+            mfa_code_limit: number("BULKHEAD_MFA_CODE_LIMIT", d.mfa_code_limit)?,
         };
         config.check()?;
         Ok(config)

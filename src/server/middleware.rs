@@ -110,7 +110,9 @@ pub async fn auth_gate(State(state): State<AppState>, session: Session, mut req:
         if path == "/login" && signed_in {
             return Redirect::to("/").into_response();
         }
-        if path != "/login" && !signed_in {
+        // The second step's pages check the pending sign-in themselves.
+        let public = path == "/login" || path.starts_with("/login/");
+        if !public && !signed_in {
             let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
             let mut url = String::from("/login");
             let mut sep = '?';

@@ -1,0 +1,123 @@
+//! The second step's pages: the code form, TOTP enrolment and the recovery
+//! codes shown once. Like the login page they stand alone, outside the console.
+
+use super::mfa::{code_error_message, mfa_enrolment, take_recovery_codes, ConfirmEnrolment, VerifyCode};
+use crate::ui::{error_view, Button, Flash, FlashKind, FormField};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+/// The code after the password: TOTP or a recovery code.
+#[component]
+pub fn LoginCodePage() -> impl IntoView {
+    let query = use_query_map();
+    let verify = ServerAction::<VerifyCode>::new();
+    let error =
+        Signal::derive(move || query.read().get("error").and_then(|c| code_error_message(&c)).map(str::to_string));
+    let next = move || query.read().get("next").unwrap_or_default();
+    view! {
+        <Title text="Two-factor authentication"/>
+        <main class="auth-page" id="main">
+            <section class="auth-card" aria-labelledby="code-title">
+                <p class="brand brand-large" aria-hidden="true">"Bulkhead"</p>
+                <h1 id="code-title">"Two-factor authentication"</h1>
+                <p class="muted">"Enter the six-digit code your authenticator app shows for Bulkhead, or one of your recovery codes."</p>
+                <ActionForm action=verify>
+                    <div class="stack">
+                        <input type="hidden" name="next" value=next/>
+                        <FormField label="Authentication code" name="code" autocomplete="one-time-code"
+                            required=true autofocus=true error=error/>
+                        <Button pending=verify.pending() pending_label="Checking…">"Verify"</Button>
+                    </div>
+                </ActionForm>
+                <p><a href="/login" rel="external">"Start again"</a></p>
+            </section>
+        </main>
+    }
+}
+
+/// TOTP enrolment: the QR code, the secret as text and the `otpauth://`
+/// address, then a first code to prove the app holds the secret.
+#[component]
+pub fn EnrolPage() -> impl IntoView {
+    let query = use_query_map();
+    let confirm = ServerAction::<ConfirmEnrolment>::new();
+    let data = Resource::new(|| (), |_| mfa_enrolment());
+    let error = Signal::derive(move || query.read().get("error.code"));
+    view! {
+        <Title text="Set up two-factor authentication"/>
+        <main class="auth-page" id="main">
+            <section class="auth-card auth-card-wide" aria-labelledby="enrol-title">
+                <p class="brand brand-large" aria-hidden="true">"Bulkhead"</p>
+                <h1 id="enrol-title">"Set up two-factor authentication"</h1>
+                <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Loading…"</p> }>
+                    {move || Suspend::new(async move {
+                        match data.await {
+                            Ok(e) if e.enrolled => view! {
+                                <Flash kind=FlashKind::Info message="Two-factor authentication is already on for this account."/>
+                                <p><a href="/">"Go to the console"</a></p>
+                            }.into_any(),
+                            Ok(e) => view! {
+                                <p>{format!("Scan this code with an authenticator app (for {}):", e.email)}</p>
+                                <img class="qr" src=format!("data:image/png;base64,{}", e.qr_png)
+                                    alt="QR code of the TOTP secret" width="200" height="200"/>
+                                <p>"Or type this secret into the app:"</p>
+                                <p><code class="secret" aria-label="Secret">{e.secret.clone()}</code></p>
+                                <details>
+                                    <summary>"Setup address (otpauth)"</summary>
+                                    <p><code class="secret">{e.uri.clone()}</code></p>
+                                </details>
+                                <ActionForm action=confirm>
+                                    <div class="stack">
+                                        <FormField label="Code from the app" name="code" autocomplete="one-time-code"
+                                            required=true error=error/>
+                                        <Button pending=confirm.pending() pending_label="Checking…">"Turn on two-factor authentication"</Button>
+                                    </div>
+                                </ActionForm>
+                            }.into_any(),
+                            Err(crate::error::AppError::Unauthorized) => view! {
+                                <Flash kind=FlashKind::Error message="Sign in first."/>
+                                <p><a href="/login" rel="external">"Sign in"</a></p>
+                            }.into_any(),
+                            Err(e) => error_view(e),
+                        }
+                    })}
+                </Suspense>
+            </section>
+        </main>
+    }
+}
+
+/// The recovery codes, shown this once.
+#[component]
+pub fn RecoveryCodesPage() -> impl IntoView {
+    let codes = Resource::new(|| (), |_| take_recovery_codes());
+    view! {
+        <Title text="Recovery codes"/>
+        <main class="auth-page" id="main">
+            <section class="auth-card" aria-labelledby="codes-title">
+                <p class="brand brand-large" aria-hidden="true">"Bulkhead"</p>
+                <h1 id="codes-title">"Save your recovery codes"</h1>
+                <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Loading…"</p> }>
+                    {move || Suspend::new(async move {
+                        match codes.await {
+                            Ok(list) if !list.is_empty() => view! {
+                                <Flash kind=FlashKind::Success message="Two-factor authentication is on."/>
+                                <p>"Each code signs you in once if you lose your device. They are shown only now: store them somewhere safe."</p>
+                                <ul class="recovery-codes" aria-label="Recovery codes">
+                                    {list.into_iter().map(|c| view! { <li><code>{c}</code></li> }).collect_view()}
+                                </ul>
+                                <p><a class="btn btn-primary" href="/" rel="external">"I have saved them: continue"</a></p>
+                            }.into_any(),
+                            Ok(_) => view! {
+                                <p>"There are no new recovery codes to show: they are shown only once."</p>
+                                <p><a href="/">"Go to the console"</a></p>
+                            }.into_any(),
+                            Err(e) => error_view(e),
+                        }
+                    })}
+                </Suspense>
+            </section>
+        </main>
+    }
+}
