@@ -66,6 +66,7 @@ async fn main() {
         .unwrap();
     let tenant_client = app.client();
     app.login(&tenant_client, "owner@tenant.example", "a long bench password").await;
+    app.enrol_totp(&tenant_client).await;
 
     let deep: i64 = sqlx::query_scalar("SELECT id FROM audit_events ORDER BY id DESC OFFSET $1 LIMIT 1")
         .bind(events / 2)

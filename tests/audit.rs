@@ -240,7 +240,9 @@ async fn tenant_admin(app: &TestApp, tenant: Uuid, email: &str) -> reqwest::Clie
         .await
         .unwrap();
     let client = app.client();
-    app.login(&client, email, TEST_PASSWORD).await;
+    // Tenant admins always have a second factor: the first sign-in enrols.
+    assert_eq!(app.login(&client, email, TEST_PASSWORD).await, "/login/enrol");
+    app.enrol_totp(&client).await;
     client
 }
 

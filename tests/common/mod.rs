@@ -157,6 +157,25 @@ impl TestApp {
         location(&res)
     }
 
+    /// Completes a sign-in (or a signed-in session) waiting for TOTP
+    /// enrolment, as a person with an authenticator app would; returns the secret.
+    pub async fn enrol_totp(&self, client: &reqwest::Client) -> Vec<u8> {
+        let e: bulkhead::auth::mfa::Enrolment =
+            client.post(self.url("/api/mfa_enrolment")).send().await.unwrap().json().await.unwrap();
+        let secret = totp_rs::Secret::Encoded(e.secret).to_bytes().unwrap();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
+        let code = bulkhead::auth::totp::code_at(&secret, bulkhead::auth::totp::step_of(now));
+        let res = client
+            .post(self.url("/api/confirm_enrolment"))
+            .header("accept", "text/html")
+            .form(&[("code", code)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(location(&res), "/login/recovery-codes");
+        secret
+    }
+
     /// How many audit events carry `action`.
     pub async fn count_events(&self, action: &str) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE action = $1")
