@@ -246,6 +246,16 @@ async fn tenant_admin(app: &TestApp, tenant: Uuid, email: &str) -> reqwest::Clie
     client
 }
 
+/// Every event of `tenant`, read as the owner.
+async fn tenant_events(app: &TestApp, tenant: Uuid) -> BTreeSet<i64> {
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM audit_events WHERE tenant_id = $1")
+        .bind(tenant)
+        .fetch_all(&app.owner)
+        .await
+        .unwrap();
+    ids.into_iter().collect()
+}
+
 #[tokio::test]
 async fn a_tenant_admin_sees_only_their_tenants_events() {
     let app = spawn_app().await;
@@ -254,13 +264,7 @@ async fn a_tenant_admin_sees_only_their_tenants_events() {
 
     // No filter at all: the database alone limits the answer to acme.
     let seen: BTreeSet<i64> = ids(&app, &client, &[]).await.into_iter().collect();
-    let acme: BTreeSet<i64> = sqlx::query_scalar("SELECT id FROM audit_events WHERE tenant_id = $1")
-        .bind(a)
-        .fetch_all(&app.owner)
-        .await
-        .unwrap()
-        .into_iter()
-        .collect();
+    let acme = tenant_events(&app, a).await;
     assert_eq!(seen, acme);
     assert!(seen.contains(&e[0]) && !seen.contains(&e[3]));
     let own_sign_in: i64 = sqlx::query_scalar(
@@ -277,13 +281,7 @@ async fn a_tenant_admin_sees_only_their_tenants_events() {
     assert_eq!(other.status(), 404);
     let export = client.get(app.url("/audit/export?format=csv")).send().await.unwrap().text().await.unwrap();
     let exported: BTreeSet<i64> = csv_ids(&export).into_iter().collect();
-    let acme_now: BTreeSet<i64> = sqlx::query_scalar("SELECT id FROM audit_events WHERE tenant_id = $1")
-        .bind(a)
-        .fetch_all(&app.owner)
-        .await
-        .unwrap()
-        .into_iter()
-        .collect();
+    let acme_now = tenant_events(&app, a).await;
     assert_eq!(exported, acme_now, "acme's events, its export's own event included");
     assert!(!exported.contains(&e[3]));
 
