@@ -50,16 +50,104 @@ pub async fn verify(password: String, stored: Option<String>) -> Result<bool, Ap
     .map_err(AppError::internal)?
 }
 
-/// Checks a new password's strength; `None` when it is acceptable.
-pub fn weakness(password: &str) -> Option<String> {
+/// Words that, with digits and symbols around them, make most of the
+/// passwords found in breaches; a password that is one of them (or a keyboard
+/// run, or one repeated character) once its digits and symbols are removed is
+/// refused whatever its length.
+const COMMON_WORDS: &[&str] = &[
+    "password",
+    "passw",
+    "passwd",
+    "qwerty",
+    "qwertyuiop",
+    "asdfgh",
+    "asdfghjkl",
+    "zxcvbnm",
+    "letmein",
+    "welcome",
+    "admin",
+    "administrator",
+    "iloveyou",
+    "monkey",
+    "dragon",
+    "football",
+    "baseball",
+    "soccer",
+    "sunshine",
+    "princess",
+    "master",
+    "shadow",
+    "superman",
+    "batman",
+    "trustno",
+    "changeme",
+    "secret",
+    "login",
+    "abc",
+    "abcdef",
+    "abcdefgh",
+    "qazwsx",
+    "starwars",
+    "whatever",
+    "freedom",
+    "hello",
+    "hunter",
+    "michael",
+    "jennifer",
+    "charlie",
+    "jordan",
+    "summer",
+    "winter",
+    "spring",
+    "autumn",
+    "january",
+    "bulkhead",
+    "tenant",
+    "default",
+    "test",
+    "testing",
+    "root",
+    "toor",
+    "pass",
+    "mypassword",
+    "passwordpassword",
+];
+
+/// Every character the same, or a run along the keyboard or the alphabet.
+fn is_run(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() < 2 {
+        return true;
+    }
+    b.windows(2).all(|w| w[0] == w[1])
+        || b.windows(2).all(|w| w[1] == w[0].wrapping_add(1))
+        || b.windows(2).all(|w| w[1].wrapping_add(1) == w[0])
+        || ["qwertyuiopasdfghjklzxcvbnm", "1234567890", "0987654321"].iter().any(|row| row.contains(s))
+}
+
+/// Checks a new password; `None` when it is acceptable. `email` is the
+/// account's address: a password containing it (or its name part) is refused.
+pub fn weakness(password: &str, email: Option<&str>) -> Option<String> {
     let chars = password.chars().count();
     if chars < MIN_LENGTH {
-        Some(format!("Use at least {MIN_LENGTH} characters."))
-    } else if password.len() > MAX_LENGTH {
-        Some(format!("Use at most {MAX_LENGTH} characters."))
-    } else {
-        None
+        return Some(format!("Use at least {MIN_LENGTH} characters."));
     }
+    if password.len() > MAX_LENGTH {
+        return Some(format!("Use at most {MAX_LENGTH} characters."));
+    }
+    let lower = password.to_lowercase();
+    if let Some(email) = email.map(str::to_lowercase) {
+        let name = email.split('@').next().unwrap_or_default();
+        if lower.contains(&email) || (name.chars().count() >= 3 && lower.contains(name)) {
+            return Some("Do not use your e-mail address in your password.".into());
+        }
+    }
+    let letters: String = lower.chars().filter(|c| c.is_alphabetic()).collect();
+    let compact: String = lower.chars().filter(|c| !c.is_whitespace()).collect();
+    if is_run(&compact) || letters.is_empty() || COMMON_WORDS.contains(&letters.as_str()) || is_run(&letters) {
+        return Some("This password is too common or too easy to guess. Use a few unrelated words.".into());
+    }
+    None
 }
 
 #[cfg(test)]
@@ -80,9 +168,25 @@ mod tests {
     }
 
     #[test]
-    fn short_passwords_are_weak() {
-        assert!(weakness("short").is_some());
-        assert!(weakness("twelve chars").is_none());
-        assert!(weakness(&"x".repeat(MAX_LENGTH + 1)).is_some());
+    fn short_common_or_personal_passwords_are_weak() {
+        assert!(weakness("short", None).is_some());
+        assert!(weakness("twelve chars", None).is_none());
+        assert!(weakness("correct horse battery staple", Some("ops@example.com")).is_none());
+        assert!(weakness(&"x".repeat(MAX_LENGTH + 1), None).is_some());
+        for common in [
+            "password1234",
+            "Password123!",
+            "123456789012",
+            "qwertyuiop12",
+            "aaaaaaaaaaaa",
+            "iloveyou2024!",
+            "abcdefghijkl",
+            "Welcome12345",
+        ] {
+            assert!(weakness(common, None).unwrap().contains("too common"), "{common}");
+        }
+        let personal = weakness("jane.doe-rocks-2026", Some("Jane.Doe@acme.example")).unwrap();
+        assert!(personal.contains("e-mail"), "{personal}");
+        assert!(weakness("my jane.doe@acme.example pw", Some("jane.doe@acme.example")).is_some());
     }
 }

@@ -43,7 +43,7 @@ pub async fn create_platform_user(
     if !role.is_platform_staff() {
         return Err(UserError::Other("tenant admins are invited from their tenant's page".into()));
     }
-    if let Some(w) = password::weakness(&password) {
+    if let Some(w) = password::weakness(&password, Some(email.as_str())) {
         return Err(UserError::WeakPassword(w));
     }
     let hash = password::hash(password).await.map_err(|e| UserError::Other(e.to_string()))?;
