@@ -1,7 +1,9 @@
 //! The HTML shell, the router and the console's layout.
 
 use crate::audit::{AuditEventPage, AuditPage, AuditVerifyPage};
-use crate::auth::{fetch_current_user, CurrentUser, EnrolPage, LoginCodePage, LoginPage, Logout, RecoveryCodesPage};
+use crate::auth::{
+    fetch_current_user, CurrentUser, EnrolPage, InvitationPage, LoginCodePage, LoginPage, Logout, RecoveryCodesPage,
+};
 use crate::dashboard::DashboardPage;
 use crate::tenants::{NewTenantPage, TenantPage, TenantsPage};
 use crate::tiers::{TierEditPage, TiersPage};
@@ -47,6 +49,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login/code") view=LoginCodePage ssr=SsrMode::Async/>
                 <Route path=path!("/login/enrol") view=EnrolPage ssr=SsrMode::Async/>
                 <Route path=path!("/login/recovery-codes") view=RecoveryCodesPage ssr=SsrMode::Async/>
+                <Route path=path!("/invite/:token") view=InvitationPage ssr=SsrMode::Async/>
                 <ParentRoute path=path!("") view=ConsoleLayout ssr=SsrMode::Async>
                     <Route path=path!("") view=DashboardPage ssr=SsrMode::Async/>
                     <Route path=path!("tenants") view=TenantsPage ssr=SsrMode::Async/>

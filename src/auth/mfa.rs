@@ -139,6 +139,8 @@ pub mod ssr {
     /// Marks the session as past the password for `user_id`, under a new id.
     pub async fn begin_second_step(session: &Session, user_id: Uuid) -> Result<(), AppError> {
         session.cycle_id().await?;
+        // Whoever this browser was signed in as, it is not any more.
+        session.remove_value(crate::auth::session::SESSION_KEY).await?;
         session.insert(PENDING_KEY, Pending { user_id, since: now_unix() }).await?;
         Ok(())
     }

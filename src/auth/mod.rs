@@ -1,6 +1,8 @@
 //! Signing in and out, sessions, roles and the guards every server function uses.
 
 pub mod email;
+mod invitation_pages;
+pub mod invitations;
 pub mod mfa;
 mod mfa_pages;
 mod pages;
@@ -15,6 +17,7 @@ pub mod totp;
 #[cfg(feature = "ssr")]
 pub mod users;
 
+pub use invitation_pages::{InvitationPage, TenantAdminsSection};
 pub use mfa_pages::{EnrolPage, LoginCodePage, RecoveryCodesPage};
 pub use pages::LoginPage;
 

@@ -166,6 +166,8 @@ pub fn done_message(code: &str) -> Option<&'static str> {
         "deleted" => Some("Tenant deleted."),
         "override_set" => Some("Quota override saved."),
         "override_removed" => Some("Quota override removed: the tier's value applies again."),
+        "invited" => Some("Invitation created: copy the link below."),
+        "invitation_revoked" => Some("Invitation revoked: its link no longer works."),
         _ => None,
     }
 }

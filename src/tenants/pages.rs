@@ -366,6 +366,7 @@ fn TenantView(detail: TenantDetail, tiers: Vec<Tier>) -> impl IntoView {
                 view! { <EmptyState title="No usage reported yet" hint="Usage appears here once the platform reports it for this tenant."/> }.into_any()
             }}
         </section>
+        <crate::auth::TenantAdminsSection slug=t.slug.clone() can_edit=detail.can_edit/>
         {actions}
     }
 }

@@ -1,0 +1,165 @@
+//! The invitation link's page, and the tenant admins section of a tenant's page.
+
+use super::invitations::{
+    invitation, problem_message, tenant_admins, AcceptInvitation, InviteTenantAdmin, RevokeInvitation,
+};
+use crate::ui::{error_view, format_time, Badge, Button, EmptyState, Flash, FlashKind, FormField, Table};
+use leptos::prelude::*;
+use leptos_meta::{Meta, Title};
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+/// `/invite/{token}`: who is invited to which tenant, and the password form.
+#[component]
+pub fn InvitationPage() -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    let token = move || params.read().get("token").unwrap_or_default();
+    let view_data = Resource::new(token, invitation);
+    let accept = ServerAction::<AcceptInvitation>::new();
+    let error = move |k: &'static str| Signal::derive(move || query.read().get(&format!("error.{k}")));
+    view! {
+        <Title text="Accept your invitation"/>
+        // The token is in the address: send it to no other site.
+        <Meta name="referrer" content="no-referrer"/>
+        <main class="auth-page" id="main">
+            <section class="auth-card" aria-labelledby="invite-title">
+                <p class="brand brand-large" aria-hidden="true">"Bulkhead"</p>
+                <h1 id="invite-title">"Accept your invitation"</h1>
+                {move || error("_form").get().map(|m| view! { <Flash kind=FlashKind::Error message=m/> })}
+                <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Loading…"</p> }>
+                    {move || Suspend::new(async move {
+                        match view_data.await {
+                            Ok(v) if v.problem.is_some() => view! {
+                                <Flash kind=FlashKind::Error message=problem_message(v.problem.as_deref().unwrap_or_default())/>
+                                <p><a href="/login" rel="external">"Go to sign in"</a></p>
+                            }.into_any(),
+                            Ok(v) => view! {
+                                <p>{format!("You are invited to administer {} as {}.", v.tenant_name.unwrap_or_default(), v.email.unwrap_or_default())}</p>
+                                <p class="muted">"Choose a password (at least 12 characters, not a common one, not containing your e-mail address). Next you will set up an authenticator app."</p>
+                                <ActionForm action=accept>
+                                    <div class="stack">
+                                        <input type="hidden" name="token" value=token/>
+                                        <FormField label="Password" name="password" input_type="password"
+                                            autocomplete="new-password" required=true error=error("password")/>
+                                        <FormField label="Password again" name="confirm" input_type="password"
+                                            autocomplete="new-password" required=true error=error("confirm")/>
+                                        <Button pending=accept.pending() pending_label="Creating…">"Create my account"</Button>
+                                    </div>
+                                </ActionForm>
+                            }.into_any(),
+                            Err(e) => error_view(e),
+                        }
+                    })}
+                </Suspense>
+            </section>
+        </main>
+    }
+}
+
+fn state_tone(state: &str) -> &'static str {
+    match state {
+        "pending" => "info",
+        "used" => "success",
+        "revoked" | "expired" => "neutral",
+        _ => "neutral",
+    }
+}
+
+/// The tenant's admins and invitations; platform admins invite and revoke.
+#[component]
+pub fn TenantAdminsSection(slug: String, can_edit: bool) -> impl IntoView {
+    let query = use_query_map();
+    let data = Resource::new(
+        {
+            let slug = slug.clone();
+            move || slug.clone()
+        },
+        tenant_admins,
+    );
+    let invite = ServerAction::<InviteTenantAdmin>::new();
+    let email_error = Signal::derive(move || query.read().get("error.invite_email"));
+    let email_value = Signal::derive(move || query.read().get("invite_email"));
+    let slug_for_list = slug.clone();
+    view! {
+        <section id="admins" aria-labelledby="admins-title">
+            <h2 id="admins-title">"Tenant admins"</h2>
+            <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Loading…"</p> }>
+                {move || {
+                    let slug = slug_for_list.clone();
+                    Suspend::new(async move {
+                        match data.await {
+                            Ok(d) => view! { <AdminsList data=d slug can_edit/> }.into_any(),
+                            Err(e) => error_view(e),
+                        }
+                    })
+                }}
+            </Suspense>
+            {can_edit.then(|| view! {
+                <ActionForm action=invite attr:class="inline-form">
+                    <input type="hidden" name="slug" value=slug.clone()/>
+                    <FormField label="Invite an admin by e-mail" name="email" input_type="email"
+                        value=email_value error=email_error/>
+                    <Button pending=invite.pending() pending_label="Inviting…">"Create invitation link"</Button>
+                </ActionForm>
+            })}
+        </section>
+    }
+}
+
+#[component]
+fn AdminsList(data: super::invitations::AdminsOverview, slug: String, can_edit: bool) -> impl IntoView {
+    let revoke = ServerAction::<RevokeInvitation>::new();
+    let link = data.fresh_link.map(|link| view! {
+        <div class="flash flash-success" role="status">
+            <p>"Invitation created. Send this link to the person; it works once, for 72 hours, and is shown only now:"</p>
+            <p><code class="secret" aria-label="Invitation link">{link}</code></p>
+        </div>
+    });
+    let admins = if data.admins.is_empty() {
+        view! { <EmptyState title="No tenant admins yet" hint="Invite the customer's administrator with the form below."/> }.into_any()
+    } else {
+        let headers = ["E-mail", "Two-factor", "Status", "Since"].into_iter().map(|h| (h.to_string(), false)).collect();
+        view! {
+            <Table caption="Tenant admins" headers>
+                {data.admins.into_iter().map(|a| view! {
+                    <tr>
+                        <td>{a.email}</td>
+                        <td>{if a.mfa { "On" } else { "Not set up" }}</td>
+                        <td>{if a.disabled { "Disabled" } else { "Active" }}</td>
+                        <td class="nowrap">{format_time(a.created_at)}</td>
+                    </tr>
+                }).collect_view()}
+            </Table>
+        }
+        .into_any()
+    };
+    let invitations = (!data.invitations.is_empty()).then(|| {
+        let headers = ["Invited", "State", "Sent", "Expires", ""].into_iter().map(|h| (h.to_string(), false)).collect();
+        view! {
+            <Table caption="Invitations" headers>
+                {data.invitations.into_iter().map(|i| {
+                    let pending = i.state == "pending";
+                    let (slug, id, email) = (slug.clone(), i.id.to_string(), i.email.clone());
+                    view! {
+                        <tr>
+                            <td>{i.email.clone()}</td>
+                            <td><Badge text=i.state.clone() tone=state_tone(&i.state)/></td>
+                            <td class="nowrap">{format_time(i.created_at)}</td>
+                            <td class="nowrap">{format_time(i.expires_at)}</td>
+                            <td>
+                                {(pending && can_edit).then(|| view! {
+                                    <ActionForm action=revoke>
+                                        <input type="hidden" name="slug" value=slug/>
+                                        <input type="hidden" name="id" value=id/>
+                                        <button type="submit" class="btn btn-link" aria-label=format!("Revoke the invitation of {email}")>"Revoke"</button>
+                                    </ActionForm>
+                                })}
+                            </td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </Table>
+        }
+    });
+    view! { {link} {admins} {invitations} }
+}

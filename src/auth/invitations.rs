@@ -1,0 +1,385 @@
+//! Tenant admins: invited by a platform admin from the tenant's page with a
+//! one-time link (72 hours, revocable, its token stored hashed); the link
+//! leads to choosing a password, then to TOTP enrolment, which signs them in.
+
+use crate::error::AppError;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// How long an invitation link works.
+pub const INVITATION_HOURS: i64 = 72;
+
+/// A tenant admin, as the tenant's page lists them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdminRow {
+    pub id: Uuid,
+    pub email: String,
+    pub mfa: bool,
+    pub disabled: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// An invitation and where it stands: pending, used, expired or revoked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvitationRow {
+    pub id: Uuid,
+    pub email: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    pub state: String,
+}
+
+/// A tenant's admins and invitations, with the link just made (shown once).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdminsOverview {
+    pub admins: Vec<AdminRow>,
+    pub invitations: Vec<InvitationRow>,
+    pub fresh_link: Option<String>,
+}
+
+/// What an invitation link shows before it is used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationView {
+    pub email: Option<String>,
+    pub tenant_name: Option<String>,
+    /// unknown, revoked, used, expired or exists.
+    pub problem: Option<String>,
+}
+
+/// What an invitation's problem means, for the person holding the link.
+pub fn problem_message(code: &str) -> &'static str {
+    match code {
+        "revoked" => "This invitation was revoked. Ask your platform administrator for a new one.",
+        "used" => "This invitation was already used. Sign in with the password you chose.",
+        "expired" => "This invitation has expired (links work for 72 hours). Ask for a new one.",
+        "exists" => "An account with this address already exists. Sign in instead.",
+        _ => "This invitation link is not valid. Check that you copied all of it.",
+    }
+}
+
+/// The tenant's admins and invitations (platform staff).
+#[server(endpoint = "tenant_admins")]
+pub async fn tenant_admins(slug: String) -> Result<AdminsOverview, AppError> {
+    let user = super::session::require_platform_staff().await?;
+    let state = crate::server::state::app_state()?;
+    let session = super::session::extract::<tower_sessions::Session>().await?;
+    ssr::list(&state, &session, &user, &slug).await
+}
+
+/// Invites `email` to administer the tenant (platform admins). Answers with a
+/// redirect to the tenant's page, where the link is shown once.
+#[server(endpoint = "invite_tenant_admin")]
+pub async fn invite_tenant_admin(slug: String, email: String) -> Result<(), AppError> {
+    let result = async {
+        let user = super::session::require_platform_admin().await?;
+        let state = crate::server::state::app_state()?;
+        let session = super::session::extract::<tower_sessions::Session>().await?;
+        let meta = super::session::client_meta().await;
+        let origin = request_origin(&state).await;
+        ssr::invite(&state, &session, &meta, &user, &slug, &email, &origin).await
+    }
+    .await;
+    finish(&slug, result.map(|_| "invited"), &[("invite_email", email)]);
+    Ok(())
+}
+
+/// Revokes a pending invitation (platform admins).
+#[server(endpoint = "revoke_invitation")]
+pub async fn revoke_invitation(slug: String, id: Uuid) -> Result<(), AppError> {
+    let result = async {
+        let user = super::session::require_platform_admin().await?;
+        let state = crate::server::state::app_state()?;
+        let meta = super::session::client_meta().await;
+        ssr::revoke(&state, &meta, &user, &slug, id).await
+    }
+    .await;
+    finish(&slug, result.map(|_| "invitation_revoked"), &[]);
+    Ok(())
+}
+
+/// What the link `token` shows (anyone holding it).
+#[server(endpoint = "invitation")]
+pub async fn invitation(token: String) -> Result<InvitationView, AppError> {
+    let state = crate::server::state::app_state()?;
+    ssr::status(&state, &token).await
+}
+
+/// Creates the tenant admin's account with the chosen password, then sends
+/// them to TOTP enrolment. Answers with a redirect.
+#[server(endpoint = "accept_invitation")]
+pub async fn accept_invitation(token: String, password: String, confirm: String) -> Result<(), AppError> {
+    let state = crate::server::state::app_state()?;
+    let session = super::session::extract::<tower_sessions::Session>().await?;
+    let meta = super::session::client_meta().await;
+    let back = format!("/invite/{}", crate::ui::url_encode(&token));
+    match ssr::accept(&state, &session, &meta, &token, password, &confirm).await {
+        Ok(()) => leptos_axum::redirect("/login/enrol"),
+        Err(err @ AppError::Invalid(_)) => {
+            leptos_axum::redirect(&crate::server::middleware::form_error_url(&back, &[], &err))
+        }
+        Err(other) => return Err(other),
+    }
+    Ok(())
+}
+
+#[cfg(feature = "ssr")]
+fn finish(slug: &str, result: Result<&str, AppError>, fields: &[(&str, String)]) {
+    match result {
+        Ok(code) => leptos_axum::redirect(&format!("/tenants/{slug}?done={code}#admins")),
+        Err(err) => {
+            leptos_axum::redirect(&crate::server::middleware::form_error_url(&format!("/tenants/{slug}"), fields, &err))
+        }
+    }
+}
+
+/// The console's address for links: the configured public address, else the
+/// request's own host.
+#[cfg(feature = "ssr")]
+async fn request_origin(state: &crate::server::state::AppState) -> String {
+    if let Some(o) = &state.config.public_origin {
+        return o.clone();
+    }
+    let headers = leptos_axum::extract::<http::HeaderMap>().await.unwrap_or_default();
+    let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    use super::{AdminRow, AdminsOverview, InvitationRow, InvitationView, INVITATION_HOURS};
+    use crate::audit::{self, NewEvent};
+    use crate::auth::email::EmailAddress;
+    use crate::auth::session::ClientMeta;
+    use crate::auth::{password, CurrentUser};
+    use crate::error::AppError;
+    use crate::server::db::{self, Scope};
+    use crate::server::state::AppState;
+    use rand::RngCore;
+    use serde_json::json;
+    use sha2::{Digest, Sha256};
+    use tower_sessions::Session;
+    use uuid::Uuid;
+
+    /// The link just made, sealed in the inviting admin's session until shown.
+    const LINK_KEY: &str = "fresh_invitation_link";
+
+    fn token_hash(token: &str) -> Vec<u8> {
+        Sha256::digest(token.trim().as_bytes()).to_vec()
+    }
+
+    async fn tenant(conn: &mut sqlx::PgConnection, slug: &str) -> Result<(Uuid, String), AppError> {
+        let row = sqlx::query!("SELECT id, name FROM tenants WHERE slug = $1 AND status <> 'deleted'", slug)
+            .fetch_optional(conn)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        Ok((row.id, row.name))
+    }
+
+    pub async fn list(
+        state: &AppState,
+        session: &Session,
+        user: &CurrentUser,
+        slug: &str,
+    ) -> Result<AdminsOverview, AppError> {
+        let mut tx = db::begin(&state.pool, Scope::Platform).await?;
+        let (tenant_id, _) = tenant(&mut tx, slug).await?;
+        let admins = sqlx::query_as!(
+            AdminRow,
+            r#"SELECT id, email, totp_enrolled_at IS NOT NULL AS "mfa!", disabled_at IS NOT NULL AS "disabled!", created_at
+               FROM users WHERE tenant_id = $1 ORDER BY email"#,
+            tenant_id
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let invitations = sqlx::query_as!(
+            InvitationRow,
+            r#"SELECT id, email, created_at, expires_at,
+                      CASE WHEN revoked_at IS NOT NULL THEN 'revoked'
+                           WHEN accepted_at IS NOT NULL THEN 'used'
+                           WHEN expires_at <= now() THEN 'expired'
+                           ELSE 'pending' END AS "state!"
+               FROM invitations WHERE tenant_id = $1 ORDER BY created_at DESC LIMIT 50"#,
+            tenant_id
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        // The link is shown once, on the page of the tenant it was made for.
+        let sealed: Option<Vec<u8>> = session.get(LINK_KEY).await?;
+        let stored = sealed.and_then(|s| state.secrets.open(user.id, &s).ok()).and_then(|b| String::from_utf8(b).ok());
+        let fresh_link = match stored.as_deref().and_then(|s| s.split_once('\n')) {
+            Some((for_slug, link)) if for_slug == slug => {
+                let link = link.to_string();
+                session.remove_value(LINK_KEY).await?;
+                Some(link)
+            }
+            _ => None,
+        };
+        Ok(AdminsOverview { admins, invitations, fresh_link })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn invite(
+        state: &AppState,
+        session: &Session,
+        meta: &ClientMeta,
+        user: &CurrentUser,
+        slug: &str,
+        email: &str,
+        origin: &str,
+    ) -> Result<(), AppError> {
+        let email = EmailAddress::parse(email).map_err(|m| AppError::invalid("invite_email", m.to_string()))?;
+        let mut tx = db::begin(&state.pool, Scope::Platform).await?;
+        let (tenant_id, _) = tenant(&mut tx, slug).await?;
+        let taken = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM users WHERE email = $1"#, email.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+        if taken > 0 {
+            return Err(AppError::invalid("invite_email", "This address already has an account."));
+        }
+        // A new invitation replaces any pending one for the same person and tenant.
+        sqlx::query!(
+            "UPDATE invitations SET revoked_at = now()
+             WHERE tenant_id = $1 AND email = $2 AND revoked_at IS NULL AND accepted_at IS NULL",
+            tenant_id,
+            email.as_str()
+        )
+        .execute(&mut *tx)
+        .await?;
+        let mut raw = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut raw);
+        let token = hex::encode(raw);
+        let expires = sqlx::query_scalar!(
+            r#"INSERT INTO invitations (tenant_id, email, token_hash, invited_by, expires_at)
+               VALUES ($1, $2, $3, $4, now() + make_interval(hours => $5)) RETURNING expires_at"#,
+            tenant_id,
+            email.as_str(),
+            token_hash(&token),
+            user.id,
+            INVITATION_HOURS as i32
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        audit::record(
+            &mut tx,
+            &meta.actor(Some(user)),
+            NewEvent::new("tenant.admin_invited")
+                .tenant(tenant_id)
+                .target(email.as_str())
+                .after(json!({ "email": email.as_str(), "expires_at": expires.to_string() })),
+        )
+        .await?;
+        tx.commit().await?;
+        let link = format!("{origin}/invite/{token}");
+        session.insert(LINK_KEY, state.secrets.seal(user.id, format!("{slug}\n{link}").as_bytes())).await?;
+        Ok(())
+    }
+
+    pub async fn revoke(
+        state: &AppState,
+        meta: &ClientMeta,
+        user: &CurrentUser,
+        slug: &str,
+        id: Uuid,
+    ) -> Result<(), AppError> {
+        let mut tx = db::begin(&state.pool, Scope::Platform).await?;
+        let (tenant_id, _) = tenant(&mut tx, slug).await?;
+        let email = sqlx::query_scalar!(
+            "UPDATE invitations SET revoked_at = now()
+             WHERE id = $1 AND tenant_id = $2 AND revoked_at IS NULL AND accepted_at IS NULL RETURNING email",
+            id,
+            tenant_id
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| AppError::Conflict("This invitation is no longer pending.".into()))?;
+        audit::record(
+            &mut tx,
+            &meta.actor(Some(user)),
+            NewEvent::new("tenant.invitation_revoked").tenant(tenant_id).target(email.as_str()),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn status(state: &AppState, token: &str) -> Result<InvitationView, AppError> {
+        let mut tx = db::begin(&state.pool, Scope::Auth).await?;
+        let row = sqlx::query!(r#"SELECT email, tenant_name, problem FROM invitation_status($1)"#, token_hash(token))
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(InvitationView { email: row.email, tenant_name: row.tenant_name, problem: row.problem })
+    }
+
+    async fn refused(state: &AppState, meta: &ClientMeta, email: Option<&str>, reason: &str) -> Result<(), AppError> {
+        let mut tx = db::begin(&state.pool, Scope::Auth).await?;
+        let mut event = NewEvent::new("tenant.invitation_refused").after(json!({ "reason": reason }));
+        if let Some(e) = email {
+            event = event.target(e);
+        }
+        audit::record(&mut tx, &meta.actor(None), event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Checks the link and the password, creates the account (one database
+    /// function: all or nothing), and starts a sign-in that must enrol TOTP.
+    pub async fn accept(
+        state: &AppState,
+        session: &Session,
+        meta: &ClientMeta,
+        token: &str,
+        password: String,
+        confirm: &str,
+    ) -> Result<(), AppError> {
+        let view = status(state, token).await?;
+        if let Some(problem) = &view.problem {
+            refused(state, meta, view.email.as_deref(), problem).await?;
+            return Err(AppError::invalid("_form", super::problem_message(problem)));
+        }
+        let email = view.email.clone().unwrap_or_default();
+        if let Some(weak) = password::weakness(&password, Some(&email)) {
+            refused(state, meta, Some(&email), "weak password").await?;
+            return Err(AppError::invalid("password", weak));
+        }
+        if password != confirm {
+            return Err(AppError::invalid("confirm", "The two passwords differ."));
+        }
+        let hash = password::hash(password).await?;
+        let mut tx = db::begin(&state.pool, Scope::Auth).await?;
+        let row = sqlx::query!(
+            r#"SELECT user_id, tenant_id, email, problem FROM accept_invitation($1, $2)"#,
+            token_hash(token),
+            hash
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let (Some(user_id), Some(tenant_id)) = (row.user_id, row.tenant_id) else {
+            tx.rollback().await?;
+            let problem = row.problem.unwrap_or_else(|| "unknown".into());
+            refused(state, meta, Some(&email), &problem).await?;
+            return Err(AppError::invalid("_form", super::problem_message(&problem)));
+        };
+        let joined = CurrentUser {
+            id: user_id,
+            email: email.clone(),
+            role: crate::auth::Role::TenantAdmin,
+            tenant_id: Some(tenant_id),
+        };
+        audit::record(
+            &mut tx,
+            &meta.actor(Some(&joined)),
+            NewEvent::new("tenant.admin_joined").tenant(tenant_id).target(email.as_str()),
+        )
+        .await?;
+        tx.commit().await?;
+        crate::auth::mfa::begin_second_step(session, user_id).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,182 @@
+//! Tenant admins: invited from the tenant's page, accepting the link with a
+//! password, enrolling TOTP, and then seeing their own tenant only.
+
+mod common;
+
+use bulkhead::auth::invitations::{AdminsOverview, InvitationView};
+use bulkhead::auth::Role;
+use common::{location, spawn_app, TestApp};
+
+async fn form(app: &TestApp, client: &reqwest::Client, function: &str, fields: &[(&str, &str)]) -> String {
+    let res = client
+        .post(app.url(&format!("/api/{function}")))
+        .header("accept", "text/html")
+        .form(fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302, "{function}");
+    location(&res)
+}
+
+async fn tenant(app: &TestApp, slug: &str) -> uuid::Uuid {
+    sqlx::query_scalar("INSERT INTO tenants (slug, name, tier_id, isolation_level, status) VALUES ($1, 'Acme Corp', 'standard', 1, 'active') RETURNING id")
+        .bind(slug)
+        .fetch_one(&app.owner)
+        .await
+        .unwrap()
+}
+
+async fn overview(app: &TestApp, client: &reqwest::Client, slug: &str) -> AdminsOverview {
+    client.post(app.url("/api/tenant_admins")).form(&[("slug", slug)]).send().await.unwrap().json().await.unwrap()
+}
+
+/// Invites `email` to `slug` and returns the link's path.
+async fn invite(app: &TestApp, admin: &reqwest::Client, slug: &str, email: &str) -> String {
+    let to = form(app, admin, "invite_tenant_admin", &[("slug", slug), ("email", email)]).await;
+    assert_eq!(to, format!("/tenants/{slug}?done=invited#admins"));
+    let link = overview(app, admin, slug).await.fresh_link.expect("the link is shown once");
+    assert!(overview(app, admin, slug).await.fresh_link.is_none(), "and only once");
+    let path = link.split_once("/invite/").map(|(_, t)| format!("/invite/{t}")).unwrap();
+    assert_eq!(path.len(), "/invite/".len() + 64);
+    path
+}
+
+async fn view(app: &TestApp, path: &str) -> InvitationView {
+    let token = path.trim_start_matches("/invite/");
+    app.client().post(app.url("/api/invitation")).form(&[("token", token)]).send().await.unwrap().json().await.unwrap()
+}
+
+#[tokio::test]
+async fn an_invited_admin_chooses_a_password_enrols_and_sees_only_their_tenant() {
+    let app = spawn_app().await;
+    let acme = tenant(&app, "acme").await;
+    let admin = app.signed_in(Role::PlatformAdmin, "ops@example.com").await;
+    let path = invite(&app, &admin, "acme", "Jane@Acme.example").await;
+    let token = path.trim_start_matches("/invite/").to_string();
+
+    // Stored hashed only.
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT token_hash FROM invitations").fetch_one(&app.owner).await.unwrap();
+    assert_ne!(stored, token.as_bytes());
+    assert_eq!(stored.len(), 32);
+
+    let v = view(&app, &path).await;
+    assert_eq!(
+        (v.email.as_deref(), v.tenant_name.as_deref(), v.problem),
+        (Some("jane@acme.example"), Some("Acme Corp"), None)
+    );
+    let page = app.client().get(app.url(&path)).send().await.unwrap();
+    assert_eq!(page.status(), 200, "the link's page needs no sign-in");
+    assert!(page.text().await.unwrap().contains("You are invited to administer Acme Corp"));
+
+    // Weak, personal and mismatched passwords are refused next to their field; nothing is created.
+    let browser = app.client();
+    for (password, confirm, field) in [
+        ("short", "short", "error.password"),
+        ("Password1234!", "Password1234!", "error.password"),
+        ("jane-acme-2026-rocks", "jane-acme-2026-rocks", "error.password"),
+        ("a long unusual phrase", "a long unusual phrase!", "error.confirm"),
+    ] {
+        let to = form(
+            &app,
+            &browser,
+            "accept_invitation",
+            &[("token", &token), ("password", password), ("confirm", confirm)],
+        )
+        .await;
+        assert!(to.starts_with(&format!("{path}?{field}=")), "{password}: {to}");
+    }
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'tenant_admin'")
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+    assert_eq!(users, 0);
+
+    // A good password leads to enrolment, which signs in.
+    let to = form(
+        &app,
+        &browser,
+        "accept_invitation",
+        &[("token", &token), ("password", "a long unusual phrase"), ("confirm", "a long unusual phrase")],
+    )
+    .await;
+    assert_eq!(to, "/login/enrol");
+    assert!(
+        location(&browser.get(app.url("/")).send().await.unwrap()).starts_with("/login"),
+        "not signed in before enrolment"
+    );
+    app.enrol_totp(&browser).await;
+    let (role, tenant_id, enrolled): (String, uuid::Uuid, bool) = sqlx::query_as(
+        "SELECT role, tenant_id, totp_enrolled_at IS NOT NULL FROM users WHERE email = 'jane@acme.example'",
+    )
+    .fetch_one(&app.owner)
+    .await
+    .unwrap();
+    assert_eq!((role.as_str(), tenant_id, enrolled), ("tenant_admin", acme, true));
+
+    // Their trail is their tenant's: the invitation, their joining, their enrolment and sign-in.
+    let page: bulkhead::audit::EventPage =
+        browser.post(app.url("/api/audit_events")).send().await.unwrap().json().await.unwrap();
+    let actions: Vec<&str> = page.events.iter().map(|e| e.action.as_str()).collect();
+    for a in ["tenant.admin_invited", "tenant.admin_joined", "auth.mfa.enrolled", "auth.login.succeeded"] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
+    // Platform pages' data is refused.
+    assert_eq!(browser.post(app.url("/api/tenants")).send().await.unwrap().status(), 403);
+
+    // The link is spent.
+    assert_eq!(view(&app, &path).await.problem.as_deref(), Some("used"));
+    let again = form(
+        &app,
+        &app.client(),
+        "accept_invitation",
+        &[("token", &token), ("password", "another long phrase"), ("confirm", "another long phrase")],
+    )
+    .await;
+    assert!(again.starts_with(&format!("{path}?error._form=")), "{again}");
+    assert!(app.count_events("tenant.invitation_refused").await >= 3);
+
+    // The tenant's page lists the admin with their second factor.
+    let o = overview(&app, &admin, "acme").await;
+    assert_eq!(o.admins.len(), 1);
+    assert!(o.admins[0].mfa);
+    assert_eq!(o.invitations[0].state, "used");
+}
+
+#[tokio::test]
+async fn expired_revoked_and_unknown_links_say_so() {
+    let app = spawn_app().await;
+    tenant(&app, "acme").await;
+    let admin = app.signed_in(Role::PlatformAdmin, "ops@example.com").await;
+
+    let expired = invite(&app, &admin, "acme", "late@acme.example").await;
+    sqlx::query("UPDATE invitations SET expires_at = now() - interval '1 minute'").execute(&app.owner).await.unwrap();
+    assert_eq!(view(&app, &expired).await.problem.as_deref(), Some("expired"));
+
+    let revoked = invite(&app, &admin, "acme", "gone@acme.example").await;
+    let o = overview(&app, &admin, "acme").await;
+    let pending = o.invitations.iter().find(|i| i.state == "pending").unwrap();
+    let to = form(&app, &admin, "revoke_invitation", &[("slug", "acme"), ("id", &pending.id.to_string())]).await;
+    assert_eq!(to, "/tenants/acme?done=invitation_revoked#admins");
+    assert_eq!(view(&app, &revoked).await.problem.as_deref(), Some("revoked"));
+    let token = revoked.trim_start_matches("/invite/");
+    let to = form(
+        &app,
+        &app.client(),
+        "accept_invitation",
+        &[("token", token), ("password", "a long unusual phrase"), ("confirm", "a long unusual phrase")],
+    )
+    .await;
+    assert!(to.contains("error._form="), "{to}");
+
+    assert_eq!(view(&app, "/invite/not-a-token").await.problem.as_deref(), Some("unknown"));
+    assert_eq!(app.count_events("tenant.invitation_revoked").await, 1);
+
+    // Auditors read, and cannot invite.
+    let auditor = app.signed_in(Role::PlatformAuditor, "audit@example.com").await;
+    assert_eq!(overview(&app, &auditor, "acme").await.invitations.len(), 2);
+    let refused = form(&app, &auditor, "invite_tenant_admin", &[("slug", "acme"), ("email", "x@acme.example")]).await;
+    assert!(refused.contains("error._form="), "{refused}");
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM invitations").fetch_one(&app.owner).await.unwrap();
+    assert_eq!(count, 2);
+}
