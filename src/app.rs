@@ -85,12 +85,29 @@ fn ConsoleLayout() -> impl IntoView {
                 </Suspense>
             </header>
             <nav class="sidenav" aria-label="Main">
-                <ul>
-                    <li><A href="/" exact=true>"Dashboard"</A></li>
-                    <li><A href="/tenants">"Tenants"</A></li>
-                    <li><A href="/tiers">"Tiers"</A></li>
-                    <li><A href="/audit">"Audit trail"</A></li>
-                </ul>
+                <Suspense>
+                    {move || Suspend::new(async move {
+                        // A tenant admin's console is their tenant; the server refuses the rest anyway.
+                        let tenant_admin = matches!(user.await, Ok(u) if u.role == crate::auth::Role::TenantAdmin);
+                        if tenant_admin {
+                            view! {
+                                <ul>
+                                    <li><A href="/" exact=true>"My tenant"</A></li>
+                                    <li><A href="/audit">"Audit trail"</A></li>
+                                </ul>
+                            }.into_any()
+                        } else {
+                            view! {
+                                <ul>
+                                    <li><A href="/" exact=true>"Dashboard"</A></li>
+                                    <li><A href="/tenants">"Tenants"</A></li>
+                                    <li><A href="/tiers">"Tiers"</A></li>
+                                    <li><A href="/audit">"Audit trail"</A></li>
+                                </ul>
+                            }.into_any()
+                        }
+                    })}
+                </Suspense>
             </nav>
             <main class="content" id="main" tabindex="-1">
                 <Outlet/>

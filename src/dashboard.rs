@@ -35,8 +35,24 @@ pub async fn load_overview() -> Result<Overview, AppError> {
     Ok(Overview { tenants: counts.tenants, active_tenants: counts.active, users: counts.users, recent_events })
 }
 
+/// The home page: the platform at a glance for staff, their own tenant for a tenant admin.
 #[component]
 pub fn DashboardPage() -> impl IntoView {
+    let me = Resource::new(|| (), |_| crate::auth::fetch_current_user());
+    view! {
+        <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match me.await {
+                    Ok(u) if u.role == crate::auth::Role::TenantAdmin => view! { <crate::tenants::MyTenantPage/> }.into_any(),
+                    _ => view! { <StaffDashboard/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn StaffDashboard() -> impl IntoView {
     let data = Resource::new(|| (), |_| load_overview());
     view! {
         <Title text="Dashboard"/>

@@ -124,6 +124,21 @@ async fn an_invited_admin_chooses_a_password_enrols_and_sees_only_their_tenant()
     // Platform pages' data is refused.
     assert_eq!(browser.post(app.url("/api/tenants")).send().await.unwrap().status(), 403);
 
+    // Their home is their tenant; another tenant does not exist for them (the database finds nothing).
+    tenant(&app, "globex").await;
+    let mine: bulkhead::tenants::TenantDetail =
+        browser.post(app.url("/api/my_tenant")).send().await.unwrap().json().await.unwrap();
+    assert_eq!((mine.tenant.slug.as_str(), mine.can_edit, mine.viewer_is_staff), ("acme", false, false));
+    let home = browser.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    assert!(home.contains("Effective quotas") && home.contains("My tenant"), "the portal's home");
+    let other = browser.post(app.url("/api/tenant")).form(&[("slug", "globex")]).send().await.unwrap();
+    assert_eq!(other.status(), 404);
+    assert_eq!(browser.get(app.url("/tenants/globex/export?format=json")).send().await.unwrap().status(), 404);
+    assert_eq!(browser.get(app.url("/tenants/acme/export?format=json")).send().await.unwrap().status(), 200);
+    let platform_page = browser.get(app.url("/tenants/globex")).send().await.unwrap().text().await.unwrap();
+    assert!(platform_page.contains("Not found."), "another tenant's page finds nothing");
+    assert!(!platform_page.contains("Effective quotas"));
+
     // The link is spent.
     assert_eq!(view(&app, &path).await.problem.as_deref(), Some("used"));
     let again = form(

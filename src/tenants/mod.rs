@@ -5,7 +5,7 @@ mod pages;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 
-pub use pages::{NewTenantPage, TenantPage, TenantsPage};
+pub use pages::{MyTenantPage, NewTenantPage, TenantPage, TenantsPage};
 
 use crate::error::AppError;
 use crate::quotas::EffectiveLimit;
@@ -48,6 +48,8 @@ pub struct TenantDetail {
     pub prevent_deletion: bool,
     /// Whether the viewer may change this tenant (platform admins only).
     pub can_edit: bool,
+    /// Whether the viewer is platform staff (a tenant admin sees their own tenant without staff tools).
+    pub viewer_is_staff: bool,
     pub tier: Tier,
     pub limits: Vec<EffectiveLimit>,
 }
@@ -85,12 +87,37 @@ pub async fn list_tenants(
 /// One tenant by slug.
 #[server(endpoint = "tenant")]
 pub async fn get_tenant(slug: String) -> Result<TenantDetail, AppError> {
-    let user = crate::auth::session::require_platform_staff().await?;
+    let user = crate::auth::session::require_user().await?;
+    tenant_for(&user, Some(slug)).await
+}
+
+/// The signed-in tenant admin's own tenant.
+#[server(endpoint = "my_tenant")]
+pub async fn my_tenant() -> Result<TenantDetail, AppError> {
+    let user = crate::auth::session::require_user().await?;
+    if user.role != crate::auth::Role::TenantAdmin {
+        return Err(AppError::NotFound);
+    }
+    tenant_for(&user, None).await
+}
+
+/// A tenant as `user` may see it: in the user's database scope, so a tenant
+/// admin asking for another tenant finds nothing. Without a slug, the one
+/// tenant the scope shows.
+#[cfg(feature = "ssr")]
+async fn tenant_for(user: &crate::auth::CurrentUser, slug: Option<String>) -> Result<TenantDetail, AppError> {
     let state = crate::server::state::app_state()?;
-    let mut tx = crate::server::db::begin(&state.pool, crate::server::db::Scope::Platform).await?;
+    let mut tx = crate::server::db::begin(&state.pool, crate::auth::session::scope_for(user)?).await?;
+    let slug = match slug {
+        Some(s) => s,
+        None => {
+            sqlx::query_scalar!("SELECT slug FROM tenants").fetch_optional(&mut *tx).await?.ok_or(AppError::NotFound)?
+        }
+    };
     let mut detail = ssr::detail(&mut tx, &slug).await?.ok_or(AppError::NotFound)?;
     tx.commit().await?;
     detail.can_edit = user.role == crate::auth::Role::PlatformAdmin && detail.tenant.status != "deleted";
+    detail.viewer_is_staff = user.role.is_platform_staff();
     Ok(detail)
 }
 

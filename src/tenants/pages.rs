@@ -270,6 +270,23 @@ pub fn TenantPage() -> impl IntoView {
     }
 }
 
+/// A tenant admin's home: their own tenant, read-only.
+#[component]
+pub fn MyTenantPage() -> impl IntoView {
+    let tenant = Resource::new(|| (), |_| super::my_tenant());
+    let tiers = Resource::new(|| (), |_| list_tiers());
+    view! {
+        <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match (tenant.await, tiers.await) {
+                    (Ok(detail), Ok(tiers)) => view! { <TenantView detail tiers/> }.into_any(),
+                    (Err(e), _) | (_, Err(e)) => error_view(e),
+                }
+            })}
+        </Suspense>
+    }
+}
+
 #[component]
 fn TenantView(detail: TenantDetail, tiers: Vec<Tier>) -> impl IntoView {
     let t = detail.tenant.clone();
@@ -366,7 +383,7 @@ fn TenantView(detail: TenantDetail, tiers: Vec<Tier>) -> impl IntoView {
                 view! { <EmptyState title="No usage reported yet" hint="Usage appears here once the platform reports it for this tenant."/> }.into_any()
             }}
         </section>
-        <crate::auth::TenantAdminsSection slug=t.slug.clone() can_edit=detail.can_edit/>
+        {detail.viewer_is_staff.then(|| view! { <crate::auth::TenantAdminsSection slug=t.slug.clone() can_edit=detail.can_edit/> })}
         {actions}
     }
 }

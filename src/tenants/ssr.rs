@@ -199,6 +199,7 @@ pub async fn detail(conn: &mut PgConnection, slug: &str) -> Result<Option<Tenant
         version: row.version,
         prevent_deletion: row.prevent_deletion,
         can_edit: false,
+        viewer_is_staff: false,
         tier,
         limits,
     }))
@@ -375,15 +376,14 @@ pub async fn export_handler(
 ) -> Result<axum::response::Response, AppError> {
     use axum::response::IntoResponse;
     let user = auth.and_then(|axum::Extension(a)| a.user).ok_or(AppError::Unauthorized)?;
-    if !user.role.is_platform_staff() {
-        return Err(AppError::Forbidden);
-    }
+    // In the user's scope: a tenant admin exports their own tenant, and finds no other.
+    let scope = crate::auth::session::scope_for(&user)?;
     let yaml = match params.get("format").map(String::as_str) {
         None | Some("json") => false,
         Some("yaml") => true,
         Some(_) => return Err(AppError::invalid("format", "Choose json or yaml.")),
     };
-    let mut tx = db::begin(&state.pool, Scope::Platform).await?;
+    let mut tx = db::begin(&state.pool, scope).await?;
     let detail = detail(&mut tx, &slug).await?.ok_or(AppError::NotFound)?;
     tx.commit().await?;
     let doc = export_document(&detail);

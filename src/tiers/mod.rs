@@ -199,10 +199,11 @@ pub mod ssr {
 /// The catalogue, for signed-in staff.
 #[server(endpoint = "tiers")]
 pub async fn list_tiers() -> Result<Vec<Tier>, AppError> {
-    use crate::server::db::{begin, Scope};
-    crate::auth::session::require_platform_staff().await?;
+    use crate::server::db::begin;
+    // Everyone signed in reads the catalogue, in their own scope.
+    let user = crate::auth::session::require_user().await?;
     let state = crate::server::state::app_state()?;
-    let mut tx = begin(&state.pool, Scope::Platform).await?;
+    let mut tx = begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
     let tiers = ssr::all(&mut tx).await?;
     tx.commit().await?;
     Ok(tiers)
