@@ -1,0 +1,71 @@
+import { expect, test, type Page } from "@playwright/test";
+import { password as adminPassword, signIn, signInAsAdmin, totp } from "./helpers";
+
+async function createTenant(page: Page, name: string) {
+  await page.goto("/tenants/new");
+  await page.getByLabel("Name", { exact: true }).fill(name);
+  await page.getByLabel("Tier").selectOption("standard");
+  await page.getByRole("button", { name: "Create tenant" }).click();
+  await expect(page.getByRole("heading", { name })).toBeVisible();
+}
+
+test("invite a tenant admin, who sets a password, enrols, signs in with a code and sees only their tenant", async ({ page }, testInfo) => {
+  const run = `${testInfo.project.name === "javascript" ? "js" : "nojs"}${Date.now().toString(36)}`;
+  const name = `Portal ${run}`;
+  const email = `owner-${run}@customer.example`;
+  const chosen = "violet harbour lantern";
+  await signInAsAdmin(page);
+  await createTenant(page, `Other ${run}`);
+  const otherSlug = `other-${run}`;
+  await createTenant(page, name);
+
+  await page.getByLabel("Invite an admin by e-mail").fill(email);
+  await page.getByRole("button", { name: "Create invitation link" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "Invitation created" }).first()).toBeVisible();
+  const link = (await page.getByLabel("Invitation link").textContent())!.trim();
+  expect(link).toMatch(/\/invite\/[0-9a-f]{64}$/);
+  await expect(page.getByRole("region", { name: "Invitations" })).toContainText("pending");
+  await page.getByRole("button", { name: "Sign out" }).click();
+
+  // The invitee: a weak password first, then a good one.
+  await page.goto(new URL(link).pathname);
+  await expect(page.getByText(`You are invited to administer ${name} as ${email}.`)).toBeVisible();
+  await page.getByLabel("Password", { exact: true }).fill("password12345");
+  await page.getByLabel("Password again").fill("password12345");
+  await page.getByRole("button", { name: "Create my account" }).click();
+  await expect(page.getByText("This password is too common")).toBeVisible();
+  await page.getByLabel("Password", { exact: true }).fill(chosen);
+  await page.getByLabel("Password again").fill(chosen);
+  await page.getByRole("button", { name: "Create my account" }).click();
+
+  await expect(page.getByRole("heading", { name: "Set up two-factor authentication" })).toBeVisible();
+  const secret = (await page.getByLabel("Secret").textContent())!.trim();
+  await page.getByLabel("Code from the app").fill(totp(secret));
+  await page.getByRole("button", { name: "Turn on two-factor authentication" }).click();
+  await expect(page.getByRole("list", { name: "Recovery codes" }).getByRole("listitem")).toHaveCount(10);
+  await page.getByRole("link", { name: "I have saved them: continue" }).click();
+  await expect(page.getByRole("heading", { name })).toBeVisible();
+  await expect(page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "My tenant" })).toBeVisible();
+  await expect(page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Tenants" })).toHaveCount(0);
+
+  // Password and code again, after signing out.
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await signIn(page, email, chosen);
+  await page.getByLabel("Authentication code").fill(totp(secret, 1));
+  await page.getByRole("button", { name: "Verify" }).click();
+  await expect(page.getByRole("heading", { name })).toBeVisible();
+  await expect(page.getByRole("region", { name: "Effective quotas" })).toContainText("2 cores");
+  await page.screenshot({ path: testInfo.outputPath("portal.png"), fullPage: true });
+
+  // Another tenant's address shows nothing of it.
+  await page.goto(`/tenants/${otherSlug}`);
+  await expect(page.getByText("Not found.")).toBeVisible();
+  await expect(page.getByRole("heading", { name: `Other ${run}` })).toHaveCount(0);
+
+  // The trail is theirs: the invitation and their joining are in it.
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Audit trail" }).click();
+  const trail = page.getByRole("region", { name: "Audit events" });
+  await expect(trail.getByRole("row").filter({ hasText: "tenant.admin_joined" })).toHaveCount(1);
+  await expect(trail.getByRole("row").filter({ hasText: "tenant.admin_invited" })).toHaveCount(1);
+  expect(adminPassword).not.toBe("");
+});
