@@ -195,3 +195,71 @@ async fn expired_revoked_and_unknown_links_say_so() {
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM invitations").fetch_one(&app.owner).await.unwrap();
     assert_eq!(count, 2);
 }
+
+/// A tenant admin of `slug` who accepted an invitation and enrolled: their signed-in client.
+async fn joined(app: &TestApp, admin: &reqwest::Client, slug: &str, email: &str) -> reqwest::Client {
+    let path = invite(app, admin, slug, email).await;
+    let token = path.trim_start_matches("/invite/");
+    let browser = app.client();
+    let phrase = "a long unusual phrase";
+    let to =
+        form(app, &browser, "accept_invitation", &[("token", token), ("password", phrase), ("confirm", phrase)]).await;
+    assert_eq!(to, "/login/enrol");
+    app.enrol_totp(&browser).await;
+    browser
+}
+
+#[tokio::test]
+async fn a_platform_admin_resets_a_tenant_admins_second_factor_or_disables_them_ending_their_sessions() {
+    let app = spawn_app().await;
+    tenant(&app, "acme").await;
+    let admin = app.signed_in(Role::PlatformAdmin, "ops@example.com").await;
+    let jane = joined(&app, &admin, "acme", "jane@acme.example").await;
+    assert_eq!(jane.get(app.url("/")).send().await.unwrap().status(), 200);
+    let id = overview(&app, &admin, "acme").await.admins[0].id.to_string();
+
+    // Unconfirmed: nothing happens.
+    let to =
+        form(&app, &admin, "manage_tenant_admin", &[("slug", "acme"), ("user_id", &id), ("action", "reset_mfa")]).await;
+    assert!(to.contains("error._form="), "{to}");
+    assert!(overview(&app, &admin, "acme").await.admins[0].mfa);
+
+    let to = form(
+        &app,
+        &admin,
+        "manage_tenant_admin",
+        &[("slug", "acme"), ("user_id", &id), ("action", "reset_mfa"), ("confirm", "on")],
+    )
+    .await;
+    assert_eq!(to, "/tenants/acme?done=mfa_reset#admins");
+    assert!(!overview(&app, &admin, "acme").await.admins[0].mfa);
+    let codes: i64 = sqlx::query_scalar("SELECT count(*) FROM recovery_codes").fetch_one(&app.owner).await.unwrap();
+    assert_eq!(codes, 0);
+    assert!(location(&jane.get(app.url("/")).send().await.unwrap()).starts_with("/login"), "her session ended");
+    let again = app.client();
+    assert_eq!(app.login(&again, "jane@acme.example", "a long unusual phrase").await, "/login/enrol");
+
+    let to = form(
+        &app,
+        &admin,
+        "manage_tenant_admin",
+        &[("slug", "acme"), ("user_id", &id), ("action", "disable"), ("confirm", "on")],
+    )
+    .await;
+    assert_eq!(to, "/tenants/acme?done=admin_disabled#admins");
+    let refused = app.client();
+    assert_eq!(app.login(&refused, "jane@acme.example", "a long unusual phrase").await, "/login?error=invalid");
+    assert_eq!(app.count_events("user.mfa_reset").await, 1);
+    assert_eq!(app.count_events("user.disabled").await, 1);
+
+    // A user of another tenant is not reachable through this tenant's page.
+    tenant(&app, "globex").await;
+    let to = form(
+        &app,
+        &admin,
+        "manage_tenant_admin",
+        &[("slug", "globex"), ("user_id", &id), ("action", "disable"), ("confirm", "on")],
+    )
+    .await;
+    assert!(to.contains("error._form="), "{to}");
+}

@@ -42,6 +42,7 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("auth.logout", "Signed out"),
     ("user.created", "User created"),
     ("user.disabled", "User disabled"),
+    ("user.mfa_reset", "Two-factor authentication reset"),
     ("tenant.created", "Tenant created"),
     ("tenant.seeded", "Tenants seeded"),
     ("tenant.tier_changed", "Tier changed"),

@@ -1,7 +1,8 @@
 //! The invitation link's page, and the tenant admins section of a tenant's page.
 
 use super::invitations::{
-    invitation, problem_message, tenant_admins, AcceptInvitation, InviteTenantAdmin, RevokeInvitation,
+    invitation, problem_message, tenant_admins, AcceptInvitation, InviteTenantAdmin, ManageTenantAdmin,
+    RevokeInvitation,
 };
 use crate::ui::{error_view, format_time, Badge, Button, EmptyState, Flash, FlashKind, FormField, Table};
 use leptos::prelude::*;
@@ -115,19 +116,27 @@ fn AdminsList(data: super::invitations::AdminsOverview, slug: String, can_edit: 
             <p><code class="secret" aria-label="Invitation link">{link}</code></p>
         </div>
     });
+    let admins_slug = slug.clone();
     let admins = if data.admins.is_empty() {
         view! { <EmptyState title="No tenant admins yet" hint="Invite the customer's administrator with the form below."/> }.into_any()
     } else {
-        let headers = ["E-mail", "Two-factor", "Status", "Since"].into_iter().map(|h| (h.to_string(), false)).collect();
+        let headers =
+            ["E-mail", "Two-factor", "Status", "Since", ""].into_iter().map(|h| (h.to_string(), false)).collect();
         view! {
             <Table caption="Tenant admins" headers>
-                {data.admins.into_iter().map(|a| view! {
-                    <tr>
-                        <td>{a.email}</td>
-                        <td>{if a.mfa { "On" } else { "Not set up" }}</td>
-                        <td>{if a.disabled { "Disabled" } else { "Active" }}</td>
-                        <td class="nowrap">{format_time(a.created_at)}</td>
-                    </tr>
+                {data.admins.into_iter().map(|a| {
+                    let actions = (can_edit && !a.disabled).then(|| view! {
+                        <AdminActions slug=admins_slug.clone() user_id=a.id.to_string() email=a.email.clone() mfa=a.mfa/>
+                    });
+                    view! {
+                        <tr>
+                            <td>{a.email.clone()}</td>
+                            <td>{if a.mfa { "On" } else { "Not set up" }}</td>
+                            <td>{if a.disabled { "Disabled" } else { "Active" }}</td>
+                            <td class="nowrap">{format_time(a.created_at)}</td>
+                            <td>{actions}</td>
+                        </tr>
+                    }
                 }).collect_view()}
             </Table>
         }
@@ -162,4 +171,31 @@ fn AdminsList(data: super::invitations::AdminsOverview, slug: String, can_edit: 
         }
     });
     view! { {link} {admins} {invitations} }
+}
+
+/// Reset a tenant admin's two-factor or disable the account, each behind a ticked confirmation.
+#[component]
+fn AdminActions(slug: String, user_id: String, email: String, mfa: bool) -> impl IntoView {
+    let manage = ServerAction::<ManageTenantAdmin>::new();
+    let form = move |action: &'static str, label: String, confirm: &'static str| {
+        let (slug, user_id) = (slug.clone(), user_id.clone());
+        view! {
+            <ActionForm action=manage>
+                <input type="hidden" name="slug" value=slug/>
+                <input type="hidden" name="user_id" value=user_id/>
+                <input type="hidden" name="action" value=action/>
+                <label class="check"><input type="checkbox" name="confirm" required=true/>{confirm}</label>
+                <button type="submit" class="btn btn-danger">{label}</button>
+            </ActionForm>
+        }
+    };
+    view! {
+        <details>
+            <summary>{format!("Manage {email}")}</summary>
+            <div class="stack">
+                {mfa.then(|| form("reset_mfa", format!("Reset two-factor of {email}"), "They set it up again at their next sign-in"))}
+                {form("disable", format!("Disable {email}"), "Their sessions end now")}
+            </div>
+        </details>
+    }
 }

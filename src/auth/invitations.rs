@@ -102,6 +102,30 @@ pub async fn revoke_invitation(slug: String, id: Uuid) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Resets a tenant admin's second factor (they enrol again at their next
+/// sign-in) or disables the account (platform admins). Either ends all of
+/// that user's sessions. `confirm` must be ticked.
+#[server(endpoint = "manage_tenant_admin")]
+pub async fn manage_tenant_admin(
+    slug: String,
+    user_id: Uuid,
+    action: String,
+    confirm: Option<String>,
+) -> Result<(), AppError> {
+    let result = async {
+        let admin = super::session::require_platform_admin().await?;
+        if confirm.is_none() {
+            return Err(AppError::invalid("_form", "Tick the box to confirm."));
+        }
+        let state = crate::server::state::app_state()?;
+        let meta = super::session::client_meta().await;
+        ssr::manage(&state, &meta, &admin, &slug, user_id, &action).await
+    }
+    .await;
+    finish(&slug, result, &[]);
+    Ok(())
+}
+
 /// What the link `token` shows (anyone holding it).
 #[server(endpoint = "invitation")]
 pub async fn invitation(token: String) -> Result<InvitationView, AppError> {
@@ -306,6 +330,55 @@ pub mod ssr {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Resets the second factor of, or disables, a tenant admin of `slug`; ends their sessions.
+    pub async fn manage(
+        state: &AppState,
+        meta: &ClientMeta,
+        admin: &CurrentUser,
+        slug: &str,
+        user_id: Uuid,
+        action: &str,
+    ) -> Result<&'static str, AppError> {
+        let mut tx = db::begin(&state.pool, Scope::Platform).await?;
+        let (tenant_id, _) = tenant(&mut tx, slug).await?;
+        let email = sqlx::query_scalar!(
+            "SELECT email FROM users WHERE id = $1 AND tenant_id = $2 AND role = 'tenant_admin'",
+            user_id,
+            tenant_id
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(AppError::NotFound)?;
+        let (event, done) = match action {
+            "reset_mfa" => {
+                sqlx::query!(
+                    "UPDATE users SET totp_secret = NULL, totp_enrolled_at = NULL, totp_last_step = NULL WHERE id = $1",
+                    user_id
+                )
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query!("DELETE FROM recovery_codes WHERE user_id = $1", user_id).execute(&mut *tx).await?;
+                ("user.mfa_reset", "mfa_reset")
+            }
+            "disable" => {
+                sqlx::query!("UPDATE users SET disabled_at = now() WHERE id = $1 AND disabled_at IS NULL", user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                ("user.disabled", "admin_disabled")
+            }
+            _ => return Err(AppError::invalid("_form", "Unknown action.")),
+        };
+        let ended = crate::auth::session::end_all_sessions(&mut tx, user_id).await?;
+        audit::record(
+            &mut tx,
+            &meta.actor(Some(admin)),
+            NewEvent::new(event).tenant(tenant_id).target(email.as_str()).after(json!({ "sessions_ended": ended })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(done)
     }
 
     pub async fn status(state: &AppState, token: &str) -> Result<InvitationView, AppError> {
