@@ -2,7 +2,8 @@
 
 use crate::audit::{AuditEventPage, AuditPage, AuditVerifyPage};
 use crate::auth::{
-    fetch_current_user, CurrentUser, EnrolPage, InvitationPage, LoginCodePage, LoginPage, Logout, RecoveryCodesPage,
+    fetch_current_user, AccountPage, CurrentUser, EnrolPage, InvitationPage, LoginCodePage, LoginPage, Logout,
+    RecoveryCodesPage,
 };
 use crate::dashboard::DashboardPage;
 use crate::tenants::{NewTenantPage, TenantPage, TenantsPage};
@@ -58,6 +59,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("tiers") view=TiersPage ssr=SsrMode::Async/>
                     <Route path=path!("tiers/:id/edit") view=TierEditPage ssr=SsrMode::Async/>
                     <Route path=path!("audit") view=AuditPage ssr=SsrMode::Async/>
+                    <Route path=path!("account") view=AccountPage ssr=SsrMode::Async/>
                     <Route path=path!("audit/verify") view=AuditVerifyPage ssr=SsrMode::Async/>
                     <Route path=path!("audit/:id") view=AuditEventPage ssr=SsrMode::Async/>
                 </ParentRoute>
@@ -123,7 +125,7 @@ fn UserMenu(user: CurrentUser) -> impl IntoView {
         <div class="user-menu">
             <span class="user-email" title="Signed in as">{user.email.clone()}</span>
             <Badge text=user.role.label() tone="info"/>
-            <a href="/login/enrol" title="Two-factor authentication">"Two-factor"</a>
+            <a href="/account">"Account"</a>
             <ActionForm action=logout>
                 <Button kind=ButtonKind::Secondary pending=logout.pending() pending_label="Signing out…">"Sign out"</Button>
             </ActionForm>

@@ -18,7 +18,8 @@ test("enrol TOTP, then sign in with a code, refuse its replay, use a recovery co
   await signIn(page, email, password);
   await expect(page.getByRole("heading", { name: "Dashboard" })).toBeVisible();
 
-  await page.getByRole("link", { name: "Two-factor" }).click();
+  await page.getByRole("link", { name: "Account" }).click();
+  await page.getByRole("link", { name: "Set up two-factor authentication" }).click();
   await expect(page.getByRole("heading", { name: "Set up two-factor authentication" })).toBeVisible();
   await expect(page.getByRole("img", { name: "QR code of the TOTP secret" })).toBeVisible();
   const secret = (await page.getByLabel("Secret").textContent())!.trim();

@@ -406,8 +406,19 @@ pub mod ssr {
         if let Some(id) = opened {
             enter_session(session, id).await?;
         }
-        let sealed_codes = state.secrets.seal(user.id, serde_json::to_string(&codes).unwrap_or_default().as_bytes());
-        session.insert(RECOVERY_KEY, sealed_codes).await?;
+        offer_recovery_codes(state, session, user.id, &codes).await
+    }
+
+    /// Keeps new recovery codes, sealed, in the session until the recovery
+    /// codes page shows them once.
+    pub async fn offer_recovery_codes(
+        state: &AppState,
+        session: &Session,
+        user_id: Uuid,
+        codes: &[String],
+    ) -> Result<(), AppError> {
+        let sealed = state.secrets.seal(user_id, serde_json::to_string(codes).unwrap_or_default().as_bytes());
+        session.insert(RECOVERY_KEY, sealed).await?;
         Ok(())
     }
 

@@ -1,5 +1,7 @@
 //! Signing in and out, sessions, roles and the guards every server function uses.
 
+pub mod account;
+mod account_page;
 pub mod email;
 mod invitation_pages;
 pub mod invitations;
@@ -17,6 +19,7 @@ pub mod totp;
 #[cfg(feature = "ssr")]
 pub mod users;
 
+pub use account_page::AccountPage;
 pub use invitation_pages::{InvitationPage, TenantAdminsSection};
 pub use mfa_pages::{EnrolPage, LoginCodePage, RecoveryCodesPage};
 pub use pages::LoginPage;

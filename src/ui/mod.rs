@@ -16,8 +16,11 @@ pub fn FormField(
     #[prop(optional)] hint: Option<&'static str>,
     #[prop(optional, into)] value: MaybeProp<String>,
     #[prop(optional, into)] error: MaybeProp<String>,
+    /// The input's id when one page has two fields of the same name.
+    #[prop(optional)]
+    id: Option<&'static str>,
 ) -> impl IntoView {
-    let id = format!("field-{name}");
+    let id = id.map(str::to_string).unwrap_or_else(|| format!("field-{name}"));
     let error_id = format!("{id}-error");
     let hint_id = format!("{id}-hint");
     let described_by = {

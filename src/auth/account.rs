@@ -1,0 +1,263 @@
+//! The signed-in user's own account: change the password (ending their other
+//! sessions), regenerate recovery codes, set up TOTP again. The last two ask
+//! for the password and a current code.
+
+use crate::error::AppError;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// What the account page shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountView {
+    pub email: String,
+    pub mfa: bool,
+    pub recovery_codes_left: i64,
+}
+
+/// The message for a `done` code on the account page.
+pub fn account_done_message(code: &str) -> Option<&'static str> {
+    match code {
+        "password" => Some("Password changed. Your other sessions have ended."),
+        _ => None,
+    }
+}
+
+#[server(endpoint = "account")]
+pub async fn account() -> Result<AccountView, AppError> {
+    let user = super::session::require_user().await?;
+    let state = crate::server::state::app_state()?;
+    ssr::view(&state, &user).await
+}
+
+/// Changes the password. Answers with a redirect.
+#[server(endpoint = "change_password")]
+pub async fn change_password(current: String, new: String, confirm: String) -> Result<(), AppError> {
+    let result = async {
+        let user = super::session::require_user().await?;
+        let state = crate::server::state::app_state()?;
+        let session = super::session::extract::<tower_sessions::Session>().await?;
+        let meta = super::session::client_meta().await;
+        ssr::change_password(&state, &session, &meta, &user, current, new, &confirm).await
+    }
+    .await;
+    match result {
+        Ok(()) => leptos_axum::redirect("/account?done=password"),
+        Err(err) => leptos_axum::redirect(&crate::server::middleware::form_error_url("/account", &[], &err)),
+    }
+    Ok(())
+}
+
+/// Replaces the recovery codes (password and a current code). Answers with a
+/// redirect to the new codes, shown once.
+#[server(endpoint = "regenerate_recovery_codes")]
+pub async fn regenerate_recovery_codes(password: String, code: String) -> Result<(), AppError> {
+    reauthenticated("codes", password, code, "/login/recovery-codes").await
+}
+
+/// Turns TOTP off so that it can be set up again with a new secret (password
+/// and a current code). Answers with a redirect to enrolment.
+#[server(endpoint = "restart_enrolment")]
+pub async fn restart_enrolment(password: String, code: String) -> Result<(), AppError> {
+    reauthenticated("reenrol", password, code, "/login/enrol").await
+}
+
+#[cfg(feature = "ssr")]
+async fn reauthenticated(what: &str, password: String, code: String, then: &str) -> Result<(), AppError> {
+    let result = async {
+        let user = super::session::require_user().await?;
+        let state = crate::server::state::app_state()?;
+        let session = super::session::extract::<tower_sessions::Session>().await?;
+        let meta = super::session::client_meta().await;
+        ssr::second_factor_change(&state, &session, &meta, &user, what, password, &code).await
+    }
+    .await;
+    match result {
+        Ok(()) => leptos_axum::redirect(then),
+        Err(err) => {
+            let err = match err {
+                AppError::Invalid(mut e) => {
+                    e.iter_mut().for_each(|f| f.field = format!("{what}_{}", f.field));
+                    AppError::Invalid(e)
+                }
+                other => other,
+            };
+            leptos_axum::redirect(&crate::server::middleware::form_error_url("/account", &[], &err))
+        }
+    }
+    Ok(())
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    use super::AccountView;
+    use crate::audit::{self, NewEvent};
+    use crate::auth::session::{tenant_event, ClientMeta, SESSION_KEY};
+    use crate::auth::totp::{self, CodeCheck};
+    use crate::auth::{password, CurrentUser};
+    use crate::error::AppError;
+    use crate::server::db::{self, Scope};
+    use crate::server::state::AppState;
+    use serde_json::json;
+    use tower_sessions::Session;
+    use uuid::Uuid;
+
+    pub async fn view(state: &AppState, user: &CurrentUser) -> Result<AccountView, AppError> {
+        let mut tx = db::begin(&state.pool, Scope::Auth).await?;
+        let row = sqlx::query!(
+            r#"SELECT totp_enrolled_at IS NOT NULL AS "mfa!",
+                      (SELECT count(*) FROM recovery_codes r WHERE r.user_id = u.id AND r.used_at IS NULL) AS "left!"
+               FROM users u WHERE id = $1"#,
+            user.id
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(AccountView { email: user.email.clone(), mfa: row.mfa, recovery_codes_left: row.left })
+    }
+
+    async fn stored_hash(conn: &mut sqlx::PgConnection, id: Uuid) -> Result<String, sqlx::Error> {
+        sqlx::query_scalar!("SELECT password_hash FROM users WHERE id = $1", id).fetch_one(conn).await
+    }
+
+    async fn refused(state: &AppState, meta: &ClientMeta, user: &CurrentUser, what: &str) -> Result<(), AppError> {
+        let mut tx = db::begin(&state.pool, Scope::Auth).await?;
+        audit::record(
+            &mut tx,
+            &meta.actor(Some(user)),
+            tenant_event(NewEvent::new("user.reauthentication_failed").target(user.email.as_str()), user)
+                .after(json!({ "for": what })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Ends every session of the user but this one.
+    async fn end_other_sessions(
+        conn: &mut sqlx::PgConnection,
+        session: &Session,
+        user_id: Uuid,
+    ) -> Result<u64, AppError> {
+        let this: Option<Uuid> = session.get(SESSION_KEY).await?;
+        let ended = sqlx::query!(
+            "UPDATE auth_sessions SET revoked_at = now()
+             WHERE user_id = $1 AND revoked_at IS NULL AND id IS DISTINCT FROM $2",
+            user_id,
+            this
+        )
+        .execute(conn)
+        .await?;
+        Ok(ended.rows_affected())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn change_password(
+        state: &AppState,
+        session: &Session,
+        meta: &ClientMeta,
+        user: &CurrentUser,
+        current: String,
+        new: String,
+        confirm: &str,
+    ) -> Result<(), AppError> {
+        let mut tx = db::begin(&state.pool, Scope::Auth).await?;
+        let stored = stored_hash(&mut tx, user.id).await?;
+        tx.commit().await?;
+        if !password::verify(current, Some(stored)).await? {
+            refused(state, meta, user, "password change").await?;
+            return Err(AppError::invalid("current", "That is not your current password."));
+        }
+        if let Some(weak) = password::weakness(&new, Some(&user.email)) {
+            return Err(AppError::invalid("new", weak));
+        }
+        if new != confirm {
+            return Err(AppError::invalid("confirm", "The two passwords differ."));
+        }
+        let hash = password::hash(new).await?;
+        let mut tx = db::begin(&state.pool, Scope::Auth).await?;
+        sqlx::query!("UPDATE users SET password_hash = $2 WHERE id = $1", user.id, hash).execute(&mut *tx).await?;
+        let ended = end_other_sessions(&mut tx, session, user.id).await?;
+        audit::record(
+            &mut tx,
+            &meta.actor(Some(user)),
+            tenant_event(NewEvent::new("user.password_changed").target(user.email.as_str()), user)
+                .after(json!({ "other_sessions_ended": ended })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Checks the password and a current TOTP code (claiming its step), then
+    /// issues new recovery codes (`codes`) or turns TOTP off for a new
+    /// enrolment (`reenrol`).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn second_factor_change(
+        state: &AppState,
+        session: &Session,
+        meta: &ClientMeta,
+        user: &CurrentUser,
+        what: &str,
+        password_input: String,
+        code: &str,
+    ) -> Result<(), AppError> {
+        let mut tx = db::begin(&state.pool, Scope::Auth).await?;
+        let row = sqlx::query!(
+            "SELECT password_hash, totp_secret, totp_last_step FROM users WHERE id = $1 AND totp_enrolled_at IS NOT NULL",
+            user.id
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| AppError::Conflict("Set up two-factor authentication first.".into()))?;
+        tx.commit().await?;
+        if !password::verify(password_input, Some(row.password_hash)).await? {
+            refused(state, meta, user, what).await?;
+            return Err(AppError::invalid("password", "That is not your current password."));
+        }
+        let secret =
+            state.secrets.open(user.id, row.totp_secret.as_deref().unwrap_or_default()).map_err(AppError::internal)?;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
+        let mut tx = db::begin(&state.pool, Scope::Auth).await?;
+        let ok = match totp::check(&secret, code, now, row.totp_last_step) {
+            CodeCheck::Matches { step } => totp::claim_step(&mut tx, user.id, step).await?,
+            _ => false,
+        };
+        if !ok {
+            tx.rollback().await?;
+            refused(state, meta, user, what).await?;
+            return Err(AppError::invalid("code", "That code is not right, or it was already used."));
+        }
+        let action = if what == "codes" {
+            let codes = totp::new_recovery_codes();
+            sqlx::query!("DELETE FROM recovery_codes WHERE user_id = $1", user.id).execute(&mut *tx).await?;
+            for c in &codes {
+                sqlx::query!(
+                    "INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)",
+                    user.id,
+                    totp::recovery_code_hash(c)
+                )
+                .execute(&mut *tx)
+                .await?;
+            }
+            crate::auth::mfa::ssr::offer_recovery_codes(state, session, user.id, &codes).await?;
+            "user.recovery_codes_regenerated"
+        } else {
+            sqlx::query!(
+                "UPDATE users SET totp_secret = NULL, totp_enrolled_at = NULL, totp_last_step = NULL WHERE id = $1",
+                user.id
+            )
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query!("DELETE FROM recovery_codes WHERE user_id = $1", user.id).execute(&mut *tx).await?;
+            "user.mfa_reset"
+        };
+        audit::record(
+            &mut tx,
+            &meta.actor(Some(user)),
+            tenant_event(NewEvent::new(action).target(user.email.as_str()), user),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
