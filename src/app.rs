@@ -3,7 +3,7 @@
 use crate::audit::{AuditEventPage, AuditPage, AuditVerifyPage};
 use crate::auth::{
     fetch_current_user, AccountPage, CurrentUser, EnrolPage, InvitationPage, LoginCodePage, LoginPage, Logout,
-    RecoveryCodesPage,
+    RecoveryCodesPage, TeamPage,
 };
 use crate::dashboard::DashboardPage;
 use crate::tenants::{NewTenantPage, TenantPage, TenantsPage};
@@ -60,6 +60,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("tiers/:id/edit") view=TierEditPage ssr=SsrMode::Async/>
                     <Route path=path!("audit") view=AuditPage ssr=SsrMode::Async/>
                     <Route path=path!("account") view=AccountPage ssr=SsrMode::Async/>
+                    <Route path=path!("team") view=TeamPage ssr=SsrMode::Async/>
                     <Route path=path!("audit/verify") view=AuditVerifyPage ssr=SsrMode::Async/>
                     <Route path=path!("audit/:id") view=AuditEventPage ssr=SsrMode::Async/>
                 </ParentRoute>
@@ -95,6 +96,7 @@ fn ConsoleLayout() -> impl IntoView {
                             view! {
                                 <ul>
                                     <li><A href="/" exact=true>"My tenant"</A></li>
+                                    <li><A href="/team">"Team"</A></li>
                                     <li><A href="/audit">"Audit trail"</A></li>
                                 </ul>
                             }.into_any()

@@ -263,3 +263,51 @@ async fn a_platform_admin_resets_a_tenant_admins_second_factor_or_disables_them_
     .await;
     assert!(to.contains("error._form="), "{to}");
 }
+
+#[tokio::test]
+async fn a_tenant_admin_manages_their_own_team_and_no_other() {
+    let app = spawn_app().await;
+    let acme = tenant(&app, "acme").await;
+    tenant(&app, "globex").await;
+    let admin = app.signed_in(Role::PlatformAdmin, "ops@example.com").await;
+    let jane = joined(&app, &admin, "acme", "jane@acme.example").await;
+    joined(&app, &admin, "globex", "bob@globex.example").await;
+
+    let to = form(&app, &jane, "invite_tenant_admin", &[("slug", "acme"), ("email", "sam@acme.example")]).await;
+    assert_eq!(to, "/team?done=invited#admins");
+    let team = overview(&app, &jane, "acme").await;
+    assert!(team.fresh_link.is_some());
+    assert_eq!(team.admins.iter().map(|a| a.email.as_str()).collect::<Vec<_>>(), ["jane@acme.example"]);
+    assert_eq!(team.invitations.iter().filter(|i| i.state == "pending").count(), 1);
+    let html = jane.get(app.url("/team")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("sam@acme.example"));
+
+    // Another tenant's team does not exist for her; resetting and disabling are the platform's.
+    assert_eq!(
+        jane.post(app.url("/api/tenant_admins")).form(&[("slug", "globex")]).send().await.unwrap().status(),
+        404
+    );
+    let to = form(&app, &jane, "invite_tenant_admin", &[("slug", "globex"), ("email", "eve@globex.example")]).await;
+    assert!(to.starts_with("/team?") && to.contains("error._form=Not%20found."), "{to}");
+    let jane_id = team.admins[0].id.to_string();
+    let to = form(
+        &app,
+        &jane,
+        "manage_tenant_admin",
+        &[("slug", "acme"), ("user_id", &jane_id), ("action", "disable"), ("confirm", "on")],
+    )
+    .await;
+    assert!(to.contains("error._form="), "{to}");
+
+    // In the database: her scope reads her tenant's admins, and never a password hash or a secret.
+    let pool = bulkhead::server::db::connect(&app.database_url, 1).unwrap();
+    let mut tx = bulkhead::server::db::begin(&pool, bulkhead::server::db::Scope::Tenant(acme)).await.unwrap();
+    let emails: Vec<String> = sqlx::query_scalar("SELECT email FROM users").fetch_all(&mut *tx).await.unwrap();
+    assert_eq!(emails, ["jane@acme.example"]);
+    for column in ["password_hash", "totp_secret"] {
+        let err = sqlx::query(&format!("SELECT {column} FROM users")).execute(&mut *tx).await.unwrap_err();
+        assert!(err.to_string().contains("permission denied"), "{column}: {err}");
+        tx.rollback().await.unwrap();
+        tx = bulkhead::server::db::begin(&pool, bulkhead::server::db::Scope::Tenant(acme)).await.unwrap();
+    }
+}

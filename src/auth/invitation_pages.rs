@@ -68,7 +68,14 @@ fn state_tone(state: &str) -> &'static str {
 
 /// The tenant's admins and invitations; platform admins invite and revoke.
 #[component]
-pub fn TenantAdminsSection(slug: String, can_edit: bool) -> impl IntoView {
+pub fn TenantAdminsSection(
+    slug: String,
+    /// May invite and revoke.
+    can_edit: bool,
+    /// May reset a second factor or disable an account (platform admins).
+    #[prop(optional)]
+    manage: bool,
+) -> impl IntoView {
     let query = use_query_map();
     let data = Resource::new(
         {
@@ -89,7 +96,7 @@ pub fn TenantAdminsSection(slug: String, can_edit: bool) -> impl IntoView {
                     let slug = slug_for_list.clone();
                     Suspend::new(async move {
                         match data.await {
-                            Ok(d) => view! { <AdminsList data=d slug can_edit/> }.into_any(),
+                            Ok(d) => view! { <AdminsList data=d slug can_edit manage/> }.into_any(),
                             Err(e) => error_view(e),
                         }
                     })
@@ -108,7 +115,7 @@ pub fn TenantAdminsSection(slug: String, can_edit: bool) -> impl IntoView {
 }
 
 #[component]
-fn AdminsList(data: super::invitations::AdminsOverview, slug: String, can_edit: bool) -> impl IntoView {
+fn AdminsList(data: super::invitations::AdminsOverview, slug: String, can_edit: bool, manage: bool) -> impl IntoView {
     let revoke = ServerAction::<RevokeInvitation>::new();
     let link = data.fresh_link.map(|link| view! {
         <div class="flash flash-success" role="status">
@@ -125,7 +132,7 @@ fn AdminsList(data: super::invitations::AdminsOverview, slug: String, can_edit: 
         view! {
             <Table caption="Tenant admins" headers>
                 {data.admins.into_iter().map(|a| {
-                    let actions = (can_edit && !a.disabled).then(|| view! {
+                    let actions = (manage && !a.disabled).then(|| view! {
                         <AdminActions slug=admins_slug.clone() user_id=a.id.to_string() email=a.email.clone() mfa=a.mfa/>
                     });
                     view! {
@@ -197,5 +204,26 @@ fn AdminActions(slug: String, user_id: String, email: String, mfa: bool) -> impl
                 {form("disable", format!("Disable {email}"), "Their sessions end now")}
             </div>
         </details>
+    }
+}
+
+/// A tenant admin's Team page: the admins of their tenant, inviting and revoking.
+#[component]
+pub fn TeamPage() -> impl IntoView {
+    let query = use_query_map();
+    let tenant = Resource::new(|| (), |_| crate::tenants::my_tenant());
+    view! {
+        <Title text="Team"/>
+        <h1>"Team"</h1>
+        {move || query.read().get("done").and_then(|c| crate::tenants::done_message(&c)).map(|m| view! { <Flash kind=FlashKind::Success message=m/> })}
+        {move || query.read().get("error._form").map(|m| view! { <Flash kind=FlashKind::Error message=m/> })}
+        <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match tenant.await {
+                    Ok(t) => view! { <TenantAdminsSection slug=t.tenant.slug can_edit=true/> }.into_any(),
+                    Err(e) => error_view(e),
+                }
+            })}
+        </Suspense>
     }
 }

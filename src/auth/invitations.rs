@@ -62,21 +62,23 @@ pub fn problem_message(code: &str) -> &'static str {
     }
 }
 
-/// The tenant's admins and invitations (platform staff).
+/// The tenant's admins and invitations (platform staff, or the tenant's own
+/// admins: the query runs in the reader's scope).
 #[server(endpoint = "tenant_admins")]
 pub async fn tenant_admins(slug: String) -> Result<AdminsOverview, AppError> {
-    let user = super::session::require_platform_staff().await?;
+    let user = super::session::require_user().await?;
     let state = crate::server::state::app_state()?;
     let session = super::session::extract::<tower_sessions::Session>().await?;
     ssr::list(&state, &session, &user, &slug).await
 }
 
-/// Invites `email` to administer the tenant (platform admins). Answers with a
-/// redirect to the tenant's page, where the link is shown once.
+/// Invites `email` to administer the tenant (platform admins, or an admin of
+/// that tenant). Answers with a redirect to the page the invitation was made
+/// from, where the link is shown once.
 #[server(endpoint = "invite_tenant_admin")]
 pub async fn invite_tenant_admin(slug: String, email: String) -> Result<(), AppError> {
     let result = async {
-        let user = super::session::require_platform_admin().await?;
+        let user = team_manager().await?;
         let state = crate::server::state::app_state()?;
         let session = super::session::extract::<tower_sessions::Session>().await?;
         let meta = super::session::client_meta().await;
@@ -84,21 +86,21 @@ pub async fn invite_tenant_admin(slug: String, email: String) -> Result<(), AppE
         ssr::invite(&state, &session, &meta, &user, &slug, &email, &origin).await
     }
     .await;
-    finish(&slug, result.map(|_| "invited"), &[("invite_email", email)]);
+    finish(&slug, result.map(|_| "invited"), &[("invite_email", email)]).await;
     Ok(())
 }
 
-/// Revokes a pending invitation (platform admins).
+/// Revokes a pending invitation (platform admins, or an admin of that tenant).
 #[server(endpoint = "revoke_invitation")]
 pub async fn revoke_invitation(slug: String, id: Uuid) -> Result<(), AppError> {
     let result = async {
-        let user = super::session::require_platform_admin().await?;
+        let user = team_manager().await?;
         let state = crate::server::state::app_state()?;
         let meta = super::session::client_meta().await;
         ssr::revoke(&state, &meta, &user, &slug, id).await
     }
     .await;
-    finish(&slug, result.map(|_| "invitation_revoked"), &[]);
+    finish(&slug, result.map(|_| "invitation_revoked"), &[]).await;
     Ok(())
 }
 
@@ -122,7 +124,7 @@ pub async fn manage_tenant_admin(
         ssr::manage(&state, &meta, &admin, &slug, user_id, &action).await
     }
     .await;
-    finish(&slug, result, &[]);
+    finish(&slug, result, &[]).await;
     Ok(())
 }
 
@@ -151,13 +153,25 @@ pub async fn accept_invitation(token: String, password: String, confirm: String)
     Ok(())
 }
 
+/// Who may invite and revoke: platform admins, and tenant admins (for their
+/// own tenant, which is all their database scope shows).
 #[cfg(feature = "ssr")]
-fn finish(slug: &str, result: Result<&str, AppError>, fields: &[(&str, String)]) {
+async fn team_manager() -> Result<super::CurrentUser, AppError> {
+    let user = super::session::require_user().await?;
+    match user.role {
+        super::Role::PlatformAdmin | super::Role::TenantAdmin => Ok(user),
+        super::Role::PlatformAuditor => Err(AppError::Forbidden),
+    }
+}
+
+/// Back to where the form was: a tenant admin's Team page, or the tenant's page.
+#[cfg(feature = "ssr")]
+async fn finish(slug: &str, result: Result<&str, AppError>, fields: &[(&str, String)]) {
+    let tenant_admin = super::session::require_user().await.is_ok_and(|u| u.role == super::Role::TenantAdmin);
+    let page = if tenant_admin { "/team".to_string() } else { format!("/tenants/{slug}") };
     match result {
-        Ok(code) => leptos_axum::redirect(&format!("/tenants/{slug}?done={code}#admins")),
-        Err(err) => {
-            leptos_axum::redirect(&crate::server::middleware::form_error_url(&format!("/tenants/{slug}"), fields, &err))
-        }
+        Ok(code) => leptos_axum::redirect(&format!("{page}?done={code}#admins")),
+        Err(err) => leptos_axum::redirect(&crate::server::middleware::form_error_url(&page, fields, &err)),
     }
 }
 
@@ -178,7 +192,7 @@ pub mod ssr {
     use super::{AdminRow, AdminsOverview, InvitationRow, InvitationView, INVITATION_HOURS};
     use crate::audit::{self, NewEvent};
     use crate::auth::email::EmailAddress;
-    use crate::auth::session::ClientMeta;
+    use crate::auth::session::{scope_for, ClientMeta};
     use crate::auth::{password, CurrentUser};
     use crate::error::AppError;
     use crate::server::db::{self, Scope};
@@ -210,7 +224,7 @@ pub mod ssr {
         user: &CurrentUser,
         slug: &str,
     ) -> Result<AdminsOverview, AppError> {
-        let mut tx = db::begin(&state.pool, Scope::Platform).await?;
+        let mut tx = db::begin(&state.pool, scope_for(user)?).await?;
         let (tenant_id, _) = tenant(&mut tx, slug).await?;
         let admins = sqlx::query_as!(
             AdminRow,
@@ -258,7 +272,7 @@ pub mod ssr {
         origin: &str,
     ) -> Result<(), AppError> {
         let email = EmailAddress::parse(email).map_err(|m| AppError::invalid("invite_email", m.to_string()))?;
-        let mut tx = db::begin(&state.pool, Scope::Platform).await?;
+        let mut tx = db::begin(&state.pool, scope_for(user)?).await?;
         let (tenant_id, _) = tenant(&mut tx, slug).await?;
         let taken = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM users WHERE email = $1"#, email.as_str())
             .fetch_one(&mut *tx)
@@ -311,7 +325,7 @@ pub mod ssr {
         slug: &str,
         id: Uuid,
     ) -> Result<(), AppError> {
-        let mut tx = db::begin(&state.pool, Scope::Platform).await?;
+        let mut tx = db::begin(&state.pool, scope_for(user)?).await?;
         let (tenant_id, _) = tenant(&mut tx, slug).await?;
         let email = sqlx::query_scalar!(
             "UPDATE invitations SET revoked_at = now()

@@ -20,7 +20,7 @@ pub mod totp;
 pub mod users;
 
 pub use account_page::AccountPage;
-pub use invitation_pages::{InvitationPage, TenantAdminsSection};
+pub use invitation_pages::{InvitationPage, TeamPage, TenantAdminsSection};
 pub use mfa_pages::{EnrolPage, LoginCodePage, RecoveryCodesPage};
 pub use pages::LoginPage;
 
