@@ -57,6 +57,14 @@ test("invite a tenant admin, who sets a password, enrols, signs in with a code a
   await expect(page.getByRole("region", { name: "Effective quotas" })).toContainText("2 cores");
   await page.screenshot({ path: testInfo.outputPath("portal.png"), fullPage: true });
 
+  // Their team: themselves, and a colleague they invite.
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Team" }).click();
+  await expect(page.getByRole("region", { name: "Tenant admins" })).toContainText(email);
+  await page.getByLabel("Invite an admin by e-mail").fill(`colleague-${run}@customer.example`);
+  await page.getByRole("button", { name: "Create invitation link" }).click();
+  await expect(page.getByLabel("Invitation link")).toBeVisible();
+  await expect(page.getByRole("region", { name: "Invitations" })).toContainText(`colleague-${run}@customer.example`);
+
   // Another tenant's address shows nothing of it.
   await page.goto(`/tenants/${otherSlug}`);
   await expect(page.getByText("Not found.")).toBeVisible();
