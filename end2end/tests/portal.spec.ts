@@ -59,7 +59,7 @@ test("invite a tenant admin, who sets a password, enrols, signs in with a code a
 
   // Their team: themselves, and a colleague they invite.
   await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Team" }).click();
-  await expect(page.getByRole("region", { name: "Tenant admins" })).toContainText(email);
+  await expect(page.getByRole("region", { name: "Administrators" })).toContainText(email);
   await page.getByLabel("Invite an admin by e-mail").fill(`colleague-${run}@customer.example`);
   await page.getByRole("button", { name: "Create invitation link" }).click();
   await expect(page.getByLabel("Invitation link")).toBeVisible();

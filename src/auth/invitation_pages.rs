@@ -130,7 +130,7 @@ fn AdminsList(data: super::invitations::AdminsOverview, slug: String, can_edit: 
         let headers =
             ["E-mail", "Two-factor", "Status", "Since", ""].into_iter().map(|h| (h.to_string(), false)).collect();
         view! {
-            <Table caption="Tenant admins" headers>
+            <Table caption="Administrators" headers>
                 {data.admins.into_iter().map(|a| {
                     let actions = (manage && !a.disabled).then(|| view! {
                         <AdminActions slug=admins_slug.clone() user_id=a.id.to_string() email=a.email.clone() mfa=a.mfa/>

@@ -205,6 +205,9 @@ pub mod ssr {
 
     /// The link just made, sealed in the inviting admin's session until shown.
     const LINK_KEY: &str = "fresh_invitation_link";
+    /// When the link was first shown.
+    const LINK_SHOWN_KEY: &str = "fresh_invitation_link_shown_at";
+    const LINK_SHOWN_SECS: i64 = 10;
 
     fn token_hash(token: &str) -> Vec<u8> {
         Sha256::digest(token.trim().as_bytes()).to_vec()
@@ -247,14 +250,27 @@ pub mod ssr {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        // The link is shown once, on the page of the tenant it was made for.
+        // The link is shown on the next view of the page of the tenant it was
+        // made for, and then no more. "Next view" lasts a few seconds: a page
+        // may ask twice while it renders and hydrates.
         let sealed: Option<Vec<u8>> = session.get(LINK_KEY).await?;
         let stored = sealed.and_then(|s| state.secrets.open(user.id, &s).ok()).and_then(|b| String::from_utf8(b).ok());
         let fresh_link = match stored.as_deref().and_then(|s| s.split_once('\n')) {
             Some((for_slug, link)) if for_slug == slug => {
-                let link = link.to_string();
-                session.remove_value(LINK_KEY).await?;
-                Some(link)
+                let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                let first_shown: Option<i64> = session.get(LINK_SHOWN_KEY).await?;
+                match first_shown {
+                    None => {
+                        session.insert(LINK_SHOWN_KEY, now).await?;
+                        Some(link.to_string())
+                    }
+                    Some(at) if now - at <= LINK_SHOWN_SECS => Some(link.to_string()),
+                    Some(_) => {
+                        session.remove_value(LINK_KEY).await?;
+                        session.remove_value(LINK_SHOWN_KEY).await?;
+                        None
+                    }
+                }
             }
             _ => None,
         };
@@ -315,6 +331,7 @@ pub mod ssr {
         tx.commit().await?;
         let link = format!("{origin}/invite/{token}");
         session.insert(LINK_KEY, state.secrets.seal(user.id, format!("{slug}\n{link}").as_bytes())).await?;
+        session.remove_value(LINK_SHOWN_KEY).await?;
         Ok(())
     }
 
