@@ -77,12 +77,13 @@ pub fn TenantAdminsSection(
     manage: bool,
 ) -> impl IntoView {
     let query = use_query_map();
+    // Refetched after every action (`done` changes), so the list and a new link show.
     let data = Resource::new(
         {
             let slug = slug.clone();
-            move || slug.clone()
+            move || (slug.clone(), query.read().get("done"), query.read().get("error._form"))
         },
-        tenant_admins,
+        |(slug, _, _)| tenant_admins(slug),
     );
     let invite = ServerAction::<InviteTenantAdmin>::new();
     let email_error = Signal::derive(move || query.read().get("error.invite_email"));
