@@ -4,19 +4,7 @@
 mod common;
 
 use bulkhead::auth::{totp, Role};
-use common::{location, spawn_app, TestApp, TEST_PASSWORD};
-
-async fn form(app: &TestApp, client: &reqwest::Client, function: &str, fields: &[(&str, &str)]) -> String {
-    let res = client
-        .post(app.url(&format!("/api/{function}")))
-        .header("accept", "text/html")
-        .form(fields)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 302, "{function}");
-    location(&res)
-}
+use common::{location, spawn_app, TEST_PASSWORD};
 
 fn code(secret: &[u8], offset: i64) -> String {
     let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
@@ -31,29 +19,29 @@ async fn a_new_password_ends_the_other_sessions_only() {
     let elsewhere = app.client();
     assert_eq!(app.login(&elsewhere, email, TEST_PASSWORD).await, "/");
 
-    let wrong = form(
-        &app,
-        &here,
-        "change_password",
-        &[("current", "not it at all"), ("new", "a fresh long phrase"), ("confirm", "a fresh long phrase")],
-    )
-    .await;
+    let wrong = app
+        .submit(
+            &here,
+            "change_password",
+            &[("current", "not it at all"), ("new", "a fresh long phrase"), ("confirm", "a fresh long phrase")],
+        )
+        .await;
     assert!(wrong.starts_with("/account?error.current="), "{wrong}");
-    let weak = form(
-        &app,
-        &here,
-        "change_password",
-        &[("current", TEST_PASSWORD), ("new", "password12345"), ("confirm", "password12345")],
-    )
-    .await;
+    let weak = app
+        .submit(
+            &here,
+            "change_password",
+            &[("current", TEST_PASSWORD), ("new", "password12345"), ("confirm", "password12345")],
+        )
+        .await;
     assert!(weak.starts_with("/account?error.new="), "{weak}");
-    let ok = form(
-        &app,
-        &here,
-        "change_password",
-        &[("current", TEST_PASSWORD), ("new", "a fresh long phrase"), ("confirm", "a fresh long phrase")],
-    )
-    .await;
+    let ok = app
+        .submit(
+            &here,
+            "change_password",
+            &[("current", TEST_PASSWORD), ("new", "a fresh long phrase"), ("confirm", "a fresh long phrase")],
+        )
+        .await;
     assert_eq!(ok, "/account?done=password");
 
     assert_eq!(here.get(app.url("/account")).send().await.unwrap().status(), 200, "this session goes on");
@@ -71,21 +59,17 @@ async fn new_recovery_codes_need_the_password_and_a_current_code() {
     let secret = app.enrol_totp(&client).await;
     let first: Vec<String> = client.post(app.url("/api/recovery_codes")).send().await.unwrap().json().await.unwrap();
 
-    let bad =
-        form(&app, &client, "regenerate_recovery_codes", &[("password", TEST_PASSWORD), ("code", &code(&secret, 0))])
-            .await;
+    let bad = app
+        .submit(&client, "regenerate_recovery_codes", &[("password", TEST_PASSWORD), ("code", &code(&secret, 0))])
+        .await;
     assert!(bad.starts_with("/account?error.codes_code="), "the enrolment's code is spent: {bad}");
-    let bad = form(
-        &app,
-        &client,
-        "regenerate_recovery_codes",
-        &[("password", "wrong password!"), ("code", &code(&secret, 1))],
-    )
-    .await;
+    let bad = app
+        .submit(&client, "regenerate_recovery_codes", &[("password", "wrong password!"), ("code", &code(&secret, 1))])
+        .await;
     assert!(bad.starts_with("/account?error.codes_password="), "{bad}");
-    let ok =
-        form(&app, &client, "regenerate_recovery_codes", &[("password", TEST_PASSWORD), ("code", &code(&secret, 1))])
-            .await;
+    let ok = app
+        .submit(&client, "regenerate_recovery_codes", &[("password", TEST_PASSWORD), ("code", &code(&secret, 1))])
+        .await;
     assert_eq!(ok, "/login/recovery-codes");
     let second: Vec<String> = client.post(app.url("/api/recovery_codes")).send().await.unwrap().json().await.unwrap();
     assert_eq!(second.len(), 10);
@@ -101,7 +85,7 @@ async fn setting_up_again_needs_the_password_and_a_current_code() {
     let app = spawn_app().await;
     let client = app.signed_in(Role::PlatformAdmin, "me@example.com").await;
     let old = app.enrol_totp(&client).await;
-    let ok = form(&app, &client, "restart_enrolment", &[("password", TEST_PASSWORD), ("code", &code(&old, 1))]).await;
+    let ok = app.submit(&client, "restart_enrolment", &[("password", TEST_PASSWORD), ("code", &code(&old, 1))]).await;
     assert_eq!(ok, "/login/enrol");
     let new = app.enrol_totp(&client).await;
     assert_ne!(new, old, "a new secret");

@@ -7,18 +7,6 @@ use bulkhead::auth::invitations::{AdminsOverview, InvitationView};
 use bulkhead::auth::Role;
 use common::{location, spawn_app, TestApp};
 
-async fn form(app: &TestApp, client: &reqwest::Client, function: &str, fields: &[(&str, &str)]) -> String {
-    let res = client
-        .post(app.url(&format!("/api/{function}")))
-        .header("accept", "text/html")
-        .form(fields)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 302, "{function}");
-    location(&res)
-}
-
 async fn tenant(app: &TestApp, slug: &str) -> uuid::Uuid {
     sqlx::query_scalar("INSERT INTO tenants (slug, name, tier_id, isolation_level, status) VALUES ($1, 'Acme Corp', 'standard', 1, 'active') RETURNING id")
         .bind(slug)
@@ -33,7 +21,7 @@ async fn overview(app: &TestApp, client: &reqwest::Client, slug: &str) -> Admins
 
 /// Invites `email` to `slug` and returns the link's path.
 async fn invite(app: &TestApp, admin: &reqwest::Client, slug: &str, email: &str) -> String {
-    let to = form(app, admin, "invite_tenant_admin", &[("slug", slug), ("email", email)]).await;
+    let to = app.submit(admin, "invite_tenant_admin", &[("slug", slug), ("email", email)]).await;
     assert_eq!(to, format!("/tenants/{slug}?done=invited#admins"));
     let link = overview(app, admin, slug).await.fresh_link.expect("the link is shown on the next view");
     // (A second request within seconds, as rendering and hydration make, sees it too; later ones do not:
@@ -78,13 +66,9 @@ async fn an_invited_admin_chooses_a_password_enrols_and_sees_only_their_tenant()
         ("jane-acme-2026-rocks", "jane-acme-2026-rocks", "error.password"),
         ("a long unusual phrase", "a long unusual phrase!", "error.confirm"),
     ] {
-        let to = form(
-            &app,
-            &browser,
-            "accept_invitation",
-            &[("token", &token), ("password", password), ("confirm", confirm)],
-        )
-        .await;
+        let to = app
+            .submit(&browser, "accept_invitation", &[("token", &token), ("password", password), ("confirm", confirm)])
+            .await;
         assert!(to.starts_with(&format!("{path}?{field}=")), "{password}: {to}");
     }
     let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'tenant_admin'")
@@ -94,13 +78,13 @@ async fn an_invited_admin_chooses_a_password_enrols_and_sees_only_their_tenant()
     assert_eq!(users, 0);
 
     // A good password leads to enrolment, which signs in.
-    let to = form(
-        &app,
-        &browser,
-        "accept_invitation",
-        &[("token", &token), ("password", "a long unusual phrase"), ("confirm", "a long unusual phrase")],
-    )
-    .await;
+    let to = app
+        .submit(
+            &browser,
+            "accept_invitation",
+            &[("token", &token), ("password", "a long unusual phrase"), ("confirm", "a long unusual phrase")],
+        )
+        .await;
     assert_eq!(to, "/login/enrol");
     assert!(
         location(&browser.get(app.url("/")).send().await.unwrap()).starts_with("/login"),
@@ -142,13 +126,13 @@ async fn an_invited_admin_chooses_a_password_enrols_and_sees_only_their_tenant()
 
     // The link is spent.
     assert_eq!(view(&app, &path).await.problem.as_deref(), Some("used"));
-    let again = form(
-        &app,
-        &app.client(),
-        "accept_invitation",
-        &[("token", &token), ("password", "another long phrase"), ("confirm", "another long phrase")],
-    )
-    .await;
+    let again = app
+        .submit(
+            &app.client(),
+            "accept_invitation",
+            &[("token", &token), ("password", "another long phrase"), ("confirm", "another long phrase")],
+        )
+        .await;
     assert!(again.starts_with(&format!("{path}?error._form=")), "{again}");
     assert!(app.count_events("tenant.invitation_refused").await >= 3);
 
@@ -172,17 +156,17 @@ async fn expired_revoked_and_unknown_links_say_so() {
     let revoked = invite(&app, &admin, "acme", "gone@acme.example").await;
     let o = overview(&app, &admin, "acme").await;
     let pending = o.invitations.iter().find(|i| i.state == "pending").unwrap();
-    let to = form(&app, &admin, "revoke_invitation", &[("slug", "acme"), ("id", &pending.id.to_string())]).await;
+    let to = app.submit(&admin, "revoke_invitation", &[("slug", "acme"), ("id", &pending.id.to_string())]).await;
     assert_eq!(to, "/tenants/acme?done=invitation_revoked#admins");
     assert_eq!(view(&app, &revoked).await.problem.as_deref(), Some("revoked"));
     let token = revoked.trim_start_matches("/invite/");
-    let to = form(
-        &app,
-        &app.client(),
-        "accept_invitation",
-        &[("token", token), ("password", "a long unusual phrase"), ("confirm", "a long unusual phrase")],
-    )
-    .await;
+    let to = app
+        .submit(
+            &app.client(),
+            "accept_invitation",
+            &[("token", token), ("password", "a long unusual phrase"), ("confirm", "a long unusual phrase")],
+        )
+        .await;
     assert!(to.contains("error._form="), "{to}");
 
     assert_eq!(view(&app, "/invite/not-a-token").await.problem.as_deref(), Some("unknown"));
@@ -191,7 +175,7 @@ async fn expired_revoked_and_unknown_links_say_so() {
     // Auditors read, and cannot invite.
     let auditor = app.signed_in(Role::PlatformAuditor, "audit@example.com").await;
     assert_eq!(overview(&app, &auditor, "acme").await.invitations.len(), 2);
-    let refused = form(&app, &auditor, "invite_tenant_admin", &[("slug", "acme"), ("email", "x@acme.example")]).await;
+    let refused = app.submit(&auditor, "invite_tenant_admin", &[("slug", "acme"), ("email", "x@acme.example")]).await;
     assert!(refused.contains("error._form="), "{refused}");
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM invitations").fetch_one(&app.owner).await.unwrap();
     assert_eq!(count, 2);
@@ -204,7 +188,7 @@ async fn joined(app: &TestApp, admin: &reqwest::Client, slug: &str, email: &str)
     let browser = app.client();
     let phrase = "a long unusual phrase";
     let to =
-        form(app, &browser, "accept_invitation", &[("token", token), ("password", phrase), ("confirm", phrase)]).await;
+        app.submit(&browser, "accept_invitation", &[("token", token), ("password", phrase), ("confirm", phrase)]).await;
     assert_eq!(to, "/login/enrol");
     app.enrol_totp(&browser).await;
     browser
@@ -221,17 +205,17 @@ async fn a_platform_admin_resets_a_tenant_admins_second_factor_or_disables_them_
 
     // Unconfirmed: nothing happens.
     let to =
-        form(&app, &admin, "manage_tenant_admin", &[("slug", "acme"), ("user_id", &id), ("action", "reset_mfa")]).await;
+        app.submit(&admin, "manage_tenant_admin", &[("slug", "acme"), ("user_id", &id), ("action", "reset_mfa")]).await;
     assert!(to.contains("error._form="), "{to}");
     assert!(overview(&app, &admin, "acme").await.admins[0].mfa);
 
-    let to = form(
-        &app,
-        &admin,
-        "manage_tenant_admin",
-        &[("slug", "acme"), ("user_id", &id), ("action", "reset_mfa"), ("confirm", "on")],
-    )
-    .await;
+    let to = app
+        .submit(
+            &admin,
+            "manage_tenant_admin",
+            &[("slug", "acme"), ("user_id", &id), ("action", "reset_mfa"), ("confirm", "on")],
+        )
+        .await;
     assert_eq!(to, "/tenants/acme?done=mfa_reset#admins");
     assert!(!overview(&app, &admin, "acme").await.admins[0].mfa);
     let codes: i64 = sqlx::query_scalar("SELECT count(*) FROM recovery_codes").fetch_one(&app.owner).await.unwrap();
@@ -240,13 +224,13 @@ async fn a_platform_admin_resets_a_tenant_admins_second_factor_or_disables_them_
     let again = app.client();
     assert_eq!(app.login(&again, "jane@acme.example", "a long unusual phrase").await, "/login/enrol");
 
-    let to = form(
-        &app,
-        &admin,
-        "manage_tenant_admin",
-        &[("slug", "acme"), ("user_id", &id), ("action", "disable"), ("confirm", "on")],
-    )
-    .await;
+    let to = app
+        .submit(
+            &admin,
+            "manage_tenant_admin",
+            &[("slug", "acme"), ("user_id", &id), ("action", "disable"), ("confirm", "on")],
+        )
+        .await;
     assert_eq!(to, "/tenants/acme?done=admin_disabled#admins");
     let refused = app.client();
     assert_eq!(app.login(&refused, "jane@acme.example", "a long unusual phrase").await, "/login?error=invalid");
@@ -255,13 +239,13 @@ async fn a_platform_admin_resets_a_tenant_admins_second_factor_or_disables_them_
 
     // A user of another tenant is not reachable through this tenant's page.
     tenant(&app, "globex").await;
-    let to = form(
-        &app,
-        &admin,
-        "manage_tenant_admin",
-        &[("slug", "globex"), ("user_id", &id), ("action", "disable"), ("confirm", "on")],
-    )
-    .await;
+    let to = app
+        .submit(
+            &admin,
+            "manage_tenant_admin",
+            &[("slug", "globex"), ("user_id", &id), ("action", "disable"), ("confirm", "on")],
+        )
+        .await;
     assert!(to.contains("error._form="), "{to}");
 }
 
@@ -274,7 +258,7 @@ async fn a_tenant_admin_manages_their_own_team_and_no_other() {
     let jane = joined(&app, &admin, "acme", "jane@acme.example").await;
     joined(&app, &admin, "globex", "bob@globex.example").await;
 
-    let to = form(&app, &jane, "invite_tenant_admin", &[("slug", "acme"), ("email", "sam@acme.example")]).await;
+    let to = app.submit(&jane, "invite_tenant_admin", &[("slug", "acme"), ("email", "sam@acme.example")]).await;
     assert_eq!(to, "/team?done=invited#admins");
     let team = overview(&app, &jane, "acme").await;
     assert!(team.fresh_link.is_some());
@@ -288,16 +272,16 @@ async fn a_tenant_admin_manages_their_own_team_and_no_other() {
         jane.post(app.url("/api/tenant_admins")).form(&[("slug", "globex")]).send().await.unwrap().status(),
         404
     );
-    let to = form(&app, &jane, "invite_tenant_admin", &[("slug", "globex"), ("email", "eve@globex.example")]).await;
+    let to = app.submit(&jane, "invite_tenant_admin", &[("slug", "globex"), ("email", "eve@globex.example")]).await;
     assert!(to.starts_with("/team?") && to.contains("error._form=Not%20found."), "{to}");
     let jane_id = team.admins[0].id.to_string();
-    let to = form(
-        &app,
-        &jane,
-        "manage_tenant_admin",
-        &[("slug", "acme"), ("user_id", &jane_id), ("action", "disable"), ("confirm", "on")],
-    )
-    .await;
+    let to = app
+        .submit(
+            &jane,
+            "manage_tenant_admin",
+            &[("slug", "acme"), ("user_id", &jane_id), ("action", "disable"), ("confirm", "on")],
+        )
+        .await;
     assert!(to.contains("error._form="), "{to}");
 
     // In the database: her scope reads her tenant's admins, and never a password hash or a secret.
@@ -319,7 +303,7 @@ async fn the_link_is_shown_once() {
     tenant(&app, "acme").await;
     tenant(&app, "globex").await;
     let admin = app.signed_in(Role::PlatformAdmin, "ops@example.com").await;
-    form(&app, &admin, "invite_tenant_admin", &[("slug", "acme"), ("email", "jane@acme.example")]).await;
+    app.submit(&admin, "invite_tenant_admin", &[("slug", "acme"), ("email", "jane@acme.example")]).await;
     assert!(overview(&app, &admin, "globex").await.fresh_link.is_none(), "not on another tenant's page");
     let first = overview(&app, &admin, "acme").await.fresh_link.expect("on the next view");
     // The same view's second request (hydration) still sees it...

@@ -3,24 +3,12 @@
 
 mod common;
 
-use common::{location, spawn_app, TestApp};
+use common::{spawn_app, TestApp};
 
 const EMAIL: &str = "ops@example.com";
 
 async fn signed_in(app: &TestApp) -> reqwest::Client {
     app.signed_in(bulkhead::auth::Role::PlatformAdmin, EMAIL).await
-}
-
-async fn post(app: &TestApp, client: &reqwest::Client, function: &str, fields: &[(&str, &str)]) -> String {
-    let res = client
-        .post(app.url(&format!("/api/{function}")))
-        .header("accept", "text/html")
-        .form(fields)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 302, "{function}");
-    location(&res)
 }
 
 async fn tenant(app: &TestApp, slug: &str, tier: &str, level: i16) -> uuid::Uuid {
@@ -53,7 +41,7 @@ async fn an_upgrade_is_applied_and_audited_with_before_and_after() {
     let app = spawn_app().await;
     let client = signed_in(&app).await;
     tenant(&app, "acme", "free", 1).await;
-    let to = post(&app, &client, "change_tier", &[("slug", "acme"), ("version", "1"), ("tier", "standard")]).await;
+    let to = app.submit(&client, "change_tier", &[("slug", "acme"), ("version", "1"), ("tier", "standard")]).await;
     assert_eq!(to, "/tenants/acme?done=tier");
     assert_eq!(state(&app, "acme").await, ("standard".into(), 1, "active".into(), 2));
     let (before, after): (serde_json::Value, serde_json::Value) =
@@ -75,13 +63,13 @@ async fn a_downgrade_that_usage_forbids_is_refused_naming_limit_usage_and_ceilin
         .await
         .unwrap();
     let before = events(&app).await;
-    let to = post(
-        &app,
-        &client,
-        "change_tier",
-        &[("slug", "bigco"), ("version", "1"), ("tier", "standard"), ("isolation", "2")],
-    )
-    .await;
+    let to = app
+        .submit(
+            &client,
+            "change_tier",
+            &[("slug", "bigco"), ("version", "1"), ("tier", "standard"), ("isolation", "2")],
+        )
+        .await;
     assert!(to.starts_with("/tenants/bigco?"), "{to}");
     assert!(to.contains("error.tier="), "{to}");
     assert!(
@@ -102,20 +90,19 @@ async fn an_isolation_level_the_new_tier_forbids_must_change_in_the_same_step() 
     let app = spawn_app().await;
     let client = signed_in(&app).await;
     tenant(&app, "mid", "premium", 2).await;
-    let to = post(&app, &client, "change_tier", &[("slug", "mid"), ("version", "1"), ("tier", "free")]).await;
+    let to = app.submit(&client, "change_tier", &[("slug", "mid"), ("version", "1"), ("tier", "free")]).await;
     assert!(to.contains("error.isolation=") && to.contains("in%20the%20same%20step"), "{to}");
-    let to =
-        post(&app, &client, "change_tier", &[("slug", "mid"), ("version", "1"), ("tier", "free"), ("isolation", "2")])
-            .await;
+    let to = app
+        .submit(&client, "change_tier", &[("slug", "mid"), ("version", "1"), ("tier", "free"), ("isolation", "2")])
+        .await;
     assert!(to.contains("error.isolation="), "{to}");
-    let to =
-        post(&app, &client, "change_tier", &[("slug", "mid"), ("version", "1"), ("tier", "free"), ("isolation", "1")])
-            .await;
+    let to = app
+        .submit(&client, "change_tier", &[("slug", "mid"), ("version", "1"), ("tier", "free"), ("isolation", "1")])
+        .await;
     assert_eq!(to, "/tenants/mid?done=tier");
     assert_eq!(state(&app, "mid").await, ("free".into(), 1, "active".into(), 2));
     // Moving to level 3 waits for the activation checklist.
-    post(
-        &app,
+    app.submit(
         &client,
         "change_tier",
         &[("slug", "mid"), ("version", "2"), ("tier", "enterprise"), ("isolation", "3")],
@@ -137,10 +124,10 @@ async fn a_stale_edit_is_a_conflict_and_loses_nothing() {
     tenant(&app, "shared", "free", 1).await;
     // Two admins opened version 1; the first saves.
     assert_eq!(
-        post(&app, &client, "set_tenant_status", &[("slug", "shared"), ("version", "1"), ("action", "suspend")]).await,
+        app.submit(&client, "set_tenant_status", &[("slug", "shared"), ("version", "1"), ("action", "suspend")]).await,
         "/tenants/shared?done=suspended"
     );
-    let to = post(&app, &client, "change_tier", &[("slug", "shared"), ("version", "1"), ("tier", "standard")]).await;
+    let to = app.submit(&client, "change_tier", &[("slug", "shared"), ("version", "1"), ("tier", "standard")]).await;
     assert!(to.contains("error._form=Someone%20else%20changed%20this%20tenant"), "{to}");
     assert_eq!(state(&app, "shared").await, ("free".into(), 1, "suspended".into(), 2), "the first change stands");
 }
@@ -151,28 +138,28 @@ async fn suspend_reactivate_protect_and_delete() {
     let client = signed_in(&app).await;
     tenant(&app, "gone", "free", 1).await;
     assert_eq!(
-        post(&app, &client, "set_tenant_status", &[("slug", "gone"), ("version", "1"), ("action", "suspend")]).await,
+        app.submit(&client, "set_tenant_status", &[("slug", "gone"), ("version", "1"), ("action", "suspend")]).await,
         "/tenants/gone?done=suspended"
     );
     assert_eq!(
-        post(&app, &client, "set_tenant_status", &[("slug", "gone"), ("version", "2"), ("action", "reactivate")]).await,
+        app.submit(&client, "set_tenant_status", &[("slug", "gone"), ("version", "2"), ("action", "reactivate")]).await,
         "/tenants/gone?done=reactivated"
     );
     assert_eq!(
-        post(&app, &client, "set_deletion_protection", &[("slug", "gone"), ("version", "3"), ("protect", "on")]).await,
+        app.submit(&client, "set_deletion_protection", &[("slug", "gone"), ("version", "3"), ("protect", "on")]).await,
         "/tenants/gone?done=protected"
     );
-    let to = post(&app, &client, "delete_tenant", &[("slug", "gone"), ("version", "4"), ("confirm", "gone")]).await;
+    let to = app.submit(&client, "delete_tenant", &[("slug", "gone"), ("version", "4"), ("confirm", "gone")]).await;
     assert!(to.contains("Deletion%20protection%20is%20on"), "{to}");
     assert_eq!(
-        post(&app, &client, "set_deletion_protection", &[("slug", "gone"), ("version", "4"), ("protect", "off")]).await,
+        app.submit(&client, "set_deletion_protection", &[("slug", "gone"), ("version", "4"), ("protect", "off")]).await,
         "/tenants/gone?done=unprotected"
     );
-    let to = post(&app, &client, "delete_tenant", &[("slug", "gone"), ("version", "5"), ("confirm", "gon")]).await;
+    let to = app.submit(&client, "delete_tenant", &[("slug", "gone"), ("version", "5"), ("confirm", "gon")]).await;
     assert!(to.contains("error.confirm="), "{to}");
     assert_eq!(state(&app, "gone").await.2, "active");
     assert_eq!(
-        post(&app, &client, "delete_tenant", &[("slug", "gone"), ("version", "5"), ("confirm", "gone")]).await,
+        app.submit(&client, "delete_tenant", &[("slug", "gone"), ("version", "5"), ("confirm", "gone")]).await,
         "/tenants?done=deleted"
     );
     assert_eq!(state(&app, "gone").await.2, "deleted", "soft: the row stays");
@@ -204,7 +191,7 @@ async fn an_auditor_changes_nothing() {
         ("set_tenant_status", vec![("slug", "read-only"), ("version", "1"), ("action", "suspend")]),
         ("delete_tenant", vec![("slug", "read-only"), ("version", "1"), ("confirm", "read-only")]),
     ] {
-        let to = post(&app, &client, f, &fields).await;
+        let to = app.submit(&client, f, &fields).await;
         assert!(to.contains("error._form=You%20do%20not%20have%20permission"), "{f}: {to}");
     }
     assert_eq!(state(&app, "read-only").await, ("free".into(), 1, "active".into(), 1));
@@ -225,41 +212,41 @@ async fn quota_overrides_carry_a_reason_and_removing_one_restores_the_tier() {
         ("200", "growth", "error.value="),
         ("200 GiB", "", "error.reason="),
     ] {
-        let to = post(
-            &app,
-            &client,
-            "set_quota_override",
-            &[("slug", "quota"), ("version", "1"), ("metric", "storage"), ("value", value), ("reason", reason)],
-        )
-        .await;
+        let to = app
+            .submit(
+                &client,
+                "set_quota_override",
+                &[("slug", "quota"), ("version", "1"), ("metric", "storage"), ("value", value), ("reason", reason)],
+            )
+            .await;
         assert!(to.contains(field), "{value:?}/{reason:?}: {to}");
     }
-    let to = post(
-        &app,
-        &client,
-        "set_quota_override",
-        &[("slug", "quota"), ("version", "1"), ("metric", "bogus"), ("value", "1"), ("reason", "growth")],
-    )
-    .await;
+    let to = app
+        .submit(
+            &client,
+            "set_quota_override",
+            &[("slug", "quota"), ("version", "1"), ("metric", "bogus"), ("value", "1"), ("reason", "growth")],
+        )
+        .await;
     assert!(to.contains("error.metric="), "{to}");
     assert_eq!(events(&app).await, before, "refusals write nothing");
     let overrides: i64 =
         sqlx::query_scalar("SELECT count(*) FROM quota_overrides").fetch_one(&app.owner).await.unwrap();
     assert_eq!(overrides, 0);
 
-    let to = post(
-        &app,
-        &client,
-        "set_quota_override",
-        &[
-            ("slug", "quota"),
-            ("version", "1"),
-            ("metric", "storage"),
-            ("value", "2 TiB"),
-            ("reason", "data migration until March"),
-        ],
-    )
-    .await;
+    let to = app
+        .submit(
+            &client,
+            "set_quota_override",
+            &[
+                ("slug", "quota"),
+                ("version", "1"),
+                ("metric", "storage"),
+                ("value", "2 TiB"),
+                ("reason", "data migration until March"),
+            ],
+        )
+        .await;
     assert_eq!(to, "/tenants/quota?done=override_set");
     let html = client.get(app.url("/tenants/quota")).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("2 TiB"));
@@ -272,12 +259,12 @@ async fn quota_overrides_carry_a_reason_and_removing_one_restores_the_tier() {
         .execute(&app.owner)
         .await
         .unwrap();
-    let to = post(&app, &client, "change_tier", &[("slug", "quota"), ("version", "2"), ("tier", "free")]).await;
+    let to = app.submit(&client, "change_tier", &[("slug", "quota"), ("version", "2"), ("tier", "free")]).await;
     assert_eq!(to, "/tenants/quota?done=tier", "the override stays, so storage still fits");
 
-    let to =
-        post(&app, &client, "remove_quota_override", &[("slug", "quota"), ("version", "3"), ("metric", "storage")])
-            .await;
+    let to = app
+        .submit(&client, "remove_quota_override", &[("slug", "quota"), ("version", "3"), ("metric", "storage")])
+        .await;
     assert_eq!(to, "/tenants/quota?done=override_removed");
     let html = client.get(app.url("/tenants/quota")).send().await.unwrap().text().await.unwrap();
     assert!(!html.contains("override by"));
@@ -293,23 +280,23 @@ async fn isolation_changes_stay_within_the_tier_and_level_3_awaits_the_checklist
     let app = spawn_app().await;
     let client = signed_in(&app).await;
     tenant(&app, "iso", "premium", 2).await;
-    let to = post(&app, &client, "change_isolation", &[("slug", "iso"), ("version", "1"), ("isolation", "1")]).await;
+    let to = app.submit(&client, "change_isolation", &[("slug", "iso"), ("version", "1"), ("isolation", "1")]).await;
     assert!(to.contains("error.isolation=") && to.contains("change%20the%20tier%20first"), "{to}");
-    let to = post(
-        &app,
-        &client,
-        "change_isolation",
-        &[("slug", "iso"), ("version", "1"), ("isolation", "3"), ("namespace", "Bad NS")],
-    )
-    .await;
+    let to = app
+        .submit(
+            &client,
+            "change_isolation",
+            &[("slug", "iso"), ("version", "1"), ("isolation", "3"), ("namespace", "Bad NS")],
+        )
+        .await;
     assert!(to.contains("error.namespace="), "{to}");
-    let to = post(
-        &app,
-        &client,
-        "change_isolation",
-        &[("slug", "iso"), ("version", "1"), ("isolation", "3"), ("namespace", "iso-dedicated")],
-    )
-    .await;
+    let to = app
+        .submit(
+            &client,
+            "change_isolation",
+            &[("slug", "iso"), ("version", "1"), ("isolation", "3"), ("namespace", "iso-dedicated")],
+        )
+        .await;
     assert_eq!(to, "/tenants/iso?done=awaiting_checklist");
     let (ns, status, dedicated): (Option<String>, String, bool) =
         sqlx::query_as("SELECT namespace_target, status, dedicated_instance FROM tenants WHERE slug = 'iso'")

@@ -227,7 +227,7 @@ pub mod ssr {
             refused(state, meta, user, what).await?;
             return Err(AppError::invalid("code", "That code is not right, or it was already used."));
         }
-        let action = if what == "codes" {
+        let new_codes = if what == "codes" {
             let codes = totp::new_recovery_codes();
             sqlx::query!("DELETE FROM recovery_codes WHERE user_id = $1", user.id).execute(&mut *tx).await?;
             for c in &codes {
@@ -239,8 +239,7 @@ pub mod ssr {
                 .execute(&mut *tx)
                 .await?;
             }
-            crate::auth::mfa::ssr::offer_recovery_codes(state, session, user.id, &codes).await?;
-            "user.recovery_codes_regenerated"
+            Some(codes)
         } else {
             sqlx::query!(
                 "UPDATE users SET totp_secret = NULL, totp_enrolled_at = NULL, totp_last_step = NULL WHERE id = $1",
@@ -249,8 +248,9 @@ pub mod ssr {
             .execute(&mut *tx)
             .await?;
             sqlx::query!("DELETE FROM recovery_codes WHERE user_id = $1", user.id).execute(&mut *tx).await?;
-            "user.mfa_reset"
+            None
         };
+        let action = if new_codes.is_some() { "user.recovery_codes_regenerated" } else { "user.mfa_reset" };
         audit::record(
             &mut tx,
             &meta.actor(Some(user)),
@@ -258,6 +258,10 @@ pub mod ssr {
         )
         .await?;
         tx.commit().await?;
+        // Offered only once they are stored.
+        if let Some(codes) = new_codes {
+            crate::auth::mfa::ssr::offer_recovery_codes(state, session, user.id, &codes).await?;
+        }
         Ok(())
     }
 }

@@ -250,7 +250,6 @@ pub fn TenantPage() -> impl IntoView {
         move || (params.read().get("slug").unwrap_or_default(), query.read().get("done")),
         |(slug, _)| get_tenant(slug),
     );
-    let tiers = Resource::new(|| (), |_| list_tiers());
     view! {
         {move || query.read().get("created").is_some().then(|| view! {
             <Flash kind=FlashKind::Success message="Tenant created."/>
@@ -259,14 +258,7 @@ pub fn TenantPage() -> impl IntoView {
             <Flash kind=FlashKind::Success message=m/>
         })}
         {move || query.read().get("error._form").map(|m| view! { <Flash kind=FlashKind::Error message=m/> })}
-        <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match (tenant.await, tiers.await) {
-                    (Ok(detail), Ok(tiers)) => view! { <TenantView detail tiers/> }.into_any(),
-                    (Err(e), _) | (_, Err(e)) => error_view(e),
-                }
-            })}
-        </Suspense>
+        <LoadedTenant tenant/>
     }
 }
 
@@ -274,6 +266,12 @@ pub fn TenantPage() -> impl IntoView {
 #[component]
 pub fn MyTenantPage() -> impl IntoView {
     let tenant = Resource::new(|| (), |_| super::my_tenant());
+    view! { <LoadedTenant tenant/> }
+}
+
+/// A tenant's page once its data and the tier catalogue have arrived.
+#[component]
+fn LoadedTenant(tenant: Resource<Result<TenantDetail, crate::error::AppError>>) -> impl IntoView {
     let tiers = Resource::new(|| (), |_| list_tiers());
     view! {
         <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Loading…"</p> }>

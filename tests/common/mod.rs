@@ -157,6 +157,20 @@ impl TestApp {
         location(&res)
     }
 
+    /// Posts a form to server function `function` as a browser without
+    /// JavaScript would; asserts the redirect and returns where it points.
+    pub async fn submit(&self, client: &reqwest::Client, function: &str, fields: &[(&str, &str)]) -> String {
+        let res = client
+            .post(self.url(&format!("/api/{function}")))
+            .header("accept", "text/html")
+            .form(fields)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 302, "{function}");
+        location(&res)
+    }
+
     /// Completes a sign-in (or a signed-in session) waiting for TOTP
     /// enrolment, as a person with an authenticator app would; returns the secret.
     pub async fn enrol_totp(&self, client: &reqwest::Client) -> Vec<u8> {
