@@ -7,7 +7,21 @@ PG_PORT="${BULKHEAD_PG_PORT:-55432}"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-# The wasm target, cargo-leptos and the wasm-bindgen CLI matching Cargo.lock.
+# binaryen's wasm-opt, which optimises the release wasm. Debian's (108) is too
+# old for wasm-bindgen's output: the page then fails to hydrate. The npm
+# package is a Node build of the same tool, installed once per version.
+BINARYEN_VERSION=132.0.0
+ensure_wasm_opt() {
+  local dir="${XDG_CACHE_HOME:-$HOME/.cache}/bulkhead/binaryen-$BINARYEN_VERSION"
+  if [ ! -x "$dir/node_modules/.bin/wasm-opt" ]; then
+    command -v npm >/dev/null 2>&1 || { echo "npm is needed to install wasm-opt (Debian: apt-get install npm)" >&2; exit 1; }
+    log "installing wasm-opt $BINARYEN_VERSION (npm package binaryen, once)"
+    npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "binaryen@$BINARYEN_VERSION" >/dev/null
+  fi
+  export PATH="$dir/node_modules/.bin:$PATH"
+}
+
+# The wasm target, cargo-leptos, the wasm-bindgen CLI matching Cargo.lock and wasm-opt.
 ensure_toolchain() {
   if ! rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$'; then
     log "adding the wasm32-unknown-unknown target"
@@ -23,6 +37,13 @@ ensure_toolchain() {
     log "installing wasm-bindgen-cli $want (matches Cargo.lock)"
     cargo install wasm-bindgen-cli --version "$want" --force
   fi
+  ensure_wasm_opt
+}
+
+# Builds the console as operators run it: optimised, file names hashed,
+# brotli and gzip copies of every static file.
+build_release() {
+  cargo leptos build --release --precompress
 }
 
 # Directory holding initdb and pg_ctl, or nothing.

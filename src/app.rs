@@ -10,14 +10,18 @@ use crate::tenants::{NewTenantPage, TenantPage, TenantsPage};
 use crate::tiers::{TierEditPage, TiersPage};
 use crate::ui::{Badge, Button, ButtonKind};
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::{
     components::{Outlet, ParentRoute, Redirect, Route, Router, Routes, A},
     path, SsrMode,
 };
 
 /// The document around the application, rendered on the server.
+#[cfg(feature = "ssr")]
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    // The page's scripts carry this answer's nonce; the policy names it.
+    #[cfg(feature = "ssr")]
+    crate::server::headers::announce_page_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -26,6 +30,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <link rel="stylesheet" id="leptos" href=crate::server::assets::stylesheet_href()/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
@@ -42,8 +47,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     view! {
-        <Stylesheet id="leptos" href="/pkg/bulkhead.css"/>
-        <Title formatter=|page: String| if page.is_empty() { "Bulkhead".to_string() } else { format!("{page} · Bulkhead") }/>
+        <Title formatter=crate::ui::document_title/>
         <Router>
             <Routes fallback=NotFound>
                 <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>

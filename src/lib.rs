@@ -4,6 +4,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod dashboard;
+pub mod domain;
 pub mod error;
 pub mod quotas;
 pub mod tenants;

@@ -6,7 +6,7 @@ mod common;
 use bulkhead::audit::{self, Actor, EventDetail, EventPage, NewEvent, Verification};
 use bulkhead::auth::Role;
 use bulkhead::server::db::{self, Scope};
-use common::{spawn_app, TestApp, TEST_PASSWORD};
+use common::{spawn_app, TestApp};
 use serde_json::json;
 use std::collections::BTreeSet;
 use uuid::Uuid;
@@ -228,24 +228,6 @@ async fn exports_hold_exactly_the_filtered_events() {
     assert_ne!(anonymous.status(), 200);
 }
 
-/// A tenant admin, made directly in the database (their sign-up flow is not
-/// this test's subject).
-async fn tenant_admin(app: &TestApp, tenant: Uuid, email: &str) -> reqwest::Client {
-    let hash = bulkhead::auth::password::hash(TEST_PASSWORD.to_string()).await.unwrap();
-    sqlx::query("INSERT INTO users (email, password_hash, role, tenant_id) VALUES ($1, $2, 'tenant_admin', $3)")
-        .bind(email)
-        .bind(hash)
-        .bind(tenant)
-        .execute(&app.owner)
-        .await
-        .unwrap();
-    let client = app.client();
-    // Tenant admins always have a second factor: the first sign-in enrols.
-    assert_eq!(app.login(&client, email, TEST_PASSWORD).await, "/login/enrol");
-    app.enrol_totp(&client).await;
-    client
-}
-
 /// Every event of `tenant`, read as the owner.
 async fn tenant_events(app: &TestApp, tenant: Uuid) -> BTreeSet<i64> {
     let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM audit_events WHERE tenant_id = $1")
@@ -260,7 +242,7 @@ async fn tenant_events(app: &TestApp, tenant: Uuid) -> BTreeSet<i64> {
 async fn a_tenant_admin_sees_only_their_tenants_events() {
     let app = spawn_app().await;
     let (a, _b, e) = scenario(&app).await;
-    let client = tenant_admin(&app, a, "owner@acme.example").await;
+    let client = app.tenant_admin(a, "owner@acme.example").await;
 
     // No filter at all: the database alone limits the answer to acme.
     let seen: BTreeSet<i64> = ids(&app, &client, &[]).await.into_iter().collect();

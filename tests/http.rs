@@ -161,3 +161,228 @@ fn url_parts(url: &str) -> (String, String) {
     let hostport = authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority);
     (hostport.to_string(), db.to_string())
 }
+
+/// Texts an attacker would store to break out of the HTML they land in.
+const TITLE_BREAKOUT: &str = "</title><script>alert(1)</script>";
+const ATTRIBUTE_BREAKOUT: &str = "\"><img src=x onerror=alert(1)>";
+
+/// Fails when `body` holds any of the attacker's markup as markup: the script
+/// tag, the image with its handler, or a `</script>` that closes no script of
+/// the page's own.
+fn assert_inert(what: &str, body: &str) {
+    for raw in ["<script>alert(1)", "<img src=x"] {
+        assert!(!body.contains(raw), "{what} holds {raw:?} unescaped");
+    }
+    let opened = body.matches("<script").count();
+    let closed = body.matches("</script>").count();
+    assert_eq!(opened, closed, "{what}: a </script> closes no script of the page's own");
+}
+
+/// Every HTML page carries the policy naming its own scripts' nonce, and the
+/// other security headers.
+fn assert_policed(what: &str, h: &reqwest::header::HeaderMap, body: &str) {
+    assert_eq!(h.get("x-content-type-options").map(|v| v.to_str().unwrap()), Some("nosniff"), "{what}");
+    assert_eq!(h.get("referrer-policy").map(|v| v.to_str().unwrap()), Some("same-origin"), "{what}");
+    let csp = h.get("content-security-policy").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
+    assert!(!csp.contains("unsafe-inline"), "{what}: {csp}");
+    let nonce = csp.split("'nonce-").nth(1).and_then(|r| r.split('\'').next()).expect("a nonce in script-src");
+    let scripts = body.matches("<script").count();
+    assert!(scripts > 0, "{what}: a page hydrates");
+    assert_eq!(body.matches(&format!("nonce=\"{nonce}\"")).count(), scripts, "{what}: every script carries the nonce");
+}
+
+#[tokio::test]
+async fn stored_markup_stays_text_on_every_page_and_in_every_export() {
+    let app = spawn_app().await;
+    let admin = app.signed_in(bulkhead::auth::Role::PlatformAdmin, "ops@example.com").await;
+
+    // A tenant named to break out of the title and of an attribute, through the form.
+    let name = format!("Evil{TITLE_BREAKOUT}{ATTRIBUTE_BREAKOUT}");
+    let to = app
+        .submit(
+            &admin,
+            "create_tenant",
+            &[
+                ("name", name.as_str()),
+                ("slug", "evil"),
+                ("tier", "standard"),
+                ("isolation", ""),
+                ("region", "eu-west-1"),
+                ("environment", "production"),
+            ],
+        )
+        .await;
+    assert_eq!(to, "/tenants/evil?created=1");
+    let tenant: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM tenants WHERE slug = 'evil'").fetch_one(&app.owner).await.unwrap();
+    let stored: String =
+        sqlx::query_scalar("SELECT name FROM tenants WHERE id = $1").bind(tenant).fetch_one(&app.owner).await.unwrap();
+    assert_eq!(stored, name, "markup is a name's text, stored as typed");
+
+    // A tier and a quota override reason holding the same, and an e-mail (written
+    // directly: the address parser refuses these characters) on the tenant's admins.
+    sqlx::query("UPDATE tiers SET name = $1, support = $1 WHERE id = 'standard'")
+        .bind(format!("Standard{TITLE_BREAKOUT}{ATTRIBUTE_BREAKOUT}"))
+        .execute(&app.owner)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO invitations (tenant_id, email, token_hash, expires_at) VALUES ($1, $2, sha256('evil'), now() + interval '1 day')")
+        .bind(tenant)
+        .bind(format!("x{ATTRIBUTE_BREAKOUT}</script>@evil.example").to_lowercase())
+        .execute(&app.owner)
+        .await
+        .unwrap();
+    let version: i32 = sqlx::query_scalar("SELECT version FROM tenants WHERE id = $1")
+        .bind(tenant)
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+    let to = app
+        .submit(
+            &admin,
+            "set_quota_override",
+            &[
+                ("slug", "evil"),
+                ("version", &version.to_string()),
+                ("metric", "users"),
+                ("value", "5000"),
+                ("reason", &format!("Because{ATTRIBUTE_BREAKOUT}{TITLE_BREAKOUT}")),
+            ],
+        )
+        .await;
+    assert!(!to.contains("error"), "{to}");
+
+    // An audit event whose e-mail and user agent hold both: a failed sign-in.
+    let res = app
+        .client()
+        .post(app.url("/api/login"))
+        .header("accept", "text/html")
+        .header("user-agent", format!("agent{TITLE_BREAKOUT}{ATTRIBUTE_BREAKOUT}"))
+        .form(&[("email", format!("{TITLE_BREAKOUT}{ATTRIBUTE_BREAKOUT}").as_str()), ("password", "x"), ("next", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302);
+    let events: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM audit_events ORDER BY id").fetch_all(&app.owner).await.unwrap();
+    let tenant_admin = app.tenant_admin(tenant, "owner@evil.example").await;
+
+    let mut staff_pages: Vec<String> = [
+        "/",
+        "/tenants",
+        "/tenants?q=evil",
+        "/tenants/new",
+        "/tenants/evil",
+        "/tiers",
+        "/tiers/standard/edit",
+        "/audit",
+        "/audit?tenant=evil",
+        "/audit/verify",
+        "/account",
+        "/no/such/page",
+    ]
+    .iter()
+    .map(|p| p.to_string())
+    .collect();
+    staff_pages.extend(events.iter().map(|id| format!("/audit/{id}")));
+    let tenant_pages = ["/", "/team", "/audit", "/account"].map(String::from);
+    for (who, client, pages) in
+        [("staff", &admin, &staff_pages[..]), ("tenant admin", &tenant_admin, &tenant_pages[..])]
+    {
+        let mut shown = 0;
+        for path in pages {
+            let res = client.get(app.url(path)).send().await.unwrap();
+            let status = res.status();
+            let what = format!("{who} {path} ({status})");
+            assert!(status == 200 || path == "/no/such/page", "{what}");
+            let headers = res.headers().clone();
+            let body = res.text().await.unwrap();
+            assert_inert(&what, &body);
+            assert_policed(&what, &headers, &body);
+            shown += usize::from(body.contains("Evil&lt;/title&gt;&lt;script&gt;"));
+        }
+        assert!(shown >= 1, "{who}: the name is shown, escaped");
+    }
+    // The title itself: escaped in the head, not cut short.
+    let page = admin.get(app.url("/tenants/evil")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("<title>Evil&lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt;\"&gt;&lt;img src=x onerror=alert(1)&gt; · Bulkhead</title>"),
+        "{}",
+        page.split("<title>").nth(1).unwrap_or("no title").chars().take(200).collect::<String>()
+    );
+
+    // Exports are files, never pages: not HTML, not sniffed; JSON keeps no markup and reads back exactly.
+    for (client, path) in [
+        (&admin, "/tenants/evil/export?format=json"),
+        (&admin, "/tenants/evil/export?format=yaml"),
+        (&admin, "/audit/export?format=csv"),
+        (&admin, "/audit/export?format=jsonl"),
+        (&tenant_admin, "/audit/export?format=jsonl"),
+    ] {
+        let res = client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        let h = res.headers().clone();
+        assert!(!h["content-type"].to_str().unwrap().contains("html"), "{path}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert!(h["content-disposition"].to_str().unwrap().starts_with("attachment"), "{path}");
+        let body = res.text().await.unwrap();
+        if path.contains("json") {
+            assert!(!body.contains(['<', '>']), "{path} holds markup");
+            let first: serde_json::Value = serde_json::from_str(body.lines().next().unwrap_or("")).unwrap_or_default();
+            if path.starts_with("/tenants") {
+                let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+                assert_eq!(doc["tenant"]["name"], name.as_str(), "the export reads back the name exactly");
+            } else {
+                assert!(first.is_object(), "{path}");
+                assert!(body.contains("\\u003c/title\\u003e"), "{path}");
+            }
+        } else {
+            assert!(body.contains("</title>"), "{path}: the data itself is kept");
+        }
+    }
+}
+
+#[tokio::test]
+async fn names_nobody_can_read_are_refused_and_nothing_is_written() {
+    let app = spawn_app().await;
+    let admin = app.signed_in(bulkhead::auth::Role::PlatformAdmin, "ops@example.com").await;
+    for (name, problem) in [("\u{200B}", "U+200B"), ("Acme\u{202E}gnp.exe", "bidirectional"), ("\u{3164}", "visible")] {
+        let to = app
+            .submit(
+                &admin,
+                "create_tenant",
+                &[
+                    ("name", name),
+                    ("slug", "acme"),
+                    ("tier", "standard"),
+                    ("isolation", ""),
+                    ("region", "eu-west-1"),
+                    ("environment", "production"),
+                ],
+            )
+            .await;
+        assert!(to.starts_with("/tenants/new?"), "{name:?}: {to}");
+        let page = admin.get(app.url(&to)).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains(problem), "{name:?}: the message under the field names the problem");
+    }
+    let tenants: i64 = sqlx::query_scalar("SELECT count(*) FROM tenants").fetch_one(&app.owner).await.unwrap();
+    assert_eq!(tenants, 0);
+    let to = app
+        .submit(
+            &admin,
+            "create_tenant",
+            &[
+                ("name", "Cafe\u{301}"),
+                ("slug", "cafe"),
+                ("tier", "standard"),
+                ("isolation", ""),
+                ("region", "eu-west-1"),
+                ("environment", "production"),
+            ],
+        )
+        .await;
+    assert_eq!(to, "/tenants/cafe?created=1");
+    let stored: String = sqlx::query_scalar("SELECT name FROM tenants").fetch_one(&app.owner).await.unwrap();
+    assert_eq!(stored, "Caf\u{e9}", "stored in NFC");
+}

@@ -1,4 +1,5 @@
-import { expect, test, type Page } from "@playwright/test";
+import { type Page } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { password, signIn, totp } from "./helpers";
 
 async function signOut(page: Page) {

@@ -1,4 +1,4 @@
-import { expect, test } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { signInAsAdmin } from "./helpers";
 
 test("create tenants on three tiers, then find one by search", async ({ page }, testInfo) => {

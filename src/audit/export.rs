@@ -97,7 +97,7 @@ pub fn csv_line(out: &mut String, e: &EventDetail) {
 
 /// One event as a JSON line.
 pub fn json_line(out: &mut String, e: &EventDetail) {
-    out.push_str(&serde_json::to_string(e).unwrap_or_default());
+    out.push_str(&crate::server::json::html_safe(serde_json::to_string(e).unwrap_or_default()));
     out.push('\n');
 }
 

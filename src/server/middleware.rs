@@ -155,21 +155,18 @@ pub fn form_error_url(path: &str, fields: &[(&str, String)], err: &crate::error:
     format!("{path}?{}", parts.join("&"))
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
 /// A standalone error page, for when the application cannot render its own.
 pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     let request_id = super::request_id::current();
     let html = format!(
         r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · Bulkhead</title><link rel="stylesheet" href="/pkg/bulkhead.css"></head>
+<title>{title} · Bulkhead</title><link rel="stylesheet" href="{stylesheet}"></head>
 <body><main class="auth-page"><section class="auth-card" role="alert"><h1>{title}</h1><p>{message}</p>
 <p class="muted">Request id: <code>{request_id}</code></p><p><a href="/">Try again</a></p></section></main></body></html>"#,
-        title = escape(title),
-        message = escape(message),
-        request_id = escape(&request_id),
+        title = html_escape::encode_text(title),
+        message = html_escape::encode_text(message),
+        request_id = html_escape::encode_text(&request_id),
+        stylesheet = super::assets::stylesheet_href(),
     );
     let mut res = (status, Html(html)).into_response();
     res.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));

@@ -1,8 +1,11 @@
 //! Server-only parts: configuration, database access, state, middleware,
 //! machine routes and the router that ties them together.
 
+pub mod assets;
 pub mod config;
 pub mod db;
+pub mod headers;
+pub mod json;
 pub mod middleware;
 pub mod request_id;
 pub mod routes;

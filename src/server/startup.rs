@@ -1,6 +1,7 @@
 //! Builds the router and serves it.
 
 use super::config::Config;
+use super::headers;
 use super::middleware;
 use super::request_id;
 use super::routes;
@@ -32,7 +33,9 @@ pub fn leptos_options() -> LeptosOptions {
     if std::env::var_os("LEPTOS_OUTPUT_NAME").is_none() {
         std::env::set_var("LEPTOS_OUTPUT_NAME", "bulkhead");
     }
-    get_configuration(None).expect("Leptos configuration from the environment").leptos_options
+    let mut options = get_configuration(None).expect("Leptos configuration from the environment").leptos_options;
+    super::assets::adopt_build(&mut options);
+    options
 }
 
 /// Server functions are registered one by one by `leptos_routes`; this answers
@@ -68,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/{*fn_name}", get(server_fn_handler).post(server_fn_handler))
         .route("/tenants/{slug}/export", get(crate::tenants::ssr::export_handler))
         .route("/audit/export", get(crate::audit::export::handler))
+        .nest(&format!("/{}", state.leptos_options.site_pkg_dir), super::assets::pkg_routes(&state.leptos_options))
         .leptos_routes_with_context(
             &state,
             routes,
@@ -87,6 +91,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::csrf))
         .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
         .layer(axum::middleware::from_fn(request_id::scope))
+        .layer(axum::middleware::from_fn(headers::security_headers))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");

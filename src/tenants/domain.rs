@@ -150,18 +150,15 @@ impl TenantName {
     pub const MAX: usize = 100;
 
     pub fn parse(input: &str) -> Result<TenantName, String> {
-        let s = input.trim();
-        let len = s.chars().count();
-        if len == 0 {
+        if input.trim().is_empty() {
             return Err("Enter the tenant's name.".into());
         }
+        let s = crate::domain::text::parse_line(input)?;
+        let len = s.chars().count();
         if len > Self::MAX {
             return Err(format!("A name has at most {} characters (this one has {len}).", Self::MAX));
         }
-        if s.chars().any(char::is_control) {
-            return Err("A name cannot contain control characters.".into());
-        }
-        Ok(TenantName(s.to_string()))
+        Ok(TenantName(s))
     }
 
     pub fn as_str(&self) -> &str {
@@ -265,6 +262,8 @@ mod tests {
         assert!(TenantName::parse("   ").is_err());
         assert!(TenantName::parse(&"n".repeat(10_000)).unwrap_err().contains("at most 100"));
         assert!(TenantName::parse("a\u{0}b").is_err());
+        assert!(TenantName::parse("\u{200B}").unwrap_err().contains("U+200B"));
+        assert!(TenantName::parse("Acme\u{202E}gnp.exe").unwrap_err().contains("bidirectional"));
     }
 
     #[test]

@@ -390,7 +390,11 @@ pub async fn export_handler(
     let (body, mime, ext) = if yaml {
         (serde_yaml::to_string(&doc).map_err(AppError::internal)?, "application/yaml", "yaml")
     } else {
-        (serde_json::to_string_pretty(&doc).map_err(AppError::internal)?, "application/json", "json")
+        (
+            crate::server::json::html_safe(serde_json::to_string_pretty(&doc).map_err(AppError::internal)?),
+            "application/json",
+            "json",
+        )
     };
     Ok((
         [
@@ -427,10 +431,16 @@ pub async fn set_override(
     let limit =
         crate::quotas::Limit::from_metric(metric).ok_or_else(|| AppError::invalid("metric", "Choose a limit."))?;
     let value = limit.parse_amount(amount).map_err(|m| AppError::invalid("value", m))?;
-    let reason = reason.trim();
-    if reason.chars().count() < 3 || reason.chars().count() > 500 {
-        return Err(AppError::invalid("reason", "Say why, in 3 to 500 characters."));
-    }
+    let reason = crate::domain::text::parse_line(reason)
+        .and_then(|r| {
+            if (3..=500).contains(&r.chars().count()) {
+                Ok(r)
+            } else {
+                Err("Say why, in 3 to 500 characters.".into())
+            }
+        })
+        .map_err(|message| AppError::invalid("reason", message))?;
+    let reason = reason.as_str();
     let mut tx = db::begin(pool, Scope::Platform).await?;
     let t = lock(&mut tx, slug, version).await?;
     let before =

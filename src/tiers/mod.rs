@@ -79,12 +79,15 @@ pub mod ssr {
             Err(m) => errors.push(FieldError { field: "default_level".into(), message: m.clone() }),
             _ => {}
         }
-        for (field, text) in [("backup", &edit.backup), ("support", &edit.support)] {
-            let n = text.trim().chars().count();
-            if n == 0 || n > 500 {
-                errors.push(FieldError { field: field.into(), message: "Enter 1 to 500 characters.".into() });
-            }
-        }
+        let mut term = |field: &str, text: &str| {
+            let parsed = crate::domain::text::parse_line(text).and_then(|t| match t.chars().count() {
+                1..=500 => Ok(t),
+                _ => Err("Enter 1 to 500 characters.".to_string()),
+            });
+            parsed.map_err(|message| errors.push(FieldError { field: field.into(), message })).unwrap_or_default()
+        };
+        let backup = term("backup", &edit.backup);
+        let support = term("support", &edit.support);
         if !errors.is_empty() {
             return Err(AppError::Invalid(errors));
         }
@@ -134,8 +137,8 @@ pub mod ssr {
             values[5],
             &levels,
             default_level,
-            edit.backup.trim(),
-            edit.support.trim()
+            backup,
+            support
         )
         .execute(&mut *tx)
         .await?;
@@ -156,8 +159,8 @@ pub mod ssr {
             db_connections: values[5],
             allowed_isolation_levels: levels,
             default_isolation_level: default_level,
-            backup: edit.backup.trim().to_string(),
-            support: edit.support.trim().to_string(),
+            backup,
+            support,
             ..before.clone()
         };
         audit::record(

@@ -89,6 +89,21 @@ pub fn Button(
     }
 }
 
+/// The document title for a page's own title: the console's one title
+/// formatter, so every page's `<Title text=…/>` passes through it.
+///
+/// On the server leptos_meta writes the formatted title into `<head>` as raw
+/// HTML, so it is escaped here (a tenant named `</title><script>` stays text);
+/// in the browser leptos_meta sets `document.title`, which takes plain text.
+pub fn document_title(page: String) -> String {
+    let text = if page.is_empty() { "Bulkhead".to_string() } else { format!("{page} · Bulkhead") };
+    if cfg!(feature = "ssr") {
+        html_escape::encode_text(&text).into_owned()
+    } else {
+        text
+    }
+}
+
 /// A small coloured label (status, tier, role).
 #[component]
 pub fn Badge(#[prop(into)] text: String, #[prop(default = "neutral")] tone: &'static str) -> impl IntoView {
@@ -133,9 +148,13 @@ pub fn MeterBar(label: String, used: f64, limit: f64, #[prop(into)] caption: Str
     view! {
         <div class=class>
             <div class="meter-label"><span>{label.clone()}</span><span class="num">{caption}</span></div>
+            // An SVG bar: its width is an attribute, so no inline style (which the
+            // Content-Security-Policy refuses) is needed.
             <div class="meter-track" role="meter" aria-label=label aria-valuemin="0"
                 aria-valuemax=limit.to_string() aria-valuenow=used.to_string()>
-                <div class="meter-fill" style=format!("width: {pct:.1}%")></div>
+                <svg class="meter-svg" aria-hidden="true" focusable="false">
+                    <rect class="meter-fill" height="100%" width=format!("{pct:.1}%")/>
+                </svg>
             </div>
         </div>
     }

@@ -190,6 +190,24 @@ impl TestApp {
         secret
     }
 
+    /// A client signed in as a new admin of `tenant`, made directly in the
+    /// database (their invitation flow is tested on its own), enrolled in TOTP.
+    pub async fn tenant_admin(&self, tenant: uuid::Uuid, email: &str) -> reqwest::Client {
+        let hash = bulkhead::auth::password::hash(TEST_PASSWORD.to_string()).await.unwrap();
+        sqlx::query("INSERT INTO users (email, password_hash, role, tenant_id) VALUES ($1, $2, 'tenant_admin', $3)")
+            .bind(email)
+            .bind(hash)
+            .bind(tenant)
+            .execute(&self.owner)
+            .await
+            .unwrap();
+        let client = self.client();
+        // Tenant admins always have a second factor: the first sign-in enrols.
+        assert_eq!(self.login(&client, email, TEST_PASSWORD).await, "/login/enrol");
+        self.enrol_totp(&client).await;
+        client
+    }
+
     /// How many audit events carry `action`.
     pub async fn count_events(&self, action: &str) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE action = $1")
