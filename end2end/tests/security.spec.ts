@@ -14,6 +14,7 @@ test("a tenant named with markup shows it as text in the tab and the page; nothi
   await page.goto("/tenants/new");
   await page.getByLabel("Name", { exact: true }).fill(hostile);
   await page.getByLabel("Slug").fill(slug);
+  await page.getByLabel("Tier").selectOption("standard");
   await page.getByRole("button", { name: "Create tenant" }).click();
   await expect(page.getByRole("heading", { name: hostile })).toBeVisible();
   await expect(page).toHaveTitle(`${hostile} · Bulkhead`);
@@ -29,6 +30,7 @@ test("a name of an invisible character or with a bidirectional control is refuse
   await page.goto("/tenants/new");
   await page.getByLabel("Name", { exact: true }).fill("\u200B");
   await page.getByLabel("Slug").fill("invisible-name");
+  await page.getByLabel("Tier").selectOption("standard");
   await page.getByRole("button", { name: "Create tenant" }).click();
   await expect(page.getByText("Remove the invisible character U+200B.")).toBeVisible();
   await page.getByLabel("Name", { exact: true }).fill("Acme\u202Egnp.exe");

@@ -78,5 +78,7 @@ async fn cache_found(req: Request, next: Next, cache: &'static str) -> Response 
     let value =
         if res.status() == StatusCode::OK || res.status() == StatusCode::NOT_MODIFIED { cache } else { "no-store" };
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
+    // The same address answers brotli, gzip or plain by what the client accepts.
+    res.headers_mut().insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     res
 }
