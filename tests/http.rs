@@ -4,7 +4,7 @@
 mod common;
 
 use bulkhead::server::config::Config;
-use common::{fresh_database, location, spawn_app, spawn_app_on};
+use common::{fresh_database, location, spawn_app, spawn_app_on, tenant_form};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -199,20 +199,7 @@ async fn stored_markup_stays_text_on_every_page_and_in_every_export() {
 
     // A tenant named to break out of the title and of an attribute, through the form.
     let name = format!("Evil{TITLE_BREAKOUT}{ATTRIBUTE_BREAKOUT}");
-    let to = app
-        .submit(
-            &admin,
-            "create_tenant",
-            &[
-                ("name", name.as_str()),
-                ("slug", "evil"),
-                ("tier", "standard"),
-                ("isolation", ""),
-                ("region", "eu-west-1"),
-                ("environment", "production"),
-            ],
-        )
-        .await;
+    let to = app.submit(&admin, "create_tenant", &tenant_form(&name, "evil", "standard", "")).await;
     assert_eq!(to, "/tenants/evil?created=1");
     let tenant: uuid::Uuid =
         sqlx::query_scalar("SELECT id FROM tenants WHERE slug = 'evil'").fetch_one(&app.owner).await.unwrap();
@@ -348,40 +335,14 @@ async fn names_nobody_can_read_are_refused_and_nothing_is_written() {
     let app = spawn_app().await;
     let admin = app.signed_in(bulkhead::auth::Role::PlatformAdmin, "ops@example.com").await;
     for (name, problem) in [("\u{200B}", "U+200B"), ("Acme\u{202E}gnp.exe", "bidirectional"), ("\u{3164}", "visible")] {
-        let to = app
-            .submit(
-                &admin,
-                "create_tenant",
-                &[
-                    ("name", name),
-                    ("slug", "acme"),
-                    ("tier", "standard"),
-                    ("isolation", ""),
-                    ("region", "eu-west-1"),
-                    ("environment", "production"),
-                ],
-            )
-            .await;
+        let to = app.submit(&admin, "create_tenant", &tenant_form(name, "acme", "standard", "")).await;
         assert!(to.starts_with("/tenants/new?"), "{name:?}: {to}");
         let page = admin.get(app.url(&to)).send().await.unwrap().text().await.unwrap();
         assert!(page.contains(problem), "{name:?}: the message under the field names the problem");
     }
     let tenants: i64 = sqlx::query_scalar("SELECT count(*) FROM tenants").fetch_one(&app.owner).await.unwrap();
     assert_eq!(tenants, 0);
-    let to = app
-        .submit(
-            &admin,
-            "create_tenant",
-            &[
-                ("name", "Cafe\u{301}"),
-                ("slug", "cafe"),
-                ("tier", "standard"),
-                ("isolation", ""),
-                ("region", "eu-west-1"),
-                ("environment", "production"),
-            ],
-        )
-        .await;
+    let to = app.submit(&admin, "create_tenant", &tenant_form("Cafe\u{301}", "cafe", "standard", "")).await;
     assert_eq!(to, "/tenants/cafe?created=1");
     let stored: String = sqlx::query_scalar("SELECT name FROM tenants").fetch_one(&app.owner).await.unwrap();
     assert_eq!(stored, "Caf\u{e9}", "stored in NFC");

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{location, spawn_app, TestApp};
+use common::{location, spawn_app, tenant_form, TestApp};
 
 const EMAIL: &str = "ops@example.com";
 
@@ -22,22 +22,11 @@ async fn count(app: &TestApp, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(&app.owner).await.unwrap()
 }
 
-fn form<'a>(name: &'a str, slug: &'a str, tier: &'a str, isolation: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![
-        ("name", name),
-        ("slug", slug),
-        ("tier", tier),
-        ("isolation", isolation),
-        ("region", "eu-west-1"),
-        ("environment", "production"),
-    ]
-}
-
 #[tokio::test]
 async fn a_platform_admin_creates_a_tenant_and_the_change_is_audited() {
     let app = spawn_app().await;
     let client = signed_in(&app).await;
-    let mut fields = form("Société Générale", "", "premium", "");
+    let mut fields = tenant_form("Société Générale", "", "premium", "");
     fields.push(("gdpr", "on"));
     fields.push(("pci_dss", "on"));
     assert_eq!(create(&app, &client, &fields).await, "/tenants/societe-generale?created=1");
@@ -74,29 +63,29 @@ async fn a_platform_admin_creates_a_tenant_and_the_change_is_audited() {
 async fn bad_input_is_refused_field_by_field_and_nothing_is_written() {
     let app = spawn_app().await;
     let client = signed_in(&app).await;
-    assert!(create(&app, &client, &form("Taken", "taken", "free", "")).await.starts_with("/tenants/taken"));
+    assert!(create(&app, &client, &tenant_form("Taken", "taken", "free", "")).await.starts_with("/tenants/taken"));
     let before =
         (count(&app, "SELECT count(*) FROM tenants").await, count(&app, "SELECT count(*) FROM audit_events").await);
 
     let long_name = "n".repeat(10_000);
     let slug64 = "a".repeat(64);
     let cases: Vec<(Vec<(&str, &str)>, &str, &str)> = vec![
-        (form("", "empty-name", "free", ""), "error.name=", "Enter%20the%20tenant"),
-        (form(&long_name, "long-name", "free", ""), "error.name=", "at%20most%20100"),
-        (form("Caps", "Acme", "free", ""), "error.slug=", "capital"),
-        (form("Spaces", "ac me", "free", ""), "error.slug=", "spaces"),
-        (form("Accents", "acmé", "free", ""), "error.slug=", "%C3%A9"),
-        (form("Hyphen", "-acme", "free", ""), "error.slug=", "hyphen"),
-        (form("Long slug", &slug64, "free", ""), "error.slug=", "at%20most%2063"),
-        (form("Reserved", "admin", "free", ""), "error.slug=", "reserved"),
-        (form("Duplicate", "taken", "free", ""), "error.slug=", "already%20taken"),
+        (tenant_form("", "empty-name", "free", ""), "error.name=", "Enter%20the%20tenant"),
+        (tenant_form(&long_name, "long-name", "free", ""), "error.name=", "at%20most%20100"),
+        (tenant_form("Caps", "Acme", "free", ""), "error.slug=", "capital"),
+        (tenant_form("Spaces", "ac me", "free", ""), "error.slug=", "spaces"),
+        (tenant_form("Accents", "acmé", "free", ""), "error.slug=", "%C3%A9"),
+        (tenant_form("Hyphen", "-acme", "free", ""), "error.slug=", "hyphen"),
+        (tenant_form("Long slug", &slug64, "free", ""), "error.slug=", "at%20most%2063"),
+        (tenant_form("Reserved", "admin", "free", ""), "error.slug=", "reserved"),
+        (tenant_form("Duplicate", "taken", "free", ""), "error.slug=", "already%20taken"),
         (
-            form("Forbidden level", "forbidden-level", "free", "3"),
+            tenant_form("Forbidden level", "forbidden-level", "free", "3"),
             "error.isolation=",
             "allows%20isolation%20level%201%20only",
         ),
-        (form("Bad level", "bad-level", "free", "7"), "error.isolation=", "Choose%20isolation"),
-        (form("No tier", "no-tier", "platinum", ""), "error.tier=", "There%20is%20no%20tier"),
+        (tenant_form("Bad level", "bad-level", "free", "7"), "error.isolation=", "Choose%20isolation"),
+        (tenant_form("No tier", "no-tier", "platinum", ""), "error.tier=", "There%20is%20no%20tier"),
         (
             vec![
                 ("name", "Bad region"),
@@ -130,7 +119,7 @@ async fn bad_input_is_refused_field_by_field_and_nothing_is_written() {
     assert_eq!(before, after, "nothing was written");
 
     // What was typed comes back to the form, with the message under the field.
-    let target = create(&app, &client, &form("Keep me", "Bad Slug", "free", "")).await;
+    let target = create(&app, &client, &tenant_form("Keep me", "Bad Slug", "free", "")).await;
     let page = client.get(app.url(&target)).send().await.unwrap().text().await.unwrap();
     assert!(page.contains(r#"value="Keep me""#), "the name typed is kept");
     assert!(page.contains("capital letters"));
@@ -140,7 +129,7 @@ async fn bad_input_is_refused_field_by_field_and_nothing_is_written() {
 async fn an_auditor_cannot_create_tenants() {
     let app = spawn_app().await;
     let client = app.signed_in(bulkhead::auth::Role::PlatformAuditor, "audit@example.com").await;
-    let target = create(&app, &client, &form("Sneaky", "sneaky", "free", "")).await;
+    let target = create(&app, &client, &tenant_form("Sneaky", "sneaky", "free", "")).await;
     assert!(target.contains("error._form=You%20do%20not%20have%20permission"), "{target}");
     assert_eq!(count(&app, "SELECT count(*) FROM tenants").await, 0);
     // Reading is allowed, and no change is offered.
@@ -241,7 +230,7 @@ async fn the_list_searches_filters_and_pages_without_gaps_or_repeats() {
 async fn effective_quotas_follow_the_environment() {
     let app = spawn_app().await;
     let client = signed_in(&app).await;
-    let mut fields = form("Dev shop", "dev-shop", "standard", "1");
+    let mut fields = tenant_form("Dev shop", "dev-shop", "standard", "1");
     fields.retain(|(k, _)| *k != "environment");
     fields.push(("environment", "development"));
     create(&app, &client, &fields).await;
@@ -258,7 +247,7 @@ async fn effective_quotas_follow_the_environment() {
 async fn a_tenant_exports_as_json_and_yaml_for_staff_only() {
     let app = spawn_app().await;
     let client = signed_in(&app).await;
-    create(&app, &client, &form("Export Me", "export-me", "premium", "")).await;
+    create(&app, &client, &tenant_form("Export Me", "export-me", "premium", "")).await;
     let res = client.get(app.url("/tenants/export-me/export?format=json")).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-disposition"], "attachment; filename=\"tenant-export-me.json\"");

@@ -218,6 +218,18 @@ impl TestApp {
     }
 }
 
+/// The new-tenant form's fields, as a browser posts them.
+pub fn tenant_form<'a>(name: &'a str, slug: &'a str, tier: &'a str, isolation: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("name", name),
+        ("slug", slug),
+        ("tier", tier),
+        ("isolation", isolation),
+        ("region", "eu-west-1"),
+        ("environment", "production"),
+    ]
+}
+
 pub fn location(res: &reqwest::Response) -> String {
     res.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
 }
