@@ -10,7 +10,9 @@ use crate::tenants::{NewTenantPage, TenantPage, TenantsPage};
 use crate::tiers::{TierEditPage, TiersPage};
 use crate::ui::{Badge, Button, ButtonKind};
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Title};
+#[cfg(feature = "ssr")]
+use leptos_meta::MetaTags;
+use leptos_meta::{provide_meta_context, Title};
 use leptos_router::{
     components::{Outlet, ParentRoute, Redirect, Route, Router, Routes, A},
     path, SsrMode,

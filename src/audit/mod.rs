@@ -12,13 +12,12 @@ mod pages;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 
-pub use pages::{AuditEventPage, AuditPage, AuditVerifyPage};
+pub use pages::{get_audit_event, list_audit_events, verify_audit_chain, AuditEventPage, AuditPage, AuditVerifyPage};
 #[cfg(feature = "ssr")]
 pub use ssr::{recent, record, verify_chain, Actor, ChainReport, NewEvent};
 
 use crate::error::{AppError, FieldError};
 use crate::ui::url_encode;
-use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::{Date, OffsetDateTime};
@@ -186,7 +185,7 @@ impl AuditQuery {
         };
         let tenant = non_empty(tenant).map(|t| t.to_lowercase());
         if let Some(t) = &tenant {
-            if crate::tenants::domain::Slug::parse(t).is_err() {
+            if crate::domain::slug::Slug::parse(t).is_err() {
                 fail("tenant", "A tenant slug: lowercase letters, digits and hyphens.");
             }
         }
@@ -267,59 +266,6 @@ impl AuditQuery {
 /// What an action means, for people.
 pub fn action_label(action: &str) -> Option<&'static str> {
     ACTIONS.iter().find(|(a, _)| *a == action).map(|(_, l)| *l)
-}
-
-/// One page of the trail in the reader's scope.
-#[server(endpoint = "audit_events")]
-pub async fn list_audit_events(
-    tenant: Option<String>,
-    actor: Option<String>,
-    action: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    before: Option<String>,
-) -> Result<EventPage, AppError> {
-    let query = AuditQuery::parse(tenant, actor, action, from, to, before)?;
-    let user = crate::auth::session::require_user().await?;
-    let state = crate::server::state::app_state()?;
-    let mut tx = crate::server::db::begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
-    let page = ssr::list(&mut tx, &query).await?;
-    tx.commit().await?;
-    Ok(page)
-}
-
-/// One event, if the reader's scope includes it.
-#[server(endpoint = "audit_event")]
-pub async fn get_audit_event(id: i64) -> Result<EventDetail, AppError> {
-    let user = crate::auth::session::require_user().await?;
-    let state = crate::server::state::app_state()?;
-    let mut tx = crate::server::db::begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
-    let event = ssr::detail(&mut tx, id).await?.ok_or(AppError::NotFound)?;
-    tx.commit().await?;
-    Ok(event)
-}
-
-/// Recomputes the whole hash chain (platform staff). The run itself is audited.
-#[server(endpoint = "audit_verify")]
-pub async fn verify_audit_chain() -> Result<Verification, AppError> {
-    let user = crate::auth::session::require_platform_staff().await?;
-    let meta = crate::auth::session::client_meta().await;
-    let state = crate::server::state::app_state()?;
-    let started = std::time::Instant::now();
-    let mut tx = crate::server::db::begin(&state.pool, crate::server::db::Scope::Platform).await?;
-    let report = ssr::verify_chain(&mut tx).await?;
-    let millis = started.elapsed().as_millis() as u64;
-    ssr::record(
-        &mut tx,
-        &meta.actor(Some(&user)),
-        ssr::NewEvent::new("audit.verified").after(serde_json::json!({
-            "checked": report.checked,
-            "first_broken": report.first_broken,
-        })),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Verification { checked: report.checked, first_broken: report.first_broken, millis })
 }
 
 #[cfg(test)]

@@ -1,10 +1,7 @@
 //! Audit pages: the trail with its filters, one event, and the chain check.
 
 use super::diff::{diff, Change};
-use super::{
-    action_label, get_audit_event, list_audit_events, verify_audit_chain, AuditQuery, EventDetail, EventPage, ACTIONS,
-    FILTERS,
-};
+use super::{action_label, AuditQuery, EventDetail, EventPage, Verification, ACTIONS, FILTERS};
 use crate::error::AppError;
 use crate::ui::{
     error_view, format_count, format_time, url_encode, Badge, EmptyState, Flash, FlashKind, FormField, Table,
@@ -12,6 +9,59 @@ use crate::ui::{
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
+
+/// One page of the trail in the reader's scope.
+#[server(endpoint = "audit_events")]
+pub async fn list_audit_events(
+    tenant: Option<String>,
+    actor: Option<String>,
+    action: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    before: Option<String>,
+) -> Result<EventPage, AppError> {
+    let query = AuditQuery::parse(tenant, actor, action, from, to, before)?;
+    let user = crate::auth::session::require_user().await?;
+    let state = crate::server::state::app_state()?;
+    let mut tx = crate::server::db::begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
+    let page = super::ssr::list(&mut tx, &query).await?;
+    tx.commit().await?;
+    Ok(page)
+}
+
+/// One event, if the reader's scope includes it.
+#[server(endpoint = "audit_event")]
+pub async fn get_audit_event(id: i64) -> Result<EventDetail, AppError> {
+    let user = crate::auth::session::require_user().await?;
+    let state = crate::server::state::app_state()?;
+    let mut tx = crate::server::db::begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
+    let event = super::ssr::detail(&mut tx, id).await?.ok_or(AppError::NotFound)?;
+    tx.commit().await?;
+    Ok(event)
+}
+
+/// Recomputes the whole hash chain (platform staff). The run itself is audited.
+#[server(endpoint = "audit_verify")]
+pub async fn verify_audit_chain() -> Result<Verification, AppError> {
+    let user = crate::auth::session::require_platform_staff().await?;
+    let meta = crate::auth::session::client_meta().await;
+    let state = crate::server::state::app_state()?;
+    let started = std::time::Instant::now();
+    let mut tx = crate::server::db::begin(&state.pool, crate::server::db::Scope::Platform).await?;
+    let report = super::ssr::verify_chain(&mut tx).await?;
+    let millis = started.elapsed().as_millis() as u64;
+    super::ssr::record(
+        &mut tx,
+        &meta.actor(Some(&user)),
+        super::ssr::NewEvent::new("audit.verified").after(serde_json::json!({
+            "checked": report.checked,
+            "first_broken": report.first_broken,
+        })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Verification { checked: report.checked, first_broken: report.first_broken, millis })
+}
 
 /// The trail, newest first, with filters and paging kept in the address.
 #[component]

@@ -483,7 +483,7 @@ pub mod ssr {
         )
         .await?;
         tx.commit().await?;
-        crate::auth::mfa::begin_second_step(session, user_id).await?;
+        crate::auth::sign_in_state::begin_second_step(session, user_id).await?;
         Ok(())
     }
 }

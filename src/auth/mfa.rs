@@ -97,58 +97,27 @@ pub async fn take_recovery_codes() -> Result<Vec<String>, AppError> {
 }
 
 #[cfg(feature = "ssr")]
-pub use ssr::{begin_second_step, PENDING_KEY};
-
-#[cfg(feature = "ssr")]
 pub mod ssr {
     use super::Enrolment;
     use crate::audit::{self, NewEvent};
     use crate::auth::session::{
-        enter_session, load_counter, open_session, policies, store_counter, tenant_event, ClientMeta, SessionCheck,
+        load_counter, open_session, policies, store_counter, tenant_event, ClientMeta, SessionCheck,
     };
+    use crate::auth::sign_in_state::{enter_session, pending};
     use crate::auth::throttle::{Admission, Policy};
     use crate::auth::totp::{self, CodeCheck};
     use crate::auth::{CurrentUser, Role};
     use crate::error::AppError;
     use crate::server::db::{self, Scope};
     use crate::server::state::AppState;
-    use serde::{Deserialize, Serialize};
     use serde_json::json;
     use tower_sessions::Session;
     use uuid::Uuid;
 
-    /// A sign-in past its password, waiting for its second factor.
-    pub const PENDING_KEY: &str = "pending_sign_in";
     /// An enrolment in progress: the new secret, sealed.
     const ENROL_KEY: &str = "pending_totp_secret";
     /// Recovery codes just issued, sealed, until they are shown.
     const RECOVERY_KEY: &str = "fresh_recovery_codes";
-    /// How long the second step may take.
-    const PENDING_SECS: i64 = 300;
-
-    #[derive(Debug, Clone, Serialize, Deserialize)]
-    struct Pending {
-        user_id: Uuid,
-        since: i64,
-    }
-
-    fn now_unix() -> i64 {
-        time::OffsetDateTime::now_utc().unix_timestamp()
-    }
-
-    /// Marks the session as past the password for `user_id`, under a new id.
-    pub async fn begin_second_step(session: &Session, user_id: Uuid) -> Result<(), AppError> {
-        session.cycle_id().await?;
-        // Whoever this browser was signed in as, it is not any more.
-        session.remove_value(crate::auth::session::SESSION_KEY).await?;
-        session.insert(PENDING_KEY, Pending { user_id, since: now_unix() }).await?;
-        Ok(())
-    }
-
-    async fn pending(session: &Session) -> Result<Option<Pending>, AppError> {
-        let p: Option<Pending> = session.get(PENDING_KEY).await?;
-        Ok(p.filter(|p| now_unix() - p.since <= PENDING_SECS))
-    }
 
     /// How the second step ended.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,8 +15,7 @@ use sqlx::PgConnection;
 use tower_sessions::Session;
 use uuid::Uuid;
 
-/// The key under which the browser session holds its `auth_sessions` row id.
-pub const SESSION_KEY: &str = "auth_session_id";
+pub use super::sign_in_state::{enter_session, SESSION_KEY};
 
 /// The signed-in user of this request, put into the request by the auth middleware.
 #[derive(Debug, Clone, Default)]
@@ -329,7 +328,7 @@ pub async fn login_with(
         )
         .await?;
         tx.commit().await?;
-        super::mfa::begin_second_step(session, user.id).await?;
+        super::sign_in_state::begin_second_step(session, user.id).await?;
         return Ok(if user.mfa_enrolled { LoginOutcome::NeedsCode } else { LoginOutcome::NeedsEnrolment });
     }
     let auth_session_id = open_session(&mut tx, state, meta, &current, serde_json::Value::Null).await?;
@@ -372,15 +371,6 @@ pub async fn open_session(
     }
     audit::record(conn, &meta.actor(Some(user)), tenant_event(event, user)).await?;
     Ok(auth_session_id)
-}
-
-/// Makes the browser's session the signed-in one, under a new id: the id the
-/// browser had before (anonymous, or past the password only) is dead.
-pub async fn enter_session(session: &Session, auth_session_id: Uuid) -> Result<(), AppError> {
-    session.cycle_id().await?;
-    session.remove_value(super::mfa::PENDING_KEY).await?;
-    session.insert(SESSION_KEY, auth_session_id).await?;
-    Ok(())
 }
 
 /// Signs out from a server function.

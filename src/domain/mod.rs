@@ -1,3 +1,7 @@
 //! Domain values shared by every capability. Imports nothing of the app.
 
+pub mod amounts;
+pub mod isolation;
+pub mod limits;
+pub mod slug;
 pub mod text;

@@ -428,8 +428,8 @@ pub async fn set_override(
     amount: &str,
     reason: &str,
 ) -> Result<(), AppError> {
-    let limit =
-        crate::quotas::Limit::from_metric(metric).ok_or_else(|| AppError::invalid("metric", "Choose a limit."))?;
+    let limit = crate::domain::limits::Limit::from_metric(metric)
+        .ok_or_else(|| AppError::invalid("metric", "Choose a limit."))?;
     let value = limit.parse_amount(amount).map_err(|m| AppError::invalid("value", m))?;
     let reason = crate::domain::text::parse_line(reason)
         .and_then(|r| {

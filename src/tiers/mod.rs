@@ -28,14 +28,27 @@ impl Tier {
     pub fn allows(&self, level: i16) -> bool {
         self.allowed_isolation_levels.contains(&level)
     }
+
+    /// This tier's value of `limit`.
+    pub fn limit(&self, limit: crate::domain::limits::Limit) -> i64 {
+        use crate::domain::limits::Limit;
+        match limit {
+            Limit::Cpu => self.cpu_millicores,
+            Limit::Memory => self.memory_bytes,
+            Limit::Storage => self.storage_bytes,
+            Limit::Users => self.max_users,
+            Limit::ApiCalls => self.api_calls_per_month,
+            Limit::DbConnections => self.db_connections,
+        }
+    }
 }
 
 #[cfg(feature = "ssr")]
 pub mod ssr {
     use super::Tier;
     use crate::audit::{self, Actor, NewEvent};
+    use crate::domain::limits::Limit;
     use crate::error::{AppError, FieldError};
-    use crate::quotas::Limit;
     use crate::server::db::{self, Scope};
     use serde_json::json;
     use sqlx::{PgConnection, PgPool};
@@ -70,7 +83,7 @@ pub mod ssr {
         if levels.is_empty() || levels.iter().any(|l| !(1..=3).contains(l)) {
             errors.push(FieldError { field: "levels".into(), message: "Allow at least one isolation level.".into() });
         }
-        let default_level = crate::tenants::domain::parse_isolation(&edit.default_level);
+        let default_level = crate::domain::isolation::parse_isolation(&edit.default_level);
         match &default_level {
             Ok(l) if !levels.contains(l) => errors.push(FieldError {
                 field: "default_level".into(),
@@ -298,7 +311,7 @@ pub fn TierEditPage() -> impl IntoView {
 
 #[component]
 fn TierForm(tier: Tier) -> impl IntoView {
-    use crate::quotas::Limit;
+    use crate::domain::limits::Limit;
     use crate::ui::{Button, Flash, FlashKind, FormField};
     let query = leptos_router::hooks::use_query_map();
     let update = ServerAction::<UpdateTier>::new();
@@ -310,7 +323,7 @@ fn TierForm(tier: Tier) -> impl IntoView {
     };
     let error = move |k: &'static str| Signal::derive(move || query.read().get(&format!("error.{k}")));
     let fields = Limit::ALL.into_iter().map(|l| {
-        let current = l.format(l.of(&tier));
+        let current = l.format(tier.limit(l));
         view! { <FormField label=l.label() name=l.metric() required=true value=value(l.metric(), current) error=error(l.metric())/> }
     }).collect_view();
     let submitted = query.with_untracked(|q| q.get("default_level").is_some());
