@@ -2,10 +2,10 @@
 
 use crate::audit::{AuditEventPage, AuditPage, AuditVerifyPage};
 use crate::auth::{
-    fetch_current_user, AccountPage, CurrentUser, EnrolPage, InvitationPage, LoginCodePage, LoginPage, Logout,
-    RecoveryCodesPage, TeamPage,
+    fetch_current_user, AccountPage, CurrentUser, EnrolPage, LoginCodePage, LoginPage, Logout, RecoveryCodesPage,
 };
 use crate::dashboard::DashboardPage;
+use crate::team::{InvitationPage, TeamPage};
 use crate::tenants::{NewTenantPage, TenantPage, TenantsPage};
 use crate::tiers::{TierEditPage, TiersPage};
 use crate::ui::{Badge, Button, ButtonKind};

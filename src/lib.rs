@@ -7,6 +7,7 @@ pub mod dashboard;
 pub mod domain;
 pub mod error;
 pub mod quotas;
+pub mod team;
 pub mod tenants;
 pub mod tiers;
 pub mod ui;

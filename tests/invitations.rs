@@ -3,8 +3,8 @@
 
 mod common;
 
-use bulkhead::auth::invitations::{AdminsOverview, InvitationView};
 use bulkhead::auth::Role;
+use bulkhead::team::{AdminsOverview, InvitationView};
 use common::{location, spawn_app, TestApp};
 
 async fn tenant(app: &TestApp, slug: &str) -> uuid::Uuid {

@@ -3,8 +3,6 @@
 pub mod account;
 mod account_page;
 pub mod email;
-mod invitation_pages;
-pub mod invitations;
 pub mod mfa;
 mod mfa_pages;
 mod pages;
@@ -22,7 +20,6 @@ pub mod totp;
 pub mod users;
 
 pub use account_page::AccountPage;
-pub use invitation_pages::{InvitationPage, TeamPage, TenantAdminsSection};
 pub use mfa_pages::{EnrolPage, LoginCodePage, RecoveryCodesPage};
 pub use pages::LoginPage;
 

@@ -381,7 +381,7 @@ fn TenantView(detail: TenantDetail, tiers: Vec<Tier>) -> impl IntoView {
                 view! { <EmptyState title="No usage reported yet" hint="Usage appears here once the platform reports it for this tenant."/> }.into_any()
             }}
         </section>
-        {detail.viewer_is_staff.then(|| view! { <crate::auth::TenantAdminsSection slug=t.slug.clone() can_edit=detail.can_edit manage=detail.can_edit/> })}
+        {detail.viewer_is_staff.then(|| view! { <crate::team::TenantAdminsSection slug=t.slug.clone() can_edit=detail.can_edit manage=detail.can_edit/> })}
         {actions}
     }
 }

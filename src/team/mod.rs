@@ -2,6 +2,10 @@
 //! one-time link (72 hours, revocable, its token stored hashed); the link
 //! leads to choosing a password, then to TOTP enrolment, which signs them in.
 
+mod pages;
+
+pub use pages::{InvitationPage, TeamPage, TenantAdminsSection};
+
 use crate::error::AppError;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -66,9 +70,9 @@ pub fn problem_message(code: &str) -> &'static str {
 /// admins: the query runs in the reader's scope).
 #[server(endpoint = "tenant_admins")]
 pub async fn tenant_admins(slug: String) -> Result<AdminsOverview, AppError> {
-    let user = super::session::require_user().await?;
+    let user = crate::auth::session::require_user().await?;
     let state = crate::server::state::app_state()?;
-    let session = super::session::extract::<tower_sessions::Session>().await?;
+    let session = crate::auth::session::extract::<tower_sessions::Session>().await?;
     ssr::list(&state, &session, &user, &slug).await
 }
 
@@ -80,8 +84,8 @@ pub async fn invite_tenant_admin(slug: String, email: String) -> Result<(), AppE
     let result = async {
         let user = team_manager().await?;
         let state = crate::server::state::app_state()?;
-        let session = super::session::extract::<tower_sessions::Session>().await?;
-        let meta = super::session::client_meta().await;
+        let session = crate::auth::session::extract::<tower_sessions::Session>().await?;
+        let meta = crate::auth::session::client_meta().await;
         let origin = request_origin(&state).await;
         ssr::invite(&state, &session, &meta, &user, &slug, &email, &origin).await
     }
@@ -96,7 +100,7 @@ pub async fn revoke_invitation(slug: String, id: Uuid) -> Result<(), AppError> {
     let result = async {
         let user = team_manager().await?;
         let state = crate::server::state::app_state()?;
-        let meta = super::session::client_meta().await;
+        let meta = crate::auth::session::client_meta().await;
         ssr::revoke(&state, &meta, &user, &slug, id).await
     }
     .await;
@@ -115,12 +119,12 @@ pub async fn manage_tenant_admin(
     confirm: Option<String>,
 ) -> Result<(), AppError> {
     let result = async {
-        let admin = super::session::require_platform_admin().await?;
+        let admin = crate::auth::session::require_platform_admin().await?;
         if confirm.is_none() {
             return Err(AppError::invalid("_form", "Tick the box to confirm."));
         }
         let state = crate::server::state::app_state()?;
-        let meta = super::session::client_meta().await;
+        let meta = crate::auth::session::client_meta().await;
         ssr::manage(&state, &meta, &admin, &slug, user_id, &action).await
     }
     .await;
@@ -140,8 +144,8 @@ pub async fn invitation(token: String) -> Result<InvitationView, AppError> {
 #[server(endpoint = "accept_invitation")]
 pub async fn accept_invitation(token: String, password: String, confirm: String) -> Result<(), AppError> {
     let state = crate::server::state::app_state()?;
-    let session = super::session::extract::<tower_sessions::Session>().await?;
-    let meta = super::session::client_meta().await;
+    let session = crate::auth::session::extract::<tower_sessions::Session>().await?;
+    let meta = crate::auth::session::client_meta().await;
     let back = format!("/invite/{}", crate::ui::url_encode(&token));
     match ssr::accept(&state, &session, &meta, &token, password, &confirm).await {
         Ok(()) => leptos_axum::redirect("/login/enrol"),
@@ -156,18 +160,19 @@ pub async fn accept_invitation(token: String, password: String, confirm: String)
 /// Who may invite and revoke: platform admins, and tenant admins (for their
 /// own tenant, which is all their database scope shows).
 #[cfg(feature = "ssr")]
-async fn team_manager() -> Result<super::CurrentUser, AppError> {
-    let user = super::session::require_user().await?;
+async fn team_manager() -> Result<crate::auth::CurrentUser, AppError> {
+    let user = crate::auth::session::require_user().await?;
     match user.role {
-        super::Role::PlatformAdmin | super::Role::TenantAdmin => Ok(user),
-        super::Role::PlatformAuditor => Err(AppError::Forbidden),
+        crate::auth::Role::PlatformAdmin | crate::auth::Role::TenantAdmin => Ok(user),
+        crate::auth::Role::PlatformAuditor => Err(AppError::Forbidden),
     }
 }
 
 /// Back to where the form was: a tenant admin's Team page, or the tenant's page.
 #[cfg(feature = "ssr")]
 async fn finish(slug: &str, result: Result<&str, AppError>, fields: &[(&str, String)]) {
-    let tenant_admin = super::session::require_user().await.is_ok_and(|u| u.role == super::Role::TenantAdmin);
+    let tenant_admin =
+        crate::auth::session::require_user().await.is_ok_and(|u| u.role == crate::auth::Role::TenantAdmin);
     let page = if tenant_admin { "/team".to_string() } else { format!("/tenants/{slug}") };
     match result {
         Ok(code) => leptos_axum::redirect(&format!("{page}?done={code}#admins")),

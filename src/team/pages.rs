@@ -1,6 +1,6 @@
 //! The invitation link's page, and the tenant admins section of a tenant's page.
 
-use super::invitations::{
+use super::{
     invitation, problem_message, tenant_admins, AcceptInvitation, InviteTenantAdmin, ManageTenantAdmin,
     RevokeInvitation,
 };
@@ -116,7 +116,7 @@ pub fn TenantAdminsSection(
 }
 
 #[component]
-fn AdminsList(data: super::invitations::AdminsOverview, slug: String, can_edit: bool, manage: bool) -> impl IntoView {
+fn AdminsList(data: super::AdminsOverview, slug: String, can_edit: bool, manage: bool) -> impl IntoView {
     let revoke = ServerAction::<RevokeInvitation>::new();
     let link = data.fresh_link.map(|link| view! {
         <div class="flash flash-success" role="status">
