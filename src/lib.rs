@@ -11,6 +11,7 @@ pub mod team;
 pub mod tenants;
 pub mod tiers;
 pub mod ui;
+pub mod usage;
 
 #[cfg(feature = "ssr")]
 pub mod cli;

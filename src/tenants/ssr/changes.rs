@@ -1,0 +1,257 @@
+//! Changes to an existing tenant: tier, isolation level, status, deletion
+//! protection and deletion, each on the version it was made on.
+
+use super::super::domain;
+use super::lock::lock;
+use super::overrides;
+use crate::audit::{self, Actor, NewEvent};
+use crate::error::AppError;
+use crate::server::db::{self, Scope};
+use crate::usage::ssr::current_usage;
+use serde_json::json;
+use sqlx::PgPool;
+
+/// Moves a tenant to `tier_id`, refusing when current usage exceeds a new limit.
+pub async fn change_tier(
+    pool: &PgPool,
+    actor: &Actor,
+    slug: &str,
+    version: i32,
+    tier_id: &str,
+    isolation: &str,
+) -> Result<(), AppError> {
+    let requested = if isolation.trim().is_empty() {
+        None
+    } else {
+        Some(domain::parse_isolation(isolation).map_err(|m| AppError::invalid("isolation", m))?)
+    };
+    let mut tx = db::begin(pool, Scope::Platform).await?;
+    let t = lock(&mut tx, slug, version).await?;
+    let tier = crate::tiers::ssr::find(&mut tx, tier_id.trim())
+        .await?
+        .ok_or_else(|| AppError::invalid("tier", format!("There is no tier “{}”.", tier_id.trim())))?;
+    if tier.id == t.tier_id && requested.is_none_or(|l| l == t.isolation_level) {
+        return Err(AppError::invalid("tier", format!("The tenant is already on the {} tier.", tier.name)));
+    }
+    let allowed = tier.allowed_isolation_levels.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(", ");
+    let level = match requested {
+        Some(l) if tier.allows(l) => l,
+        Some(l) => {
+            return Err(AppError::invalid(
+                "isolation",
+                format!("The {} tier does not allow isolation level {l} (allowed: {allowed}).", tier.name),
+            ))
+        }
+        None if tier.allows(t.isolation_level) => t.isolation_level,
+        None => {
+            return Err(AppError::invalid(
+                "isolation",
+                format!(
+                    "The {} tier does not allow isolation level {}: choose one of {allowed} in the same step.",
+                    tier.name, t.isolation_level
+                ),
+            ))
+        }
+    };
+    let usage = current_usage(&mut tx, t.id).await?;
+    let overrides = overrides(&mut tx, t.id).await?;
+    let limits = crate::quotas::effective_limits(&tier, domain::environment_factor(&t.environment), &usage, &overrides);
+    let over = crate::quotas::overruns(&limits);
+    if !over.is_empty() {
+        return Err(AppError::invalid(
+            "tier",
+            format!("Refused: the {} tier would put the tenant over its limits. {}", tier.name, over.join(" ")),
+        ));
+    }
+    let namespace_target = if level >= 2 {
+        t.namespace_target.clone().or(Some(format!("tenant-{}", t.slug)))
+    } else {
+        t.namespace_target.clone()
+    };
+    let status =
+        if level == 3 && t.isolation_level != 3 && t.status == "active" { "provisioning" } else { t.status.as_str() };
+    sqlx::query!(
+        r#"UPDATE tenants SET tier_id = $2, isolation_level = $3, namespace_target = $4, status = $5,
+                  version = version + 1, updated_at = now()
+           WHERE id = $1"#,
+        t.id,
+        tier.id,
+        level,
+        namespace_target,
+        status
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        NewEvent::new("tenant.tier_changed")
+            .tenant(t.id)
+            .target(t.slug.as_str())
+            .before(json!({ "tier": t.tier_id, "isolation_level": t.isolation_level, "status": t.status }))
+            .after(json!({ "tier": tier.id, "isolation_level": level, "status": status, "namespace_target": namespace_target })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Changes a tenant's isolation level within its tier. Levels 2 and 3 run in
+/// `namespace`; level 3 sets the tenant to await its activation checklist
+/// rather than running dedicated at once.
+pub async fn change_isolation(
+    pool: &PgPool,
+    actor: &Actor,
+    slug: &str,
+    version: i32,
+    isolation: &str,
+    namespace: &str,
+) -> Result<(), AppError> {
+    let level = domain::parse_isolation(isolation).map_err(|m| AppError::invalid("isolation", m))?;
+    let namespace_target = if level >= 2 {
+        Some(domain::parse_namespace(namespace).map_err(|m| AppError::invalid("namespace", m))?)
+    } else {
+        None
+    };
+    let mut tx = db::begin(pool, Scope::Platform).await?;
+    let t = lock(&mut tx, slug, version).await?;
+    let tier = crate::tiers::ssr::find(&mut tx, &t.tier_id).await?.ok_or(sqlx::Error::RowNotFound)?;
+    if !tier.allows(level) {
+        let allowed = tier.allowed_isolation_levels.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(", ");
+        return Err(AppError::invalid(
+            "isolation",
+            format!("The {} tier allows isolation level {allowed} only: change the tier first.", tier.name),
+        ));
+    }
+    if level == t.isolation_level && namespace_target == t.namespace_target {
+        return Err(AppError::invalid("isolation", "Nothing to change."));
+    }
+    let status = match (level, t.status.as_str()) {
+        (3, "active") if t.isolation_level != 3 => "provisioning",
+        (l, "provisioning") if l < 3 => "active",
+        (_, s) => s,
+    }
+    .to_string();
+    sqlx::query!(
+        r#"UPDATE tenants SET isolation_level = $2, namespace_target = $3, status = $4, dedicated_instance = false,
+                  version = version + 1, updated_at = now()
+           WHERE id = $1"#,
+        t.id,
+        level,
+        namespace_target,
+        status
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        NewEvent::new("tenant.isolation_changed")
+            .tenant(t.id)
+            .target(t.slug.as_str())
+            .before(json!({ "isolation_level": t.isolation_level, "namespace_target": t.namespace_target, "status": t.status }))
+            .after(json!({ "isolation_level": level, "namespace_target": namespace_target, "status": status })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Suspends or reactivates a tenant; returns the outcome's code.
+pub async fn set_status(
+    pool: &PgPool,
+    actor: &Actor,
+    slug: &str,
+    version: i32,
+    action: &str,
+) -> Result<&'static str, AppError> {
+    let mut tx = db::begin(pool, Scope::Platform).await?;
+    let t = lock(&mut tx, slug, version).await?;
+    let (new_status, code) = match (action, t.status.as_str()) {
+        ("suspend", "active" | "provisioning") => ("suspended", "suspended"),
+        ("reactivate", "suspended") => ("active", "reactivated"),
+        ("suspend", _) => return Err(AppError::Conflict("The tenant is already suspended.".into())),
+        ("reactivate", _) => return Err(AppError::Conflict("Only a suspended tenant can be reactivated.".into())),
+        _ => return Err(AppError::invalid("action", "Unknown action.")),
+    };
+    sqlx::query!(
+        "UPDATE tenants SET status = $2, version = version + 1, updated_at = now() WHERE id = $1",
+        t.id,
+        new_status
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        NewEvent::new(if code == "suspended" { "tenant.suspended" } else { "tenant.reactivated" })
+            .tenant(t.id)
+            .target(t.slug.as_str())
+            .before(json!({ "status": t.status }))
+            .after(json!({ "status": new_status })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(code)
+}
+
+/// Turns deletion protection on or off; returns the outcome's code.
+pub async fn set_prevent_deletion(
+    pool: &PgPool,
+    actor: &Actor,
+    slug: &str,
+    version: i32,
+    on: bool,
+) -> Result<&'static str, AppError> {
+    let mut tx = db::begin(pool, Scope::Platform).await?;
+    let t = lock(&mut tx, slug, version).await?;
+    sqlx::query!(
+        "UPDATE tenants SET prevent_deletion = $2, version = version + 1, updated_at = now() WHERE id = $1",
+        t.id,
+        on
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        NewEvent::new("tenant.deletion_protection")
+            .tenant(t.id)
+            .target(t.slug.as_str())
+            .before(json!({ "prevent_deletion": t.prevent_deletion }))
+            .after(json!({ "prevent_deletion": on })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(if on { "protected" } else { "unprotected" })
+}
+
+/// Deletes a tenant softly, once `confirm` repeats its slug and unless protected.
+pub async fn delete(pool: &PgPool, actor: &Actor, slug: &str, version: i32, confirm: &str) -> Result<(), AppError> {
+    let mut tx = db::begin(pool, Scope::Platform).await?;
+    let t = lock(&mut tx, slug, version).await?;
+    if t.prevent_deletion {
+        return Err(AppError::Conflict("Deletion protection is on for this tenant: turn it off first.".into()));
+    }
+    if confirm.trim() != t.slug {
+        return Err(AppError::invalid("confirm", format!("Type “{}” exactly to confirm the deletion.", t.slug)));
+    }
+    sqlx::query!(
+        "UPDATE tenants SET status = 'deleted', version = version + 1, updated_at = now() WHERE id = $1",
+        t.id
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        NewEvent::new("tenant.deleted")
+            .tenant(t.id)
+            .target(t.slug.as_str())
+            .before(json!({ "status": t.status }))
+            .after(json!({ "status": "deleted" })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

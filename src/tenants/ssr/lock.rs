@@ -1,0 +1,54 @@
+//! The optimistic lock every change of a tenant takes: the row is locked and
+//! its version compared with the one the change was made on.
+
+use crate::error::AppError;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// Records that the tenant changed (its version moves on).
+pub(super) async fn bump(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query!("UPDATE tenants SET version = version + 1, updated_at = now() WHERE id = $1", id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A tenant locked for a change.
+pub(super) struct Locked {
+    pub(super) id: Uuid,
+    pub(super) slug: String,
+    pub(super) tier_id: String,
+    pub(super) isolation_level: i16,
+    pub(super) status: String,
+    pub(super) environment: String,
+    pub(super) namespace_target: Option<String>,
+    pub(super) prevent_deletion: bool,
+}
+
+const STALE: &str = "Someone else changed this tenant since you opened the page. Nothing was saved: reload to see their change, then try again.";
+
+/// Locks the tenant's row, checking that nobody changed it since `version`.
+pub(super) async fn lock(conn: &mut PgConnection, slug: &str, version: i32) -> Result<Locked, AppError> {
+    let row = sqlx::query!(
+        r#"SELECT id, slug, tier_id, isolation_level, status, environment, namespace_target, prevent_deletion, version
+           FROM tenants WHERE slug = $1 FOR UPDATE"#,
+        slug
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .filter(|r| r.status != "deleted")
+    .ok_or(AppError::NotFound)?;
+    if row.version != version {
+        return Err(AppError::Conflict(STALE.into()));
+    }
+    Ok(Locked {
+        id: row.id,
+        slug: row.slug,
+        tier_id: row.tier_id,
+        isolation_level: row.isolation_level,
+        status: row.status,
+        environment: row.environment,
+        namespace_target: row.namespace_target,
+        prevent_deletion: row.prevent_deletion,
+    })
+}

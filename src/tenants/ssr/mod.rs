@@ -1,0 +1,184 @@
+//! Tenant queries and the creation rule, server only; the list, changes,
+//! overrides, export and seeding each in a file of their own.
+
+mod changes;
+mod export;
+mod list;
+mod lock;
+mod overrides;
+mod seed;
+
+pub use changes::{change_isolation, change_tier, delete, set_prevent_deletion, set_status};
+pub use export::{export_document, export_handler};
+pub use list::{list, ListFilter, Sort, PAGE_SIZE};
+pub use overrides::{overrides, remove_override, set_override};
+pub use seed::seed;
+
+use super::domain::{self, Slug, TenantName};
+use super::{TenantDetail, TenantRow};
+use crate::audit::{self, Actor, NewEvent};
+use crate::error::{AppError, FieldError};
+use crate::server::db::{self, Scope};
+use serde_json::json;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+/// A tenant's page data.
+pub async fn detail(conn: &mut PgConnection, slug: &str) -> Result<Option<TenantDetail>, sqlx::Error> {
+    let Some(row) = sqlx::query!(
+        r#"SELECT id, slug, name, tier_id, isolation_level, status, region, environment, created_at,
+                  compliance, dedicated_instance, namespace_target, version, prevent_deletion
+           FROM tenants WHERE slug = $1"#,
+        slug
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let tier = crate::tiers::ssr::find(conn, &row.tier_id).await?.ok_or(sqlx::Error::RowNotFound)?;
+    let usage = crate::usage::ssr::current_usage(conn, row.id).await?;
+    let overrides = overrides(conn, row.id).await?;
+    let limits =
+        crate::quotas::effective_limits(&tier, domain::environment_factor(&row.environment), &usage, &overrides);
+    Ok(Some(TenantDetail {
+        tenant: TenantRow {
+            id: row.id,
+            slug: row.slug,
+            name: row.name,
+            tier_id: row.tier_id,
+            isolation_level: row.isolation_level,
+            status: row.status,
+            region: row.region,
+            environment: row.environment,
+            created_at: row.created_at,
+        },
+        compliance: row.compliance,
+        dedicated_instance: row.dedicated_instance,
+        namespace_target: row.namespace_target,
+        version: row.version,
+        prevent_deletion: row.prevent_deletion,
+        can_edit: false,
+        viewer_is_staff: false,
+        tier,
+        limits,
+    }))
+}
+
+/// A new tenant as typed (form or command line).
+#[derive(Debug, Clone, Default)]
+pub struct NewTenant {
+    pub name: String,
+    /// Empty: suggested from the name.
+    pub slug: String,
+    pub tier: String,
+    /// Empty: the tier's default.
+    pub isolation: String,
+    pub region: String,
+    pub environment: String,
+    pub compliance: Vec<String>,
+}
+
+/// Creates a tenant: every field parsed (all problems reported at once),
+/// the tier and isolation level checked against the catalogue, the row and
+/// its audit event written in one transaction. Returns the slug.
+pub async fn create(
+    pool: &PgPool,
+    actor: &Actor,
+    created_by: Option<Uuid>,
+    input: NewTenant,
+) -> Result<Slug, AppError> {
+    let mut errors = Vec::new();
+    let mut field = |name: &str, r: Result<(), String>| {
+        if let Err(message) = r {
+            errors.push(FieldError { field: name.to_string(), message });
+        }
+    };
+    let name = TenantName::parse(&input.name);
+    field("name", name.as_ref().map(|_| ()).map_err(Clone::clone));
+    let slug_text = if input.slug.trim().is_empty() { domain::suggest_slug(&input.name) } else { input.slug.clone() };
+    let slug = Slug::parse(&slug_text);
+    field("slug", slug.as_ref().map(|_| ()).map_err(Clone::clone));
+    let isolation =
+        if input.isolation.trim().is_empty() { Ok(None) } else { domain::parse_isolation(&input.isolation).map(Some) };
+    field("isolation", isolation.as_ref().map(|_| ()).map_err(Clone::clone));
+    let region = domain::parse_region(&input.region);
+    field("region", region.as_ref().map(|_| ()).map_err(Clone::clone));
+    let environment = domain::parse_environment(&input.environment);
+    field("environment", environment.as_ref().map(|_| ()).map_err(Clone::clone));
+    let compliance = domain::parse_compliance(&input.compliance);
+    field("compliance", compliance.as_ref().map(|_| ()).map_err(Clone::clone));
+    if input.tier.trim().is_empty() {
+        field("tier", Err("Choose a tier.".into()));
+    }
+
+    let mut tx = db::begin(pool, Scope::Platform).await?;
+    let tier = crate::tiers::ssr::find(&mut tx, input.tier.trim()).await?;
+    if tier.is_none() && !input.tier.trim().is_empty() {
+        field("tier", Err(format!("There is no tier “{}”.", input.tier.trim())));
+    }
+    if let Ok(slug) = &slug {
+        let taken =
+            sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM tenants WHERE slug = $1) AS "taken!""#, slug.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+        if taken {
+            field("slug", Err(format!("The slug “{slug}” is already taken.")));
+        }
+    }
+    let level = match (&tier, &isolation) {
+        (Some(t), Ok(Some(l))) if !t.allows(*l) => {
+            let allowed = t.allowed_isolation_levels.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(", ");
+            field("isolation", Err(format!("The {} tier allows isolation level {allowed} only.", t.name)));
+            None
+        }
+        (Some(t), Ok(Some(l))) => Some((*l, t)),
+        (Some(t), Ok(None)) => Some((t.default_isolation_level, t)),
+        _ => None,
+    };
+    if !errors.is_empty() {
+        return Err(AppError::Invalid(errors));
+    }
+    let (name, slug, region, environment, compliance) =
+        (name.unwrap(), slug.unwrap(), region.unwrap(), environment.unwrap(), compliance.unwrap());
+    let (level, tier) = level.expect("checked above");
+    let namespace_target = (level >= 2).then(|| format!("tenant-{slug}"));
+    // A dedicated instance runs only once its activation checklist is done.
+    let status = if level == 3 { "provisioning" } else { "active" };
+
+    let id = sqlx::query_scalar!(
+        r#"INSERT INTO tenants (slug, name, tier_id, isolation_level, region, environment, compliance,
+                                namespace_target, created_by, status)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id"#,
+        slug.as_str(),
+        name.as_str(),
+        tier.id,
+        level,
+        region,
+        environment,
+        &compliance,
+        namespace_target,
+        created_by,
+        status
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(d) if d.constraint() == Some("tenants_slug_key") => {
+            AppError::invalid("slug", format!("The slug “{slug}” is already taken."))
+        }
+        _ => AppError::from(e),
+    })?;
+    audit::record(
+        &mut tx,
+        actor,
+        NewEvent::new("tenant.created").tenant(id).target(slug.as_str()).after(json!({
+            "id": id, "slug": slug.as_str(), "name": name.as_str(), "tier": tier.id,
+            "isolation_level": level, "region": region, "environment": environment,
+            "compliance": compliance, "namespace_target": namespace_target, "status": status,
+        })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(slug)
+}

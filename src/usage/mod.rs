@@ -1,0 +1,4 @@
+//! Usage: what tenants consume, measured against their quotas.
+
+#[cfg(feature = "ssr")]
+pub mod ssr;
