@@ -44,6 +44,17 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
+/// The feature endpoints served beside the pages: files a person downloads.
+/// Machine endpoints of features join here too, so `server/` stays
+/// infrastructure that names no feature.
+#[cfg(feature = "ssr")]
+pub fn feature_routes() -> axum::Router<crate::server::state::AppState> {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/tenants/{slug}/export", get(crate::tenants::ssr::export_handler))
+        .route("/audit/export", get(crate::audit::export::handler))
+}
+
 /// The console: every page and where it lives.
 #[component]
 pub fn App() -> impl IntoView {

@@ -165,9 +165,7 @@ pub const FILTERS: [&str; 5] = ["tenant", "actor", "action", "from", "to"];
 const DATE_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
     time::macros::format_description!("[year]-[month]-[day]");
 
-fn non_empty(v: Option<String>) -> Option<String> {
-    v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
-}
+use crate::domain::text::non_empty;
 
 impl AuditQuery {
     /// Parses the address' values; every bad value is reported against its field.

@@ -229,16 +229,7 @@ pub mod ssr {
         }
         let new_codes = if what == "codes" {
             let codes = totp::new_recovery_codes();
-            sqlx::query!("DELETE FROM recovery_codes WHERE user_id = $1", user.id).execute(&mut *tx).await?;
-            for c in &codes {
-                sqlx::query!(
-                    "INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)",
-                    user.id,
-                    totp::recovery_code_hash(c)
-                )
-                .execute(&mut *tx)
-                .await?;
-            }
+            crate::auth::mfa::ssr::replace_recovery_codes(&mut tx, user.id, &codes).await?;
             Some(codes)
         } else {
             sqlx::query!(

@@ -119,6 +119,25 @@ pub mod ssr {
     /// Recovery codes just issued, sealed, until they are shown.
     const RECOVERY_KEY: &str = "fresh_recovery_codes";
 
+    /// Replaces a user's recovery codes with `codes`, stored hashed.
+    pub async fn replace_recovery_codes(
+        conn: &mut sqlx::PgConnection,
+        user_id: Uuid,
+        codes: &[String],
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query!("DELETE FROM recovery_codes WHERE user_id = $1", user_id).execute(&mut *conn).await?;
+        for c in codes {
+            sqlx::query!(
+                "INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)",
+                user_id,
+                totp::recovery_code_hash(c)
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
+
     /// How the second step ended.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub enum CodeOutcome {
@@ -344,16 +363,7 @@ pub mod ssr {
         if done != 1 {
             return Err(AppError::Conflict("Two-factor authentication is already on for this account.".into()));
         }
-        sqlx::query!("DELETE FROM recovery_codes WHERE user_id = $1", user.id).execute(&mut *tx).await?;
-        for c in &codes {
-            sqlx::query!(
-                "INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)",
-                user.id,
-                totp::recovery_code_hash(c)
-            )
-            .execute(&mut *tx)
-            .await?;
-        }
+        replace_recovery_codes(&mut tx, user.id, &codes).await?;
         audit::record(
             &mut tx,
             &actor,

@@ -45,6 +45,11 @@ pub fn parse_line(input: &str) -> Result<String, String> {
     Ok(text)
 }
 
+/// An optional form or query value: trimmed, and `None` when nothing is left.
+pub fn non_empty(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
 /// Joiners inside a word (between two characters of it), and the tag characters of an
 /// emoji flag sequence (🏴 followed by tags), are part of how a word is written.
 fn allowed_format(chars: &[char], i: usize) -> bool {

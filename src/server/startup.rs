@@ -6,7 +6,7 @@ use super::middleware;
 use super::request_id;
 use super::routes;
 use super::state::AppState;
-use crate::app::{shell, App};
+use crate::app::{feature_routes, shell, App};
 use axum::{
     body::Body,
     extract::{Request, State},
@@ -69,8 +69,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
         .route("/api/{*fn_name}", get(server_fn_handler).post(server_fn_handler))
-        .route("/tenants/{slug}/export", get(crate::tenants::ssr::export_handler))
-        .route("/audit/export", get(crate::audit::export::handler))
+        .merge(feature_routes())
         .nest(&format!("/{}", state.leptos_options.site_pkg_dir), super::assets::pkg_routes(&state.leptos_options))
         .leptos_routes_with_context(
             &state,

@@ -221,14 +221,9 @@ pub fn Flash(kind: FlashKind, #[prop(into)] message: String) -> impl IntoView {
 /// Percent-encodes `s` for use in a query string (`/` is kept, so a path
 /// stays readable in `next=`).
 pub fn url_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+    const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/');
+    utf8_percent_encode(s, QUERY_VALUE).to_string()
 }
 
 /// A time as `2026-11-23 09:41 UTC`.

@@ -41,9 +41,7 @@ pub struct ListFilter {
     pub after: Option<Uuid>,
 }
 
-fn non_empty(v: Option<String>) -> Option<String> {
-    v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
-}
+use crate::domain::text::non_empty;
 
 impl ListFilter {
     pub fn parse(
