@@ -265,3 +265,21 @@ async fn a_tenant_exports_as_json_and_yaml_for_staff_only() {
     let res = anonymous.get(app.url("/tenants/export-me/export")).send().await.unwrap();
     assert_eq!(res.status(), 303, "signed-out users are sent to the login page");
 }
+
+#[tokio::test]
+async fn a_tenant_page_that_cannot_be_shown_answers_with_the_status_of_why() {
+    let app = spawn_app().await;
+    let client = signed_in(&app).await;
+    assert!(create(&app, &client, &tenant_form("Acme", "acme", "free", "")).await.starts_with("/tenants/acme"));
+    for (path, status) in
+        [("/tenants/acme", 200), ("/tenants/nobody-here", 404), ("/tenants/%2F", 404), ("/tenants/acme%00", 400)]
+    {
+        let res = client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), status, "{path}");
+        let html = res.text().await.unwrap();
+        if status != 200 {
+            assert!(html.contains("role=\"alert\""), "{path}: the page says why");
+            assert!(!html.contains("Something went wrong"), "{path}: not an internal error");
+        }
+    }
+}

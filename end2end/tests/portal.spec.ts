@@ -10,7 +10,7 @@ async function createTenant(page: Page, name: string) {
   await expect(page.getByRole("heading", { name })).toBeVisible();
 }
 
-test("invite a tenant admin, who sets a password, enrols, signs in with a code and sees only their tenant", async ({ page }, testInfo) => {
+test("invite a tenant admin, who sets a password, enrols, signs in with a code and sees only their tenant", async ({ page, consoleErrors }, testInfo) => {
   const run = `${testInfo.project.name === "javascript" ? "js" : "nojs"}${Date.now().toString(36)}`;
   const name = `Portal ${run}`;
   const email = `owner-${run}@customer.example`;
@@ -66,8 +66,10 @@ test("invite a tenant admin, who sets a password, enrols, signs in with a code a
   await expect(page.getByLabel("Invitation link")).toBeVisible();
   await expect(page.getByRole("region", { name: "Invitations" })).toContainText(`colleague-${run}@customer.example`);
 
-  // Another tenant's address shows nothing of it.
-  await page.goto(`/tenants/${otherSlug}`);
+  // Another tenant's address shows nothing of it, and answers 404.
+  consoleErrors.allow(/status of 404/);
+  const other = await page.goto(`/tenants/${otherSlug}`);
+  expect(other?.status()).toBe(404);
   await expect(page.getByText("Not found.")).toBeVisible();
   await expect(page.getByRole("heading", { name: `Other ${run}` })).toHaveCount(0);
 

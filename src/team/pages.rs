@@ -4,7 +4,9 @@ use super::{
     invitation, problem_message, tenant_admins, AcceptInvitation, InviteTenantAdmin, ManageTenantAdmin,
     RevokeInvitation,
 };
-use crate::ui::{error_view, format_time, Badge, Button, EmptyState, Flash, FlashKind, FormField, Table};
+use crate::ui::{
+    error_view, format_time, section_error_view, Badge, Button, EmptyState, Flash, FlashKind, FormField, Table,
+};
 use leptos::prelude::*;
 use leptos_meta::{Meta, Title};
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -98,7 +100,7 @@ pub fn TenantAdminsSection(
                     Suspend::new(async move {
                         match data.await {
                             Ok(d) => view! { <AdminsList data=d slug can_edit manage/> }.into_any(),
-                            Err(e) => error_view(e),
+                            Err(e) => section_error_view(e),
                         }
                     })
                 }}

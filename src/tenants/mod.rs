@@ -87,8 +87,16 @@ pub async fn list_tenants(
 /// One tenant by slug.
 #[server(endpoint = "tenant")]
 pub async fn get_tenant(slug: String) -> Result<TenantDetail, AppError> {
+    // An address no tenant can have: a control character is a malformed
+    // request; anything else that is not a slug names no tenant.
+    if slug.chars().any(char::is_control) {
+        return Err(AppError::BadRequest(leptos::server_fn::error::ServerFnErrorErr::Args(
+            "The address holds a control character.".into(),
+        )));
+    }
+    let slug = domain::Slug::parse(&slug).map_err(|_| AppError::NotFound)?;
     let user = crate::auth::session::require_user().await?;
-    tenant_for(&user, Some(slug)).await
+    tenant_for(&user, Some(slug.to_string())).await
 }
 
 /// The signed-in tenant admin's own tenant.

@@ -194,8 +194,19 @@ pub fn EmptyState(title: &'static str, #[prop(into)] hint: String) -> impl IntoV
     }
 }
 
-/// What a page shows when its data could not be loaded.
+/// What a page shows when its own data could not be loaded. On the server
+/// the answer takes the error's status (404, 400, 403, 500…) rather than 200.
 pub fn error_view(e: crate::error::AppError) -> AnyView {
+    #[cfg(feature = "ssr")]
+    if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+        res.set_status(http::StatusCode::from_u16(e.status_code()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR));
+    }
+    section_error_view(e)
+}
+
+/// The message for a part of a page that could not be loaded; the page's
+/// status stays as it is.
+pub fn section_error_view(e: crate::error::AppError) -> AnyView {
     view! { <Flash kind=FlashKind::Error message=e.to_string()/> }.into_any()
 }
 
