@@ -281,7 +281,7 @@ async fn serve() -> anyhow_lite::Result<()> {
     let url = database_url()?;
     let options = startup::leptos_options();
     let addr = options.site_addr;
-    let pool = db::connect(&url, 10)?;
+    let pool = db::connect(&url, config.db_max_connections)?;
     startup::spawn_cleanup(pool.clone());
     let state = startup::state(pool, config, options);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;

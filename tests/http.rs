@@ -347,3 +347,32 @@ async fn names_nobody_can_read_are_refused_and_nothing_is_written() {
     let stored: String = sqlx::query_scalar("SELECT name FROM tenants").fetch_one(&app.owner).await.unwrap();
     assert_eq!(stored, "Caf\u{e9}", "stored in NFC");
 }
+
+#[tokio::test]
+async fn every_flow_works_on_a_pool_of_one_connection() {
+    // A request that needed two connections at once would wait on itself here.
+    let app = common::spawn_app_with(Config { db_max_connections: 1, ..Config::default() }).await;
+    let admin = app.signed_in(bulkhead::auth::Role::PlatformAdmin, "ops@example.com").await;
+    let to = app.submit(&admin, "create_tenant", &tenant_form("Acme", "acme", "standard", "")).await;
+    assert_eq!(to, "/tenants/acme?created=1");
+    for path in ["/", "/tenants", "/tenants/acme", "/tenants/acme?preview_tier=free", "/tiers", "/audit", "/account"] {
+        let res = admin.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+    }
+    let version: i32 =
+        sqlx::query_scalar("SELECT version FROM tenants WHERE slug = 'acme'").fetch_one(&app.owner).await.unwrap();
+    let to = app
+        .submit(
+            &admin,
+            "change_tier",
+            &[("slug", "acme"), ("version", &version.to_string()), ("tier", "premium"), ("isolation", "2")],
+        )
+        .await;
+    assert!(!to.contains("error"), "{to}");
+    let tenant: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM tenants WHERE slug = 'acme'").fetch_one(&app.owner).await.unwrap();
+    let tenant_admin = app.tenant_admin(tenant, "owner@acme.example").await;
+    for path in ["/", "/team", "/audit"] {
+        assert_eq!(tenant_admin.get(app.url(path)).send().await.unwrap().status(), 200, "tenant admin {path}");
+    }
+}

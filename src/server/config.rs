@@ -34,6 +34,8 @@ pub struct Config {
     pub trust_forwarded_for: bool,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Pooled database connections of one server (`BULKHEAD_DB_MAX_CONNECTIONS`).
+    pub db_max_connections: u32,
     pub secret_key: Option<String>,
     /// Platform staff must enrol and use TOTP (tenant admins always must).
     /// On by default outside development.
@@ -69,6 +71,7 @@ impl Default for Config {
             login_window: Duration::from_secs(15 * 60),
             trust_forwarded_for: false,
             max_body_bytes: 64 * 1024,
+            db_max_connections: 10,
             secret_key: None,
             require_staff_mfa: false,
             mfa_code_limit: 5,
@@ -139,6 +142,7 @@ impl Config {
                 Some("1") | Some("true") | Some("yes")
             ),
             max_body_bytes: number("BULKHEAD_MAX_BODY_BYTES", d.max_body_bytes)?,
+            db_max_connections: number("BULKHEAD_DB_MAX_CONNECTIONS", d.db_max_connections)?,
             secret_key: var("BULKHEAD_SECRET_KEY"),
             require_staff_mfa: match var("BULKHEAD_REQUIRE_STAFF_MFA")
                 .as_deref()
@@ -178,6 +182,9 @@ impl Config {
 
     /// Refuses settings that are unsafe outside development.
     pub fn check(&self) -> Result<(), ConfigError> {
+        if self.db_max_connections == 0 {
+            return Err(ConfigError { name: "BULKHEAD_DB_MAX_CONNECTIONS", message: "needs at least 1".into() });
+        }
         if self.profile == Profile::Production {
             if self.secret_key.as_deref().map(str::len).unwrap_or(0) < 32 {
                 return Err(ConfigError {

@@ -81,7 +81,7 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
 
 /// Serves a console whose pool connects to `pool_url` (which may be a proxy).
 pub async fn spawn_app_on(database_url: String, pool_url: String, config: Config) -> TestApp {
-    let pool = db::connect(&pool_url, 5).unwrap();
+    let pool = db::connect(&pool_url, config.db_max_connections).unwrap();
     let owner = PgPool::connect(&database_url).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
