@@ -4,4 +4,5 @@ pub mod amounts;
 pub mod isolation;
 pub mod limits;
 pub mod slug;
+pub mod tenant_status;
 pub mod text;

@@ -7,6 +7,7 @@ pub mod ssr;
 
 pub use pages::{MyTenantPage, NewTenantPage, TenantPage, TenantsPage};
 
+use crate::domain::tenant_status::TenantStatus;
 use crate::error::AppError;
 use crate::quotas::EffectiveLimit;
 use crate::tiers::Tier;
@@ -23,7 +24,7 @@ pub struct TenantRow {
     pub name: String,
     pub tier_id: String,
     pub isolation_level: i16,
-    pub status: String,
+    pub status: TenantStatus,
     pub region: String,
     pub environment: String,
     #[serde(with = "time::serde::rfc3339")]
@@ -52,17 +53,6 @@ pub struct TenantDetail {
     pub viewer_is_staff: bool,
     pub tier: Tier,
     pub limits: Vec<EffectiveLimit>,
-}
-
-/// The tone of a status badge.
-pub fn status_tone(status: &str) -> &'static str {
-    match status {
-        "active" => "success",
-        "provisioning" => "info",
-        "suspended" => "warning",
-        "deleted" => "danger",
-        _ => "neutral",
-    }
 }
 
 /// Tenants matching the filters, newest first, 50 at a time.
@@ -124,7 +114,7 @@ async fn tenant_for(user: &crate::auth::CurrentUser, slug: Option<String>) -> Re
     };
     let mut detail = ssr::detail(&mut tx, &slug).await?.ok_or(AppError::NotFound)?;
     tx.commit().await?;
-    detail.can_edit = user.role == crate::auth::Role::PlatformAdmin && detail.tenant.status != "deleted";
+    detail.can_edit = user.role == crate::auth::Role::PlatformAdmin && detail.tenant.status != TenantStatus::Deleted;
     detail.viewer_is_staff = user.role.is_platform_staff();
     Ok(detail)
 }

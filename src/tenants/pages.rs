@@ -2,9 +2,10 @@
 
 use super::domain::{isolation_label, COMPLIANCE, ENVIRONMENTS, REGIONS};
 use super::{
-    done_message, get_tenant, list_tenants, status_tone, ChangeIsolation, ChangeTier, CreateTenant, DeleteTenant,
+    done_message, get_tenant, list_tenants, ChangeIsolation, ChangeTier, CreateTenant, DeleteTenant,
     RemoveQuotaOverride, SetDeletionProtection, SetQuotaOverride, SetTenantStatus, TenantDetail, TenantPageData,
 };
+use crate::domain::tenant_status::TenantStatus;
 use crate::quotas::{effective_limits, Limit};
 use crate::tiers::{list_tiers, Tier};
 use crate::ui::{
@@ -54,7 +55,7 @@ pub fn TenantsPage() -> impl IntoView {
                 <label for="filter-status">"Status"</label>
                 <select id="filter-status" name="status">
                     <option value="">"All but deleted"</option>
-                    {["provisioning", "active", "suspended", "deleted"].into_iter().map(|s| {
+                    {TenantStatus::ALL.into_iter().map(|s| s.as_str()).map(|s| {
                         view! { <option value=s selected=move || param("status").as_deref() == Some(s)>{s}</option> }
                     }).collect_view()}
                 </select>
@@ -127,7 +128,7 @@ fn TenantList(data: TenantPageData) -> impl IntoView {
                     <td><code>{t.slug.clone()}</code></td>
                     <td><Badge text=t.tier_id.clone() tone="info"/></td>
                     <td>{t.isolation_level}</td>
-                    <td><Badge text=t.status.clone() tone=status_tone(&t.status)/></td>
+                    <td><Badge text=t.status.as_str() tone=t.status.tone()/></td>
                     <td>{t.region.clone()}</td>
                     <td class="nowrap">{format_time(t.created_at)}</td>
                 </tr>
@@ -343,7 +344,7 @@ fn TenantView(detail: TenantDetail, tiers: Vec<Tier>) -> impl IntoView {
         <Title text=t.name.clone()/>
         <div class="page-head">
             <h1>{t.name.clone()}</h1>
-            <Badge text=t.status.clone() tone=status_tone(&t.status)/>
+            <Badge text=t.status.as_str() tone=t.status.tone()/>
         </div>
         <section>
             <div class="page-head">
@@ -453,7 +454,7 @@ fn TenantActions(detail: TenantDetail, tiers: Vec<Tier>, usage: Vec<(String, i64
             </ActionForm>
         }
     });
-    let suspended = t.status == "suspended";
+    let suspended = t.status == TenantStatus::Suspended;
     let (slug_status, slug_protect, slug_delete) = (t.slug.clone(), t.slug.clone(), t.slug.clone());
     let (slug_override, v_override) = (t.slug.clone(), detail.version.to_string());
     let set_override = ServerAction::<SetQuotaOverride>::new();

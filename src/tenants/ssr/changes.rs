@@ -5,6 +5,7 @@ use super::super::domain;
 use super::lock::lock;
 use super::overrides;
 use crate::audit::{self, Actor, NewEvent};
+use crate::domain::tenant_status::TenantStatus;
 use crate::error::AppError;
 use crate::server::db::{self, Scope};
 use crate::usage::ssr::current_usage;
@@ -68,8 +69,11 @@ pub async fn change_tier(
     } else {
         t.namespace_target.clone()
     };
-    let status =
-        if level == 3 && t.isolation_level != 3 && t.status == "active" { "provisioning" } else { t.status.as_str() };
+    let status = if level == 3 && t.isolation_level != 3 && t.status == TenantStatus::Active {
+        TenantStatus::Provisioning
+    } else {
+        t.status
+    };
     sqlx::query!(
         r#"UPDATE tenants SET tier_id = $2, isolation_level = $3, namespace_target = $4, status = $5,
                   version = version + 1, updated_at = now()
@@ -78,7 +82,7 @@ pub async fn change_tier(
         tier.id,
         level,
         namespace_target,
-        status
+        status.as_str()
     )
     .execute(&mut *tx)
     .await?;
@@ -126,12 +130,11 @@ pub async fn change_isolation(
     if level == t.isolation_level && namespace_target == t.namespace_target {
         return Err(AppError::invalid("isolation", "Nothing to change."));
     }
-    let status = match (level, t.status.as_str()) {
-        (3, "active") if t.isolation_level != 3 => "provisioning",
-        (l, "provisioning") if l < 3 => "active",
+    let status = match (level, t.status) {
+        (3, TenantStatus::Active) if t.isolation_level != 3 => TenantStatus::Provisioning,
+        (l, TenantStatus::Provisioning) if l < 3 => TenantStatus::Active,
         (_, s) => s,
-    }
-    .to_string();
+    };
     sqlx::query!(
         r#"UPDATE tenants SET isolation_level = $2, namespace_target = $3, status = $4, dedicated_instance = false,
                   version = version + 1, updated_at = now()
@@ -139,7 +142,7 @@ pub async fn change_isolation(
         t.id,
         level,
         namespace_target,
-        status
+        status.as_str()
     )
     .execute(&mut *tx)
     .await?;
@@ -167,9 +170,9 @@ pub async fn set_status(
 ) -> Result<&'static str, AppError> {
     let mut tx = db::begin(pool, Scope::Platform).await?;
     let t = lock(&mut tx, slug, version).await?;
-    let (new_status, code) = match (action, t.status.as_str()) {
-        ("suspend", "active" | "provisioning") => ("suspended", "suspended"),
-        ("reactivate", "suspended") => ("active", "reactivated"),
+    let (new_status, code) = match (action, t.status) {
+        ("suspend", TenantStatus::Active | TenantStatus::Provisioning) => (TenantStatus::Suspended, "suspended"),
+        ("reactivate", TenantStatus::Suspended) => (TenantStatus::Active, "reactivated"),
         ("suspend", _) => return Err(AppError::Conflict("The tenant is already suspended.".into())),
         ("reactivate", _) => return Err(AppError::Conflict("Only a suspended tenant can be reactivated.".into())),
         _ => return Err(AppError::invalid("action", "Unknown action.")),
@@ -177,7 +180,7 @@ pub async fn set_status(
     sqlx::query!(
         "UPDATE tenants SET status = $2, version = version + 1, updated_at = now() WHERE id = $1",
         t.id,
-        new_status
+        new_status.as_str()
     )
     .execute(&mut *tx)
     .await?;
@@ -249,7 +252,7 @@ pub async fn delete(pool: &PgPool, actor: &Actor, slug: &str, version: i32, conf
             .tenant(t.id)
             .target(t.slug.as_str())
             .before(json!({ "status": t.status }))
-            .after(json!({ "status": "deleted" })),
+            .after(json!({ "status": TenantStatus::Deleted })),
     )
     .await?;
     tx.commit().await?;

@@ -2,6 +2,7 @@
 
 use super::super::domain;
 use super::super::{TenantPageData, TenantRow};
+use crate::domain::tenant_status::TenantStatus;
 use crate::error::AppError;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -34,7 +35,7 @@ impl Sort {
 pub struct ListFilter {
     pub search: Option<String>,
     pub tier: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<TenantStatus>,
     pub isolation: Option<i16>,
     pub sort: Sort,
     /// The last tenant of the previous page (keyset paging in the chosen order).
@@ -57,12 +58,10 @@ impl ListFilter {
             Some(l) => Some(domain::parse_isolation(&l).map_err(|m| AppError::invalid("isolation", m))?),
         };
         let search = non_empty(q).map(|s| s.chars().take(100).collect::<String>());
-        let status = non_empty(status);
-        if let Some(s) = &status {
-            if !["provisioning", "active", "suspended", "deleted"].contains(&s.as_str()) {
-                return Err(AppError::invalid("status", "Unknown status."));
-            }
-        }
+        let status = match non_empty(status) {
+            None => None,
+            Some(s) => Some(TenantStatus::parse(&s).ok_or_else(|| AppError::invalid("status", "Unknown status."))?),
+        };
         let after = match non_empty(after) {
             None => None,
             Some(c) => Some(Uuid::parse_str(&c).map_err(|_| AppError::invalid("after", "Invalid page cursor."))?),
@@ -85,7 +84,7 @@ pub async fn list(conn: &mut PgConnection, f: &ListFilter) -> Result<TenantPageD
         Sort::Newest => {
             sqlx::query_as!(
                 TenantRow,
-                r#"SELECT id, slug, name, tier_id, isolation_level, status, region, environment, created_at
+                r#"SELECT id, slug, name, tier_id, isolation_level, status AS "status: TenantStatus", region, environment, created_at
                    FROM tenants
                    WHERE ($1::text IS NULL OR (name || ' ' || slug) ILIKE $1)
                      AND ($2::text IS NULL OR tier_id = $2)
@@ -96,7 +95,7 @@ pub async fn list(conn: &mut PgConnection, f: &ListFilter) -> Result<TenantPageD
                    LIMIT $5"#,
                 pattern,
                 f.tier,
-                f.status,
+                f.status.map(TenantStatus::as_str),
                 f.after,
                 PAGE_SIZE + 1,
                 f.isolation
@@ -107,7 +106,7 @@ pub async fn list(conn: &mut PgConnection, f: &ListFilter) -> Result<TenantPageD
         Sort::Oldest => {
             sqlx::query_as!(
                 TenantRow,
-                r#"SELECT id, slug, name, tier_id, isolation_level, status, region, environment, created_at
+                r#"SELECT id, slug, name, tier_id, isolation_level, status AS "status: TenantStatus", region, environment, created_at
                    FROM tenants
                    WHERE ($1::text IS NULL OR (name || ' ' || slug) ILIKE $1)
                      AND ($2::text IS NULL OR tier_id = $2)
@@ -118,7 +117,7 @@ pub async fn list(conn: &mut PgConnection, f: &ListFilter) -> Result<TenantPageD
                    LIMIT $5"#,
                 pattern,
                 f.tier,
-                f.status,
+                f.status.map(TenantStatus::as_str),
                 f.after,
                 PAGE_SIZE + 1,
                 f.isolation
@@ -129,7 +128,7 @@ pub async fn list(conn: &mut PgConnection, f: &ListFilter) -> Result<TenantPageD
         Sort::Name => {
             sqlx::query_as!(
                 TenantRow,
-                r#"SELECT id, slug, name, tier_id, isolation_level, status, region, environment, created_at
+                r#"SELECT id, slug, name, tier_id, isolation_level, status AS "status: TenantStatus", region, environment, created_at
                    FROM tenants
                    WHERE ($1::text IS NULL OR (name || ' ' || slug) ILIKE $1)
                      AND ($2::text IS NULL OR tier_id = $2)
@@ -140,7 +139,7 @@ pub async fn list(conn: &mut PgConnection, f: &ListFilter) -> Result<TenantPageD
                    LIMIT $5"#,
                 pattern,
                 f.tier,
-                f.status,
+                f.status.map(TenantStatus::as_str),
                 f.after,
                 PAGE_SIZE + 1,
                 f.isolation

@@ -1,6 +1,7 @@
 //! The optimistic lock every change of a tenant takes: the row is locked and
 //! its version compared with the one the change was made on.
 
+use crate::domain::tenant_status::TenantStatus;
 use crate::error::AppError;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -19,7 +20,7 @@ pub(super) struct Locked {
     pub(super) slug: String,
     pub(super) tier_id: String,
     pub(super) isolation_level: i16,
-    pub(super) status: String,
+    pub(super) status: TenantStatus,
     pub(super) environment: String,
     pub(super) namespace_target: Option<String>,
     pub(super) prevent_deletion: bool,
@@ -30,13 +31,13 @@ const STALE: &str = "Someone else changed this tenant since you opened the page.
 /// Locks the tenant's row, checking that nobody changed it since `version`.
 pub(super) async fn lock(conn: &mut PgConnection, slug: &str, version: i32) -> Result<Locked, AppError> {
     let row = sqlx::query!(
-        r#"SELECT id, slug, tier_id, isolation_level, status, environment, namespace_target, prevent_deletion, version
+        r#"SELECT id, slug, tier_id, isolation_level, status AS "status: TenantStatus", environment, namespace_target, prevent_deletion, version
            FROM tenants WHERE slug = $1 FOR UPDATE"#,
         slug
     )
     .fetch_optional(&mut *conn)
     .await?
-    .filter(|r| r.status != "deleted")
+    .filter(|r| r.status != TenantStatus::Deleted)
     .ok_or(AppError::NotFound)?;
     if row.version != version {
         return Err(AppError::Conflict(STALE.into()));

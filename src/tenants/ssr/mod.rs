@@ -17,6 +17,7 @@ pub use seed::seed;
 use super::domain::{self, Slug, TenantName};
 use super::{TenantDetail, TenantRow};
 use crate::audit::{self, Actor, NewEvent};
+use crate::domain::tenant_status::TenantStatus;
 use crate::error::{AppError, FieldError};
 use crate::server::db::{self, Scope};
 use serde_json::json;
@@ -26,7 +27,7 @@ use uuid::Uuid;
 /// A tenant's page data.
 pub async fn detail(conn: &mut PgConnection, slug: &str) -> Result<Option<TenantDetail>, sqlx::Error> {
     let Some(row) = sqlx::query!(
-        r#"SELECT id, slug, name, tier_id, isolation_level, status, region, environment, created_at,
+        r#"SELECT id, slug, name, tier_id, isolation_level, status AS "status: TenantStatus", region, environment, created_at,
                   compliance, dedicated_instance, namespace_target, version, prevent_deletion
            FROM tenants WHERE slug = $1"#,
         slug
@@ -144,7 +145,7 @@ pub async fn create(
     let (level, tier) = level.expect("checked above");
     let namespace_target = (level >= 2).then(|| format!("tenant-{slug}"));
     // A dedicated instance runs only once its activation checklist is done.
-    let status = if level == 3 { "provisioning" } else { "active" };
+    let status = if level == 3 { TenantStatus::Provisioning } else { TenantStatus::Active };
 
     let id = sqlx::query_scalar!(
         r#"INSERT INTO tenants (slug, name, tier_id, isolation_level, region, environment, compliance,
@@ -159,7 +160,7 @@ pub async fn create(
         &compliance,
         namespace_target,
         created_by,
-        status
+        status.as_str()
     )
     .fetch_one(&mut *tx)
     .await
