@@ -126,9 +126,58 @@ impl Limit {
     }
 }
 
+/// One value of each limit: a tier's terms, named, never read by position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TierLimits {
+    pub cpu_millicores: i64,
+    pub memory_bytes: i64,
+    pub storage_bytes: i64,
+    pub max_users: i64,
+    pub api_calls_per_month: i64,
+    pub db_connections: i64,
+}
+
+impl TierLimits {
+    /// The value of `limit`.
+    pub fn get(&self, limit: Limit) -> i64 {
+        match limit {
+            Limit::Cpu => self.cpu_millicores,
+            Limit::Memory => self.memory_bytes,
+            Limit::Storage => self.storage_bytes,
+            Limit::Users => self.max_users,
+            Limit::ApiCalls => self.api_calls_per_month,
+            Limit::DbConnections => self.db_connections,
+        }
+    }
+
+    /// Sets the value of `limit`.
+    pub fn set(&mut self, limit: Limit, value: i64) {
+        let slot = match limit {
+            Limit::Cpu => &mut self.cpu_millicores,
+            Limit::Memory => &mut self.memory_bytes,
+            Limit::Storage => &mut self.storage_bytes,
+            Limit::Users => &mut self.max_users,
+            Limit::ApiCalls => &mut self.api_calls_per_month,
+            Limit::DbConnections => &mut self.db_connections,
+        };
+        *slot = value;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_limit_has_its_own_slot() {
+        let mut t = TierLimits::default();
+        for (i, l) in Limit::ALL.into_iter().enumerate() {
+            t.set(l, i as i64 + 1);
+        }
+        let read: Vec<i64> = Limit::ALL.into_iter().map(|l| t.get(l)).collect();
+        assert_eq!(read, vec![1, 2, 3, 4, 5, 6]);
+        assert_eq!((t.cpu_millicores, t.db_connections), (1, 6));
+    }
 
     #[test]
     fn amounts_parse_with_their_units() {

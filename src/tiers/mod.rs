@@ -47,7 +47,7 @@ impl Tier {
 pub mod ssr {
     use super::Tier;
     use crate::audit::{self, Actor, NewEvent};
-    use crate::domain::limits::Limit;
+    use crate::domain::limits::{Limit, TierLimits};
     use crate::error::{AppError, FieldError};
     use crate::server::db::{self, Scope};
     use serde_json::json;
@@ -69,11 +69,11 @@ pub mod ssr {
     /// stops allowing; audited with the values before and after.
     pub async fn update(pool: &PgPool, actor: &Actor, id: &str, version: i32, edit: TierEdit) -> Result<(), AppError> {
         let mut errors = Vec::new();
-        let mut values = Vec::new();
+        let mut values = TierLimits::default();
         for limit in Limit::ALL {
             let typed = edit.amounts.iter().find(|(m, _)| m == limit.metric()).map(|(_, v)| v.as_str()).unwrap_or("");
             match limit.parse_amount(typed) {
-                Ok(v) => values.push(v),
+                Ok(v) => values.set(limit, v),
                 Err(message) => errors.push(FieldError { field: limit.metric().to_string(), message }),
             }
         }
@@ -142,12 +142,12 @@ pub mod ssr {
                       version = version + 1, updated_at = now()
                WHERE id = $1"#,
             id,
-            values[0],
-            values[1],
-            values[2],
-            values[3],
-            values[4],
-            values[5],
+            values.cpu_millicores,
+            values.memory_bytes,
+            values.storage_bytes,
+            values.max_users,
+            values.api_calls_per_month,
+            values.db_connections,
             &levels,
             default_level,
             backup,
@@ -164,12 +164,12 @@ pub mod ssr {
             })
         };
         let after = Tier {
-            cpu_millicores: values[0],
-            memory_bytes: values[1],
-            storage_bytes: values[2],
-            max_users: values[3],
-            api_calls_per_month: values[4],
-            db_connections: values[5],
+            cpu_millicores: values.cpu_millicores,
+            memory_bytes: values.memory_bytes,
+            storage_bytes: values.storage_bytes,
+            max_users: values.max_users,
+            api_calls_per_month: values.api_calls_per_month,
+            db_connections: values.db_connections,
             allowed_isolation_levels: levels,
             default_isolation_level: default_level,
             backup,
