@@ -77,16 +77,16 @@ pub fn TenantAdminsSection(
     /// May reset a second factor or disable an account (platform admins).
     #[prop(optional)]
     manage: bool,
+    /// The admins, loaded by the page from its top level ([`admins_resource`]);
+    /// without it the section loads them itself.
+    #[prop(optional)]
+    data: Option<AdminsResource>,
 ) -> impl IntoView {
     let query = use_query_map();
-    // Refetched after every action (`done` changes), so the list and a new link show.
-    let data = Resource::new(
-        {
-            let slug = slug.clone();
-            move || (slug.clone(), query.read().get("done"), query.read().get("error._form"))
-        },
-        |(slug, _, _)| tenant_admins(slug),
-    );
+    let data = data.unwrap_or_else(|| {
+        let slug = slug.clone();
+        admins_resource(move || slug.clone())
+    });
     let invite = ServerAction::<InviteTenantAdmin>::new();
     let email_error = Signal::derive(move || query.read().get("error.invite_email"));
     let email_value = Signal::derive(move || query.read().get("invite_email"));
@@ -208,6 +208,22 @@ fn AdminActions(slug: String, user_id: String, email: String, mfa: bool) -> impl
             </div>
         </details>
     }
+}
+
+/// The admins and invitations of a tenant.
+pub type AdminsResource = Resource<Result<super::AdminsOverview, crate::error::AppError>>;
+
+/// Loads the admins of the tenant `slug` names, again after every action
+/// (`done` changes), so the list and a new link show. A page creates it at its
+/// top level, beside its other data, rather than inside a `Suspense`: a
+/// resource created while a `Suspense` renders makes server rendering wait on
+/// a task set that keeps changing.
+pub fn admins_resource(slug: impl Fn() -> String + Send + Sync + 'static) -> AdminsResource {
+    let query = use_query_map();
+    Resource::new(
+        move || (slug(), query.read().get("done"), query.read().get("error._form")),
+        |(slug, _, _)| tenant_admins(slug),
+    )
 }
 
 /// A tenant admin's Team page: the admins of their tenant, inviting and revoking.

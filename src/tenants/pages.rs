@@ -251,6 +251,7 @@ pub fn TenantPage() -> impl IntoView {
         move || (params.read().get("slug").unwrap_or_default(), query.read().get("done")),
         |(slug, _)| get_tenant(slug),
     );
+    let admins = crate::team::admins_resource(move || params.read().get("slug").unwrap_or_default());
     view! {
         {move || query.read().get("created").is_some().then(|| view! {
             <Flash kind=FlashKind::Success message="Tenant created."/>
@@ -259,7 +260,7 @@ pub fn TenantPage() -> impl IntoView {
             <Flash kind=FlashKind::Success message=m/>
         })}
         {move || query.read().get("error._form").map(|m| view! { <Flash kind=FlashKind::Error message=m/> })}
-        <LoadedTenant tenant/>
+        <LoadedTenant tenant admins/>
     }
 }
 
@@ -272,13 +273,18 @@ pub fn MyTenantPage() -> impl IntoView {
 
 /// A tenant's page once its data and the tier catalogue have arrived.
 #[component]
-fn LoadedTenant(tenant: Resource<Result<TenantDetail, crate::error::AppError>>) -> impl IntoView {
+fn LoadedTenant(
+    tenant: Resource<Result<TenantDetail, crate::error::AppError>>,
+    /// The tenant's admins, for platform staff.
+    #[prop(optional)]
+    admins: Option<crate::team::AdminsResource>,
+) -> impl IntoView {
     let tiers = Resource::new(|| (), |_| list_tiers());
     view! {
         <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match (tenant.await, tiers.await) {
-                    (Ok(detail), Ok(tiers)) => view! { <TenantView detail tiers/> }.into_any(),
+                    (Ok(detail), Ok(tiers)) => view! { <TenantView detail tiers admins/> }.into_any(),
                     (Err(e), _) | (_, Err(e)) => error_view(e),
                 }
             })}
@@ -287,7 +293,7 @@ fn LoadedTenant(tenant: Resource<Result<TenantDetail, crate::error::AppError>>) 
 }
 
 #[component]
-fn TenantView(detail: TenantDetail, tiers: Vec<Tier>) -> impl IntoView {
+fn TenantView(detail: TenantDetail, tiers: Vec<Tier>, admins: Option<crate::team::AdminsResource>) -> impl IntoView {
     let t = detail.tenant.clone();
     let usage: Vec<(String, i64)> =
         detail.limits.iter().filter_map(|l| l.used.map(|u| (l.limit.metric().to_string(), u))).collect();
@@ -382,7 +388,7 @@ fn TenantView(detail: TenantDetail, tiers: Vec<Tier>) -> impl IntoView {
                 view! { <EmptyState title="No usage reported yet" hint="Usage appears here once the platform reports it for this tenant."/> }.into_any()
             }}
         </section>
-        {detail.viewer_is_staff.then(|| view! { <crate::team::TenantAdminsSection slug=t.slug.clone() can_edit=detail.can_edit manage=detail.can_edit/> })}
+        {detail.viewer_is_staff.then(|| view! { <crate::team::TenantAdminsSection slug=t.slug.clone() can_edit=detail.can_edit manage=detail.can_edit data=admins.unwrap_or_else(|| crate::team::admins_resource({ let slug = t.slug.clone(); move || slug.clone() }))/> })}
         {actions}
     }
 }
