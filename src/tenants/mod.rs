@@ -1,11 +1,13 @@
 //! Tenants: the list, creation, and a tenant's page.
 
 pub mod domain;
+mod list_pages;
 mod pages;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 
-pub use pages::{MyTenantPage, NewTenantPage, TenantPage, TenantsPage};
+pub use list_pages::{NewTenantPage, TenantsPage};
+pub use pages::{MyTenantPage, TenantPage};
 
 use crate::domain::tenant_status::TenantStatus;
 use crate::error::AppError;

@@ -29,188 +29,26 @@ impl Tier {
         self.allowed_isolation_levels.contains(&level)
     }
 
+    /// This tier's limits, by name.
+    pub fn limits(&self) -> crate::domain::limits::TierLimits {
+        crate::domain::limits::TierLimits {
+            cpu_millicores: self.cpu_millicores,
+            memory_bytes: self.memory_bytes,
+            storage_bytes: self.storage_bytes,
+            max_users: self.max_users,
+            api_calls_per_month: self.api_calls_per_month,
+            db_connections: self.db_connections,
+        }
+    }
+
     /// This tier's value of `limit`.
     pub fn limit(&self, limit: crate::domain::limits::Limit) -> i64 {
-        use crate::domain::limits::Limit;
-        match limit {
-            Limit::Cpu => self.cpu_millicores,
-            Limit::Memory => self.memory_bytes,
-            Limit::Storage => self.storage_bytes,
-            Limit::Users => self.max_users,
-            Limit::ApiCalls => self.api_calls_per_month,
-            Limit::DbConnections => self.db_connections,
-        }
+        self.limits().get(limit)
     }
 }
 
 #[cfg(feature = "ssr")]
-pub mod ssr {
-    use super::Tier;
-    use crate::audit::{self, Actor, NewEvent};
-    use crate::domain::limits::{Limit, TierLimits};
-    use crate::error::{AppError, FieldError};
-    use crate::server::db::{self, Scope};
-    use serde_json::json;
-    use sqlx::{PgConnection, PgPool};
-
-    /// A tier's new terms, as typed.
-    #[derive(Debug, Clone, Default)]
-    pub struct TierEdit {
-        /// Amounts per limit metric (`cpu`, `memory`, …), with units.
-        pub amounts: Vec<(String, String)>,
-        pub levels: Vec<i16>,
-        pub default_level: String,
-        pub backup: String,
-        pub support: String,
-    }
-
-    /// Changes a tier's limits and isolation levels: every field parsed, the
-    /// default among the allowed levels, no tenant left on a level the tier
-    /// stops allowing; audited with the values before and after.
-    pub async fn update(pool: &PgPool, actor: &Actor, id: &str, version: i32, edit: TierEdit) -> Result<(), AppError> {
-        let mut errors = Vec::new();
-        let mut values = TierLimits::default();
-        for limit in Limit::ALL {
-            let typed = edit.amounts.iter().find(|(m, _)| m == limit.metric()).map(|(_, v)| v.as_str()).unwrap_or("");
-            match limit.parse_amount(typed) {
-                Ok(v) => values.set(limit, v),
-                Err(message) => errors.push(FieldError { field: limit.metric().to_string(), message }),
-            }
-        }
-        let mut levels = edit.levels.clone();
-        levels.sort();
-        levels.dedup();
-        if levels.is_empty() || levels.iter().any(|l| !(1..=3).contains(l)) {
-            errors.push(FieldError { field: "levels".into(), message: "Allow at least one isolation level.".into() });
-        }
-        let default_level = crate::domain::isolation::parse_isolation(&edit.default_level);
-        match &default_level {
-            Ok(l) if !levels.contains(l) => errors.push(FieldError {
-                field: "default_level".into(),
-                message: "The default level must be one of the allowed levels.".into(),
-            }),
-            Err(m) => errors.push(FieldError { field: "default_level".into(), message: m.clone() }),
-            _ => {}
-        }
-        let mut term = |field: &str, text: &str| {
-            let parsed = crate::domain::text::parse_line(text).and_then(|t| match t.chars().count() {
-                1..=500 => Ok(t),
-                _ => Err("Enter 1 to 500 characters.".to_string()),
-            });
-            parsed.map_err(|message| errors.push(FieldError { field: field.into(), message })).unwrap_or_default()
-        };
-        let backup = term("backup", &edit.backup);
-        let support = term("support", &edit.support);
-        if !errors.is_empty() {
-            return Err(AppError::Invalid(errors));
-        }
-        let default_level = default_level.expect("checked");
-        let mut tx = db::begin(pool, Scope::Platform).await?;
-        let before = sqlx::query_as!(
-            Tier,
-            r#"SELECT id, name, cpu_millicores, memory_bytes, storage_bytes, max_users, api_calls_per_month,
-                      db_connections, allowed_isolation_levels, default_isolation_level, backup, support, version
-               FROM tiers WHERE id = $1 FOR UPDATE"#,
-            id
-        )
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(AppError::NotFound)?;
-        if before.version != version {
-            return Err(AppError::Conflict(
-                "Someone else changed this tier since you opened the page. Nothing was saved: reload to see their change.".into(),
-            ));
-        }
-        let stranded = sqlx::query_scalar!(
-            r#"SELECT count(*) AS "n!" FROM tenants
-               WHERE tier_id = $1 AND status <> 'deleted' AND NOT (isolation_level = ANY ($2::smallint[]))"#,
-            id,
-            &levels
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        if stranded > 0 {
-            return Err(AppError::invalid(
-                "levels",
-                format!("{stranded} tenant(s) on this tier use a level you are removing: move them first."),
-            ));
-        }
-        sqlx::query!(
-            r#"UPDATE tiers SET cpu_millicores = $2, memory_bytes = $3, storage_bytes = $4, max_users = $5,
-                      api_calls_per_month = $6, db_connections = $7, allowed_isolation_levels = $8,
-                      default_isolation_level = $9, backup = $10, support = $11,
-                      version = version + 1, updated_at = now()
-               WHERE id = $1"#,
-            id,
-            values.cpu_millicores,
-            values.memory_bytes,
-            values.storage_bytes,
-            values.max_users,
-            values.api_calls_per_month,
-            values.db_connections,
-            &levels,
-            default_level,
-            backup,
-            support
-        )
-        .execute(&mut *tx)
-        .await?;
-        let snapshot = |t: &Tier| {
-            json!({
-                "cpu_millicores": t.cpu_millicores, "memory_bytes": t.memory_bytes, "storage_bytes": t.storage_bytes,
-                "max_users": t.max_users, "api_calls_per_month": t.api_calls_per_month, "db_connections": t.db_connections,
-                "allowed_isolation_levels": t.allowed_isolation_levels, "default_isolation_level": t.default_isolation_level,
-                "backup": t.backup, "support": t.support,
-            })
-        };
-        let after = Tier {
-            cpu_millicores: values.cpu_millicores,
-            memory_bytes: values.memory_bytes,
-            storage_bytes: values.storage_bytes,
-            max_users: values.max_users,
-            api_calls_per_month: values.api_calls_per_month,
-            db_connections: values.db_connections,
-            allowed_isolation_levels: levels,
-            default_isolation_level: default_level,
-            backup,
-            support,
-            ..before.clone()
-        };
-        audit::record(
-            &mut tx,
-            actor,
-            NewEvent::new("tier.updated").target(id).before(snapshot(&before)).after(snapshot(&after)),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Every tier, cheapest first.
-    pub async fn all(conn: &mut PgConnection) -> Result<Vec<Tier>, sqlx::Error> {
-        sqlx::query_as!(
-            Tier,
-            r#"SELECT id, name, cpu_millicores, memory_bytes, storage_bytes, max_users, api_calls_per_month,
-                      db_connections, allowed_isolation_levels, default_isolation_level, backup, support, version
-               FROM tiers ORDER BY position"#
-        )
-        .fetch_all(conn)
-        .await
-    }
-
-    /// One tier by id.
-    pub async fn find(conn: &mut PgConnection, id: &str) -> Result<Option<Tier>, sqlx::Error> {
-        sqlx::query_as!(
-            Tier,
-            r#"SELECT id, name, cpu_millicores, memory_bytes, storage_bytes, max_users, api_calls_per_month,
-                      db_connections, allowed_isolation_levels, default_isolation_level, backup, support, version
-               FROM tiers WHERE id = $1"#,
-            id
-        )
-        .fetch_optional(conn)
-        .await
-    }
-}
+pub mod ssr;
 
 /// The catalogue, for signed-in staff.
 #[server(endpoint = "tiers")]
