@@ -4,6 +4,7 @@
 mod common;
 
 use bulkhead::server::config::Config;
+use bulkhead::server::startup;
 use common::{fresh_database, location, spawn_app, spawn_app_on, tenant_form};
 use std::sync::Arc;
 use std::time::Duration;
@@ -375,4 +376,39 @@ async fn every_flow_works_on_a_pool_of_one_connection() {
     for path in ["/", "/team", "/audit"] {
         assert_eq!(tenant_admin.get(app.url(path)).send().await.unwrap().status(), 200, "tenant admin {path}");
     }
+}
+
+#[tokio::test]
+async fn pages_keep_streaming_while_another_console_starts_in_the_same_process() {
+    // Building a router walks the page tree once; nothing a page loads meanwhile may be held up by it.
+    let app = spawn_app().await;
+    let admin = app.signed_in(bulkhead::auth::Role::PlatformAdmin, "ops@example.com").await;
+    let to = app.submit(&admin, "create_tenant", &tenant_form("Acme", "acme", "standard", "")).await;
+    assert_eq!(to, "/tenants/acme?created=1");
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let builder = {
+        let (stop, pool, runtime) = (stop.clone(), app.pool.clone(), tokio::runtime::Handle::current());
+        std::thread::spawn(move || {
+            let _runtime = runtime.enter();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let state = startup::state(pool.clone(), Config::default(), startup::leptos_options());
+                drop(startup::router(state));
+            }
+        })
+    };
+    let mut stalled = Vec::new();
+    for round in 0..60 {
+        for path in ["/", "/tenants", "/tenants/acme", "/audit"] {
+            let page = tokio::time::timeout(Duration::from_secs(5), async {
+                admin.get(app.url(path)).send().await.unwrap().text().await.unwrap()
+            })
+            .await;
+            if page.is_err() {
+                stalled.push(format!("{path} (round {round})"));
+            }
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    builder.join().unwrap();
+    assert!(stalled.is_empty(), "pages that never finished: {stalled:?}");
 }

@@ -15,10 +15,11 @@ use axum::{
     Router,
 };
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use sqlx::PgPool;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::time::Duration;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -52,10 +53,21 @@ async fn server_fn_handler(State(state): State<AppState>, req: Request<Body>) ->
     .into_response()
 }
 
+/// The console's pages, walked once per process.
+///
+/// Walking the page tree sets a process-wide switch in `leptos_server` that
+/// parks every resource first polled meanwhile, for good
+/// (leptos-rs/leptos#4773): a second walk while pages are being served (a
+/// second router in the same process) would stall those pages forever.
+fn route_list() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 /// The whole application: pages, server functions, machine routes and middleware.
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
-    let routes = generate_route_list(App);
+    let routes = route_list();
     let store = PostgresStore::new(state.pool.clone());
     let sessions = SessionManagerLayer::new(store)
         .with_name(config.session_cookie_name())
