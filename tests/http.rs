@@ -412,3 +412,35 @@ async fn pages_keep_streaming_while_another_console_starts_in_the_same_process()
     builder.join().unwrap();
     assert!(stalled.is_empty(), "pages that never finished: {stalled:?}");
 }
+
+#[tokio::test]
+async fn a_crafted_link_puts_no_words_on_a_page() {
+    // Refusals travel in the session of the one who sent the form; an address only names them.
+    let app = spawn_app().await;
+    let admin = app.signed_in(bulkhead::auth::Role::PlatformAdmin, "ops@example.com").await;
+    let bait = "Your session expired: call +1 555 0100";
+    let encoded = bulkhead::ui::url_encode(bait);
+    for path in [
+        format!("/tenants/new?error._form={encoded}&error.name={encoded}&name={encoded}"),
+        format!("/account?error._form={encoded}&error.current={encoded}"),
+        format!("/tiers?updated={encoded}"),
+        format!("/tiers/standard/edit?error._form={encoded}&backup={encoded}"),
+        format!("/tenants/new?form={encoded}"),
+    ] {
+        let page = admin.get(app.url(&path)).send().await.unwrap().text().await.unwrap();
+        assert!(!page.contains("call +1 555 0100"), "{path} shows the link's words");
+    }
+    let page = app.client().get(app.url(&format!("/invite/x?error._form={encoded}"))).send().await.unwrap();
+    assert!(!page.text().await.unwrap().contains("call +1 555 0100"), "the public invitation page too");
+
+    // A refusal shows once, to the one who sent it, with what they typed.
+    let to = app.submit(&admin, "create_tenant", &tenant_form("Keep me", "Bad Slug", "standard", "")).await;
+    assert!(to.starts_with("/tenants/new?form="), "{to}");
+    let other = app.signed_in(bulkhead::auth::Role::PlatformAdmin, "other@example.com").await;
+    let page = other.get(app.url(&to)).send().await.unwrap().text().await.unwrap();
+    assert!(!page.contains("Keep me") && !page.contains("capital letters"), "another session sees nothing");
+    let page = admin.get(app.url(&to)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(r#"value="Keep me""#) && page.contains("capital letters"), "the sender sees it");
+    let again = admin.get(app.url(&to)).send().await.unwrap().text().await.unwrap();
+    assert!(!again.contains("capital letters"), "once");
+}

@@ -98,7 +98,7 @@ mod flow {
         let secret = secret_bytes(&first.secret);
 
         let wrong = post(app, client, "confirm_enrolment", &[("code", &code(b"some other secret!!!", 0))]).await;
-        assert!(location(&wrong).starts_with("/login/enrol?error.code="), "{}", location(&wrong));
+        app.refusal(client, &location(&wrong), "/login/enrol", "code").await;
         let ok = post(app, client, "confirm_enrolment", &[("code", &code(&secret, 0))]).await;
         assert_eq!(location(&ok), "/login/recovery-codes");
         let codes: Vec<String> = post(app, client, "recovery_codes", &[]).await.json().await.unwrap();

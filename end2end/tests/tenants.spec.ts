@@ -157,6 +157,6 @@ test("a platform admin edits a tier's terms", async ({ page }, testInfo) => {
   await page.getByLabel("DB connections").fill("1,000");
   await page.getByLabel("Support response").fill(`1 h, 24/7 (${testInfo.project.name})`);
   await page.getByRole("button", { name: "Save tier" }).click();
-  await expect(page.getByRole("status").filter({ hasText: "Tier enterprise saved." })).toBeVisible();
+  await expect(page.getByRole("status").filter({ hasText: "Tier Enterprise saved." })).toBeVisible();
   await expect(page.getByRole("region", { name: "Tier catalogue" })).toContainText(`1 h, 24/7 (${testInfo.project.name})`);
 });

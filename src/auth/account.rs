@@ -40,10 +40,7 @@ pub async fn change_password(current: String, new: String, confirm: String) -> R
         ssr::change_password(&state, &session, &meta, &user, current, new, &confirm).await
     }
     .await;
-    match result {
-        Ok(()) => leptos_axum::redirect("/account?done=password"),
-        Err(err) => leptos_axum::redirect(&crate::server::middleware::form_error_url("/account", &[], &err)),
-    }
+    crate::ui::form::ssr::finish(result, "/account", &[], |()| "/account?done=password".into()).await;
     Ok(())
 }
 
@@ -71,19 +68,15 @@ async fn reauthenticated(what: &str, password: String, code: String, then: &str)
         ssr::second_factor_change(&state, &session, &meta, &user, what, password, &code).await
     }
     .await;
-    match result {
-        Ok(()) => leptos_axum::redirect(then),
-        Err(err) => {
-            let err = match err {
-                AppError::Invalid(mut e) => {
-                    e.iter_mut().for_each(|f| f.field = format!("{what}_{}", f.field));
-                    AppError::Invalid(e)
-                }
-                other => other,
-            };
-            leptos_axum::redirect(&crate::server::middleware::form_error_url("/account", &[], &err))
+    // Two forms share the page: each one's fields are named after it.
+    let result = result.map_err(|err| match err {
+        AppError::Invalid(mut e) => {
+            e.iter_mut().for_each(|f| f.field = format!("{what}_{}", f.field));
+            AppError::Invalid(e)
         }
-    }
+        other => other,
+    });
+    crate::ui::form::ssr::finish(result, "/account", &[], |()| then.into()).await;
     Ok(())
 }
 

@@ -13,16 +13,18 @@ pub fn AccountPage() -> impl IntoView {
     let change = ServerAction::<ChangePassword>::new();
     let regenerate = ServerAction::<RegenerateRecoveryCodes>::new();
     let restart = ServerAction::<RestartEnrolment>::new();
-    let error = move |k: &'static str| Signal::derive(move || query.read().get(&format!("error.{k}")));
+    let echo = crate::ui::form::use_form_echo();
     view! {
         <Title text="Account"/>
         <h1>"Account"</h1>
         {move || query.read().get("done").and_then(|c| account_done_message(&c)).map(|m| view! { <Flash kind=FlashKind::Success message=m/> })}
-        {move || query.read().get("error._form").map(|m| view! { <Flash kind=FlashKind::Error message=m/> })}
         <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Loading…"</p> }>
             {move || Suspend::new(async move {
+                let echo = crate::ui::form::Echo::new(echo.await);
+                let error = move |k: &str| echo.error(k);
                 match data.await {
                     Ok(a) => view! {
+                        {echo.form_error().map(|m| view! { <Flash kind=FlashKind::Error message=m/> })}
                         <p>{format!("Signed in as {}.", a.email)}</p>
                         <section aria-labelledby="password-title">
                             <h2 id="password-title">"Password"</h2>

@@ -77,10 +77,7 @@ pub async fn confirm_enrolment(code: String) -> Result<(), AppError> {
     let meta = super::session::client_meta().await;
     match ssr::confirm(&state, &session, &meta, &code).await {
         Ok(()) => leptos_axum::redirect("/login/recovery-codes"),
-        Err(AppError::Invalid(errors)) => {
-            let message = errors.first().map(|e| e.message.clone()).unwrap_or_default();
-            leptos_axum::redirect(&format!("/login/enrol?error.code={}", crate::ui::url_encode(&message)))
-        }
+        Err(err @ AppError::Invalid(_)) => crate::ui::form::ssr::refuse("/login/enrol", &[], &err).await,
         Err(AppError::Unauthorized) => leptos_axum::redirect("/login?error=expired"),
         Err(other) => return Err(other),
     }

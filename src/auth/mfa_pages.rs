@@ -40,10 +40,9 @@ pub fn LoginCodePage() -> impl IntoView {
 /// address, then a first code to prove the app holds the secret.
 #[component]
 pub fn EnrolPage() -> impl IntoView {
-    let query = use_query_map();
     let confirm = ServerAction::<ConfirmEnrolment>::new();
     let data = Resource::new(|| (), |_| mfa_enrolment());
-    let error = Signal::derive(move || query.read().get("error.code"));
+    let echo = crate::ui::form::use_form_echo();
     view! {
         <Title text="Set up two-factor authentication"/>
         <main class="auth-page" id="main">
@@ -52,6 +51,7 @@ pub fn EnrolPage() -> impl IntoView {
                 <h1 id="enrol-title">"Set up two-factor authentication"</h1>
                 <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Loading…"</p> }>
                     {move || Suspend::new(async move {
+                        let error = echo.await.error("code");
                         match data.await {
                             Ok(e) if e.enrolled => view! {
                                 <Flash kind=FlashKind::Info message="Two-factor authentication is already on for this account."/>

@@ -106,6 +106,9 @@ pub async fn auth_gate(State(state): State<AppState>, session: Session, mut req:
         }
     };
     if is_page {
+        if let Some(echo) = crate::ui::form::ssr::take_for_page(&session, req.uri().query()).await {
+            req.extensions_mut().insert(echo);
+        }
         let signed_in = check.user.is_some();
         if path == "/login" && signed_in {
             return Redirect::to("/").into_response();
@@ -134,25 +137,6 @@ pub async fn auth_gate(State(state): State<AppState>, session: Session, mut req:
         res.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
     }
     res
-}
-
-/// The address of a form page showing what was typed and why it was refused:
-/// each field's value (shortened) and `error.<field>` messages, or
-/// `error._form` for an error that concerns no single field. Forms read both
-/// from the address, so they behave the same with and without JavaScript.
-pub fn form_error_url(path: &str, fields: &[(&str, String)], err: &crate::error::AppError) -> String {
-    let mut parts: Vec<String> = fields
-        .iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| format!("{k}={}", url_encode(&v.chars().take(200).collect::<String>())))
-        .collect();
-    match err {
-        crate::error::AppError::Invalid(errors) => {
-            parts.extend(errors.iter().map(|e| format!("error.{}={}", e.field, url_encode(&e.message))))
-        }
-        other => parts.push(format!("error._form={}", url_encode(&other.to_string()))),
-    }
-    format!("{path}?{}", parts.join("&"))
 }
 
 /// A standalone error page, for when the application cannot render its own.

@@ -149,9 +149,7 @@ pub async fn accept_invitation(token: String, password: String, confirm: String)
     let back = format!("/invite/{}", crate::ui::url_encode(&token));
     match ssr::accept(&state, &session, &meta, &token, password, &confirm).await {
         Ok(()) => leptos_axum::redirect("/login/enrol"),
-        Err(err @ AppError::Invalid(_)) => {
-            leptos_axum::redirect(&crate::server::middleware::form_error_url(&back, &[], &err))
-        }
+        Err(err @ AppError::Invalid(_)) => crate::ui::form::ssr::refuse(&back, &[], &err).await,
         Err(other) => return Err(other),
     }
     Ok(())
@@ -174,10 +172,10 @@ async fn finish(slug: &str, result: Result<&str, AppError>, fields: &[(&str, Str
     let tenant_admin =
         crate::auth::session::require_user().await.is_ok_and(|u| u.role == crate::auth::Role::TenantAdmin);
     let page = if tenant_admin { "/team".to_string() } else { format!("/tenants/{slug}") };
-    match result {
-        Ok(code) => leptos_axum::redirect(&format!("{page}?done={code}#admins")),
-        Err(err) => leptos_axum::redirect(&crate::server::middleware::form_error_url(&page, fields, &err)),
-    }
+    crate::ui::form::ssr::finish(result, &format!("{page}#admins"), fields, |code| {
+        format!("{page}?done={code}#admins")
+    })
+    .await;
 }
 
 /// The console's address for links: the configured public address, else the

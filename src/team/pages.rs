@@ -15,11 +15,10 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 #[component]
 pub fn InvitationPage() -> impl IntoView {
     let params = use_params_map();
-    let query = use_query_map();
     let token = move || params.read().get("token").unwrap_or_default();
     let view_data = Resource::new(token, invitation);
+    let echo = crate::ui::form::use_form_echo();
     let accept = ServerAction::<AcceptInvitation>::new();
-    let error = move |k: &'static str| Signal::derive(move || query.read().get(&format!("error.{k}")));
     view! {
         <Title text="Accept your invitation"/>
         // The token is in the address: send it to no other site.
@@ -28,15 +27,18 @@ pub fn InvitationPage() -> impl IntoView {
             <section class="auth-card" aria-labelledby="invite-title">
                 <p class="brand brand-large" aria-hidden="true">"Bulkhead"</p>
                 <h1 id="invite-title">"Accept your invitation"</h1>
-                {move || error("_form").get().map(|m| view! { <Flash kind=FlashKind::Error message=m/> })}
                 <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Loading…"</p> }>
                     {move || Suspend::new(async move {
+                        let echo = crate::ui::form::Echo::new(echo.await);
+                        let error = move |k: &str| echo.error(k);
+                        let form_error = echo.form_error().map(|m| view! { <Flash kind=FlashKind::Error message=m/> });
                         match view_data.await {
                             Ok(v) if v.problem.is_some() => view! {
                                 <Flash kind=FlashKind::Error message=problem_message(v.problem.as_deref().unwrap_or_default())/>
                                 <p><a href="/login" rel="external">"Go to sign in"</a></p>
                             }.into_any(),
                             Ok(v) => view! {
+                                {form_error}
                                 <p>{format!("You are invited to administer {} as {}.", v.tenant_name.unwrap_or_default(), v.email.unwrap_or_default())}</p>
                                 <p class="muted">"Choose a password (at least 12 characters, not a common one, not containing your e-mail address). Next you will set up an authenticator app."</p>
                                 <ActionForm action=accept>
@@ -82,14 +84,12 @@ pub fn TenantAdminsSection(
     #[prop(optional)]
     data: Option<AdminsResource>,
 ) -> impl IntoView {
-    let query = use_query_map();
     let data = data.unwrap_or_else(|| {
         let slug = slug.clone();
         admins_resource(move || slug.clone())
     });
+    let echo = crate::ui::form::use_form_echo();
     let invite = ServerAction::<InviteTenantAdmin>::new();
-    let email_error = Signal::derive(move || query.read().get("error.invite_email"));
-    let email_value = Signal::derive(move || query.read().get("invite_email"));
     let slug_for_list = slug.clone();
     view! {
         <section id="admins" aria-labelledby="admins-title">
@@ -108,8 +108,15 @@ pub fn TenantAdminsSection(
             {can_edit.then(|| view! {
                 <ActionForm action=invite attr:class="inline-form">
                     <input type="hidden" name="slug" value=slug.clone()/>
-                    <FormField label="Invite an admin by e-mail" name="email" input_type="email"
-                        value=email_value error=email_error/>
+                    <Suspense>
+                        {move || Suspend::new(async move {
+                            let echo = echo.await;
+                            view! {
+                                <FormField label="Invite an admin by e-mail" name="email" input_type="email"
+                                    value=echo.value("invite_email") error=echo.error("invite_email")/>
+                            }
+                        })}
+                    </Suspense>
                     <Button pending=invite.pending() pending_label="Inviting…">"Create invitation link"</Button>
                 </ActionForm>
             })}
@@ -214,14 +221,14 @@ fn AdminActions(slug: String, user_id: String, email: String, mfa: bool) -> impl
 pub type AdminsResource = Resource<Result<super::AdminsOverview, crate::error::AppError>>;
 
 /// Loads the admins of the tenant `slug` names, again after every action
-/// (`done` changes), so the list and a new link show. A page creates it at its
-/// top level, beside its other data, rather than inside a `Suspense`: a
-/// resource created while a `Suspense` renders makes server rendering wait on
-/// a task set that keeps changing.
+/// (`done` or the form's echo changes), so the list and a new link show. A
+/// page creates it at its top level, beside its other data, rather than inside
+/// a `Suspense` (leptos-rs/leptos#4866: a resource created while a `Suspense`
+/// renders can keep server rendering waiting).
 pub fn admins_resource(slug: impl Fn() -> String + Send + Sync + 'static) -> AdminsResource {
     let query = use_query_map();
     Resource::new(
-        move || (slug(), query.read().get("done"), query.read().get("error._form")),
+        move || (slug(), query.read().get("done"), query.read().get(crate::ui::form::ECHO_PARAM)),
         |(slug, _, _)| tenant_admins(slug),
     )
 }
@@ -231,15 +238,16 @@ pub fn admins_resource(slug: impl Fn() -> String + Send + Sync + 'static) -> Adm
 pub fn TeamPage() -> impl IntoView {
     let query = use_query_map();
     let tenant = Resource::new(|| (), |_| crate::tenants::my_tenant());
+    let echo = crate::ui::form::use_form_echo();
     view! {
         <Title text="Team"/>
         <h1>"Team"</h1>
         {move || query.read().get("done").and_then(|c| crate::tenants::done_message(&c)).map(|m| view! { <Flash kind=FlashKind::Success message=m/> })}
-        {move || query.read().get("error._form").map(|m| view! { <Flash kind=FlashKind::Error message=m/> })}
         <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Loading…"</p> }>
             {move || Suspend::new(async move {
+                let refused = echo.await.form_error().map(|m| view! { <Flash kind=FlashKind::Error message=m/> });
                 match tenant.await {
-                    Ok(t) => view! { <TenantAdminsSection slug=t.tenant.slug can_edit=true/> }.into_any(),
+                    Ok(t) => view! { {refused} <TenantAdminsSection slug=t.tenant.slug can_edit=true/> }.into_any(),
                     Err(e) => error_view(e),
                 }
             })}

@@ -136,21 +136,35 @@ fn TenantList(data: TenantPageData) -> impl IntoView {
     .into_any()
 }
 
-/// The creation form. What was typed and the errors come back in the address.
+/// The creation form. What was typed and the errors come back in the form's echo.
 #[component]
 pub fn NewTenantPage() -> impl IntoView {
-    let query = use_query_map();
-    let create = ServerAction::<CreateTenant>::new();
     let tiers = Resource::new(|| (), |_| list_tiers());
-    let value = move |k: &'static str| Signal::derive(move || query.read().get(k));
-    let error = move |k: &'static str| Signal::derive(move || query.read().get(&format!("error.{k}")));
-    let form_error = move || query.read().get("error._form");
-    let field_select = move |k: &'static str| query.read().get(k);
+    let echo = crate::ui::form::use_form_echo();
     view! {
         <Title text="New tenant"/>
         <h1>"New tenant"</h1>
-        {move || form_error().map(|m| view! { <Flash kind=FlashKind::Error message=m/> })}
-        {move || query.read().get("error.name").or(query.read().get("error.slug")).is_some().then(|| view! {
+        <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                let echo = echo.await;
+                match tiers.await {
+                    Ok(tiers) => view! { <NewTenantForm tiers echo/> }.into_any(),
+                    Err(e) => error_view(e),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn NewTenantForm(tiers: Vec<crate::tiers::Tier>, echo: crate::ui::form::FormEcho) -> impl IntoView {
+    let create = ServerAction::<CreateTenant>::new();
+    let echo = crate::ui::form::Echo::new(echo);
+    let value = move |k: &str| echo.value(k);
+    let error = move |k: &str| echo.error(k);
+    view! {
+        {echo.form_error().map(|m| view! { <Flash kind=FlashKind::Error message=m/> })}
+        {echo.has_field_errors().then(|| view! {
             <Flash kind=FlashKind::Error message="Nothing was created. Correct the fields marked below."/>
         })}
         <ActionForm action=create>
@@ -158,59 +172,54 @@ pub fn NewTenantPage() -> impl IntoView {
                 <FormField label="Name" name="name" required=true value=value("name") error=error("name")/>
                 <FormField label="Slug" name="slug" value=value("slug") error=error("slug")
                     hint="Lowercase letters, digits and hyphens, 3–63 characters. Left empty, it is made from the name."/>
-                <div class="field" class:field-invalid=move || error("tier").get().is_some()>
+                <div class="field" class:field-invalid=error("tier").is_some()>
                     <label for="field-tier">"Tier"</label>
                     <select id="field-tier" name="tier" required=true
-                        aria-describedby=move || error("tier").get().map(|_| "field-tier-error")>
+                        aria-describedby=error("tier").map(|_| "field-tier-error")>
                         <option value="">"Choose a tier"</option>
-                        <Suspense>
-                            {move || Suspend::new(async move {
-                                tiers.await.unwrap_or_default().into_iter().map(|t| {
-                                    let id = t.id.clone();
-                                    let levels = t.allowed_isolation_levels.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(", ");
-                                    view! {
-                                        <option value=t.id.clone() selected=move || field_select("tier").as_deref() == Some(id.as_str())>
-                                            {format!("{} (isolation {levels}; default {})", t.name, t.default_isolation_level)}
-                                        </option>
-                                    }
-                                }).collect_view()
-                            })}
-                        </Suspense>
+                        {tiers.into_iter().map(|t| {
+                            let levels = t.allowed_isolation_levels.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(", ");
+                            view! {
+                                <option value=t.id.clone() selected=value("tier").as_deref() == Some(t.id.as_str())>
+                                    {format!("{} (isolation {levels}; default {})", t.name, t.default_isolation_level)}
+                                </option>
+                            }
+                        }).collect_view()}
                     </select>
-                    {move || error("tier").get().map(|e| view! { <p class="field-error" id="field-tier-error">{e}</p> })}
+                    {error("tier").map(|e| view! { <p class="field-error" id="field-tier-error">{e}</p> })}
                 </div>
-                <div class="field" class:field-invalid=move || error("isolation").get().is_some()>
+                <div class="field" class:field-invalid=error("isolation").is_some()>
                     <label for="field-isolation">"Isolation level"</label>
                     <select id="field-isolation" name="isolation"
-                        aria-describedby=move || error("isolation").get().map(|_| "field-isolation-error")>
+                        aria-describedby=error("isolation").map(|_| "field-isolation-error")>
                         <option value="">"The tier's default"</option>
                         {[1i16, 2, 3].into_iter().map(|l| view! {
-                            <option value=l.to_string() selected=move || field_select("isolation") == Some(l.to_string())>
+                            <option value=l.to_string() selected=value("isolation") == Some(l.to_string())>
                                 {isolation_label(l)}
                             </option>
                         }).collect_view()}
                     </select>
-                    {move || error("isolation").get().map(|e| view! { <p class="field-error" id="field-isolation-error">{e}</p> })}
+                    {error("isolation").map(|e| view! { <p class="field-error" id="field-isolation-error">{e}</p> })}
                 </div>
-                <div class="field" class:field-invalid=move || error("region").get().is_some()>
+                <div class="field" class:field-invalid=error("region").is_some()>
                     <label for="field-region">"Region"</label>
                     <select id="field-region" name="region">
                         {REGIONS.iter().map(|r| view! {
-                            <option value=*r selected=move || field_select("region").as_deref() == Some(*r)>{*r}</option>
+                            <option value=*r selected=value("region").as_deref() == Some(*r)>{*r}</option>
                         }).collect_view()}
                     </select>
-                    {move || error("region").get().map(|e| view! { <p class="field-error">{e}</p> })}
+                    {error("region").map(|e| view! { <p class="field-error">{e}</p> })}
                 </div>
-                <div class="field" class:field-invalid=move || error("environment").get().is_some()>
+                <div class="field" class:field-invalid=error("environment").is_some()>
                     <label for="field-environment">"Environment"</label>
                     <select id="field-environment" name="environment">
                         {ENVIRONMENTS.iter().map(|(id, label, factor)| view! {
-                            <option value=*id selected=move || field_select("environment").as_deref().unwrap_or("production") == *id>
+                            <option value=*id selected=value("environment").as_deref().unwrap_or("production") == *id>
                                 {format!("{label} ({}% of CPU and memory)", (factor * 100.0) as i32)}
                             </option>
                         }).collect_view()}
                     </select>
-                    {move || error("environment").get().map(|e| view! { <p class="field-error">{e}</p> })}
+                    {error("environment").map(|e| view! { <p class="field-error">{e}</p> })}
                 </div>
                 <fieldset class="field">
                     <legend>"Compliance regimes"</legend>
@@ -219,13 +228,13 @@ pub fn NewTenantPage() -> impl IntoView {
                             let name = if *id == "pci-dss" { "pci_dss" } else { id };
                             view! {
                                 <label class="check">
-                                    <input type="checkbox" name=name checked=move || query.read().get(name).is_some()/>
+                                    <input type="checkbox" name=name checked=value(name).is_some()/>
                                     {*label}
                                 </label>
                             }
                         }).collect_view()}
                     </div>
-                    {move || error("compliance").get().map(|e| view! { <p class="field-error">{e}</p> })}
+                    {error("compliance").map(|e| view! { <p class="field-error">{e}</p> })}
                 </fieldset>
             </div>
             <div class="form-actions">

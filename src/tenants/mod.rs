@@ -158,23 +158,19 @@ pub async fn create_tenant(
         ssr::create(&state.pool, &meta.actor(Some(&user)), Some(user.id), input).await
     }
     .await;
-    match result {
-        Ok(created) => leptos_axum::redirect(&format!("/tenants/{created}?created=1")),
-        Err(err) => {
-            let mut fields = vec![
-                ("name", name),
-                ("slug", slug),
-                ("tier", tier),
-                ("isolation", isolation.unwrap_or_default()),
-                ("region", region),
-                ("environment", environment),
-            ];
-            for c in &compliance {
-                fields.push((if c == "pci-dss" { "pci_dss" } else { c.as_str() }, "on".to_string()));
-            }
-            leptos_axum::redirect(&crate::server::middleware::form_error_url("/tenants/new", &fields, &err));
-        }
+    let mut fields = vec![
+        ("name", name),
+        ("slug", slug),
+        ("tier", tier),
+        ("isolation", isolation.unwrap_or_default()),
+        ("region", region),
+        ("environment", environment),
+    ];
+    for c in &compliance {
+        fields.push((if c == "pci-dss" { "pci_dss" } else { c.as_str() }, "on".to_string()));
     }
+    crate::ui::form::ssr::finish(result, "/tenants/new", &fields, |created| format!("/tenants/{created}?created=1"))
+        .await;
     Ok(())
 }
 
@@ -203,14 +199,12 @@ pub fn done_message(code: &str) -> Option<&'static str> {
 
 /// Sends the browser back to the tenant's page with `done` or the error.
 #[cfg(feature = "ssr")]
-fn finish(slug: &str, result: Result<&str, AppError>, fields: &[(&str, String)]) {
-    match result {
-        Ok("deleted") => leptos_axum::redirect("/tenants?done=deleted"),
-        Ok(code) => leptos_axum::redirect(&format!("/tenants/{slug}?done={code}")),
-        Err(err) => {
-            leptos_axum::redirect(&crate::server::middleware::form_error_url(&format!("/tenants/{slug}"), fields, &err))
-        }
-    }
+async fn finish(slug: &str, result: Result<&str, AppError>, fields: &[(&str, String)]) {
+    crate::ui::form::ssr::finish(result, &format!("/tenants/{slug}"), fields, |code| match code {
+        "deleted" => "/tenants?done=deleted".to_string(),
+        code => format!("/tenants/{slug}?done={code}"),
+    })
+    .await
 }
 
 #[cfg(feature = "ssr")]
@@ -230,7 +224,7 @@ pub async fn change_tier(slug: String, version: i32, tier: String, isolation: Op
         ssr::change_tier(&state.pool, &actor, &slug, version, &tier, isolation.as_deref().unwrap_or("")).await
     }
     .await;
-    finish(&slug, result.map(|_| "tier"), &[("preview_tier", tier)]);
+    finish(&slug, result.map(|_| "tier"), &[("preview_tier", tier)]).await;
     Ok(())
 }
 
@@ -242,7 +236,7 @@ pub async fn set_tenant_status(slug: String, version: i32, action: String) -> Re
         ssr::set_status(&state.pool, &actor, &slug, version, &action).await
     }
     .await;
-    finish(&slug, result, &[]);
+    finish(&slug, result, &[]).await;
     Ok(())
 }
 
@@ -254,7 +248,7 @@ pub async fn set_deletion_protection(slug: String, version: i32, protect: String
         ssr::set_prevent_deletion(&state.pool, &actor, &slug, version, protect == "on").await
     }
     .await;
-    finish(&slug, result, &[]);
+    finish(&slug, result, &[]).await;
     Ok(())
 }
 
@@ -266,7 +260,7 @@ pub async fn delete_tenant(slug: String, version: i32, confirm: String) -> Resul
         ssr::delete(&state.pool, &actor, &slug, version, &confirm).await
     }
     .await;
-    finish(&slug, result.map(|_| "deleted"), &[]);
+    finish(&slug, result.map(|_| "deleted"), &[]).await;
     Ok(())
 }
 
@@ -284,7 +278,7 @@ pub async fn set_quota_override(
         ssr::set_override(&state.pool, &actor, &slug, version, &metric, &value, &reason).await
     }
     .await;
-    finish(&slug, result.map(|_| "override_set"), &[("metric", metric), ("value", value), ("reason", reason)]);
+    finish(&slug, result.map(|_| "override_set"), &[("metric", metric), ("value", value), ("reason", reason)]).await;
     Ok(())
 }
 
@@ -296,7 +290,7 @@ pub async fn remove_quota_override(slug: String, version: i32, metric: String) -
         ssr::remove_override(&state.pool, &actor, &slug, version, &metric).await
     }
     .await;
-    finish(&slug, result.map(|_| "override_removed"), &[]);
+    finish(&slug, result.map(|_| "override_removed"), &[]).await;
     Ok(())
 }
 
@@ -315,6 +309,6 @@ pub async fn change_isolation(
     }
     .await;
     let code = if isolation.trim() == "3" { "awaiting_checklist" } else { "isolation" };
-    finish(&slug, result.map(|_| code), &[("isolation", isolation), ("namespace", namespace)]);
+    finish(&slug, result.map(|_| code), &[("isolation", isolation), ("namespace", namespace)]).await;
     Ok(())
 }

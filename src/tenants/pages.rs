@@ -8,6 +8,7 @@ use super::{
 use crate::domain::tenant_status::TenantStatus;
 use crate::quotas::{effective_limits, Limit};
 use crate::tiers::{list_tiers, Tier};
+use crate::ui::form::FormEcho;
 use crate::ui::{
     error_view, format_time, Badge, Button, ButtonKind, EmptyState, Flash, FlashKind, FormField, MeterBar, Table,
 };
@@ -32,7 +33,6 @@ pub fn TenantPage() -> impl IntoView {
         {move || query.read().get("done").and_then(|c| done_message(&c)).map(|m| view! {
             <Flash kind=FlashKind::Success message=m/>
         })}
-        {move || query.read().get("error._form").map(|m| view! { <Flash kind=FlashKind::Error message=m/> })}
         <LoadedTenant tenant admins/>
     }
 }
@@ -53,11 +53,16 @@ fn LoadedTenant(
     admins: Option<crate::team::AdminsResource>,
 ) -> impl IntoView {
     let tiers = Resource::new(|| (), |_| list_tiers());
+    let echo = crate::ui::form::use_form_echo();
     view! {
         <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Loading…"</p> }>
             {move || Suspend::new(async move {
+                let echo = echo.await;
                 match (tenant.await, tiers.await) {
-                    (Ok(detail), Ok(tiers)) => view! { <TenantView detail tiers admins/> }.into_any(),
+                    (Ok(detail), Ok(tiers)) => view! {
+                        {echo.form_error().map(|m| view! { <Flash kind=FlashKind::Error message=m/> })}
+                        <TenantView detail tiers admins echo/>
+                    }.into_any(),
                     (Err(e), _) | (_, Err(e)) => error_view(e),
                 }
             })}
@@ -66,7 +71,12 @@ fn LoadedTenant(
 }
 
 #[component]
-fn TenantView(detail: TenantDetail, tiers: Vec<Tier>, admins: Option<crate::team::AdminsResource>) -> impl IntoView {
+fn TenantView(
+    detail: TenantDetail,
+    tiers: Vec<Tier>,
+    admins: Option<crate::team::AdminsResource>,
+    echo: FormEcho,
+) -> impl IntoView {
     let t = detail.tenant.clone();
     let usage: Vec<(String, i64)> =
         detail.limits.iter().filter_map(|l| l.used.map(|u| (l.limit.metric().to_string(), u))).collect();
@@ -107,7 +117,7 @@ fn TenantView(detail: TenantDetail, tiers: Vec<Tier>, admins: Option<crate::team
             }
         })
         .collect_view();
-    let actions = detail.can_edit.then(|| view! { <TenantActions detail=detail.clone() tiers usage/> });
+    let actions = detail.can_edit.then(|| view! { <TenantActions detail=detail.clone() tiers usage echo/> });
     let compliance = if detail.compliance.is_empty() {
         "None".to_string()
     } else {
@@ -168,7 +178,7 @@ fn TenantView(detail: TenantDetail, tiers: Vec<Tier>, admins: Option<crate::team
 
 /// Changing the tier (with a preview), suspending, protecting and deleting.
 #[component]
-fn TenantActions(detail: TenantDetail, tiers: Vec<Tier>, usage: Vec<(String, i64)>) -> impl IntoView {
+fn TenantActions(detail: TenantDetail, tiers: Vec<Tier>, usage: Vec<(String, i64)>, echo: FormEcho) -> impl IntoView {
     let query = use_query_map();
     let change = ServerAction::<ChangeTier>::new();
     let status = ServerAction::<SetTenantStatus>::new();
@@ -179,9 +189,13 @@ fn TenantActions(detail: TenantDetail, tiers: Vec<Tier>, usage: Vec<(String, i64
     let version = detail.version.to_string();
     let factor = super::domain::environment_factor(&t.environment);
     let current_tier = detail.tier.clone();
-    let preview_id = query.with_untracked(|q| q.get("preview_tier"));
+    // A preview asked for in the address, or the one a refused change came from.
+    let preview_id = query.with_untracked(|q| q.get("preview_tier")).or_else(|| echo.value("preview_tier"));
+    let metric_typed = echo.value("metric");
+    let namespace_typed = echo.value("namespace");
     let preview = preview_id.as_ref().and_then(|id| tiers.iter().find(|x| &x.id == id).cloned());
-    let error = move |k: &'static str| Signal::derive(move || query.read().get(&format!("error.{k}")));
+    let echo = crate::ui::form::Echo::new(echo);
+    let error = move |k: &str| echo.error(k);
     let current_limits = detail.limits.clone();
     let cancel_href = format!("/tenants/{}", t.slug);
     let page_href = cancel_href.clone();
@@ -224,7 +238,7 @@ fn TenantActions(detail: TenantDetail, tiers: Vec<Tier>, usage: Vec<(String, i64
                             <option value=l.to_string() selected=l == default_level>{isolation_label(l)}</option>
                         }).collect_view()}
                     </select>
-                    {move || error("isolation").get().map(|e| view! { <p class="field-error">{e}</p> })}
+                    {error("isolation").map(|e| view! { <p class="field-error">{e}</p> })}
                 </div>
                 <div class="form-actions">
                     <Button pending=change.pending() pending_label="Changing…">{format!("Move to {}", new_tier.name)}</Button>
@@ -240,8 +254,7 @@ fn TenantActions(detail: TenantDetail, tiers: Vec<Tier>, usage: Vec<(String, i64
     let isolation = ServerAction::<ChangeIsolation>::new();
     let (slug_isolation, v_isolation) = (t.slug.clone(), detail.version.to_string());
     let default_namespace = detail.namespace_target.clone().unwrap_or_else(|| format!("tenant-{}", t.slug));
-    let namespace_value =
-        Signal::derive(move || Some(query.read().get("namespace").unwrap_or_else(|| default_namespace.clone())));
+    let namespace_value = namespace_typed.unwrap_or(default_namespace);
     let (v_status, v_protect, v_delete) =
         (detail.version.to_string(), detail.version.to_string(), detail.version.to_string());
     let prevent_deletion = detail.prevent_deletion;
@@ -259,7 +272,7 @@ fn TenantActions(detail: TenantDetail, tiers: Vec<Tier>, usage: Vec<(String, i64
                 </div>
                 <button type="submit" class="btn">"Preview the change"</button>
             </form>
-            {move || error("tier").get().map(|e| view! { <p class="field-error" role="alert">{e}</p> })}
+            {error("tier").map(|e| view! { <p class="field-error" role="alert">{e}</p> })}
             {comparison}
 
             <h2>"Change isolation level"</h2>
@@ -275,7 +288,7 @@ fn TenantActions(detail: TenantDetail, tiers: Vec<Tier>, usage: Vec<(String, i64
                             }).collect_view()}
                         </select>
                         <p class="field-hint">"Level 3 opens the activation checklist; the tenant runs dedicated only when it is complete."</p>
-                        {move || error("isolation").get().map(|e| view! { <p class="field-error">{e}</p> })}
+                        {error("isolation").map(|e| view! { <p class="field-error">{e}</p> })}
                     </div>
                     <FormField label="Namespace (levels 2 and 3)" name="namespace" value=namespace_value
                         error=error("namespace") hint="The Kubernetes namespace or Docker network of the tenant's workloads."/>
@@ -294,14 +307,14 @@ fn TenantActions(detail: TenantDetail, tiers: Vec<Tier>, usage: Vec<(String, i64
                         <label for="field-metric">"Limit"</label>
                         <select id="field-metric" name="metric">
                             {Limit::ALL.into_iter().map(|l| view! {
-                                <option value=l.metric() selected=move || query.read().get("metric").as_deref() == Some(l.metric())>{l.label()}</option>
+                                <option value=l.metric() selected=metric_typed.as_deref() == Some(l.metric())>{l.label()}</option>
                             }).collect_view()}
                         </select>
-                        {move || error("metric").get().map(|e| view! { <p class="field-error">{e}</p> })}
+                        {error("metric").map(|e| view! { <p class="field-error">{e}</p> })}
                     </div>
-                    <FormField label="New value" name="value" required=true value=Signal::derive(move || query.read().get("value"))
+                    <FormField label="New value" name="value" required=true value=echo.value("value")
                         error=error("value") hint="With its unit: 4 cores, 500m, 16 GiB, 2 TiB, 5,000."/>
-                    <FormField label="Reason" name="reason" required=true value=Signal::derive(move || query.read().get("reason"))
+                    <FormField label="Reason" name="reason" required=true value=echo.value("reason")
                         error=error("reason")/>
                 </div>
                 <div class="form-actions">

@@ -107,23 +107,15 @@ pub async fn update_tier(
         ssr::update(&state.pool, &meta.actor(Some(&user)), &id, version, edit).await
     }
     .await;
-    match result {
-        Ok(()) => leptos_axum::redirect(&format!("/tiers?updated={id}")),
-        Err(err) => {
-            let mut fields: Vec<(&str, String)> = amounts.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-            for l in &levels {
-                fields.push((["", "level1", "level2", "level3"][*l as usize], "on".into()));
-            }
-            fields.push(("default_level", default_level));
-            fields.push(("backup", backup));
-            fields.push(("support", support));
-            leptos_axum::redirect(&crate::server::middleware::form_error_url(
-                &format!("/tiers/{id}/edit"),
-                &fields,
-                &err,
-            ));
-        }
+    let mut fields: Vec<(&str, String)> = amounts.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    for l in &levels {
+        fields.push((["", "level1", "level2", "level3"][*l as usize], "on".into()));
     }
+    fields.push(("default_level", default_level));
+    fields.push(("backup", backup));
+    fields.push(("support", support));
+    crate::ui::form::ssr::finish(result, &format!("/tiers/{id}/edit"), &fields, |()| format!("/tiers?updated={id}"))
+        .await;
     Ok(())
 }
 
@@ -132,13 +124,15 @@ pub async fn update_tier(
 pub fn TierEditPage() -> impl IntoView {
     let params = leptos_router::hooks::use_params_map();
     let tiers = Resource::new(|| (), |_| list_tiers());
+    let echo = crate::ui::form::use_form_echo();
     view! {
         <Title text="Edit tier"/>
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 let id = params.read_untracked().get("id").unwrap_or_default();
+                let echo = echo.await;
                 match tiers.await.map(|all| all.into_iter().find(|t| t.id == id)) {
-                    Ok(Some(tier)) => view! { <TierForm tier/> }.into_any(),
+                    Ok(Some(tier)) => view! { <TierForm tier echo/> }.into_any(),
                     Ok(None) => view! { <h1>"No such tier"</h1><p><a href="/tiers">"Back to the tiers"</a></p> }.into_any(),
                     Err(e) => crate::ui::error_view(e),
                 }
@@ -148,34 +142,29 @@ pub fn TierEditPage() -> impl IntoView {
 }
 
 #[component]
-fn TierForm(tier: Tier) -> impl IntoView {
+fn TierForm(tier: Tier, echo: crate::ui::form::FormEcho) -> impl IntoView {
     use crate::domain::limits::Limit;
     use crate::ui::{Button, Flash, FlashKind, FormField};
-    let query = leptos_router::hooks::use_query_map();
     let update = ServerAction::<UpdateTier>::new();
-    let has_errors = query.with_untracked(|q| {
-        q.get("error._form").is_some() || Limit::ALL.iter().any(|l| q.get(&format!("error.{}", l.metric())).is_some())
-    });
-    let value = move |k: &'static str, fallback: String| {
-        Signal::derive(move || Some(query.read().get(k).unwrap_or_else(|| fallback.clone())))
-    };
-    let error = move |k: &'static str| Signal::derive(move || query.read().get(&format!("error.{k}")));
+    let has_errors = echo.is_refusal();
+    let echo = crate::ui::form::Echo::new(echo);
+    let value = move |k: &str, fallback: String| Some(echo.value(k).unwrap_or(fallback));
+    let error = move |k: &str| echo.error(k);
     let fields = Limit::ALL.into_iter().map(|l| {
         let current = l.format(tier.limit(l));
         view! { <FormField label=l.label() name=l.metric() required=true value=value(l.metric(), current) error=error(l.metric())/> }
     }).collect_view();
-    let submitted = query.with_untracked(|q| q.get("default_level").is_some());
+    let submitted = echo.value("default_level").is_some();
     let allowed = tier.allowed_isolation_levels.clone();
     let level_boxes = [1i16, 2, 3].into_iter().map(|l| {
         let name = ["", "level1", "level2", "level3"][l as usize];
-        let checked = if submitted { query.with_untracked(|q| q.get(name).is_some()) } else { allowed.contains(&l) };
+        let checked = if submitted { echo.value(name).is_some() } else { allowed.contains(&l) };
         view! { <label class="check"><input type="checkbox" name=name checked=checked/>{format!("Level {l}")}</label> }
     }).collect_view();
-    let default_level =
-        query.with_untracked(|q| q.get("default_level")).unwrap_or_else(|| tier.default_isolation_level.to_string());
+    let default_level = echo.value("default_level").unwrap_or_else(|| tier.default_isolation_level.to_string());
     view! {
         <h1>{format!("Edit the {} tier", tier.name)}</h1>
-        {move || query.read().get("error._form").map(|m| view! { <Flash kind=FlashKind::Error message=m/> })}
+        {echo.form_error().map(|m| view! { <Flash kind=FlashKind::Error message=m/> })}
         {has_errors.then(|| view! { <Flash kind=FlashKind::Error message="Nothing was saved. Correct the fields marked below."/> })}
         <ActionForm action=update>
             <input type="hidden" name="id" value=tier.id.clone()/>
@@ -185,7 +174,7 @@ fn TierForm(tier: Tier) -> impl IntoView {
                 <fieldset class="field">
                     <legend>"Allowed isolation levels"</legend>
                     <div class="checks">{level_boxes}</div>
-                    {move || error("levels").get().map(|e| view! { <p class="field-error">{e}</p> })}
+                    {error("levels").map(|e| view! { <p class="field-error">{e}</p> })}
                 </fieldset>
                 <div class="field">
                     <label for="field-default_level">"Default isolation level"</label>
@@ -194,7 +183,7 @@ fn TierForm(tier: Tier) -> impl IntoView {
                             <option value=l.to_string() selected=default_level == l.to_string()>{l.to_string()}</option>
                         }).collect_view()}
                     </select>
-                    {move || error("default_level").get().map(|e| view! { <p class="field-error">{e}</p> })}
+                    {error("default_level").map(|e| view! { <p class="field-error">{e}</p> })}
                 </div>
                 <FormField label="Backup" name="backup" required=true value=value("backup", tier.backup.clone()) error=error("backup")/>
                 <FormField label="Support response" name="support" required=true value=value("support", tier.support.clone()) error=error("support")/>
@@ -212,17 +201,22 @@ fn TierForm(tier: Tier) -> impl IntoView {
 pub fn TiersPage() -> impl IntoView {
     let tiers = Resource::new(|| (), |_| list_tiers());
     let me = Resource::new(|| (), |_| crate::auth::fetch_current_user());
+    let query = leptos_router::hooks::use_query_map();
     view! {
         <Title text="Tiers"/>
         <h1>"Tiers"</h1>
-        {move || leptos_router::hooks::use_query_map().read().get("updated").map(|id| view! {
-            <crate::ui::Flash kind=crate::ui::FlashKind::Success message=format!("Tier {id} saved.")/>
-        })}
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 let editable = me.await.map(|u| u.role == crate::auth::Role::PlatformAdmin).unwrap_or(false);
                 match tiers.await {
-                    Ok(tiers) => view! { <TierTable tiers editable/> }.into_any(),
+                    Ok(tiers) => {
+                        // Only a tier that exists is named: the address cannot put words on the page.
+                        let updated = query.read_untracked().get("updated");
+                        let saved = tiers.iter().find(|t| Some(&t.id) == updated.as_ref()).map(|t| view! {
+                            <crate::ui::Flash kind=crate::ui::FlashKind::Success message=format!("Tier {} saved.", t.name)/>
+                        });
+                        view! { {saved} <TierTable tiers editable/> }.into_any()
+                    }
                     Err(e) => crate::ui::error_view(e),
                 }
             })}

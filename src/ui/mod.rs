@@ -1,6 +1,8 @@
 //! Shared components: form field, button, badge, meter bar, table, empty state
 //! and flash message. They hold no data access and know no capability.
 
+pub mod form;
+
 use leptos::prelude::*;
 use time::OffsetDateTime;
 

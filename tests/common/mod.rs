@@ -171,6 +171,26 @@ impl TestApp {
         location(&res)
     }
 
+    /// The echo a refused form left in `client`'s session, named by the
+    /// redirect `location`; reading it spends it, as the page does.
+    pub async fn echo(&self, client: &reqwest::Client, location: &str) -> bulkhead::ui::form::FormEcho {
+        let id = location
+            .split(['?', '&', '#'])
+            .find_map(|p| p.strip_prefix("form="))
+            .unwrap_or_else(|| panic!("{location} names no form echo"));
+        let res = client.post(self.url("/api/form_echo")).form(&[("id", id)]).send().await.unwrap();
+        let echo: Option<bulkhead::ui::form::FormEcho> = res.json().await.unwrap();
+        echo.unwrap_or_else(|| panic!("the echo of {location} is not in this session"))
+    }
+
+    /// The message a refused form left under `field` (`_form`: the whole
+    /// form), after checking that `location` leads back to `page`.
+    pub async fn refusal(&self, client: &reqwest::Client, location: &str, page: &str, field: &str) -> String {
+        assert!(location.starts_with(&format!("{page}?form=")), "{location} does not lead back to {page}");
+        let echo = self.echo(client, location).await;
+        echo.error(field).unwrap_or_else(|| panic!("{location}: nothing under {field} in {echo:?}"))
+    }
+
     /// Completes a sign-in (or a signed-in session) waiting for TOTP
     /// enrolment, as a person with an authenticator app would; returns the secret.
     pub async fn enrol_totp(&self, client: &reqwest::Client) -> Vec<u8> {
