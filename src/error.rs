@@ -78,6 +78,45 @@ impl FromServerFnError for AppError {
     }
 }
 
+/// The id of the request being served, for logs and error messages.
+#[cfg(feature = "ssr")]
+pub mod request_id {
+    use axum::{extract::Request, middleware::Next, response::Response};
+
+    tokio::task_local! {
+        static REQUEST_ID: String;
+    }
+
+    /// The current request's id, or `"-"` outside a request.
+    pub fn current() -> String {
+        REQUEST_ID.try_with(|id| id.clone()).unwrap_or_else(|_| "-".to_string())
+    }
+
+    /// Makes the `x-request-id` header (set by `SetRequestIdLayer`) the task's request id.
+    pub async fn scope(req: Request, next: Next) -> Response {
+        let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
+        REQUEST_ID.scope(id, next.run(req)).await
+    }
+}
+
+/// Turns the violation of one named database constraint into an error of the
+/// caller's choosing (a message under a field, usually); any other database
+/// error converts as usual.
+#[cfg(feature = "ssr")]
+pub trait OnConstraint<T> {
+    fn on_constraint<E: From<sqlx::Error>>(self, name: &str, err: impl FnOnce() -> E) -> Result<T, E>;
+}
+
+#[cfg(feature = "ssr")]
+impl<T> OnConstraint<T> for Result<T, sqlx::Error> {
+    fn on_constraint<E: From<sqlx::Error>>(self, name: &str, err: impl FnOnce() -> E) -> Result<T, E> {
+        self.map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.constraint() == Some(name) => err(),
+            _ => E::from(e),
+        })
+    }
+}
+
 #[cfg(feature = "ssr")]
 mod ssr {
     use super::AppError;
@@ -87,7 +126,7 @@ mod ssr {
     impl AppError {
         /// An internal failure: logged here with the request id, opaque to the user.
         pub fn internal(err: impl std::fmt::Display) -> Self {
-            let request_id = crate::server::request_id::current();
+            let request_id = super::request_id::current();
             tracing::error!(%request_id, error = %err, "internal error");
             AppError::Internal { request_id }
         }
@@ -95,7 +134,7 @@ mod ssr {
 
     impl From<sqlx::Error> for AppError {
         fn from(err: sqlx::Error) -> Self {
-            let request_id = crate::server::request_id::current();
+            let request_id = super::request_id::current();
             match &err {
                 sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
                     tracing::warn!(%request_id, error = %err, "database unavailable");
@@ -112,7 +151,7 @@ mod ssr {
 
     impl From<tower_sessions::session::Error> for AppError {
         fn from(err: tower_sessions::session::Error) -> Self {
-            let request_id = crate::server::request_id::current();
+            let request_id = super::request_id::current();
             tracing::warn!(%request_id, error = %err, "session store error");
             AppError::Unavailable { request_id }
         }

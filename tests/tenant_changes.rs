@@ -124,7 +124,10 @@ async fn a_stale_edit_is_a_conflict_and_loses_nothing() {
         "/tenants/shared?done=suspended"
     );
     let to = app.submit(&client, "change_tier", &[("slug", "shared"), ("version", "1"), ("tier", "standard")]).await;
-    assert!(app.refusal(&client, &to, "/tenants/shared", "_form").await.starts_with("Someone else changed this tenant"));
+    assert!(app
+        .refusal(&client, &to, "/tenants/shared", "_form")
+        .await
+        .starts_with("Someone else changed this tenant"));
     assert_eq!(state(&app, "shared").await, ("free".into(), 1, "suspended".into(), 2), "the first change stands");
 }
 
@@ -189,7 +192,10 @@ async fn an_auditor_changes_nothing() {
         ("delete_tenant", vec![("slug", "read-only"), ("version", "1"), ("confirm", "read-only")]),
     ] {
         let to = app.submit(&client, f, &fields).await;
-        assert!(app.refusal(&client, &to, "/tenants/read-only", "_form").await.starts_with("You do not have permission"), "{f}");
+        assert!(
+            app.refusal(&client, &to, "/tenants/read-only", "_form").await.starts_with("You do not have permission"),
+            "{f}"
+        );
     }
     assert_eq!(state(&app, "read-only").await, ("free".into(), 1, "active".into(), 1));
     let html = client.get(app.url("/tenants/read-only")).send().await.unwrap().text().await.unwrap();

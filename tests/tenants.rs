@@ -79,11 +79,7 @@ async fn bad_input_is_refused_field_by_field_and_nothing_is_written() {
         (tenant_form("Long slug", &slug64, "free", ""), "slug", "at most 63"),
         (tenant_form("Reserved", "admin", "free", ""), "slug", "reserved"),
         (tenant_form("Duplicate", "taken", "free", ""), "slug", "already taken"),
-        (
-            tenant_form("Forbidden level", "forbidden-level", "free", "3"),
-            "isolation",
-            "allows isolation level 1 only",
-        ),
+        (tenant_form("Forbidden level", "forbidden-level", "free", "3"), "isolation", "allows isolation level 1 only"),
         (tenant_form("Bad level", "bad-level", "free", "7"), "isolation", "Choose isolation"),
         (tenant_form("No tier", "no-tier", "platinum", ""), "tier", "There is no tier"),
         (

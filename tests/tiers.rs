@@ -72,5 +72,8 @@ async fn a_tier_is_edited_with_validation_and_audit() {
 
     // The same stale form again is a conflict.
     let to = post(&app, &client, &form("1", "3000", &["level1", "level2"], "1")).await;
-    assert!(app.refusal(&client, &to, "/tiers/standard/edit", "_form").await.starts_with("Someone else changed this tier"));
+    assert!(app
+        .refusal(&client, &to, "/tiers/standard/edit", "_form")
+        .await
+        .starts_with("Someone else changed this tier"));
 }

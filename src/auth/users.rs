@@ -3,6 +3,7 @@
 use super::email::EmailAddress;
 use super::{password, session, Role};
 use crate::audit::{self, Actor, NewEvent};
+use crate::error::OnConstraint;
 use crate::server::db::{self, Scope};
 use serde_json::json;
 use sqlx::PgPool;
@@ -56,12 +57,7 @@ pub async fn create_platform_user(
     )
     .fetch_one(&mut *tx)
     .await
-    .map_err(|e| match &e {
-        sqlx::Error::Database(d) if d.constraint() == Some("users_email_key") => {
-            UserError::Duplicate(email.to_string())
-        }
-        _ => UserError::Database(e),
-    })?;
+    .on_constraint("users_email_key", || UserError::Duplicate(email.to_string()))?;
     audit::record(
         &mut tx,
         actor,

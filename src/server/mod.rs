@@ -7,7 +7,7 @@ pub mod db;
 pub mod headers;
 pub mod json;
 pub mod middleware;
-pub mod request_id;
+pub use crate::error::request_id;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -18,6 +18,7 @@ use super::domain::{self, Slug, TenantName};
 use super::{TenantDetail, TenantRow};
 use crate::audit::{self, Actor, NewEvent};
 use crate::domain::tenant_status::TenantStatus;
+use crate::error::OnConstraint;
 use crate::error::{AppError, FieldError};
 use crate::server::db::{self, Scope};
 use serde_json::json;
@@ -164,12 +165,7 @@ pub async fn create(
     )
     .fetch_one(&mut *tx)
     .await
-    .map_err(|e| match &e {
-        sqlx::Error::Database(d) if d.constraint() == Some("tenants_slug_key") => {
-            AppError::invalid("slug", format!("The slug “{slug}” is already taken."))
-        }
-        _ => AppError::from(e),
-    })?;
+    .on_constraint("tenants_slug_key", || AppError::invalid("slug", format!("The slug “{slug}” is already taken.")))?;
     audit::record(
         &mut tx,
         actor,
