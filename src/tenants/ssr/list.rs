@@ -76,76 +76,55 @@ fn like_pattern(s: &str) -> String {
     format!("%{escaped}%")
 }
 
+/// The tenant list query in one order: the same filters, the keyset
+/// condition `$cursor` (`$4` is the last row of the previous page) and `ORDER
+/// BY $order`; each expansion is still one query checked at compile time.
+macro_rules! tenant_page {
+    ($conn:expr, $f:expr, $pattern:expr, $cursor:tt, $order:tt) => {
+        sqlx::query_as!(
+            TenantRow,
+            r#"SELECT id, slug, name, tier_id, isolation_level, status AS "status: TenantStatus", region, environment, created_at
+               FROM tenants
+               WHERE ($1::text IS NULL OR (name || ' ' || slug) ILIKE $1)
+                 AND ($2::text IS NULL OR tier_id = $2)
+                 AND (CASE WHEN $3::text IS NULL THEN status <> 'deleted' ELSE status = $3 END)
+                 AND ($6::smallint IS NULL OR isolation_level = $6)
+                 AND ($4::uuid IS NULL OR "# + $cursor + r#")
+               ORDER BY "# + $order + r#"
+               LIMIT $5"#,
+            $pattern,
+            $f.tier,
+            $f.status.map(TenantStatus::as_str),
+            $f.after,
+            PAGE_SIZE + 1,
+            $f.isolation
+        )
+        .fetch_all(&mut *$conn)
+        .await?
+    };
+}
+
 /// One page of tenants. The cursor is the last row's id; its sort key is
 /// read back from the row, so every order pages by index without OFFSET.
 pub async fn list(conn: &mut PgConnection, f: &ListFilter) -> Result<TenantPageData, sqlx::Error> {
     let pattern = f.search.as_deref().map(like_pattern);
     let mut tenants = match f.sort {
-        Sort::Newest => {
-            sqlx::query_as!(
-                TenantRow,
-                r#"SELECT id, slug, name, tier_id, isolation_level, status AS "status: TenantStatus", region, environment, created_at
-                   FROM tenants
-                   WHERE ($1::text IS NULL OR (name || ' ' || slug) ILIKE $1)
-                     AND ($2::text IS NULL OR tier_id = $2)
-                     AND (CASE WHEN $3::text IS NULL THEN status <> 'deleted' ELSE status = $3 END)
-                     AND ($6::smallint IS NULL OR isolation_level = $6)
-                     AND ($4::uuid IS NULL OR (created_at, id) < ((SELECT created_at FROM tenants WHERE id = $4), $4))
-                   ORDER BY created_at DESC, id DESC
-                   LIMIT $5"#,
-                pattern,
-                f.tier,
-                f.status.map(TenantStatus::as_str),
-                f.after,
-                PAGE_SIZE + 1,
-                f.isolation
-            )
-            .fetch_all(&mut *conn)
-            .await?
-        }
-        Sort::Oldest => {
-            sqlx::query_as!(
-                TenantRow,
-                r#"SELECT id, slug, name, tier_id, isolation_level, status AS "status: TenantStatus", region, environment, created_at
-                   FROM tenants
-                   WHERE ($1::text IS NULL OR (name || ' ' || slug) ILIKE $1)
-                     AND ($2::text IS NULL OR tier_id = $2)
-                     AND (CASE WHEN $3::text IS NULL THEN status <> 'deleted' ELSE status = $3 END)
-                     AND ($6::smallint IS NULL OR isolation_level = $6)
-                     AND ($4::uuid IS NULL OR (created_at, id) > ((SELECT created_at FROM tenants WHERE id = $4), $4))
-                   ORDER BY created_at, id
-                   LIMIT $5"#,
-                pattern,
-                f.tier,
-                f.status.map(TenantStatus::as_str),
-                f.after,
-                PAGE_SIZE + 1,
-                f.isolation
-            )
-            .fetch_all(&mut *conn)
-            .await?
-        }
+        Sort::Newest => tenant_page!(
+            conn,
+            f,
+            pattern,
+            "(created_at, id) < ((SELECT created_at FROM tenants WHERE id = $4), $4)",
+            "created_at DESC, id DESC"
+        ),
+        Sort::Oldest => tenant_page!(
+            conn,
+            f,
+            pattern,
+            "(created_at, id) > ((SELECT created_at FROM tenants WHERE id = $4), $4)",
+            "created_at, id"
+        ),
         Sort::Name => {
-            sqlx::query_as!(
-                TenantRow,
-                r#"SELECT id, slug, name, tier_id, isolation_level, status AS "status: TenantStatus", region, environment, created_at
-                   FROM tenants
-                   WHERE ($1::text IS NULL OR (name || ' ' || slug) ILIKE $1)
-                     AND ($2::text IS NULL OR tier_id = $2)
-                     AND (CASE WHEN $3::text IS NULL THEN status <> 'deleted' ELSE status = $3 END)
-                     AND ($6::smallint IS NULL OR isolation_level = $6)
-                     AND ($4::uuid IS NULL OR (name, id) > ((SELECT name FROM tenants WHERE id = $4), $4))
-                   ORDER BY name, id
-                   LIMIT $5"#,
-                pattern,
-                f.tier,
-                f.status.map(TenantStatus::as_str),
-                f.after,
-                PAGE_SIZE + 1,
-                f.isolation
-            )
-            .fetch_all(&mut *conn)
-            .await?
+            tenant_page!(conn, f, pattern, "(name, id) > ((SELECT name FROM tenants WHERE id = $4), $4)", "name, id")
         }
     };
     let next = if tenants.len() as i64 > PAGE_SIZE {
