@@ -2,7 +2,7 @@
 
 use crate::audit::EventSummary;
 use crate::error::AppError;
-use crate::ui::{format_time, EmptyState, Table};
+use crate::ui::{format_time, EmptyState, Loaded, Table};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
@@ -57,14 +57,7 @@ fn StaffDashboard() -> impl IntoView {
     view! {
         <Title text="Dashboard"/>
         <h1>"Dashboard"</h1>
-        <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match data.await {
-                    Ok(o) => view! { <OverviewView overview=o/> }.into_any(),
-                    Err(e) => crate::ui::error_view(e),
-                }
-            })}
-        </Suspense>
+        <Loaded resource=data let:overview><OverviewView overview/></Loaded>
     }
 }
 

@@ -4,9 +4,7 @@ use super::{
     invitation, problem_message, tenant_admins, AcceptInvitation, InviteTenantAdmin, ManageTenantAdmin,
     RevokeInvitation,
 };
-use crate::ui::{
-    error_view, format_time, section_error_view, Badge, Button, EmptyState, Flash, FlashKind, FormField, Table,
-};
+use crate::ui::{error_view, format_time, Badge, Button, EmptyState, Flash, FlashKind, FormField, Loaded, Table};
 use leptos::prelude::*;
 use leptos_meta::{Meta, Title};
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -94,17 +92,7 @@ pub fn TenantAdminsSection(
     view! {
         <section id="admins" aria-labelledby="admins-title">
             <h2 id="admins-title">"Tenant admins"</h2>
-            <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Loading…"</p> }>
-                {move || {
-                    let slug = slug_for_list.clone();
-                    Suspend::new(async move {
-                        match data.await {
-                            Ok(d) => view! { <AdminsList data=d slug can_edit manage/> }.into_any(),
-                            Err(e) => section_error_view(e),
-                        }
-                    })
-                }}
-            </Suspense>
+            <Loaded resource=data section=true children=move |d| view! { <AdminsList data=d slug=slug_for_list.clone() can_edit manage/> }/>
             {can_edit.then(|| view! {
                 <ActionForm action=invite attr:class="inline-form">
                     <input type="hidden" name="slug" value=slug.clone()/>

@@ -4,7 +4,7 @@ use super::domain::{isolation_label, COMPLIANCE, ENVIRONMENTS, REGIONS};
 use super::{done_message, list_tenants, CreateTenant, TenantPageData};
 use crate::domain::tenant_status::TenantStatus;
 use crate::tiers::list_tiers;
-use crate::ui::{error_view, format_time, Badge, Button, EmptyState, Flash, FlashKind, FormField, Table};
+use crate::ui::{error_view, format_time, Badge, Button, EmptyState, Flash, FlashKind, FormField, Loaded, Table};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -76,14 +76,7 @@ pub fn TenantsPage() -> impl IntoView {
                 <a class="btn btn-link" href="/tenants">"Clear"</a>
             </div>
         </form>
-        <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match page.await {
-                    Ok(data) => view! { <TenantList data/> }.into_any(),
-                    Err(e) => error_view(e),
-                }
-            })}
-        </Suspense>
+        <Loaded resource=page let:data><TenantList data/></Loaded>
     }
 }
 

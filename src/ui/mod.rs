@@ -206,6 +206,38 @@ pub fn error_view(e: crate::error::AppError) -> AnyView {
     section_error_view(e)
 }
 
+/// A resource's value once it has loaded: a loading line meanwhile, and on
+/// failure the error in its place (with the page's status, unless `section`:
+/// a part of a page that failed leaves the page's status as it is).
+///
+/// `<Loaded resource=data let:overview><OverviewView overview/></Loaded>`
+#[component]
+pub fn Loaded<T, V, F>(
+    resource: Resource<Result<T, crate::error::AppError>>,
+    children: F,
+    #[prop(optional)] section: bool,
+) -> impl IntoView
+where
+    T: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
+    F: Fn(T) -> V + Clone + Send + Sync + 'static,
+    V: IntoView + 'static,
+{
+    view! {
+        <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Loading…"</p> }>
+            {move || {
+                let children = children.clone();
+                Suspend::new(async move {
+                    match resource.await {
+                        Ok(value) => children(value).into_any(),
+                        Err(e) if section => section_error_view(e),
+                        Err(e) => error_view(e),
+                    }
+                })
+            }}
+        </Suspense>
+    }
+}
+
 /// The message for a part of a page that could not be loaded; the page's
 /// status stays as it is.
 pub fn section_error_view(e: crate::error::AppError) -> AnyView {
