@@ -103,8 +103,11 @@ mod tests {
             max_users: 1000,
             api_calls_per_month: 1_000_000,
             db_connections: 100,
-            allowed_isolation_levels: vec![1, 2],
-            default_isolation_level: 1,
+            allowed_isolation_levels: vec![
+                crate::domain::isolation::IsolationLevel::LOGICAL,
+                crate::domain::isolation::IsolationLevel::NAMESPACE,
+            ],
+            default_isolation_level: crate::domain::isolation::IsolationLevel::LOGICAL,
             backup: String::new(),
             support: String::new(),
             version: 1,

@@ -114,7 +114,7 @@ fn TenantList(data: TenantPageData) -> impl IntoView {
                     <td><a href=format!("/tenants/{}", t.slug)>{t.name.clone()}</a></td>
                     <td><code>{t.slug.clone()}</code></td>
                     <td><Badge text=t.tier_id.clone() tone="info"/></td>
-                    <td>{t.isolation_level}</td>
+                    <td>{t.isolation_level.to_string()}</td>
                     <td><Badge text=t.status.as_str() tone=t.status.tone()/></td>
                     <td>{t.region.clone()}</td>
                     <td class="nowrap">{format_time(t.created_at)}</td>
@@ -186,7 +186,7 @@ fn NewTenantForm(tiers: Vec<crate::tiers::Tier>, echo: crate::ui::form::FormEcho
                     <select id="field-isolation" name="isolation"
                         aria-describedby=error("isolation").map(|_| "field-isolation-error")>
                         <option value="">"The tier's default"</option>
-                        {[1i16, 2, 3].into_iter().map(|l| view! {
+                        {crate::domain::isolation::IsolationLevel::ALL.into_iter().map(|l| view! {
                             <option value=l.to_string() selected=value("isolation") == Some(l.to_string())>
                                 {isolation_label(l)}
                             </option>

@@ -9,6 +9,7 @@ pub mod ssr;
 pub use list_pages::{NewTenantPage, TenantsPage};
 pub use pages::{MyTenantPage, TenantPage};
 
+use crate::domain::isolation::IsolationLevel;
 use crate::domain::tenant_status::TenantStatus;
 use crate::error::AppError;
 use crate::quotas::EffectiveLimit;
@@ -25,7 +26,7 @@ pub struct TenantRow {
     pub slug: String,
     pub name: String,
     pub tier_id: String,
-    pub isolation_level: i16,
+    pub isolation_level: IsolationLevel,
     pub status: TenantStatus,
     pub region: String,
     pub environment: String,

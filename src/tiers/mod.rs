@@ -1,5 +1,6 @@
 //! The tier catalogue: limits, isolation levels, backup and support terms.
 
+use crate::domain::isolation::IsolationLevel;
 use crate::error::AppError;
 use crate::ui::{format_bytes, format_count, format_cpu, Table};
 use leptos::prelude::*;
@@ -17,15 +18,15 @@ pub struct Tier {
     pub max_users: i64,
     pub api_calls_per_month: i64,
     pub db_connections: i64,
-    pub allowed_isolation_levels: Vec<i16>,
-    pub default_isolation_level: i16,
+    pub allowed_isolation_levels: Vec<IsolationLevel>,
+    pub default_isolation_level: IsolationLevel,
     pub backup: String,
     pub support: String,
     pub version: i32,
 }
 
 impl Tier {
-    pub fn allows(&self, level: i16) -> bool {
+    pub fn allows(&self, level: IsolationLevel) -> bool {
         self.allowed_isolation_levels.contains(&level)
     }
 
@@ -156,8 +157,8 @@ fn TierForm(tier: Tier, echo: crate::ui::form::FormEcho) -> impl IntoView {
     }).collect_view();
     let submitted = echo.value("default_level").is_some();
     let allowed = tier.allowed_isolation_levels.clone();
-    let level_boxes = [1i16, 2, 3].into_iter().map(|l| {
-        let name = ["", "level1", "level2", "level3"][l as usize];
+    let level_boxes = IsolationLevel::ALL.into_iter().map(|l| {
+        let name = ["", "level1", "level2", "level3"][l.number() as usize];
         let checked = if submitted { echo.value(name).is_some() } else { allowed.contains(&l) };
         view! { <label class="check"><input type="checkbox" name=name checked=checked/>{format!("Level {l}")}</label> }
     }).collect_view();
@@ -179,7 +180,7 @@ fn TierForm(tier: Tier, echo: crate::ui::form::FormEcho) -> impl IntoView {
                 <div class="field">
                     <label for="field-default_level">"Default isolation level"</label>
                     <select id="field-default_level" name="default_level">
-                        {[1i16, 2, 3].into_iter().map(|l| view! {
+                        {IsolationLevel::ALL.into_iter().map(|l| view! {
                             <option value=l.to_string() selected=default_level == l.to_string()>{l.to_string()}</option>
                         }).collect_view()}
                     </select>

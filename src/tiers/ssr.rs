@@ -2,6 +2,7 @@
 
 use super::Tier;
 use crate::audit::{self, Actor, NewEvent};
+use crate::domain::isolation::IsolationLevel;
 use crate::domain::limits::{Limit, TierLimits};
 use crate::error::{AppError, FieldError};
 use crate::server::db::{self, Scope};
@@ -32,10 +33,10 @@ pub async fn update(pool: &PgPool, actor: &Actor, id: &str, version: i32, edit: 
             Err(message) => errors.push(FieldError { field: limit.metric().to_string(), message }),
         }
     }
-    let mut levels = edit.levels.clone();
+    let mut levels: Vec<IsolationLevel> = edit.levels.iter().filter_map(|l| IsolationLevel::new(*l)).collect();
     levels.sort();
     levels.dedup();
-    if levels.is_empty() || levels.iter().any(|l| !(1..=3).contains(l)) {
+    if levels.is_empty() || levels.len() != edit.levels.iter().collect::<std::collections::BTreeSet<_>>().len() {
         errors.push(FieldError { field: "levels".into(), message: "Allow at least one isolation level.".into() });
     }
     let default_level = crate::domain::isolation::parse_isolation(&edit.default_level);
@@ -64,7 +65,8 @@ pub async fn update(pool: &PgPool, actor: &Actor, id: &str, version: i32, edit: 
     let before = sqlx::query_as!(
         Tier,
         r#"SELECT id, name, cpu_millicores, memory_bytes, storage_bytes, max_users, api_calls_per_month,
-                      db_connections, allowed_isolation_levels, default_isolation_level, backup, support, version
+                      db_connections, allowed_isolation_levels AS "allowed_isolation_levels: Vec<IsolationLevel>",
+                      default_isolation_level AS "default_isolation_level: IsolationLevel", backup, support, version
                FROM tiers WHERE id = $1 FOR UPDATE"#,
         id
     )
@@ -77,11 +79,12 @@ pub async fn update(pool: &PgPool, actor: &Actor, id: &str, version: i32, edit: 
                 .into(),
         ));
     }
+    let level_numbers: Vec<i16> = levels.iter().map(|l| l.number()).collect();
     let stranded = sqlx::query_scalar!(
         r#"SELECT count(*) AS "n!" FROM tenants
                WHERE tier_id = $1 AND status <> 'deleted' AND NOT (isolation_level = ANY ($2::smallint[]))"#,
         id,
-        &levels
+        &level_numbers
     )
     .fetch_one(&mut *tx)
     .await?;
@@ -104,8 +107,8 @@ pub async fn update(pool: &PgPool, actor: &Actor, id: &str, version: i32, edit: 
         values.max_users,
         values.api_calls_per_month,
         values.db_connections,
-        &levels,
-        default_level,
+        &level_numbers,
+        default_level.number(),
         backup,
         support
     )
@@ -147,7 +150,8 @@ pub async fn all(conn: &mut PgConnection) -> Result<Vec<Tier>, sqlx::Error> {
     sqlx::query_as!(
         Tier,
         r#"SELECT id, name, cpu_millicores, memory_bytes, storage_bytes, max_users, api_calls_per_month,
-                      db_connections, allowed_isolation_levels, default_isolation_level, backup, support, version
+                      db_connections, allowed_isolation_levels AS "allowed_isolation_levels: Vec<IsolationLevel>",
+                      default_isolation_level AS "default_isolation_level: IsolationLevel", backup, support, version
                FROM tiers ORDER BY position"#
     )
     .fetch_all(conn)
@@ -159,7 +163,8 @@ pub async fn find(conn: &mut PgConnection, id: &str) -> Result<Option<Tier>, sql
     sqlx::query_as!(
         Tier,
         r#"SELECT id, name, cpu_millicores, memory_bytes, storage_bytes, max_users, api_calls_per_month,
-                      db_connections, allowed_isolation_levels, default_isolation_level, backup, support, version
+                      db_connections, allowed_isolation_levels AS "allowed_isolation_levels: Vec<IsolationLevel>",
+                      default_isolation_level AS "default_isolation_level: IsolationLevel", backup, support, version
                FROM tiers WHERE id = $1"#,
         id
     )

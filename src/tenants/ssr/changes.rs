@@ -5,6 +5,7 @@ use super::super::domain;
 use super::lock::lock;
 use super::overrides;
 use crate::audit::{self, Actor, NewEvent};
+use crate::domain::isolation::IsolationLevel;
 use crate::domain::tenant_status::TenantStatus;
 use crate::error::AppError;
 use crate::server::db::{self, Scope};
@@ -64,12 +65,15 @@ pub async fn change_tier(
             format!("Refused: the {} tier would put the tenant over its limits. {}", tier.name, over.join(" ")),
         ));
     }
-    let namespace_target = if level >= 2 {
+    let namespace_target = if level >= IsolationLevel::NAMESPACE {
         t.namespace_target.clone().or(Some(format!("tenant-{}", t.slug)))
     } else {
         t.namespace_target.clone()
     };
-    let status = if level == 3 && t.isolation_level != 3 && t.status == TenantStatus::Active {
+    let status = if level == IsolationLevel::INSTANCE
+        && t.isolation_level != IsolationLevel::INSTANCE
+        && t.status == TenantStatus::Active
+    {
         TenantStatus::Provisioning
     } else {
         t.status
@@ -80,7 +84,7 @@ pub async fn change_tier(
            WHERE id = $1"#,
         t.id,
         tier.id,
-        level,
+        level.number(),
         namespace_target,
         status.as_str()
     )
@@ -112,7 +116,7 @@ pub async fn change_isolation(
     namespace: &str,
 ) -> Result<(), AppError> {
     let level = domain::parse_isolation(isolation).map_err(|m| AppError::invalid("isolation", m))?;
-    let namespace_target = if level >= 2 {
+    let namespace_target = if level >= IsolationLevel::NAMESPACE {
         Some(domain::parse_namespace(namespace).map_err(|m| AppError::invalid("namespace", m))?)
     } else {
         None
@@ -131,8 +135,10 @@ pub async fn change_isolation(
         return Err(AppError::invalid("isolation", "Nothing to change."));
     }
     let status = match (level, t.status) {
-        (3, TenantStatus::Active) if t.isolation_level != 3 => TenantStatus::Provisioning,
-        (l, TenantStatus::Provisioning) if l < 3 => TenantStatus::Active,
+        (IsolationLevel::INSTANCE, TenantStatus::Active) if t.isolation_level != IsolationLevel::INSTANCE => {
+            TenantStatus::Provisioning
+        }
+        (l, TenantStatus::Provisioning) if l < IsolationLevel::INSTANCE => TenantStatus::Active,
         (_, s) => s,
     };
     sqlx::query!(
@@ -140,7 +146,7 @@ pub async fn change_isolation(
                   version = version + 1, updated_at = now()
            WHERE id = $1"#,
         t.id,
-        level,
+        level.number(),
         namespace_target,
         status.as_str()
     )

@@ -2,6 +2,7 @@
 
 use super::super::domain;
 use super::super::{TenantPageData, TenantRow};
+use crate::domain::isolation::IsolationLevel;
 use crate::domain::tenant_status::TenantStatus;
 use crate::error::AppError;
 use sqlx::PgConnection;
@@ -36,7 +37,7 @@ pub struct ListFilter {
     pub search: Option<String>,
     pub tier: Option<String>,
     pub status: Option<TenantStatus>,
-    pub isolation: Option<i16>,
+    pub isolation: Option<IsolationLevel>,
     pub sort: Sort,
     /// The last tenant of the previous page (keyset paging in the chosen order).
     pub after: Option<Uuid>,
@@ -83,7 +84,7 @@ macro_rules! tenant_page {
     ($conn:expr, $f:expr, $pattern:expr, $cursor:tt, $order:tt) => {
         sqlx::query_as!(
             TenantRow,
-            r#"SELECT id, slug, name, tier_id, isolation_level, status AS "status: TenantStatus", region, environment, created_at
+            r#"SELECT id, slug, name, tier_id, isolation_level AS "isolation_level: IsolationLevel", status AS "status: TenantStatus", region, environment, created_at
                FROM tenants
                WHERE ($1::text IS NULL OR (name || ' ' || slug) ILIKE $1)
                  AND ($2::text IS NULL OR tier_id = $2)
@@ -97,7 +98,7 @@ macro_rules! tenant_page {
             $f.status.map(TenantStatus::as_str),
             $f.after,
             PAGE_SIZE + 1,
-            $f.isolation
+            $f.isolation.map(IsolationLevel::number)
         )
         .fetch_all(&mut *$conn)
         .await?

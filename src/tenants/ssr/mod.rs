@@ -17,6 +17,7 @@ pub use seed::seed;
 use super::domain::{self, Slug, TenantName};
 use super::{TenantDetail, TenantRow};
 use crate::audit::{self, Actor, NewEvent};
+use crate::domain::isolation::IsolationLevel;
 use crate::domain::tenant_status::TenantStatus;
 use crate::error::OnConstraint;
 use crate::error::{AppError, FieldError};
@@ -28,7 +29,7 @@ use uuid::Uuid;
 /// A tenant's page data.
 pub async fn detail(conn: &mut PgConnection, slug: &str) -> Result<Option<TenantDetail>, sqlx::Error> {
     let Some(row) = sqlx::query!(
-        r#"SELECT id, slug, name, tier_id, isolation_level, status AS "status: TenantStatus", region, environment, created_at,
+        r#"SELECT id, slug, name, tier_id, isolation_level AS "isolation_level: IsolationLevel", status AS "status: TenantStatus", region, environment, created_at,
                   compliance, dedicated_instance, namespace_target, version, prevent_deletion
            FROM tenants WHERE slug = $1"#,
         slug
@@ -144,9 +145,9 @@ pub async fn create(
     let (name, slug, region, environment, compliance) =
         (name.unwrap(), slug.unwrap(), region.unwrap(), environment.unwrap(), compliance.unwrap());
     let (level, tier) = level.expect("checked above");
-    let namespace_target = (level >= 2).then(|| format!("tenant-{slug}"));
+    let namespace_target = (level >= IsolationLevel::NAMESPACE).then(|| format!("tenant-{slug}"));
     // A dedicated instance runs only once its activation checklist is done.
-    let status = if level == 3 { TenantStatus::Provisioning } else { TenantStatus::Active };
+    let status = if level == IsolationLevel::INSTANCE { TenantStatus::Provisioning } else { TenantStatus::Active };
 
     let id = sqlx::query_scalar!(
         r#"INSERT INTO tenants (slug, name, tier_id, isolation_level, region, environment, compliance,
@@ -155,7 +156,7 @@ pub async fn create(
         slug.as_str(),
         name.as_str(),
         tier.id,
-        level,
+        level.number(),
         region,
         environment,
         &compliance,
