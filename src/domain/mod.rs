@@ -6,3 +6,4 @@ pub mod limits;
 pub mod slug;
 pub mod tenant_status;
 pub mod text;
+pub mod tier_id;

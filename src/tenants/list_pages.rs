@@ -39,7 +39,7 @@ pub fn TenantsPage() -> impl IntoView {
                         {move || Suspend::new(async move {
                             tiers.await.unwrap_or_default().into_iter().map(|t| {
                                 let selected = param("tier").as_deref() == Some(t.id.as_str());
-                                view! { <option value=t.id.clone() selected=selected>{t.name}</option> }
+                                view! { <option value=t.id.to_string() selected=selected>{t.name}</option> }
                             }).collect_view()
                         })}
                     </Suspense>
@@ -113,7 +113,7 @@ fn TenantList(data: TenantPageData) -> impl IntoView {
                 <tr>
                     <td><a href=format!("/tenants/{}", t.slug)>{t.name.clone()}</a></td>
                     <td><code>{t.slug.clone()}</code></td>
-                    <td><Badge text=t.tier_id.clone() tone="info"/></td>
+                    <td><Badge text=t.tier_id.to_string() tone="info"/></td>
                     <td>{t.isolation_level.to_string()}</td>
                     <td><Badge text=t.status.as_str() tone=t.status.tone()/></td>
                     <td>{t.region.clone()}</td>
@@ -173,7 +173,7 @@ fn NewTenantForm(tiers: Vec<crate::tiers::Tier>, echo: crate::ui::form::FormEcho
                         {tiers.into_iter().map(|t| {
                             let levels = t.allowed_isolation_levels.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(", ");
                             view! {
-                                <option value=t.id.clone() selected=value("tier").as_deref() == Some(t.id.as_str())>
+                                <option value=t.id.to_string() selected=value("tier").as_deref() == Some(t.id.as_str())>
                                     {format!("{} (isolation {levels}; default {})", t.name, t.default_isolation_level)}
                                 </option>
                             }

@@ -11,6 +11,7 @@ pub use pages::{MyTenantPage, TenantPage};
 
 use crate::domain::isolation::IsolationLevel;
 use crate::domain::tenant_status::TenantStatus;
+use crate::domain::tier_id::TierId;
 use crate::error::AppError;
 use crate::quotas::EffectiveLimit;
 use crate::tiers::Tier;
@@ -25,7 +26,7 @@ pub struct TenantRow {
     pub id: Uuid,
     pub slug: String,
     pub name: String,
-    pub tier_id: String,
+    pub tier_id: TierId,
     pub isolation_level: IsolationLevel,
     pub status: TenantStatus,
     pub region: String,

@@ -193,7 +193,7 @@ fn TenantActions(detail: TenantDetail, tiers: Vec<Tier>, usage: Vec<(String, i64
     let preview_id = query.with_untracked(|q| q.get("preview_tier")).or_else(|| echo.value("preview_tier"));
     let metric_typed = echo.value("metric");
     let namespace_typed = echo.value("namespace");
-    let preview = preview_id.as_ref().and_then(|id| tiers.iter().find(|x| &x.id == id).cloned());
+    let preview = preview_id.as_ref().and_then(|id| tiers.iter().find(|x| x.id == *id).cloned());
     let echo = crate::ui::form::Echo::new(echo);
     let error = move |k: &str| echo.error(k);
     let current_limits = detail.limits.clone();
@@ -227,7 +227,7 @@ fn TenantActions(detail: TenantDetail, tiers: Vec<Tier>, usage: Vec<(String, i64
             <ActionForm action=change>
                 <input type="hidden" name="slug" value=slug.clone()/>
                 <input type="hidden" name="version" value=version.clone()/>
-                <input type="hidden" name="tier" value=new_tier.id.clone()/>
+                <input type="hidden" name="tier" value=new_tier.id.to_string()/>
                 <div class="field">
                     <label for="field-new-isolation">"Isolation level on the new tier"</label>
                     {(!keep_level).then(|| view! {
@@ -266,7 +266,7 @@ fn TenantActions(detail: TenantDetail, tiers: Vec<Tier>, usage: Vec<(String, i64
                     <label for="field-preview-tier">"New tier"</label>
                     <select id="field-preview-tier" name="preview_tier">
                         {tiers.iter().filter(|x| x.id != current_tier.id).map(|x| view! {
-                            <option value=x.id.clone() selected=preview_id.as_deref() == Some(x.id.as_str())>{x.name.clone()}</option>
+                            <option value=x.id.to_string() selected=preview_id.as_deref() == Some(x.id.as_str())>{x.name.clone()}</option>
                         }).collect_view()}
                     </select>
                 </div>

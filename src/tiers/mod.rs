@@ -1,6 +1,7 @@
 //! The tier catalogue: limits, isolation levels, backup and support terms.
 
 use crate::domain::isolation::IsolationLevel;
+use crate::domain::tier_id::TierId;
 use crate::error::AppError;
 use crate::ui::{format_bytes, format_count, format_cpu, Table};
 use leptos::prelude::*;
@@ -10,7 +11,7 @@ use serde::{Deserialize, Serialize};
 /// One subscription tier.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tier {
-    pub id: String,
+    pub id: TierId,
     pub name: String,
     pub cpu_millicores: i64,
     pub memory_bytes: i64,
@@ -168,7 +169,7 @@ fn TierForm(tier: Tier, echo: crate::ui::form::FormEcho) -> impl IntoView {
         {echo.form_error().map(|m| view! { <Flash kind=FlashKind::Error message=m/> })}
         {has_errors.then(|| view! { <Flash kind=FlashKind::Error message="Nothing was saved. Correct the fields marked below."/> })}
         <ActionForm action=update>
-            <input type="hidden" name="id" value=tier.id.clone()/>
+            <input type="hidden" name="id" value=tier.id.to_string()/>
             <input type="hidden" name="version" value=tier.version.to_string()/>
             <div class="form-grid">
                 {fields}
@@ -213,7 +214,7 @@ pub fn TiersPage() -> impl IntoView {
                     Ok(tiers) => {
                         // Only a tier that exists is named: the address cannot put words on the page.
                         let updated = query.read_untracked().get("updated");
-                        let saved = tiers.iter().find(|t| Some(&t.id) == updated.as_ref()).map(|t| view! {
+                        let saved = tiers.iter().find(|t| updated.as_ref().is_some_and(|u| t.id == *u)).map(|t| view! {
                             <crate::ui::Flash kind=crate::ui::FlashKind::Success message=format!("Tier {} saved.", t.name)/>
                         });
                         view! { {saved} <TierTable tiers editable/> }.into_any()

@@ -4,6 +4,7 @@ use super::Tier;
 use crate::audit::{self, Actor, NewEvent};
 use crate::domain::isolation::IsolationLevel;
 use crate::domain::limits::{Limit, TierLimits};
+use crate::domain::tier_id::TierId;
 use crate::error::{AppError, FieldError};
 use crate::server::db::{self, Scope};
 use serde_json::json;
@@ -64,7 +65,7 @@ pub async fn update(pool: &PgPool, actor: &Actor, id: &str, version: i32, edit: 
     let mut tx = db::begin(pool, Scope::Platform).await?;
     let before = sqlx::query_as!(
         Tier,
-        r#"SELECT id, name, cpu_millicores, memory_bytes, storage_bytes, max_users, api_calls_per_month,
+        r#"SELECT id AS "id: TierId", name, cpu_millicores, memory_bytes, storage_bytes, max_users, api_calls_per_month,
                       db_connections, allowed_isolation_levels AS "allowed_isolation_levels: Vec<IsolationLevel>",
                       default_isolation_level AS "default_isolation_level: IsolationLevel", backup, support, version
                FROM tiers WHERE id = $1 FOR UPDATE"#,
@@ -149,7 +150,7 @@ pub async fn update(pool: &PgPool, actor: &Actor, id: &str, version: i32, edit: 
 pub async fn all(conn: &mut PgConnection) -> Result<Vec<Tier>, sqlx::Error> {
     sqlx::query_as!(
         Tier,
-        r#"SELECT id, name, cpu_millicores, memory_bytes, storage_bytes, max_users, api_calls_per_month,
+        r#"SELECT id AS "id: TierId", name, cpu_millicores, memory_bytes, storage_bytes, max_users, api_calls_per_month,
                       db_connections, allowed_isolation_levels AS "allowed_isolation_levels: Vec<IsolationLevel>",
                       default_isolation_level AS "default_isolation_level: IsolationLevel", backup, support, version
                FROM tiers ORDER BY position"#
@@ -162,7 +163,7 @@ pub async fn all(conn: &mut PgConnection) -> Result<Vec<Tier>, sqlx::Error> {
 pub async fn find(conn: &mut PgConnection, id: &str) -> Result<Option<Tier>, sqlx::Error> {
     sqlx::query_as!(
         Tier,
-        r#"SELECT id, name, cpu_millicores, memory_bytes, storage_bytes, max_users, api_calls_per_month,
+        r#"SELECT id AS "id: TierId", name, cpu_millicores, memory_bytes, storage_bytes, max_users, api_calls_per_month,
                       db_connections, allowed_isolation_levels AS "allowed_isolation_levels: Vec<IsolationLevel>",
                       default_isolation_level AS "default_isolation_level: IsolationLevel", backup, support, version
                FROM tiers WHERE id = $1"#,

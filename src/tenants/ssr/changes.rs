@@ -83,7 +83,7 @@ pub async fn change_tier(
                   version = version + 1, updated_at = now()
            WHERE id = $1"#,
         t.id,
-        tier.id,
+        tier.id.as_str(),
         level.number(),
         namespace_target,
         status.as_str()
@@ -123,7 +123,7 @@ pub async fn change_isolation(
     };
     let mut tx = db::begin(pool, Scope::Platform).await?;
     let t = lock(&mut tx, slug, version).await?;
-    let tier = crate::tiers::ssr::find(&mut tx, &t.tier_id).await?.ok_or(sqlx::Error::RowNotFound)?;
+    let tier = crate::tiers::ssr::find(&mut tx, t.tier_id.as_str()).await?.ok_or(sqlx::Error::RowNotFound)?;
     if !tier.allows(level) {
         let allowed = tier.allowed_isolation_levels.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(", ");
         return Err(AppError::invalid(

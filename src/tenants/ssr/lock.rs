@@ -3,6 +3,7 @@
 
 use crate::domain::isolation::IsolationLevel;
 use crate::domain::tenant_status::TenantStatus;
+use crate::domain::tier_id::TierId;
 use crate::error::AppError;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -19,7 +20,7 @@ pub(super) async fn bump(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::
 pub(super) struct Locked {
     pub(super) id: Uuid,
     pub(super) slug: String,
-    pub(super) tier_id: String,
+    pub(super) tier_id: TierId,
     pub(super) isolation_level: IsolationLevel,
     pub(super) status: TenantStatus,
     pub(super) environment: String,
@@ -32,7 +33,7 @@ const STALE: &str = "Someone else changed this tenant since you opened the page.
 /// Locks the tenant's row, checking that nobody changed it since `version`.
 pub(super) async fn lock(conn: &mut PgConnection, slug: &str, version: i32) -> Result<Locked, AppError> {
     let row = sqlx::query!(
-        r#"SELECT id, slug, tier_id, isolation_level AS "isolation_level: IsolationLevel", status AS "status: TenantStatus", environment, namespace_target, prevent_deletion, version
+        r#"SELECT id, slug, tier_id AS "tier_id: TierId", isolation_level AS "isolation_level: IsolationLevel", status AS "status: TenantStatus", environment, namespace_target, prevent_deletion, version
            FROM tenants WHERE slug = $1 FOR UPDATE"#,
         slug
     )

@@ -19,6 +19,7 @@ use super::{TenantDetail, TenantRow};
 use crate::audit::{self, Actor, NewEvent};
 use crate::domain::isolation::IsolationLevel;
 use crate::domain::tenant_status::TenantStatus;
+use crate::domain::tier_id::TierId;
 use crate::error::OnConstraint;
 use crate::error::{AppError, FieldError};
 use crate::server::db::{self, Scope};
@@ -29,7 +30,7 @@ use uuid::Uuid;
 /// A tenant's page data.
 pub async fn detail(conn: &mut PgConnection, slug: &str) -> Result<Option<TenantDetail>, sqlx::Error> {
     let Some(row) = sqlx::query!(
-        r#"SELECT id, slug, name, tier_id, isolation_level AS "isolation_level: IsolationLevel", status AS "status: TenantStatus", region, environment, created_at,
+        r#"SELECT id, slug, name, tier_id AS "tier_id: TierId", isolation_level AS "isolation_level: IsolationLevel", status AS "status: TenantStatus", region, environment, created_at,
                   compliance, dedicated_instance, namespace_target, version, prevent_deletion
            FROM tenants WHERE slug = $1"#,
         slug
@@ -39,7 +40,7 @@ pub async fn detail(conn: &mut PgConnection, slug: &str) -> Result<Option<Tenant
     else {
         return Ok(None);
     };
-    let tier = crate::tiers::ssr::find(conn, &row.tier_id).await?.ok_or(sqlx::Error::RowNotFound)?;
+    let tier = crate::tiers::ssr::find(conn, row.tier_id.as_str()).await?.ok_or(sqlx::Error::RowNotFound)?;
     let usage = crate::usage::ssr::current_usage(conn, row.id).await?;
     let overrides = overrides(conn, row.id).await?;
     let limits =
@@ -155,7 +156,7 @@ pub async fn create(
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id"#,
         slug.as_str(),
         name.as_str(),
-        tier.id,
+        tier.id.as_str(),
         level.number(),
         region,
         environment,
