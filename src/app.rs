@@ -78,6 +78,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("audit") view=AuditPage ssr=SsrMode::Async/>
                     <Route path=path!("account") view=AccountPage ssr=SsrMode::Async/>
                     <Route path=path!("team") view=TeamPage ssr=SsrMode::Async/>
+                    <Route path=path!("settings/tokens") view=crate::tokens::TokensPage ssr=SsrMode::Async/>
                     <Route path=path!("audit/verify") view=AuditVerifyPage ssr=SsrMode::Async/>
                     <Route path=path!("audit/:id") view=AuditEventPage ssr=SsrMode::Async/>
                 </ParentRoute>
@@ -115,6 +116,7 @@ fn ConsoleLayout() -> impl IntoView {
                                     <li><A href="/" exact=true>"My tenant"</A></li>
                                     <li><A href="/team">"Team"</A></li>
                                     <li><A href="/audit">"Audit trail"</A></li>
+                                    <li><A href="/settings/tokens">"API tokens"</A></li>
                                 </ul>
                             }.into_any()
                         } else {
@@ -124,6 +126,7 @@ fn ConsoleLayout() -> impl IntoView {
                                     <li><A href="/tenants">"Tenants"</A></li>
                                     <li><A href="/tiers">"Tiers"</A></li>
                                     <li><A href="/audit">"Audit trail"</A></li>
+                                    <li><A href="/settings/tokens">"API tokens"</A></li>
                                 </ul>
                             }.into_any()
                         }

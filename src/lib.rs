@@ -10,6 +10,7 @@ pub mod quotas;
 pub mod team;
 pub mod tenants;
 pub mod tiers;
+pub mod tokens;
 pub mod ui;
 pub mod usage;
 

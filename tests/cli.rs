@@ -139,3 +139,38 @@ async fn audit_seed_writes_a_chain_that_audit_verify_checks() {
     assert_eq!(broken.status.code(), Some(1));
     assert!(text(&broken).contains("the chain breaks at event 1234"), "{}", text(&broken));
 }
+
+#[tokio::test]
+async fn tokens_are_made_listed_and_revoked_from_the_command_line() {
+    let url = common::fresh_database().await;
+    let made =
+        bulkhead(&url, &["token", "create", "--name", "edge-proxy", "--scope", "routing", "--expires", "30d"], None);
+    assert!(made.status.success(), "{}", text(&made));
+    let token = String::from_utf8(made.stdout.clone()).unwrap();
+    let token = token.trim_end();
+    assert!(token.starts_with("bkh_") && token.len() == 68 && !token.contains('\n'), "the token alone: {token:?}");
+
+    let list = bulkhead(&url, &["token", "list"], None);
+    let listed = text(&list);
+    assert!(listed.contains("edge-proxy") && listed.contains("routing") && listed.contains("in force"), "{listed}");
+    assert!(!listed.contains(token), "the list never shows a token");
+
+    let dup = bulkhead(&url, &["token", "create", "--name", "edge-proxy", "--scope", "ingest"], None);
+    assert!(!dup.status.success() && text(&dup).contains("already exists"), "{}", text(&dup));
+    let bad = bulkhead(&url, &["token", "create", "--name", "x", "--scope", "root"], None);
+    assert!(!bad.status.success() && text(&bad).contains("Unknown scope"), "{}", text(&bad));
+
+    let revoked = bulkhead(&url, &["token", "revoke", "--name", "edge-proxy"], None);
+    assert!(revoked.status.success(), "{}", text(&revoked));
+    assert!(text(&bulkhead(&url, &["token", "list"], None)).contains("revoked"));
+    let again = bulkhead(&url, &["token", "revoke", "--name", "edge-proxy"], None);
+    assert!(!again.status.success(), "nothing left to revoke");
+
+    let owner = sqlx::PgPool::connect(&url).await.unwrap();
+    let actions: Vec<String> =
+        sqlx::query_scalar("SELECT action FROM audit_events WHERE action LIKE 'token.%' ORDER BY id")
+            .fetch_all(&owner)
+            .await
+            .unwrap();
+    assert_eq!(actions, ["token.created", "token.revoked"]);
+}

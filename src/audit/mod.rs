@@ -60,6 +60,8 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("tenant.invitation_refused", "Invitation refused"),
     ("tenant.admin_joined", "Tenant admin joined"),
     ("tier.updated", "Tier updated"),
+    ("token.created", "API token created"),
+    ("token.revoked", "API token revoked"),
     ("audit.verified", "Audit chain verified"),
     ("audit.exported", "Audit events exported"),
 ];

@@ -7,3 +7,4 @@ pub mod slug;
 pub mod tenant_status;
 pub mod text;
 pub mod tier_id;
+pub mod token_scope;

@@ -153,9 +153,15 @@ pub mod ssr {
     /// Stores the echo of a refused form and sends the browser back to `back`
     /// (which may end with a `#fragment`) naming it.
     pub async fn refuse(back: &str, fields: &[(&str, String)], err: &AppError) {
+        leptos_axum::redirect(&echo_to(back, FormEcho::refused(fields, err)).await);
+    }
+
+    /// Stores `echo` in this session; answers `back` naming it (or `back`
+    /// alone when the session cannot keep it).
+    pub async fn echo_to(back: &str, echo: FormEcho) -> String {
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let stored = TakenEcho { id: id.clone(), echo: FormEcho::refused(fields, err) };
-        let to = match leptos_axum::extract::<Session>().await {
+        let stored = TakenEcho { id: id.clone(), echo };
+        match leptos_axum::extract::<Session>().await {
             Ok(session) => match session.insert(KEY, stored).await {
                 Ok(()) => with_param(back, ECHO_PARAM, &id),
                 Err(e) => {
@@ -167,8 +173,7 @@ pub mod ssr {
                 tracing::error!(error = ?e, "no session to store the form's echo in");
                 back.to_string()
             }
-        };
-        leptos_axum::redirect(&to);
+        }
     }
 
     /// Ends a form's server function: on success to the address `done` makes
