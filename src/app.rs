@@ -55,6 +55,14 @@ pub fn feature_routes() -> axum::Router<crate::server::state::AppState> {
         .route("/audit/export", get(crate::audit::export::handler))
 }
 
+/// The endpoints machines call in the path of every proxied request, served
+/// without sessions or page middleware: each checks its own token.
+#[cfg(feature = "ssr")]
+pub fn machine_routes() -> axum::Router<crate::server::state::AppState> {
+    use axum::routing::get;
+    axum::Router::new().route("/route/check", get(crate::routing::check::handler))
+}
+
 /// The console: every page and where it lives.
 #[component]
 pub fn App() -> impl IntoView {

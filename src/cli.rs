@@ -362,9 +362,11 @@ async fn serve() -> anyhow_lite::Result<()> {
     let pool = db::connect(&url, config.db_max_connections)?;
     startup::spawn_cleanup(pool.clone());
     let state = startup::state(pool, config, options);
+    startup::spawn_routing(&state);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     tracing::info!(%addr, "Bulkhead console listening on http://{addr}");
-    startup::serve(listener, startup::router(state)).await?;
+    startup::serve(listener, startup::router(state.clone())).await?;
+    startup::stop_routing(&state).await;
     Ok(())
 }
 

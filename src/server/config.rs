@@ -42,6 +42,12 @@ pub struct Config {
     pub require_staff_mfa: bool,
     /// Wrong codes at the second step before it waits.
     pub mfa_code_limit: i32,
+    /// Tenants' hosts are `<slug>.<base domain>` (`BULKHEAD_BASE_DOMAIN`), normalised.
+    pub base_domain: Option<String>,
+    /// What `X-Upstream` names for tenants on the shared pool (`BULKHEAD_SHARED_UPSTREAM`).
+    pub shared_upstream: String,
+    /// How often the routing check's counted calls are written (`BULKHEAD_FLUSH_INTERVAL_MS`).
+    pub flush_interval: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -75,6 +81,9 @@ impl Default for Config {
             secret_key: None,
             require_staff_mfa: false,
             mfa_code_limit: 5,
+            base_domain: None,
+            shared_upstream: "shared".into(),
+            flush_interval: Duration::from_secs(1),
         }
     }
 }
@@ -160,6 +169,15 @@ impl Config {
                 }
             },
             mfa_code_limit: number("BULKHEAD_MFA_CODE_LIMIT", d.mfa_code_limit)?,
+            base_domain: match var("BULKHEAD_BASE_DOMAIN") {
+                None => None,
+                Some(v) => Some(crate::routing::host::normalise(&v).ok_or(ConfigError {
+                    name: "BULKHEAD_BASE_DOMAIN",
+                    message: format!("expected a domain name such as tenants.example.com, got {v:?}"),
+                })?),
+            },
+            shared_upstream: var("BULKHEAD_SHARED_UPSTREAM").unwrap_or(d.shared_upstream),
+            flush_interval: Duration::from_millis(number("BULKHEAD_FLUSH_INTERVAL_MS", 1000u64)?.clamp(10, 60_000)),
         };
         config.check()?;
         Ok(config)

@@ -31,3 +31,9 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         ),
     }
 }
+
+/// Liveness: the process answers. Touches nothing, so it is also the
+/// baseline the routing check is measured against.
+pub async fn livez() -> axum::http::StatusCode {
+    axum::http::StatusCode::NO_CONTENT
+}

@@ -6,7 +6,7 @@ use super::middleware;
 use super::request_id;
 use super::routes;
 use super::state::AppState;
-use crate::app::{feature_routes, shell, App};
+use crate::app::{feature_routes, machine_routes, shell, App};
 use axum::{
     body::Body,
     extract::{Request, State},
@@ -109,13 +109,28 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        // In the path of every proxied request: no session, no page middleware.
+        .merge(machine_routes().route("/livez", get(routes::livez)))
         .with_state(state)
 }
 
 /// Builds the state for `pool` and `config`.
 pub fn state(pool: PgPool, config: Config, leptos_options: LeptosOptions) -> AppState {
     let secrets = config.secret_box();
-    AppState { leptos_options, pool, config: Arc::new(config), secrets }
+    AppState { leptos_options, pool, config: Arc::new(config), secrets, routing: Arc::default() }
+}
+
+/// Keeps the routing check's table in step with the database and writes its
+/// counted calls, in the background, until [`stop_routing`].
+pub fn spawn_routing(state: &AppState) {
+    crate::routing::spawn(state.routing.clone(), state.pool.clone(), state.config.flush_interval);
+}
+
+/// Writes the calls counted since the last flush, before the process ends.
+pub async fn stop_routing(state: &AppState) {
+    if let Err(err) = state.routing.meter.flush(&state.pool).await {
+        tracing::error!(error = %err, "API calls counted since the last flush could not be written");
+    }
 }
 
 /// Deletes expired sessions in the background, forever.

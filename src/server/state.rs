@@ -14,6 +14,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Seals and opens TOTP secrets (key from `BULKHEAD_SECRET_KEY`).
     pub secrets: crate::auth::totp::SecretBox,
+    /// The routing check's table and counters.
+    pub routing: Arc<crate::routing::Routing>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

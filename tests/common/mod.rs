@@ -68,6 +68,8 @@ pub struct TestApp {
     pub pool: PgPool,
     /// A connection pool as the superuser, for arranging and inspecting.
     pub owner: PgPool,
+    /// The server's state (its routing table and counters among it).
+    pub state: bulkhead::server::state::AppState,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -88,14 +90,33 @@ pub async fn spawn_app_on(database_url: String, pool_url: String, config: Config
     let mut options = startup::leptos_options();
     options.site_addr = addr;
     let state = startup::state(pool.clone(), config, options);
-    let router = startup::router(state);
+    let router = startup::router(state.clone());
     tokio::spawn(async move {
         startup::serve(listener, router).await.unwrap();
     });
-    TestApp { base: format!("http://{addr}"), addr, database_url, pool, owner }
+    TestApp { base: format!("http://{addr}"), addr, database_url, pool, owner, state }
 }
 
 impl TestApp {
+    /// Starts the routing check's table and counters, as `bulkhead serve`
+    /// does, and waits for the table's first load.
+    pub async fn start_routing(&self) {
+        let mut loads = self.state.routing.loads();
+        startup::spawn_routing(&self.state);
+        tokio::time::timeout(std::time::Duration::from_secs(10), loads.changed()).await.unwrap().unwrap();
+    }
+
+    /// Runs `change` on the database and waits until the routing table has
+    /// reloaded after it; answers how long that took.
+    pub async fn routing_follows(&self, change: &str) -> std::time::Duration {
+        let mut loads = self.state.routing.loads();
+        loads.borrow_and_update();
+        let started = std::time::Instant::now();
+        sqlx::query(change).execute(&self.owner).await.unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(10), loads.changed()).await.unwrap().unwrap();
+        started.elapsed()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

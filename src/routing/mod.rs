@@ -1,0 +1,102 @@
+//! The routing check: reverse proxies (nginx `auth_request`, Caddy and
+//! Traefik forward auth) ask `GET /route/check` which tenant a request is for
+//! and whether it may pass. Answered from memory: the routing table (tenants,
+//! tiers, overrides, tokens) follows the database through `LISTEN/NOTIFY`, and
+//! API calls are counted in memory and added to PostgreSQL every second.
+
+pub mod check;
+pub mod host;
+pub mod meter;
+pub mod table;
+
+use meter::Meter;
+use sqlx::PgPool;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use table::Table;
+
+/// The routing check's memory: the table and the counters.
+pub struct Routing {
+    table: RwLock<Arc<Table>>,
+    pub meter: Meter,
+    /// When the table was last loaded in full, for `/readyz` and tests.
+    loaded: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Routing {
+    fn default() -> Self {
+        Routing {
+            table: RwLock::new(Arc::new(Table::default())),
+            meter: Meter::default(),
+            loaded: tokio::sync::watch::channel(0).0,
+        }
+    }
+}
+
+impl Routing {
+    /// The table as it stands.
+    pub fn table(&self) -> Arc<Table> {
+        self.table.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Loads the table in full from the database.
+    pub async fn reload(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
+        let table = Table::load(pool).await?;
+        *self.table.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(table);
+        self.loaded.send_modify(|n| *n += 1);
+        Ok(())
+    }
+
+    /// How many times the table has been loaded; changes after every reload.
+    pub fn loads(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.loaded.subscribe()
+    }
+}
+
+/// The channel the database's triggers notify when tenants, tiers, overrides
+/// or tokens change.
+const CHANNEL: &str = "bulkhead_routing";
+
+/// Keeps `routing` in step with the database, and flushes its counters every
+/// `flush_every`, until the process ends.
+pub fn spawn(routing: Arc<Routing>, pool: PgPool, flush_every: Duration) {
+    let (r, p) = (routing.clone(), pool.clone());
+    tokio::spawn(async move { follow(r, p).await });
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(flush_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(err) = routing.meter.flush(&pool).await {
+                tracing::warn!(error = %err, "API calls could not be written; kept for the next flush");
+            }
+        }
+    });
+}
+
+/// Listens for changes and reloads the table after each burst of them; after a
+/// lost connection, reconnects and reloads in full (a change may have been missed).
+async fn follow(routing: Arc<Routing>, pool: PgPool) {
+    loop {
+        let result = async {
+            let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
+            listener.listen(CHANNEL).await?;
+            routing.reload(&pool).await?;
+            loop {
+                listener.recv().await?;
+                // Several statements notify once each: take the burst together.
+                while let Ok(next) = tokio::time::timeout(Duration::from_millis(20), listener.recv()).await {
+                    next?;
+                }
+                routing.reload(&pool).await?;
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), sqlx::Error>(())
+        }
+        .await;
+        if let Err(err) = result {
+            tracing::warn!(error = %err, "the routing table lost the database; reloading when it is back");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}

@@ -1,0 +1,107 @@
+//! The routing table: every tenant by slug, id and own domain, with its tier,
+//! status, upstream and monthly allowance of API calls; and the tokens in force.
+
+use crate::domain::tenant_status::TenantStatus;
+use crate::domain::tier_id::TierId;
+use crate::domain::token_scope::TokenScope;
+use crate::server::db::{self, Scope};
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use std::collections::HashMap;
+use std::sync::Arc;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// What the routing check knows of a tenant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    pub id: Uuid,
+    pub slug: String,
+    pub tier: TierId,
+    pub status: TenantStatus,
+    /// Its own upstream, once it runs on a dedicated instance.
+    pub upstream: Option<String>,
+    /// API calls a calendar month allows (the tier's, or the override's).
+    pub monthly_calls: i64,
+}
+
+/// A token in force, by its hash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grant {
+    pub id: Uuid,
+    pub scopes: Vec<TokenScope>,
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Default)]
+pub struct Table {
+    by_slug: HashMap<String, Arc<Route>>,
+    by_id: HashMap<Uuid, Arc<Route>>,
+    by_domain: HashMap<String, Arc<Route>>,
+    tokens: HashMap<[u8; 32], Grant>,
+}
+
+impl Table {
+    /// Reads the whole table in one transaction.
+    pub async fn load(pool: &PgPool) -> Result<Table, sqlx::Error> {
+        let mut tx = db::begin(pool, Scope::Platform).await?;
+        let rows = sqlx::query!(
+            r#"SELECT t.id, t.slug, t.tier_id AS "tier_id: TierId", t.status AS "status: TenantStatus", t.domain,
+                      CASE WHEN t.dedicated_instance THEN t.upstream END AS upstream,
+                      coalesce(o.value, tr.api_calls_per_month) AS "monthly_calls!"
+               FROM tenants t
+               JOIN tiers tr ON tr.id = t.tier_id
+               LEFT JOIN quota_overrides o ON o.tenant_id = t.id AND o.metric = 'api_calls'"#
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let tokens = sqlx::query!("SELECT id, token_hash, scopes, expires_at FROM api_tokens WHERE revoked_at IS NULL")
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let mut table = Table::default();
+        for r in rows {
+            let route = Arc::new(Route {
+                id: r.id,
+                slug: r.slug,
+                tier: r.tier_id,
+                status: r.status,
+                upstream: r.upstream,
+                monthly_calls: r.monthly_calls,
+            });
+            if let Some(domain) = r.domain {
+                table.by_domain.insert(domain, route.clone());
+            }
+            table.by_slug.insert(route.slug.clone(), route.clone());
+            table.by_id.insert(route.id, route);
+        }
+        for t in tokens {
+            let Ok(hash) = <[u8; 32]>::try_from(t.token_hash.as_slice()) else { continue };
+            let scopes = t.scopes.iter().filter_map(|s| TokenScope::parse(s)).collect();
+            table.tokens.insert(hash, Grant { id: t.id, scopes, expires_at: t.expires_at });
+        }
+        Ok(table)
+    }
+
+    pub fn by_slug(&self, slug: &str) -> Option<&Arc<Route>> {
+        self.by_slug.get(slug)
+    }
+
+    pub fn by_id(&self, id: &Uuid) -> Option<&Arc<Route>> {
+        self.by_id.get(id)
+    }
+
+    pub fn by_domain(&self, domain: &str) -> Option<&Arc<Route>> {
+        self.by_domain.get(domain)
+    }
+
+    /// The token a machine presents, if it is in force now.
+    pub fn grant(&self, token: &str, now: OffsetDateTime) -> Option<&Grant> {
+        let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        self.tokens.get(&hash).filter(|g| g.expires_at.is_none_or(|e| e > now))
+    }
+
+    pub fn tenants(&self) -> usize {
+        self.by_id.len()
+    }
+}
