@@ -6,6 +6,16 @@ ALTER TABLE tenants
     ADD COLUMN domain   text UNIQUE CHECK (domain = lower(domain) AND domain !~ '\.$'),
     ADD COLUMN upstream text CHECK (upstream ~ '^https?://');
 
+-- How fast a tenant may call its API: a token bucket refilled at the rate,
+-- holding at most the burst.
+ALTER TABLE tiers
+    ADD COLUMN api_rate_per_second integer NOT NULL DEFAULT 50 CHECK (api_rate_per_second > 0),
+    ADD COLUMN api_burst integer NOT NULL DEFAULT 100 CHECK (api_burst > 0);
+UPDATE tiers SET api_rate_per_second = 5, api_burst = 10 WHERE id = 'free';
+UPDATE tiers SET api_rate_per_second = 50, api_burst = 100 WHERE id = 'standard';
+UPDATE tiers SET api_rate_per_second = 200, api_burst = 400 WHERE id = 'premium';
+UPDATE tiers SET api_rate_per_second = 1000, api_burst = 2000 WHERE id = 'enterprise';
+
 -- API calls counted by the routing check, per tenant and calendar month (UTC).
 CREATE TABLE api_calls (
     tenant_id  uuid NOT NULL REFERENCES tenants (id),

@@ -165,6 +165,7 @@ async fn a_spent_month_is_refused_until_its_allowance_grows() {
 #[tokio::test]
 async fn concurrent_calls_are_counted_exactly() {
     let (app, token) = routed_app().await;
+    app.routing_follows("UPDATE tiers SET api_rate_per_second = 100000, api_burst = 100000").await;
     let calls = 400;
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..calls {
@@ -181,4 +182,19 @@ async fn concurrent_calls_are_counted_exactly() {
     let last_used: bool =
         sqlx::query_scalar("SELECT last_used_at IS NOT NULL FROM api_tokens").fetch_one(&app.owner).await.unwrap();
     assert!(last_used, "the proxy's token shows its last use");
+}
+
+#[tokio::test]
+async fn a_tenant_calling_faster_than_its_tier_allows_waits_and_spends_nothing() {
+    let (app, token) = routed_app().await;
+    app.routing_follows("UPDATE tiers SET api_rate_per_second = 1, api_burst = 2 WHERE id = 'standard'").await;
+    let host = [("x-forwarded-host", "acme.tenants.test")];
+    assert_eq!(check(&app, &token, &host).await.status(), StatusCode::OK);
+    assert_eq!(check(&app, &token, &host).await.status(), StatusCode::OK);
+    let res = check(&app, &token, &host).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "the burst is spent");
+    assert_eq!(header(&res, "retry-after"), "1");
+    let other = check(&app, &token, &[("x-forwarded-host", "globex.tenants.test")]).await;
+    assert_eq!(other.status(), StatusCode::OK, "another tenant has its own bucket");
+    assert_eq!(counted(&app, "acme").await, 2, "a call refused for its speed does not spend the month");
 }

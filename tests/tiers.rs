@@ -77,3 +77,26 @@ async fn a_tier_is_edited_with_validation_and_audit() {
         .await
         .starts_with("Someone else changed this tier"));
 }
+
+#[tokio::test]
+async fn a_tiers_call_rate_and_burst_are_edited_like_its_limits() {
+    let app = spawn_app().await;
+    let client = signed_in(&app).await;
+    let mut fields = form("1", "2000", &["level1", "level2"], "1");
+    fields.extend([("rate", "0"), ("burst", "lots")]);
+    let to = post(&app, &client, &fields).await;
+    let echo = app.echo(&client, &to).await;
+    assert!(echo.error("rate").is_some() && echo.error("burst").is_some(), "{echo:?}");
+
+    let mut fields = form("1", "2000", &["level1", "level2"], "1");
+    fields.extend([("rate", "75"), ("burst", "1,500")]);
+    assert_eq!(post(&app, &client, &fields).await, "/tiers?updated=standard");
+    let (rate, burst): (i32, i32) =
+        sqlx::query_as("SELECT api_rate_per_second, api_burst FROM tiers WHERE id = 'standard'")
+            .fetch_one(&app.owner)
+            .await
+            .unwrap();
+    assert_eq!((rate, burst), (75, 1500));
+    let html = client.get(app.url("/tiers")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("API calls / second") && html.contains("1,500"));
+}

@@ -102,6 +102,8 @@ mod tests {
             storage_bytes: 100 * 1024_i64.pow(3),
             max_users: 1000,
             api_calls_per_month: 1_000_000,
+            api_rate_per_second: 50,
+            api_burst: 100,
             db_connections: 100,
             allowed_isolation_levels: vec![
                 crate::domain::isolation::IsolationLevel::LOGICAL,

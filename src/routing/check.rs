@@ -67,6 +67,11 @@ pub fn decide(state: &AppState, headers: &HeaderMap, now: OffsetDateTime) -> Out
     if matches!(route.status, TenantStatus::Suspended | TenantStatus::Deleted) {
         return refused(StatusCode::FORBIDDEN);
     }
+    // The bucket first: a call refused for its speed does not spend the month.
+    if let Err(wait) = state.routing.rates.take(route.id, route.rate, route.burst) {
+        let retry_after_secs = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
+        return Outcome::Refused { status: StatusCode::TOO_MANY_REQUESTS, retry_after_secs };
+    }
     match state.routing.meter.admit(route.id, route.monthly_calls, now) {
         Admission::Spent { retry_after_secs } => {
             Outcome::Refused { status: StatusCode::TOO_MANY_REQUESTS, retry_after_secs: Some(retry_after_secs) }

@@ -7,6 +7,7 @@
 pub mod check;
 pub mod host;
 pub mod meter;
+pub mod rate;
 pub mod table;
 
 use meter::Meter;
@@ -19,6 +20,7 @@ use table::Table;
 pub struct Routing {
     table: RwLock<Arc<Table>>,
     pub meter: Meter,
+    pub rates: rate::Rates,
     /// When the table was last loaded in full, for `/readyz` and tests.
     loaded: tokio::sync::watch::Sender<u64>,
 }
@@ -28,6 +30,7 @@ impl Default for Routing {
         Routing {
             table: RwLock::new(Arc::new(Table::default())),
             meter: Meter::default(),
+            rates: rate::Rates::default(),
             loaded: tokio::sync::watch::channel(0).0,
         }
     }
@@ -70,6 +73,7 @@ pub fn spawn(routing: Arc<Routing>, pool: PgPool, flush_every: Duration) {
             if let Err(err) = routing.meter.flush(&pool).await {
                 tracing::warn!(error = %err, "API calls could not be written; kept for the next flush");
             }
+            routing.rates.tidy();
         }
     });
 }

@@ -23,6 +23,9 @@ pub struct Route {
     pub upstream: Option<String>,
     /// API calls a calendar month allows (the tier's, or the override's).
     pub monthly_calls: i64,
+    /// The tier's token bucket: refilled at `rate` calls a second, holding `burst`.
+    pub rate: u32,
+    pub burst: u32,
 }
 
 /// A token in force, by its hash.
@@ -48,7 +51,8 @@ impl Table {
         let rows = sqlx::query!(
             r#"SELECT t.id, t.slug, t.tier_id AS "tier_id: TierId", t.status AS "status: TenantStatus", t.domain,
                       CASE WHEN t.dedicated_instance THEN t.upstream END AS upstream,
-                      coalesce(o.value, tr.api_calls_per_month) AS "monthly_calls!"
+                      coalesce(o.value, tr.api_calls_per_month) AS "monthly_calls!",
+                      tr.api_rate_per_second, tr.api_burst
                FROM tenants t
                JOIN tiers tr ON tr.id = t.tier_id
                LEFT JOIN quota_overrides o ON o.tenant_id = t.id AND o.metric = 'api_calls'"#
@@ -68,6 +72,8 @@ impl Table {
                 status: r.status,
                 upstream: r.upstream,
                 monthly_calls: r.monthly_calls,
+                rate: r.api_rate_per_second.max(1) as u32,
+                burst: r.api_burst.max(1) as u32,
             });
             if let Some(domain) = r.domain {
                 table.by_domain.insert(domain, route.clone());

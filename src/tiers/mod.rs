@@ -19,6 +19,9 @@ pub struct Tier {
     pub max_users: i64,
     pub api_calls_per_month: i64,
     pub db_connections: i64,
+    /// API calls a second, and the burst a tenant may spend at once.
+    pub api_rate_per_second: i32,
+    pub api_burst: i32,
     pub allowed_isolation_levels: Vec<IsolationLevel>,
     pub default_isolation_level: IsolationLevel,
     pub backup: String,
@@ -84,6 +87,8 @@ pub async fn update_tier(
     default_level: String,
     backup: String,
     support: String,
+    rate: Option<String>,
+    burst: Option<String>,
 ) -> Result<(), AppError> {
     let levels: Vec<i16> =
         [(1, &level1), (2, &level2), (3, &level3)].iter().filter(|(_, v)| v.is_some()).map(|(l, _)| *l).collect();
@@ -101,6 +106,8 @@ pub async fn update_tier(
         default_level: default_level.clone(),
         backup: backup.clone(),
         support: support.clone(),
+        rate: rate.clone(),
+        burst: burst.clone(),
     };
     let result = async {
         let user = crate::auth::session::require_platform_admin().await?;
@@ -116,6 +123,8 @@ pub async fn update_tier(
     fields.push(("default_level", default_level));
     fields.push(("backup", backup));
     fields.push(("support", support));
+    fields.extend(rate.map(|r| ("rate", r)));
+    fields.extend(burst.map(|b| ("burst", b)));
     crate::ui::form::ssr::finish(result, &format!("/tiers/{id}/edit"), &fields, |()| format!("/tiers?updated={id}"))
         .await;
     Ok(())
@@ -189,6 +198,10 @@ fn TierForm(tier: Tier, echo: crate::ui::form::FormEcho) -> impl IntoView {
                 </div>
                 <FormField label="Backup" name="backup" required=true value=value("backup", tier.backup.clone()) error=error("backup")/>
                 <FormField label="Support response" name="support" required=true value=value("support", tier.support.clone()) error=error("support")/>
+                <FormField label="API calls / second" name="rate" required=true value=value("rate", tier.api_rate_per_second.to_string()) error=error("rate")
+                    hint="Each tenant's bucket refills at this rate; faster calls get 429."/>
+                <FormField label="Burst" name="burst" required=true value=value("burst", tier.api_burst.to_string()) error=error("burst")
+                    hint="Calls a tenant may make at once after a quiet moment."/>
             </div>
             <div class="form-actions">
                 <Button pending=update.pending() pending_label="Saving…">"Save tier"</Button>
@@ -236,6 +249,8 @@ fn TierTable(tiers: Vec<Tier>, editable: bool) -> impl IntoView {
         ("Max users", true, |t| format_count(t.max_users)),
         ("API calls / month", true, |t| format_count(t.api_calls_per_month)),
         ("DB connections", true, |t| format_count(t.db_connections)),
+        ("API calls / second", true, |t| format_count(t.api_rate_per_second.into())),
+        ("Burst", true, |t| format_count(t.api_burst.into())),
         ("Isolation levels", false, |t| {
             t.allowed_isolation_levels.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(", ")
         }),

@@ -19,6 +19,9 @@ pub struct TierEdit {
     pub default_level: String,
     pub backup: String,
     pub support: String,
+    /// Calls a second and the burst; `None` keeps the tier's.
+    pub rate: Option<String>,
+    pub burst: Option<String>,
 }
 
 /// Changes a tier's limits and isolation levels: every field parsed, the
@@ -58,6 +61,21 @@ pub async fn update(pool: &PgPool, actor: &Actor, id: &str, version: i32, edit: 
     };
     let backup = term("backup", &edit.backup);
     let support = term("support", &edit.support);
+    let mut speed = |field: &str, typed: &Option<String>| match typed.as_deref().map(str::trim) {
+        None => None,
+        Some(t) => match t.replace([',', '_', ' '], "").parse::<i32>() {
+            Ok(n) if (1..=1_000_000).contains(&n) => Some(n),
+            _ => {
+                errors.push(FieldError {
+                    field: field.into(),
+                    message: "Enter a whole number from 1 to 1,000,000.".into(),
+                });
+                None
+            }
+        },
+    };
+    let rate = speed("rate", &edit.rate);
+    let burst = speed("burst", &edit.burst);
     if !errors.is_empty() {
         return Err(AppError::Invalid(errors));
     }
@@ -66,7 +84,7 @@ pub async fn update(pool: &PgPool, actor: &Actor, id: &str, version: i32, edit: 
     let before = sqlx::query_as!(
         Tier,
         r#"SELECT id AS "id: TierId", name, cpu_millicores, memory_bytes, storage_bytes, max_users, api_calls_per_month,
-                      db_connections, allowed_isolation_levels AS "allowed_isolation_levels: Vec<IsolationLevel>",
+                      db_connections, api_rate_per_second, api_burst, allowed_isolation_levels AS "allowed_isolation_levels: Vec<IsolationLevel>",
                       default_isolation_level AS "default_isolation_level: IsolationLevel", backup, support, version
                FROM tiers WHERE id = $1 FOR UPDATE"#,
         id
@@ -99,6 +117,7 @@ pub async fn update(pool: &PgPool, actor: &Actor, id: &str, version: i32, edit: 
         r#"UPDATE tiers SET cpu_millicores = $2, memory_bytes = $3, storage_bytes = $4, max_users = $5,
                       api_calls_per_month = $6, db_connections = $7, allowed_isolation_levels = $8,
                       default_isolation_level = $9, backup = $10, support = $11,
+                      api_rate_per_second = $12, api_burst = $13,
                       version = version + 1, updated_at = now()
                WHERE id = $1"#,
         id,
@@ -111,7 +130,9 @@ pub async fn update(pool: &PgPool, actor: &Actor, id: &str, version: i32, edit: 
         &level_numbers,
         default_level.number(),
         backup,
-        support
+        support,
+        rate.unwrap_or(before.api_rate_per_second),
+        burst.unwrap_or(before.api_burst)
     )
     .execute(&mut *tx)
     .await?;
@@ -121,6 +142,7 @@ pub async fn update(pool: &PgPool, actor: &Actor, id: &str, version: i32, edit: 
             "max_users": t.max_users, "api_calls_per_month": t.api_calls_per_month, "db_connections": t.db_connections,
             "allowed_isolation_levels": t.allowed_isolation_levels, "default_isolation_level": t.default_isolation_level,
             "backup": t.backup, "support": t.support,
+            "api_rate_per_second": t.api_rate_per_second, "api_burst": t.api_burst,
         })
     };
     let after = Tier {
@@ -134,6 +156,8 @@ pub async fn update(pool: &PgPool, actor: &Actor, id: &str, version: i32, edit: 
         default_isolation_level: default_level,
         backup,
         support,
+        api_rate_per_second: rate.unwrap_or(before.api_rate_per_second),
+        api_burst: burst.unwrap_or(before.api_burst),
         ..before.clone()
     };
     audit::record(
@@ -151,7 +175,7 @@ pub async fn all(conn: &mut PgConnection) -> Result<Vec<Tier>, sqlx::Error> {
     sqlx::query_as!(
         Tier,
         r#"SELECT id AS "id: TierId", name, cpu_millicores, memory_bytes, storage_bytes, max_users, api_calls_per_month,
-                      db_connections, allowed_isolation_levels AS "allowed_isolation_levels: Vec<IsolationLevel>",
+                      db_connections, api_rate_per_second, api_burst, allowed_isolation_levels AS "allowed_isolation_levels: Vec<IsolationLevel>",
                       default_isolation_level AS "default_isolation_level: IsolationLevel", backup, support, version
                FROM tiers ORDER BY position"#
     )
@@ -164,7 +188,7 @@ pub async fn find(conn: &mut PgConnection, id: &str) -> Result<Option<Tier>, sql
     sqlx::query_as!(
         Tier,
         r#"SELECT id AS "id: TierId", name, cpu_millicores, memory_bytes, storage_bytes, max_users, api_calls_per_month,
-                      db_connections, allowed_isolation_levels AS "allowed_isolation_levels: Vec<IsolationLevel>",
+                      db_connections, api_rate_per_second, api_burst, allowed_isolation_levels AS "allowed_isolation_levels: Vec<IsolationLevel>",
                       default_isolation_level AS "default_isolation_level: IsolationLevel", backup, support, version
                FROM tiers WHERE id = $1"#,
         id
