@@ -117,6 +117,25 @@ pub async fn handler(State(state): State<AppState>, Query(q): Query<CheckQuery>,
     respond(outcome, q.proxy.as_deref() == Some("nginx"))
 }
 
+/// The `host:port` an upstream URL dials, for proxies that take an address
+/// rather than a URL (Caddy's `reverse_proxy`).
+fn upstream_host(upstream: &str) -> String {
+    let (default_port, rest) = match upstream.split_once("://") {
+        Some(("https", rest)) => (443, rest),
+        Some((_, rest)) => (80, rest),
+        None => (80, upstream),
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let has_port = authority
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()) && !authority.ends_with(']'));
+    if has_port {
+        authority.to_string()
+    } else {
+        format!("{authority}:{default_port}")
+    }
+}
+
 fn respond(outcome: Outcome, nginx: bool) -> Response {
     let mut res = match outcome {
         Outcome::Allowed { route, upstream } => {
@@ -131,6 +150,7 @@ fn respond(outcome: Outcome, nginx: bool) -> Response {
             set("x-tenant-slug", &route.slug);
             set("x-tenant-tier", route.tier.as_str());
             set("x-upstream", &upstream);
+            set("x-upstream-host", &upstream_host(&upstream));
             res
         }
         Outcome::Refused { status, retry_after_secs } => {
@@ -149,4 +169,17 @@ fn respond(outcome: Outcome, nginx: bool) -> Response {
     };
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::upstream_host;
+
+    #[test]
+    fn an_upstream_url_becomes_the_address_it_dials() {
+        assert_eq!(upstream_host("http://10.0.0.7:9000"), "10.0.0.7:9000");
+        assert_eq!(upstream_host("https://acme.internal/api"), "acme.internal:443");
+        assert_eq!(upstream_host("http://pool"), "pool:80");
+        assert_eq!(upstream_host("http://[fd00::1]"), "[fd00::1]:80");
+    }
 }

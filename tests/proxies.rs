@@ -1,0 +1,183 @@
+//! The shipped proxy configurations (`deploy/nginx`, `deploy/caddy`) run by a
+//! real nginx and a real Caddy, in front of two tiny upstreams (the shared
+//! pool and one dedicated instance), with Bulkhead as their routing check.
+
+mod common;
+
+use bulkhead::audit::Actor;
+use bulkhead::server::config::Config;
+use bulkhead::tokens::ssr::{create, NewToken};
+use common::{spawn_app_with, TestApp};
+use reqwest::StatusCode;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A proxy process, stopped when the test ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("bulkhead-{name}-{}-{}", std::process::id(), free_port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn wait_for(port: u16, what: &str, log: &Path) {
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what} did not start: {}", std::fs::read_to_string(log).unwrap_or_default());
+}
+
+/// An upstream that says who it is, for which tenant, and what Authorization it received.
+async fn upstream(name: &'static str) -> SocketAddr {
+    use axum::http::HeaderMap;
+    let app = axum::Router::new().fallback(move |headers: HeaderMap| async move {
+        let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
+        format!("{name} tenant={} auth={}", h("x-tenant-slug"), h("authorization"))
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+async fn nginx(bulkhead: &str, token: &str) -> (Running, u16) {
+    let (dir, port) = (scratch("nginx"), free_port());
+    let template = std::fs::read_to_string("deploy/nginx/bulkhead.conf.template").unwrap();
+    let server = template
+        .replace("${LISTEN}", &format!("127.0.0.1:{port}"))
+        .replace("${BULKHEAD_URL}", bulkhead)
+        .replace("${BULKHEAD_ROUTING_TOKEN}", token);
+    std::fs::write(dir.join("bulkhead.conf"), server).unwrap();
+    let d = dir.display();
+    let main = format!(
+        "worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\nevents {{ worker_connections 256; }}\n\
+         http {{\n access_log off;\n client_body_temp_path {d}/body;\n proxy_temp_path {d}/proxy;\n\
+         fastcgi_temp_path {d}/fastcgi;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n\
+         include {d}/bulkhead.conf;\n}}\n"
+    );
+    std::fs::write(dir.join("nginx.conf"), main).unwrap();
+    let child = Command::new("nginx")
+        .args(["-p", &d.to_string(), "-c", &format!("{d}/nginx.conf"), "-g", "daemon off; user root;"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
+        .spawn()
+        .expect("nginx (Debian: apt-get install nginx-light)");
+    let running = Running(child);
+    wait_for(port, "nginx", &dir.join("stderr.log")).await;
+    (running, port)
+}
+
+async fn caddy(bulkhead: &str, token: &str) -> (Running, u16) {
+    let (dir, port) = (scratch("caddy"), free_port());
+    let child = Command::new("caddy")
+        .args(["run", "--config", "deploy/caddy/Caddyfile", "--adapter", "caddyfile"])
+        .env("LISTEN", format!(":{port}"))
+        .env("BULKHEAD_URL", bulkhead.trim_start_matches("http://"))
+        .env("BULKHEAD_ROUTING_TOKEN", token)
+        .env("XDG_DATA_HOME", &dir)
+        .env("XDG_CONFIG_HOME", &dir)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
+        .spawn()
+        .expect("caddy (Debian: apt-get install caddy)");
+    let running = Running(child);
+    wait_for(port, "caddy", &dir.join("stderr.log")).await;
+    (running, port)
+}
+
+async fn through(port: u16, host: &str, extra: &[(&str, &str)]) -> (StatusCode, String, String) {
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let mut req =
+        client.get(format!("http://127.0.0.1:{port}/v1/orders")).header("host", host).bearer_auth("client-secret");
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    let res = req.send().await.unwrap();
+    let retry = res.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    (res.status(), retry, res.text().await.unwrap())
+}
+
+async fn arranged() -> (TestApp, String, SocketAddr, SocketAddr) {
+    let (shared, dedicated) = (upstream("shared").await, upstream("dedicated").await);
+    let config = Config {
+        base_domain: Some("tenants.test".into()),
+        shared_upstream: format!("http://{shared}"),
+        ..Config::default()
+    };
+    let app = spawn_app_with(config).await;
+    sqlx::query(&format!(
+        "INSERT INTO tenants (slug, name, tier_id, status, domain, upstream, dedicated_instance) VALUES
+           ('acme', 'Acme', 'standard', 'active', NULL, NULL, false),
+           ('globex', 'Globex', 'premium', 'active', NULL, NULL, false),
+           ('vault', 'Vault', 'enterprise', 'active', 'api.vault.example', 'http://{dedicated}', true),
+           ('frozen', 'Frozen', 'standard', 'suspended', NULL, NULL, false),
+           ('small-n', 'Small N', 'free', 'active', NULL, NULL, false),
+           ('small-c', 'Small C', 'free', 'active', NULL, NULL, false)"
+    ))
+    .execute(&app.owner)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE tiers SET api_calls_per_month = 1 WHERE id = 'free'").execute(&app.owner).await.unwrap();
+    let token =
+        create(&app.pool, &Actor::cli(), None, NewToken::parse("edge", &["routing"], "").unwrap()).await.unwrap();
+    app.start_routing().await;
+    (app, token, shared, dedicated)
+}
+
+async fn the_proxy_routes_throttles_and_refuses(app: &TestApp, port: u16, small: &str) {
+    let (status, _, body) = through(port, "acme.tenants.test", &[]).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "shared tenant=acme auth=Bearer client-secret"));
+    let (_, _, body) = through(port, "api.partner.example", &[("x-tenant-id", "globex")]).await;
+    assert_eq!(body, "shared tenant=globex auth=Bearer client-secret", "X-Tenant-ID when the host names no tenant");
+    let (_, _, body) = through(port, "api.vault.example", &[]).await;
+    assert_eq!(body, "dedicated tenant=vault auth=Bearer client-secret", "a dedicated tenant's own upstream");
+    assert_eq!(through(port, "frozen.tenants.test", &[]).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(through(port, "nobody.tenants.test", &[]).await.0, StatusCode::NOT_FOUND);
+
+    let host = format!("{small}.tenants.test");
+    assert_eq!(through(port, &host, &[]).await.0, StatusCode::OK);
+    let (status, retry, _) = through(port, &host, &[]).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "the month's one call is spent");
+    assert!(retry.parse::<u64>().unwrap() > 0, "Retry-After: {retry:?}");
+
+    // A tier change in the console lifts the throttle on the next request.
+    let admin = app.signed_in(bulkhead::auth::Role::PlatformAdmin, &format!("ops-{small}@example.com")).await;
+    let mut loads = app.state.routing.loads();
+    loads.borrow_and_update();
+    let to = app
+        .submit(&admin, "change_tier", &[("slug", small), ("version", "1"), ("tier", "standard"), ("isolation", "1")])
+        .await;
+    assert_eq!(to, format!("/tenants/{small}?done=tier"));
+    tokio::time::timeout(Duration::from_secs(5), loads.changed()).await.unwrap().unwrap();
+    assert_eq!(through(port, &host, &[]).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn nginx_and_caddy_route_through_the_check_as_shipped() {
+    let (app, token, _, _) = arranged().await;
+    let (_nginx, nginx_port) = nginx(&app.base, &token).await;
+    the_proxy_routes_throttles_and_refuses(&app, nginx_port, "small-n").await;
+    let (_caddy, caddy_port) = caddy(&app.base, &token).await;
+    the_proxy_routes_throttles_and_refuses(&app, caddy_port, "small-c").await;
+
+    // A proxy with a wrong token gets nothing through, and nothing is counted for it.
+    let (_bad, bad_port) = nginx(&app.base, "bkh_wrong").await;
+    assert_eq!(through(bad_port, "acme.tenants.test", &[]).await.0, StatusCode::UNAUTHORIZED);
+}
