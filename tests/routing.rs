@@ -101,6 +101,18 @@ async fn refusals_say_only_their_status_and_count_nothing() {
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "no token");
     assert_eq!(check(&app, "bkh_not-a-token", &acme_host).await.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(check(&app, &ingest, &acme_host).await.status(), StatusCode::FORBIDDEN, "no routing scope");
+    // A proxy that forwards the client's Authorization presents its own token beside it.
+    let res = app
+        .client()
+        .get(app.url("/route/check"))
+        .bearer_auth("the-tenant-api-own-token")
+        .header("x-bulkhead-token", &token)
+        .header("x-forwarded-host", "acme.tenants.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(counted(&app, "acme").await, 1);
     let long = "a".repeat(10 * 1024);
     for (headers, status) in [
         (vec![("x-forwarded-host", "globex.tenants.test")], StatusCode::FORBIDDEN),
@@ -123,7 +135,7 @@ async fn refusals_say_only_their_status_and_count_nothing() {
         assert!(res.headers().get("x-tenant-id").is_none(), "a refusal names no tenant");
         assert!(res.text().await.unwrap().is_empty(), "and says nothing else");
     }
-    assert_eq!(counted(&app, "acme").await, 0);
+    assert_eq!(counted(&app, "acme").await, 1, "the refusals counted nothing");
     assert_eq!(counted(&app, "globex").await, 0);
 }
 

@@ -1,6 +1,7 @@
 //! `GET /route/check`: which tenant a proxied request is for, and whether it
 //! may pass. The proxy presents its own token (scope `routing`) in
-//! `Authorization` on the check only; the client's headers reach the tenant's
+//! `Authorization` on the check only, or in `X-Bulkhead-Token` when it cannot
+//! replace the client's header there; the client's headers reach the tenant's
 //! API untouched.
 
 use super::host;
@@ -51,9 +52,17 @@ fn single<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ()>
 /// Decides for one request, counting it when it passes.
 pub fn decide(state: &AppState, headers: &HeaderMap, now: OffsetDateTime) -> Outcome {
     let table = state.routing.table();
-    let Ok(authorization) = single(headers, "authorization") else { return refused(StatusCode::UNAUTHORIZED) };
-    let Some(grant) = authorization.and_then(|a| a.strip_prefix("Bearer ")).and_then(|t| table.grant(t.trim(), now))
-    else {
+    // X-Bulkhead-Token first: a proxy that cannot replace the client's
+    // Authorization on the check (Traefik) adds its token there instead.
+    let presented = match single(headers, "x-bulkhead-token") {
+        Ok(Some(token)) => Some(token),
+        Ok(None) => match single(headers, "authorization") {
+            Ok(authorization) => authorization.and_then(|a| a.strip_prefix("Bearer ")),
+            Err(()) => None,
+        },
+        Err(()) => None,
+    };
+    let Some(grant) = presented.and_then(|t| table.grant(t.trim(), now)) else {
         return refused(StatusCode::UNAUTHORIZED);
     };
     if !grant.scopes.contains(&TokenScope::Routing) {
