@@ -21,6 +21,17 @@ ensure_wasm_opt() {
   export PATH="$dir/node_modules/.bin:$PATH"
 }
 
+# Python tools of the tests, in a venv under target/: kubernetes-validate
+# (the Kubernetes schemas, bundled) checks deploy/kubernetes.
+ensure_venv() {
+  local venv="$ROOT/target/venv"
+  if [ ! -x "$venv/bin/kubernetes-validate" ]; then
+    log "installing kubernetes-validate in target/venv (once)"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "kubernetes-validate==1.37.0"
+  fi
+}
+
 # The wasm target, cargo-leptos, the wasm-bindgen CLI matching Cargo.lock and wasm-opt.
 ensure_toolchain() {
   if ! rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$'; then

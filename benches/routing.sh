@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The routing check against the process's own liveness handler, in the same
+# run: wrk on loopback against the release server, 64 connections.
+#   GET /livez                      the baseline: a bare 204 that touches nothing
+#   GET /route/check (allowed)      a tenant by subdomain, counted
+#   GET /route/check (429)          a tenant whose month is spent
+#   GET /route/check (unknown host) 404
+# Then exactness (counted calls after a graceful stop against wrk's 200s),
+# the loss after kill -9 mid-load, and the resident size with TENANTS tenants.
+# Usage: benches/routing.sh [seconds] [tenants]   (needs wrk; DATABASE_URL or a private PostgreSQL)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+secs="${1:-8}"
+tenants="${2:-100000}"
+bin=target/release/bulkhead
+[ -x "$bin" ] || { echo "build first: cargo build --release --features ssr --bin bulkhead" >&2; exit 1; }
+command -v wrk >/dev/null || { echo "wrk is needed (Debian: apt-get install wrk)" >&2; exit 1; }
+ensure_database
+db=bulkhead_bench_routing
+psql_admin -q -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
+export DATABASE_URL="$(database_url_for $db)"
+"$bin" migrate >/dev/null
+"$bin" tenant seed --count "$tenants" >/dev/null
+psql "$DATABASE_URL" -q -c "UPDATE tiers SET api_rate_per_second = 1000000, api_burst = 1000000" \
+  -c "INSERT INTO quota_overrides (tenant_id, metric, value, reason) SELECT id, 'api_calls', 1, 'bench: spent' FROM tenants WHERE slug = 'seed-2'"
+token="$("$bin" token create --name bench --scope routing)"
+port=$(( (RANDOM % 20000) + 30000 ))
+
+start() {
+  BULKHEAD_BASE_DOMAIN=tenants.bench BULKHEAD_SHARED_UPSTREAM=http://pool:8080 LEPTOS_SITE_ADDR="127.0.0.1:$port" \
+    RUST_LOG=warn "$bin" serve &
+  pid=$!
+  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/livez" -o /dev/null && break; sleep 0.1; done
+  sleep 1  # the routing table's first load
+}
+run() { # label, wrk arguments...
+  local label="$1"; shift
+  local out; out="$(wrk -t2 -c64 -d"${secs}s" --latency "$@")"
+  local rps p50 p99 total non2xx
+  rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
+  p50="$(awk '$1 == "50%" {print $2}' <<<"$out")"
+  p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
+  total="$(awk '/requests in/ {print $1}' <<<"$out")"
+  non2xx="$(awk '/Non-2xx/ {print $NF}' <<<"$out")"
+  printf '%-28s %10s req/s  p50 %8s  p99 %8s  requests %s  non-2xx %s\n' "$label" "$rps" "$p50" "$p99" "$total" "${non2xx:-0}"
+  LAST_OK=$(( total - ${non2xx:-0} ))
+}
+counted() { psql "$DATABASE_URL" -tAc "SELECT coalesce(sum(calls), 0) FROM api_calls"; }
+
+start
+auth=(-H "Authorization: Bearer $token")
+run "GET /livez" "http://127.0.0.1:$port/livez"
+baseline_ok=$LAST_OK
+run "route check, allowed" "${auth[@]}" -H "X-Forwarded-Host: seed-1.tenants.bench" "http://127.0.0.1:$port/route/check"
+allowed_ok=$LAST_OK
+run "route check, month spent" "${auth[@]}" -H "X-Forwarded-Host: seed-2.tenants.bench" "http://127.0.0.1:$port/route/check"
+run "route check, unknown host" "${auth[@]}" -H "X-Forwarded-Host: nobody.tenants.bench" "http://127.0.0.1:$port/route/check"
+rss_kib="$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")"
+kill -TERM "$pid"; wait "$pid" || true
+echo "resident size with $tenants tenants cached: $(( rss_kib / 1024 )) MiB"
+echo "exactness after a graceful stop: wrk saw $(( allowed_ok + 1 )) allowed (the spent tenant's one included), the database counted $(counted)"
+
+# kill -9 mid-load: the calls admitted since the last flush are lost.
+psql "$DATABASE_URL" -q -c "TRUNCATE api_calls"
+start
+(sleep $(( secs / 2 )); kill -9 "$pid") &
+out="$(wrk -t2 -c64 -d"${secs}s" "${auth[@]}" -H "X-Forwarded-Host: seed-3.tenants.bench" "http://127.0.0.1:$port/route/check" 2>&1 || true)"
+wait "$pid" 2>/dev/null || true
+total="$(awk '/requests in/ {print $1}' <<<"$out")"
+non2xx="$(awk '/Non-2xx/ {print $NF}' <<<"$out")"
+echo "after kill -9 mid-load: wrk saw ${total:-0} answers ($non2xx non-2xx), the database counted $(counted)"
