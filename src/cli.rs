@@ -106,6 +106,15 @@ pub enum TenantCommand {
         #[arg(long = "compliance")]
         compliance: Vec<String>,
     },
+    /// Print a tenant's configuration, quotas and this month's usage (API calls
+    /// included), as the console exports it.
+    Show {
+        #[arg(long)]
+        slug: String,
+        /// json or yaml.
+        #[arg(long, default_value = "json")]
+        format: String,
+    },
     /// Create COUNT synthetic tenants (seed-1, seed-2, …) for load and paging tests.
     Seed {
         #[arg(long, default_value_t = 100_000)]
@@ -296,6 +305,23 @@ async fn tenant(command: TenantCommand) -> anyhow_lite::Result<()> {
                     return Err(format!("the tenant was not created:\n{}", lines.join("\n")).into());
                 }
                 Err(other) => return Err(other.to_string().into()),
+            }
+        }
+        TenantCommand::Show { slug, format } => {
+            let yaml = match format.as_str() {
+                "json" => false,
+                "yaml" => true,
+                other => return Err(format!("--format must be json or yaml, not {other:?}").into()),
+            };
+            let mut tx = db::begin(&pool, db::Scope::Platform).await?;
+            let detail = crate::tenants::ssr::detail(&mut tx, slug.trim()).await?;
+            tx.commit().await?;
+            let detail = detail.ok_or_else(|| format!("no tenant has the slug {slug:?}"))?;
+            let doc = crate::tenants::ssr::export_document(&detail);
+            if yaml {
+                print!("{}", serde_yaml::to_string(&doc)?);
+            } else {
+                println!("{}", serde_json::to_string_pretty(&doc)?);
             }
         }
         TenantCommand::Seed { count } => {

@@ -174,3 +174,28 @@ async fn tokens_are_made_listed_and_revoked_from_the_command_line() {
             .unwrap();
     assert_eq!(actions, ["token.created", "token.revoked"]);
 }
+
+#[tokio::test]
+async fn tenant_show_prints_the_export_with_this_months_api_calls() {
+    let url = common::fresh_database().await;
+    assert!(bulkhead(&url, &["tenant", "create", "--name", "Acme", "--tier", "standard"], None).status.success());
+    let owner = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO api_calls (tenant_id, month, calls)
+         SELECT id, date_trunc('month', now() AT TIME ZONE 'UTC')::date, 1234 FROM tenants",
+    )
+    .execute(&owner)
+    .await
+    .unwrap();
+    let out = bulkhead(&url, &["tenant", "show", "--slug", "acme"], None);
+    assert!(out.status.success(), "{}", text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["tenant"]["slug"], "acme");
+    let calls = doc["quotas"].as_array().unwrap().iter().find(|q| q["limit"] == "api_calls").unwrap();
+    assert_eq!(calls["used"], 1234);
+    assert_eq!(doc["throttled"], false);
+    let yaml = bulkhead(&url, &["tenant", "show", "--slug", "acme", "--format", "yaml"], None);
+    assert!(text(&yaml).contains("slug: acme"), "{}", text(&yaml));
+    let missing = bulkhead(&url, &["tenant", "show", "--slug", "nobody"], None);
+    assert!(!missing.status.success() && text(&missing).contains("no tenant"));
+}

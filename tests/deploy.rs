@@ -22,11 +22,8 @@ fn the_kubernetes_manifests_are_valid_and_say_what_operators_need() {
     for needed in ["kind: PodDisruptionBudget", "path: /readyz", "path: /livez", "secretRef:", "kind: Service"] {
         assert!(text.contains(needed), "bulkhead.yaml lacks {needed}");
     }
-    let replicas: u32 = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("replicas: "))
-        .and_then(|n| n.parse().ok())
-        .unwrap();
+    let replicas: u32 =
+        text.lines().find_map(|l| l.trim().strip_prefix("replicas: ")).and_then(|n| n.parse().ok()).unwrap();
     assert!(replicas >= 2, "two replicas at least");
     assert!(std::fs::read_to_string(&job).unwrap().contains("args: [\"migrate\"]"));
 

@@ -169,9 +169,23 @@ async fn a_spent_month_is_refused_until_its_allowance_grows() {
     assert_eq!(header(&res, "x-bulkhead-status"), "429");
     assert!(!header(&res, "retry-after").is_empty());
 
+    assert_eq!(check(&app, &token, &host).await.status(), StatusCode::TOO_MANY_REQUESTS);
+
+    // The console shows it: the API calls meter, and the tenant marked throttled.
+    assert_eq!(counted(&app, "acme").await, 3);
+    let admin = app.signed_in(bulkhead::auth::Role::PlatformAdmin, "ops@example.com").await;
+    let page = admin.get(app.url("/tenants/acme")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(">throttled<"), "the throttled badge");
+    assert!(page.contains("3 of 3"), "API calls against the quota");
+
     app.routing_follows("UPDATE quota_overrides SET value = 10").await;
     assert_eq!(check(&app, &token, &host).await.status(), StatusCode::OK, "a larger allowance lifts the refusal");
     assert_eq!(counted(&app, "acme").await, 4, "refused calls are not counted");
+    let page = admin.get(app.url("/tenants/acme")).send().await.unwrap().text().await.unwrap();
+    assert!(!page.contains(">throttled<"));
+    // One event per transition, however many calls were refused.
+    assert_eq!(app.count_events("tenant.throttled").await, 1);
+    assert_eq!(app.count_events("tenant.unthrottled").await, 1);
 }
 
 #[tokio::test]

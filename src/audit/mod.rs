@@ -59,6 +59,8 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("tenant.invitation_revoked", "Invitation revoked"),
     ("tenant.invitation_refused", "Invitation refused"),
     ("tenant.admin_joined", "Tenant admin joined"),
+    ("tenant.throttled", "Tenant throttled (month spent)"),
+    ("tenant.unthrottled", "Tenant no longer throttled"),
     ("tier.updated", "Tier updated"),
     ("token.created", "API token created"),
     ("token.revoked", "API token revoked"),

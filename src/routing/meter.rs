@@ -6,7 +6,7 @@
 use crate::server::db::{self, Scope};
 use sqlx::PgPool;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use time::{Date, Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -17,6 +17,8 @@ struct Counter {
     pending: AtomicI64,
     /// The month's total in the database at the last flush (every console's).
     known: AtomicI64,
+    /// The month is spent: calls are being refused.
+    spent: AtomicBool,
 }
 
 /// What the month allows a tenant's next call.
@@ -32,6 +34,8 @@ pub enum Admission {
 pub struct Meter {
     counters: RwLock<HashMap<(Uuid, Date), Arc<Counter>>>,
     tokens_used: Mutex<HashSet<Uuid>>,
+    /// Tenants that started (true) or stopped (false) being refused, to audit.
+    transitions: Mutex<Vec<(Uuid, Date, bool)>>,
     /// The database's clock at the last read of the month's totals.
     synced_at: Mutex<Option<OffsetDateTime>>,
 }
@@ -67,12 +71,23 @@ impl Meter {
         let c = self.counter(tenant, month_of(now));
         let known = c.known.load(Ordering::Acquire);
         let mine = c.pending.fetch_add(1, Ordering::AcqRel) + 1;
+        let month = month_of(now);
         if known + mine > allowance {
             c.pending.fetch_sub(1, Ordering::AcqRel);
+            if !c.spent.swap(true, Ordering::AcqRel) {
+                self.transition(tenant, month, true);
+            }
             Admission::Spent { retry_after_secs: until_next_month(now) }
         } else {
+            if c.spent.load(Ordering::Acquire) && c.spent.swap(false, Ordering::AcqRel) {
+                self.transition(tenant, month, false);
+            }
             Admission::Allowed { used: known + mine }
         }
+    }
+
+    fn transition(&self, tenant: Uuid, month: Date, throttled: bool) {
+        self.transitions.lock().unwrap_or_else(|e| e.into_inner()).push((tenant, month, throttled));
     }
 
     /// The calls `tenant` has made this month, as far as this console knows.
@@ -139,6 +154,22 @@ impl Meter {
         since: Option<OffsetDateTime>,
     ) -> Result<OffsetDateTime, sqlx::Error> {
         let mut tx = db::begin(pool, Scope::Platform).await?;
+        // Entering and leaving the throttled state: one event per transition, never one per call.
+        let transitions = std::mem::take(&mut *self.transitions.lock().unwrap_or_else(|e| e.into_inner()));
+        for (tenant, month, throttled) in &transitions {
+            let (action, reason) = if *throttled {
+                ("tenant.throttled", "this month's API calls are spent")
+            } else {
+                ("tenant.unthrottled", "the month's allowance covers its calls again")
+            };
+            let event = crate::audit::NewEvent::new(action)
+                .tenant(*tenant)
+                .after(serde_json::json!({ "month": month.to_string(), "reason": reason }));
+            if let Err(err) = crate::audit::record(&mut tx, &routing_actor(), event).await {
+                self.transitions.lock().unwrap_or_else(|e| e.into_inner()).extend(transitions.iter().copied());
+                return Err(err);
+            }
+        }
         if !taken.is_empty() {
             let tenants: Vec<Uuid> = taken.iter().map(|t| t.0).collect();
             let months: Vec<Date> = taken.iter().map(|t| t.1).collect();
@@ -176,6 +207,15 @@ impl Meter {
         }
         tx.commit().await?;
         Ok(db_now)
+    }
+}
+
+/// Who the routing check's audit events name.
+fn routing_actor() -> crate::audit::Actor {
+    crate::audit::Actor {
+        email: Some("routing check".to_string()),
+        role: Some("system".to_string()),
+        ..crate::audit::Actor::default()
     }
 }
 

@@ -59,6 +59,15 @@ pub struct TenantDetail {
     pub limits: Vec<EffectiveLimit>,
 }
 
+impl TenantDetail {
+    /// Whether the routing check refuses its API calls: this month's are spent.
+    pub fn throttled(&self) -> bool {
+        self.limits
+            .iter()
+            .any(|l| l.limit == crate::domain::limits::Limit::ApiCalls && l.used.is_some_and(|u| u >= l.value))
+    }
+}
+
 /// Tenants matching the filters, newest first, 50 at a time.
 #[server(endpoint = "tenants")]
 pub async fn list_tenants(

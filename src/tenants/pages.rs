@@ -134,6 +134,7 @@ fn TenantView(
         <div class="page-head">
             <h1>{t.name.clone()}</h1>
             <Badge text=t.status.as_str() tone=t.status.tone()/>
+            {detail.throttled().then(|| view! { <Badge text="throttled" tone="danger"/> })}
         </div>
         <section>
             <div class="page-head">

@@ -28,9 +28,11 @@ pub fn export_document(d: &TenantDetail) -> serde_json::Value {
             "created_at": d.tenant.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
             "config_version": d.version,
         },
+        "throttled": d.throttled(),
         "quotas": d.limits.iter().map(|l| json!({
             "limit": l.limit.metric(),
             "effective": l.value,
+            "used": l.used,
             "tier_value": l.tier_value,
             "environment_factor": l.factor,
             "override": l.overridden.as_ref().map(|o| json!({ "value": o.value, "reason": o.reason, "by": o.by })),
