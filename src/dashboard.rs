@@ -14,6 +14,17 @@ pub struct Overview {
     pub active_tenants: i64,
     pub users: i64,
     pub recent_events: Vec<EventSummary>,
+    /// Tenants at 80 % of this month's API calls or more, nearest first.
+    pub near_quota: Vec<NearQuota>,
+}
+
+/// A tenant near (or over) its monthly API calls.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NearQuota {
+    pub slug: String,
+    pub name: String,
+    pub used: i64,
+    pub limit: i64,
 }
 
 /// The dashboard's figures, for platform staff.
@@ -31,8 +42,28 @@ pub async fn load_overview() -> Result<Overview, AppError> {
     .fetch_one(&mut *tx)
     .await?;
     let recent_events = crate::audit::recent(&mut tx, 10).await?;
+    let near_quota = sqlx::query_as!(
+        NearQuota,
+        r#"SELECT t.slug, t.name, c.calls AS used, coalesce(o.value, tr.api_calls_per_month) AS "limit!"
+           FROM api_calls c
+           JOIN tenants t ON t.id = c.tenant_id
+           JOIN tiers tr ON tr.id = t.tier_id
+           LEFT JOIN quota_overrides o ON o.tenant_id = t.id AND o.metric = 'api_calls'
+           WHERE c.month = date_trunc('month', now() AT TIME ZONE 'UTC')::date AND t.status <> 'deleted'
+             AND c.calls * 5 >= coalesce(o.value, tr.api_calls_per_month) * 4
+           ORDER BY c.calls::float8 / coalesce(o.value, tr.api_calls_per_month) DESC, t.slug
+           LIMIT 10"#
+    )
+    .fetch_all(&mut *tx)
+    .await?;
     tx.commit().await?;
-    Ok(Overview { tenants: counts.tenants, active_tenants: counts.active, users: counts.users, recent_events })
+    Ok(Overview {
+        tenants: counts.tenants,
+        active_tenants: counts.active,
+        users: counts.users,
+        recent_events,
+        near_quota,
+    })
 }
 
 /// The home page: the platform at a glance for staff, their own tenant for a tenant admin.
@@ -73,6 +104,7 @@ fn OverviewView(overview: Overview) -> impl IntoView {
         {(overview.tenants == 0).then(|| view! {
             <EmptyState title="No tenants yet" hint="Tenants appear here once a platform admin creates them."/>
         })}
+        <NearQuotaView tenants=overview.near_quota/>
         <div class="page-head">
             <h2>"Recent activity"</h2>
             <a href="/audit">"The whole audit trail"</a>
@@ -89,6 +121,36 @@ fn OverviewView(overview: Overview) -> impl IntoView {
                             <td><code>{e.action}</code></td>
                             <td>{e.target.unwrap_or_default()}</td>
                         </tr>
+                    }).collect_view()}
+                </Table>
+            }.into_any()
+        }}
+    }
+}
+
+#[component]
+fn NearQuotaView(tenants: Vec<NearQuota>) -> impl IntoView {
+    view! {
+        <h2>"API calls this month"</h2>
+        {if tenants.is_empty() {
+            view! { <EmptyState title="No tenant near its API call quota" hint="Tenants at 80 % of their month's API calls or more are listed here, nearest first."/> }.into_any()
+        } else {
+            view! {
+                <Table caption="Tenants near their API call quota" headers=vec![("Tenant".into(), false), ("API calls".into(), false), ("State".into(), false)]>
+                    {tenants.into_iter().map(|t| {
+                        let over = t.used >= t.limit;
+                        let caption = format!("{} of {}", crate::ui::format_count(t.used), crate::ui::format_count(t.limit));
+                        view! {
+                            <tr>
+                                <th scope="row"><a href=format!("/tenants/{}", t.slug)>{t.name}</a></th>
+                                <td><crate::ui::MeterBar label="API calls".to_string() used=t.used as f64 limit=t.limit as f64 caption/></td>
+                                <td>{if over {
+                                    view! { <crate::ui::Badge text="throttled" tone="danger"/> }.into_any()
+                                } else {
+                                    view! { <crate::ui::Badge text="over 80 %" tone="warning"/> }.into_any()
+                                }}</td>
+                            </tr>
+                        }
                     }).collect_view()}
                 </Table>
             }.into_any()
