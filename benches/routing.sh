@@ -27,11 +27,12 @@ psql "$DATABASE_URL" -q -c "UPDATE tiers SET api_rate_per_second = 1000000, api_
 token="$("$bin" token create --name bench --scope routing)"
 port=$(( (RANDOM % 20000) + 30000 ))
 
-start() {
-  BULKHEAD_BASE_DOMAIN=tenants.bench BULKHEAD_SHARED_UPSTREAM=http://pool:8080 LEPTOS_SITE_ADDR="127.0.0.1:$port" \
+start() { # [port]: sets pid
+  local p="${1:-$port}"
+  BULKHEAD_BASE_DOMAIN=tenants.bench BULKHEAD_SHARED_UPSTREAM=http://pool:8080 LEPTOS_SITE_ADDR="127.0.0.1:$p" \
     RUST_LOG=warn "$bin" serve &
   pid=$!
-  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/livez" -o /dev/null && break; sleep 0.1; done
+  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$p/livez" -o /dev/null && break; sleep 0.1; done
   sleep 1  # the routing table's first load
 }
 run() { # label, wrk arguments...
@@ -65,8 +66,27 @@ echo "exactness after a graceful stop: wrk saw $(( allowed_ok + 1 )) allowed (th
 psql "$DATABASE_URL" -q -c "TRUNCATE api_calls"
 start
 (sleep $(( secs / 2 )); kill -9 "$pid") &
-out="$(wrk -t2 -c64 -d"${secs}s" "${auth[@]}" -H "X-Forwarded-Host: seed-3.tenants.bench" "http://127.0.0.1:$port/route/check" 2>&1 || true)"
+out="$(wrk -t2 -c64 -d"${secs}s" "${auth[@]}" -H "X-Forwarded-Host: seed-5.tenants.bench" "http://127.0.0.1:$port/route/check" 2>&1 || true)"
 wait "$pid" 2>/dev/null || true
 total="$(awk '/requests in/ {print $1}' <<<"$out")"
 non2xx="$(awk '/Non-2xx/ {print $NF}' <<<"$out")"
 echo "after kill -9 mid-load: wrk saw ${total:-0} answers ($non2xx non-2xx), the database counted $(counted)"
+
+# Two consoles behind one proxy share a tenant's month through PostgreSQL:
+# each learns the other's calls at its flush, so together they can admit more
+# than the allowance by what one admits between two flushes.
+psql "$DATABASE_URL" -q -c "TRUNCATE api_calls" \
+  -c "INSERT INTO quota_overrides (tenant_id, metric, value, reason) SELECT id, 'api_calls', 20000, 'bench: shared' FROM tenants WHERE slug = 'seed-4'"
+sleep 1
+start "$port"; pid_a=$pid
+start "$(( port + 1 ))"; pid_b=$pid
+check4=(-H "Authorization: Bearer $token" -H "X-Forwarded-Host: seed-4.tenants.bench")
+out_a="$(mktemp)"; out_b="$(mktemp)"
+wrk -t1 -c32 -d"${secs}s" "${check4[@]}" "http://127.0.0.1:$port/route/check" > "$out_a" &
+wrk_a=$!
+wrk -t1 -c32 -d"${secs}s" "${check4[@]}" "http://127.0.0.1:$(( port + 1 ))/route/check" > "$out_b"
+wait "$wrk_a"
+ok() { local t n; t="$(awk '/requests in/ {print $1}' "$1")"; n="$(awk '/Non-2xx/ {print $NF}' "$1")"; echo $(( t - ${n:-0} )); }
+admitted=$(( $(ok "$out_a") + $(ok "$out_b") ))
+kill -TERM "$pid_a" "$pid_b"; wait "$pid_a" "$pid_b" 2>/dev/null || true
+echo "two consoles, allowance 20000: admitted $admitted (overshoot $(( admitted - 20000 ))), the database counted $(counted)"

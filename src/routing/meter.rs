@@ -108,8 +108,11 @@ impl Meter {
         let now = OffsetDateTime::now_utc();
         let mut taken: Vec<(Uuid, Date, i64, Arc<Counter>)> = Vec::new();
         for ((tenant, month), c) in self.counters.read().unwrap_or_else(|e| e.into_inner()).iter() {
+            // Moved from pending to known at once: while the write is under way
+            // the calls still count against the allowance.
             let n = c.pending.swap(0, Ordering::AcqRel);
             if n > 0 {
+                c.known.fetch_add(n, Ordering::AcqRel);
                 taken.push((*tenant, *month, n, c.clone()));
             }
         }
@@ -121,6 +124,7 @@ impl Meter {
             }
             Err(err) => {
                 for (_, _, n, c) in &taken {
+                    c.known.fetch_sub(*n, Ordering::AcqRel);
                     c.pending.fetch_add(*n, Ordering::AcqRel);
                 }
                 return Err(err);
@@ -229,6 +233,30 @@ mod tests {
         assert_eq!(until_next_month(datetime!(2026-11-30 23:59:00 UTC)), 60);
         assert_eq!(until_next_month(datetime!(2026-12-31 23:00:00 UTC)), 3600);
         assert_eq!(month_of(datetime!(2026-02-28 12:00 UTC)), time::macros::date!(2026 - 02 - 01));
+    }
+
+    #[tokio::test]
+    async fn calls_being_written_still_count_against_the_allowance() {
+        // A flush that cannot reach the database (here: no server at all) takes
+        // its time; meanwhile no call may slip past the allowance.
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .acquire_timeout(std::time::Duration::from_millis(300))
+            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+            .unwrap();
+        let meter = std::sync::Arc::new(Meter::default());
+        let (tenant, now) = (Uuid::new_v4(), OffsetDateTime::now_utc());
+        for _ in 0..3 {
+            assert!(matches!(meter.admit(tenant, 3, now), Admission::Allowed { .. }));
+        }
+        let flushing = {
+            let (meter, pool) = (meter.clone(), pool.clone());
+            tokio::spawn(async move { meter.flush(&pool).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(matches!(meter.admit(tenant, 3, now), Admission::Spent { .. }), "during the flush");
+        assert!(flushing.await.unwrap().is_err());
+        assert!(matches!(meter.admit(tenant, 3, now), Admission::Spent { .. }), "after it failed");
+        assert_eq!(meter.used(tenant, now), 3, "kept for the next flush");
     }
 
     #[test]
