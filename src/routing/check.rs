@@ -68,7 +68,9 @@ pub fn decide(state: &AppState, headers: &HeaderMap, now: OffsetDateTime) -> Out
     if !grant.scopes.contains(&TokenScope::Routing) {
         return refused(StatusCode::FORBIDDEN);
     }
-    state.routing.meter.note_token(grant.id);
+    if !grant.used.load(std::sync::atomic::Ordering::Relaxed) {
+        grant.used.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     let route = match identify(&table, state.config.base_domain.as_deref(), headers) {
         Ok(route) => route,
         Err(status) => return refused(status),

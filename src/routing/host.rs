@@ -18,6 +18,11 @@ pub fn normalise(host: &str) -> Option<String> {
     if name.is_empty() || name.ends_with('.') {
         return None;
     }
+    // The common case, a plain ASCII name, needs no IDNA processing.
+    if name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
+        let plain = name.split('.').all(|l| !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-'));
+        return (plain && name.len() <= 253).then(|| name.to_ascii_lowercase());
+    }
     let ascii = idna::domain_to_ascii_strict(name).ok()?;
     (!ascii.is_empty() && ascii.len() <= 253).then_some(ascii)
 }
@@ -39,7 +44,9 @@ mod tests {
         assert_eq!(normalise("acme.tenants.example.com:8443").as_deref(), Some("acme.tenants.example.com"));
         assert_eq!(normalise("Bücher.example").as_deref(), Some("xn--bcher-kva.example"));
         assert_eq!(normalise("xn--bcher-kva.example").as_deref(), Some("xn--bcher-kva.example"));
-        for bad in ["", "[::1]:80", "a..b", "host:port", "host:", "exa mple.com", "a.com..", &"a".repeat(2000)] {
+        for bad in
+            ["", "[::1]:80", "a..b", "host:port", "host:", "exa mple.com", "a.com..", "-a.com", &"a".repeat(2000)]
+        {
             assert_eq!(normalise(bad), None, "{bad:?}");
         }
     }

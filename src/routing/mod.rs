@@ -50,6 +50,14 @@ impl Routing {
         Ok(())
     }
 
+    /// Writes the calls counted since the last flush, and the tokens' last use.
+    pub async fn flush(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
+        for id in self.table().take_used() {
+            self.meter.note_token(id);
+        }
+        self.meter.flush(pool).await
+    }
+
     /// How many times the table has been loaded; changes after every reload.
     pub fn loads(&self) -> tokio::sync::watch::Receiver<u64> {
         self.loaded.subscribe()
@@ -70,7 +78,7 @@ pub fn spawn(routing: Arc<Routing>, pool: PgPool, flush_every: Duration) {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            if let Err(err) = routing.meter.flush(&pool).await {
+            if let Err(err) = routing.flush(&pool).await {
                 tracing::warn!(error = %err, "API calls could not be written; kept for the next flush");
             }
             routing.rates.tidy();

@@ -29,11 +29,14 @@ pub struct Route {
 }
 
 /// A token in force, by its hash.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct Grant {
     pub id: Uuid,
     pub scopes: Vec<TokenScope>,
     pub expires_at: Option<OffsetDateTime>,
+    /// Presented since the last flush (for its "last used" time); a flag per
+    /// token, so the check takes no lock to note it.
+    pub used: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -84,7 +87,7 @@ impl Table {
         for t in tokens {
             let Ok(hash) = <[u8; 32]>::try_from(t.token_hash.as_slice()) else { continue };
             let scopes = t.scopes.iter().filter_map(|s| TokenScope::parse(s)).collect();
-            table.tokens.insert(hash, Grant { id: t.id, scopes, expires_at: t.expires_at });
+            table.tokens.insert(hash, Grant { id: t.id, scopes, expires_at: t.expires_at, used: Default::default() });
         }
         Ok(table)
     }
@@ -105,6 +108,12 @@ impl Table {
     pub fn grant(&self, token: &str, now: OffsetDateTime) -> Option<&Grant> {
         let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         self.tokens.get(&hash).filter(|g| g.expires_at.is_none_or(|e| e > now))
+    }
+
+    /// The tokens presented since the last call, forgotten as they are read.
+    pub fn take_used(&self) -> Vec<Uuid> {
+        use std::sync::atomic::Ordering;
+        self.tokens.values().filter(|g| g.used.swap(false, Ordering::AcqRel)).map(|g| g.id).collect()
     }
 
     pub fn tenants(&self) -> usize {

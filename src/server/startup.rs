@@ -128,7 +128,7 @@ pub fn spawn_routing(state: &AppState) {
 
 /// Writes the calls counted since the last flush, before the process ends.
 pub async fn stop_routing(state: &AppState) {
-    if let Err(err) = state.routing.meter.flush(&state.pool).await {
+    if let Err(err) = state.routing.flush(&state.pool).await {
         tracing::error!(error = %err, "API calls counted since the last flush could not be written");
     }
 }
