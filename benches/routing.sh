@@ -58,7 +58,7 @@ allowed_ok=$LAST_OK
 run "route check, month spent" "${auth[@]}" -H "X-Forwarded-Host: seed-2.tenants.bench" "http://127.0.0.1:$port/route/check"
 run "route check, unknown host" "${auth[@]}" -H "X-Forwarded-Host: nobody.tenants.bench" "http://127.0.0.1:$port/route/check"
 rss_kib="$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")"
-kill -TERM "$pid"; wait "$pid" || true
+kill -TERM "$pid" || true; wait "$pid" || true
 echo "resident size with $tenants tenants cached: $(( rss_kib / 1024 )) MiB"
 echo "exactness after a graceful stop: wrk saw $(( allowed_ok + 1 )) allowed (the spent tenant's one included), the database counted $(counted)"
 
@@ -78,15 +78,16 @@ echo "after kill -9 mid-load: wrk saw ${total:-0} answers ($non2xx non-2xx), the
 psql "$DATABASE_URL" -q -c "TRUNCATE api_calls" \
   -c "INSERT INTO quota_overrides (tenant_id, metric, value, reason) SELECT id, 'api_calls', 20000, 'bench: shared' FROM tenants WHERE slug = 'seed-4'"
 sleep 1
-start "$port"; pid_a=$pid
-start "$(( port + 1 ))"; pid_b=$pid
+port_a=$(( port + 2 )); port_b=$(( port + 3 ))
+start "$port_a"; pid_a=$pid
+start "$port_b"; pid_b=$pid
 check4=(-H "Authorization: Bearer $token" -H "X-Forwarded-Host: seed-4.tenants.bench")
 out_a="$(mktemp)"; out_b="$(mktemp)"
-wrk -t1 -c32 -d"${secs}s" "${check4[@]}" "http://127.0.0.1:$port/route/check" > "$out_a" &
+wrk -t1 -c32 -d"${secs}s" "${check4[@]}" "http://127.0.0.1:$port_a/route/check" > "$out_a" &
 wrk_a=$!
-wrk -t1 -c32 -d"${secs}s" "${check4[@]}" "http://127.0.0.1:$(( port + 1 ))/route/check" > "$out_b"
+wrk -t1 -c32 -d"${secs}s" "${check4[@]}" "http://127.0.0.1:$port_b/route/check" > "$out_b"
 wait "$wrk_a"
 ok() { local t n; t="$(awk '/requests in/ {print $1}' "$1")"; n="$(awk '/Non-2xx/ {print $NF}' "$1")"; echo $(( t - ${n:-0} )); }
 admitted=$(( $(ok "$out_a") + $(ok "$out_b") ))
-kill -TERM "$pid_a" "$pid_b"; wait "$pid_a" "$pid_b" 2>/dev/null || true
+kill -TERM "$pid_a" "$pid_b" || true; wait "$pid_a" "$pid_b" 2>/dev/null || true
 echo "two consoles, allowance 20000: admitted $admitted (overshoot $(( admitted - 20000 ))), the database counted $(counted)"
