@@ -37,10 +37,10 @@ impl TokenScope {
     /// What the scope allows, for people.
     pub fn description(self) -> &'static str {
         match self {
-            TokenScope::Routing => "Routing check: a reverse proxy asks which tenant a request is for",
-            TokenScope::Ingest => "Usage ingestion",
+            TokenScope::Routing => "a reverse proxy's routing check",
+            TokenScope::Ingest => "usage reports",
             TokenScope::Metrics => "Prometheus metrics",
-            TokenScope::Billing => "Billing export",
+            TokenScope::Billing => "the billing export",
         }
     }
 }

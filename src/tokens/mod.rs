@@ -32,6 +32,8 @@ pub struct TokenRow {
     pub revoked_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_used_at: Option<OffsetDateTime>,
+    /// Past its expiry when read (by the database's clock: the browser has none to ask).
+    pub expired: bool,
 }
 
 impl TokenRow {

@@ -33,7 +33,6 @@ pub fn TokensPage() -> impl IntoView {
 fn TokensView(overview: TokensOverview) -> impl IntoView {
     let TokensOverview { tokens, echo, fresh, can_edit } = overview;
     let echo = Echo::new(echo);
-    let now = time::OffsetDateTime::now_utc();
     let fresh = fresh.map(|token| {
         view! {
             <div class="flash flash-success" role="status">
@@ -51,7 +50,7 @@ fn TokensView(overview: TokensOverview) -> impl IntoView {
             .collect();
         view! {
             <Table caption="API tokens" headers>
-                {tokens.into_iter().map(|t| view! { <TokenLine token=t now can_edit/> }).collect_view()}
+                {tokens.into_iter().map(|t| view! { <TokenLine token=t can_edit/> }).collect_view()}
             </Table>
         }
         .into_any()
@@ -65,10 +64,10 @@ fn TokensView(overview: TokensOverview) -> impl IntoView {
 }
 
 #[component]
-fn TokenLine(token: TokenRow, now: time::OffsetDateTime, can_edit: bool) -> impl IntoView {
+fn TokenLine(token: TokenRow, can_edit: bool) -> impl IntoView {
     let (state, tone) = if token.revoked_at.is_some() {
         ("revoked", "neutral")
-    } else if !token.usable(now) {
+    } else if token.expired {
         ("expired", "neutral")
     } else {
         ("in force", "success")
@@ -122,7 +121,7 @@ fn NewTokenForm(echo: Echo) -> impl IntoView {
                                 view! {
                                     <label class="check">
                                         <input type="checkbox" name=s.as_str() checked=checked/>
-                                        {s.description()}
+                                        <span><code>{s.as_str()}</code>" · "{s.description()}</span>
                                     </label>
                                 }
                             }).collect_view()}

@@ -134,8 +134,9 @@ pub async fn create(pool: &PgPool, actor: &Actor, created_by: Option<Uuid>, new:
 /// Every token, newest first.
 pub async fn list(conn: &mut PgConnection) -> Result<Vec<TokenRow>, sqlx::Error> {
     let rows = sqlx::query!(
-        "SELECT id, name, hint, scopes, created_at, expires_at, revoked_at, last_used_at
-         FROM api_tokens ORDER BY created_at DESC, name"
+        r#"SELECT id, name, hint, scopes, created_at, expires_at, revoked_at, last_used_at,
+                  coalesce(expires_at <= now(), false) AS "expired!"
+           FROM api_tokens ORDER BY created_at DESC, name"#
     )
     .fetch_all(conn)
     .await?;
@@ -150,6 +151,7 @@ pub async fn list(conn: &mut PgConnection) -> Result<Vec<TokenRow>, sqlx::Error>
             expires_at: r.expires_at,
             revoked_at: r.revoked_at,
             last_used_at: r.last_used_at,
+            expired: r.expired,
         })
         .collect())
 }
