@@ -113,7 +113,7 @@ fn NewTokenForm(echo: Echo) -> impl IntoView {
                 <div class="form-grid">
                     <FormField label="Name" name="name" required=true value=echo.value("name") error=echo.error("name")
                         hint="The machine that will use it: edge-proxy-eu, usage-collector."/>
-                    <fieldset class="field" class:field-invalid=echo.error("scopes").is_some()>
+                    <fieldset class="field field-wide" class:field-invalid=echo.error("scopes").is_some()>
                         <legend>"Scopes"</legend>
                         <div class="checks">
                             {TokenScope::ALL.into_iter().map(|s| {
