@@ -88,7 +88,8 @@ mod flow {
         client.post(app.url(&format!("/api/{function}"))).header("accept", "text/html").form(form).send().await.unwrap()
     }
 
-    async fn enrol(app: &TestApp, client: &reqwest::Client) -> (Vec<u8>, Vec<String>) {
+    /// Enrols; answers the secret, the TOTP step the enrolment's code used, and the recovery codes.
+    async fn enrol(app: &TestApp, client: &reqwest::Client) -> (Vec<u8>, i64, Vec<String>) {
         let first: Enrolment = post(app, client, "mfa_enrolment", &[]).await.json().await.unwrap();
         assert!(!first.enrolled);
         assert!(first.uri.starts_with("otpauth://totp/Bulkhead:"), "{}", first.uri);
@@ -99,13 +100,15 @@ mod flow {
 
         let wrong = post(app, client, "confirm_enrolment", &[("code", &code(b"some other secret!!!", 0))]).await;
         app.refusal(client, &location(&wrong), "/login/enrol", "code").await;
-        let ok = post(app, client, "confirm_enrolment", &[("code", &code(&secret, 0))]).await;
+        // The step is kept: a 30-second boundary may pass before the test replays the code.
+        let step = totp::step_of(time::OffsetDateTime::now_utc().unix_timestamp() as u64);
+        let ok = post(app, client, "confirm_enrolment", &[("code", &totp::code_at(&secret, step))]).await;
         assert_eq!(location(&ok), "/login/recovery-codes");
         let codes: Vec<String> = post(app, client, "recovery_codes", &[]).await.json().await.unwrap();
         assert_eq!(codes.len(), 10);
         let none: Vec<String> = post(app, client, "recovery_codes", &[]).await.json().await.unwrap();
         assert!(none.is_empty(), "shown once");
-        (secret, codes)
+        (secret, step, codes)
     }
 
     #[tokio::test]
@@ -113,7 +116,7 @@ mod flow {
         let app = spawn_app().await;
         let email = "staff@example.com";
         let client = app.signed_in(Role::PlatformAdmin, email).await;
-        let (secret, codes) = enrol(&app, &client).await;
+        let (secret, step, codes) = enrol(&app, &client).await;
 
         // At rest: the secret is sealed, the recovery codes are hashes.
         let (stored, text_len): (Vec<u8>, i64) =
@@ -141,9 +144,9 @@ mod flow {
         assert_eq!(browser.post(app.url("/api/audit_events")).send().await.unwrap().status(), 401);
 
         // The enrolment's own code counts as used; the next step's code signs in, once.
-        let used = post(&app, &browser, "verify_code", &[("code", &code(&secret, 0))]).await;
+        let used = post(&app, &browser, "verify_code", &[("code", &totp::code_at(&secret, step))]).await;
         assert_eq!(location(&used), "/login/code?error=replayed");
-        let next = code(&secret, 1);
+        let next = totp::code_at(&secret, step + 1);
         let ok = post(&app, &browser, "verify_code", &[("code", &next), ("next", "/audit")]).await;
         assert_eq!(location(&ok), "/audit");
         assert_eq!(browser.get(app.url("/audit")).send().await.unwrap().status(), 200);
@@ -171,7 +174,7 @@ mod flow {
         let app = spawn_app().await;
         let email = "locked@example.com";
         let client = app.signed_in(Role::PlatformAuditor, email).await;
-        let (secret, _) = enrol(&app, &client).await;
+        let (secret, _, _) = enrol(&app, &client).await;
         let browser = app.client();
         app.login(&browser, email, TEST_PASSWORD).await;
         let wrong = code(b"not the right secret at all", 0);
@@ -197,7 +200,7 @@ mod flow {
         assert_eq!(app.login(&browser, email, TEST_PASSWORD).await, "/login/enrol");
         assert!(location(&browser.get(app.url("/tenants")).send().await.unwrap()).starts_with("/login"));
         // Enrolling completes the sign-in.
-        let (_, codes) = enrol(&app, &browser).await;
+        let (_, _, codes) = enrol(&app, &browser).await;
         assert_eq!(codes.len(), 10);
         assert_eq!(browser.get(app.url("/tenants")).send().await.unwrap().status(), 200);
     }
