@@ -3,7 +3,7 @@
 
 use super::email::EmailAddress;
 use super::password;
-use super::throttle::{Admission, Counter, Policy};
+use super::throttle::{load_counter, policies, store_counter, Admission};
 use super::{CurrentUser, Role};
 use crate::audit::{self, Actor, NewEvent};
 use crate::error::AppError;
@@ -148,50 +148,6 @@ pub enum LoginOutcome {
     Invalid,
     /// Too many attempts for this account or address: try later.
     Locked,
-}
-
-pub(crate) fn policies(state: &AppState) -> (Policy, Policy) {
-    let c = &state.config;
-    let account = Policy {
-        limit: c.login_account_limit,
-        base_delay: c.login_base_delay,
-        max_delay: c.login_max_delay,
-        window: c.login_window,
-    };
-    (account, Policy { limit: c.login_ip_limit, ..account })
-}
-
-pub(crate) async fn load_counter(
-    conn: &mut PgConnection,
-    key: &str,
-) -> Result<(Counter, time::OffsetDateTime), sqlx::Error> {
-    sqlx::query!(
-        "INSERT INTO login_throttle (key, failures, updated_at) VALUES ($1, 0, now()) ON CONFLICT (key) DO NOTHING",
-        key
-    )
-    .execute(&mut *conn)
-    .await?;
-    let row = sqlx::query!(
-        r#"SELECT failures, locked_until, updated_at, clock_timestamp() AS "now!"
-           FROM login_throttle WHERE key = $1 FOR UPDATE"#,
-        key
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok((Counter { failures: row.failures, locked_until: row.locked_until, updated_at: row.updated_at }, row.now))
-}
-
-pub(crate) async fn store_counter(conn: &mut PgConnection, key: &str, c: &Counter) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "UPDATE login_throttle SET failures = $2, locked_until = $3, updated_at = $4 WHERE key = $1",
-        key,
-        c.failures,
-        c.locked_until,
-        c.updated_at
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 struct StoredUser {

@@ -68,6 +68,53 @@ impl Policy {
     }
 }
 
+/// The account and address policies this console is configured with.
+pub(crate) fn policies(state: &crate::server::state::AppState) -> (Policy, Policy) {
+    let c = &state.config;
+    let account = Policy {
+        limit: c.login_account_limit,
+        base_delay: c.login_base_delay,
+        max_delay: c.login_max_delay,
+        window: c.login_window,
+    };
+    (account, Policy { limit: c.login_ip_limit, ..account })
+}
+
+/// Reads a counter under a row lock (made on first use), with the database's clock.
+pub(crate) async fn load_counter(
+    conn: &mut sqlx::PgConnection,
+    key: &str,
+) -> Result<(Counter, time::OffsetDateTime), sqlx::Error> {
+    sqlx::query!(
+        "INSERT INTO login_throttle (key, failures, updated_at) VALUES ($1, 0, now()) ON CONFLICT (key) DO NOTHING",
+        key
+    )
+    .execute(&mut *conn)
+    .await?;
+    let row = sqlx::query!(
+        r#"SELECT failures, locked_until, updated_at, clock_timestamp() AS "now!"
+           FROM login_throttle WHERE key = $1 FOR UPDATE"#,
+        key
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((Counter { failures: row.failures, locked_until: row.locked_until, updated_at: row.updated_at }, row.now))
+}
+
+/// Writes a counter back, in the transaction that locked it.
+pub(crate) async fn store_counter(conn: &mut sqlx::PgConnection, key: &str, c: &Counter) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE login_throttle SET failures = $2, locked_until = $3, updated_at = $4 WHERE key = $1",
+        key,
+        c.failures,
+        c.locked_until,
+        c.updated_at
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

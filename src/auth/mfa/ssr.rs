@@ -2,10 +2,9 @@
 
 use super::Enrolment;
 use crate::audit::{self, NewEvent};
-use crate::auth::session::{
-    load_counter, open_session, policies, store_counter, tenant_event, ClientMeta, SessionCheck,
-};
+use crate::auth::session::{open_session, tenant_event, ClientMeta, SessionCheck};
 use crate::auth::sign_in_state::{enter_session, pending};
+use crate::auth::throttle::{load_counter, policies, store_counter};
 use crate::auth::throttle::{Admission, Policy};
 use crate::auth::totp::{self, CodeCheck};
 use crate::auth::{CurrentUser, Role};
