@@ -1,5 +1,6 @@
 //! Where a tenant stands in its life: provisioning, active, suspended, deleted.
 
+use super::isolation::IsolationLevel;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -38,6 +39,20 @@ impl TenantStatus {
     }
 
     /// The tone of its badge.
+    /// The status after the isolation level moves from `from` to `to` (by a
+    /// tier change or on its own): an active tenant moving to a dedicated
+    /// instance waits for its activation checklist; one waiting that moves
+    /// back below level 3 runs again. Suspended and deleted tenants stay so.
+    pub fn after_isolation_change(self, from: IsolationLevel, to: IsolationLevel) -> TenantStatus {
+        match self {
+            TenantStatus::Active if to == IsolationLevel::INSTANCE && from != IsolationLevel::INSTANCE => {
+                TenantStatus::Provisioning
+            }
+            TenantStatus::Provisioning if to < IsolationLevel::INSTANCE => TenantStatus::Active,
+            other => other,
+        }
+    }
+
     pub fn tone(self) -> &'static str {
         match self {
             TenantStatus::Active => "success",
@@ -57,6 +72,15 @@ impl fmt::Display for TenantStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn level_3_waits_for_its_checklist_and_leaving_it_runs_again() {
+        use IsolationLevel as L;
+        assert_eq!(TenantStatus::Active.after_isolation_change(L::LOGICAL, L::INSTANCE), TenantStatus::Provisioning);
+        assert_eq!(TenantStatus::Active.after_isolation_change(L::INSTANCE, L::INSTANCE), TenantStatus::Active);
+        assert_eq!(TenantStatus::Provisioning.after_isolation_change(L::INSTANCE, L::NAMESPACE), TenantStatus::Active);
+        assert_eq!(TenantStatus::Suspended.after_isolation_change(L::LOGICAL, L::INSTANCE), TenantStatus::Suspended);
+    }
 
     #[test]
     fn names_round_trip_and_unknown_ones_are_refused() {

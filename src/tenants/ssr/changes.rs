@@ -70,14 +70,7 @@ pub async fn change_tier(
     } else {
         t.namespace_target.clone()
     };
-    let status = if level == IsolationLevel::INSTANCE
-        && t.isolation_level != IsolationLevel::INSTANCE
-        && t.status == TenantStatus::Active
-    {
-        TenantStatus::Provisioning
-    } else {
-        t.status
-    };
+    let status = t.status.after_isolation_change(t.isolation_level, level);
     sqlx::query!(
         r#"UPDATE tenants SET tier_id = $2, isolation_level = $3, namespace_target = $4, status = $5,
                   version = version + 1, updated_at = now()
@@ -134,13 +127,7 @@ pub async fn change_isolation(
     if level == t.isolation_level && namespace_target == t.namespace_target {
         return Err(AppError::invalid("isolation", "Nothing to change."));
     }
-    let status = match (level, t.status) {
-        (IsolationLevel::INSTANCE, TenantStatus::Active) if t.isolation_level != IsolationLevel::INSTANCE => {
-            TenantStatus::Provisioning
-        }
-        (l, TenantStatus::Provisioning) if l < IsolationLevel::INSTANCE => TenantStatus::Active,
-        (_, s) => s,
-    };
+    let status = t.status.after_isolation_change(t.isolation_level, level);
     sqlx::query!(
         r#"UPDATE tenants SET isolation_level = $2, namespace_target = $3, status = $4, dedicated_instance = false,
                   version = version + 1, updated_at = now()
