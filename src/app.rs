@@ -56,11 +56,14 @@ pub fn feature_routes() -> axum::Router<crate::server::state::AppState> {
 }
 
 /// The endpoints machines call in the path of every proxied request, served
-/// without sessions or page middleware: each checks its own token.
+/// without sessions or page middleware: each checks its own token, and each
+/// takes only the state it reads.
 #[cfg(feature = "ssr")]
-pub fn machine_routes() -> axum::Router<crate::server::state::AppState> {
+pub fn machine_routes(
+    routing: std::sync::Arc<crate::routing::Routing>,
+) -> axum::Router<crate::server::state::AppState> {
     use axum::routing::get;
-    axum::Router::new().route("/route/check", get(crate::routing::check::handler))
+    axum::Router::new().route("/route/check", get(crate::routing::check::handler)).with_state(routing)
 }
 
 /// The console: every page and where it lives.

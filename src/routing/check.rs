@@ -7,10 +7,10 @@
 use super::host;
 use super::meter::Admission;
 use super::table::{Route, Table};
+use super::Routing;
 use crate::domain::tenant_status::TenantStatus;
 use crate::domain::token_scope::TokenScope;
-use crate::server::state::AppState;
-use axum::extract::{Query, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -28,12 +28,16 @@ pub struct CheckQuery {
 
 /// The check's answer.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    Allowed { route: Arc<Route>, upstream: String },
-    Refused { status: StatusCode, retry_after_secs: Option<u64> },
+pub enum Outcome<'t> {
+    /// The tenant's route, whose answer headers say where the call goes.
+    Allowed(&'t Route),
+    Refused {
+        status: StatusCode,
+        retry_after_secs: Option<u64>,
+    },
 }
 
-fn refused(status: StatusCode) -> Outcome {
+fn refused(status: StatusCode) -> Outcome<'static> {
     Outcome::Refused { status, retry_after_secs: None }
 }
 
@@ -49,9 +53,9 @@ fn single<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ()>
     first.map(|v| std::str::from_utf8(v.as_bytes()).map_err(|_| ())).transpose()
 }
 
-/// Decides for one request, counting it when it passes.
-pub fn decide(state: &AppState, headers: &HeaderMap, now: OffsetDateTime) -> Outcome {
-    let table = state.routing.table();
+/// Decides for one request against `table` (the routing table as it stands),
+/// counting it when it passes.
+pub fn decide<'t>(routing: &Routing, table: &'t Table, headers: &HeaderMap, now: OffsetDateTime) -> Outcome<'t> {
     // X-Bulkhead-Token first: a proxy that cannot replace the client's
     // Authorization on the check (Traefik) adds its token there instead.
     let presented = match single(headers, "x-bulkhead-token") {
@@ -71,7 +75,7 @@ pub fn decide(state: &AppState, headers: &HeaderMap, now: OffsetDateTime) -> Out
     if !grant.used.load(std::sync::atomic::Ordering::Relaxed) {
         grant.used.store(true, std::sync::atomic::Ordering::Relaxed);
     }
-    let route = match identify(&table, state.config.base_domain.as_deref(), headers) {
+    let route = match identify(table, routing.base_domain.as_deref(), headers) {
         Ok(route) => route,
         Err(status) => return refused(status),
     };
@@ -79,24 +83,21 @@ pub fn decide(state: &AppState, headers: &HeaderMap, now: OffsetDateTime) -> Out
         return refused(StatusCode::FORBIDDEN);
     }
     // The bucket first: a call refused for its speed does not spend the month.
-    if let Err(wait) = state.routing.rates.take(route.id, route.rate, route.burst) {
+    if let Err(wait) = routing.rates.take(route.id, route.rate, route.burst) {
         let retry_after_secs = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
         return Outcome::Refused { status: StatusCode::TOO_MANY_REQUESTS, retry_after_secs };
     }
-    match state.routing.meter.admit(route.id, route.monthly_calls, now) {
+    match routing.meter.admit(route.id, route.monthly_calls, now) {
         Admission::Spent { retry_after_secs } => {
             Outcome::Refused { status: StatusCode::TOO_MANY_REQUESTS, retry_after_secs: Some(retry_after_secs) }
         }
-        Admission::Allowed { .. } => {
-            let upstream = route.upstream.clone().unwrap_or_else(|| state.config.shared_upstream.clone());
-            Outcome::Allowed { route, upstream }
-        }
+        Admission::Allowed { .. } => Outcome::Allowed(route),
     }
 }
 
 /// The tenant a request names: by its host (the tenant's own domain, or
 /// `<slug>.<base domain>`), else by `X-Tenant-ID` (an id or a slug).
-fn identify(table: &Table, base: Option<&str>, headers: &HeaderMap) -> Result<Arc<Route>, StatusCode> {
+fn identify<'t>(table: &'t Table, base: Option<&str>, headers: &HeaderMap) -> Result<&'t Route, StatusCode> {
     let bad = StatusCode::BAD_REQUEST;
     let forwarded = single(headers, "x-forwarded-host").map_err(|_| bad)?;
     // A chain of proxies lists hosts; the first is the client's.
@@ -107,61 +108,39 @@ fn identify(table: &Table, base: Option<&str>, headers: &HeaderMap) -> Result<Ar
     if let Some(raw) = raw_host {
         let host = host::normalise(raw).ok_or(bad)?;
         if let Some(route) = table.by_domain(&host) {
-            return Ok(route.clone());
+            return Ok(route);
         }
         if let Some(label) = base.and_then(|b| host::subdomain(&host, b)) {
-            return table.by_slug(label).cloned().ok_or(StatusCode::NOT_FOUND);
+            return table.by_slug(label).map(|r| &**r).ok_or(StatusCode::NOT_FOUND);
         }
     }
     let tenant = single(headers, "x-tenant-id").map_err(|_| bad)?.map(str::trim).filter(|t| !t.is_empty());
     let Some(tenant) = tenant else { return Err(StatusCode::NOT_FOUND) };
     if let Ok(id) = Uuid::parse_str(tenant) {
-        return table.by_id(&id).cloned().ok_or(StatusCode::NOT_FOUND);
+        return table.by_id(&id).map(|r| &**r).ok_or(StatusCode::NOT_FOUND);
     }
     let slug = crate::domain::slug::Slug::parse(tenant).map_err(|_| bad)?;
-    table.by_slug(slug.as_str()).cloned().ok_or(StatusCode::NOT_FOUND)
+    table.by_slug(slug.as_str()).map(|r| &**r).ok_or(StatusCode::NOT_FOUND)
 }
 
-/// The handler.
-pub async fn handler(State(state): State<AppState>, Query(q): Query<CheckQuery>, headers: HeaderMap) -> Response {
-    let outcome = decide(&state, &headers, OffsetDateTime::now_utc());
-    respond(outcome, q.proxy.as_deref() == Some("nginx"))
-}
-
-/// The `host:port` an upstream URL dials, for proxies that take an address
-/// rather than a URL (Caddy's `reverse_proxy`).
-fn upstream_host(upstream: &str) -> String {
-    let (default_port, rest) = match upstream.split_once("://") {
-        Some(("https", rest)) => (443, rest),
-        Some((_, rest)) => (80, rest),
-        None => (80, upstream),
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
-    let has_port = authority
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()) && !authority.ends_with(']'));
-    if has_port {
-        authority.to_string()
-    } else {
-        format!("{authority}:{default_port}")
-    }
+/// The handler. It takes the routing memory alone as its state (one
+/// reference count per call, where the console's whole state is several),
+/// and reads the request's headers where they lie rather than a copy.
+pub async fn handler(State(routing): State<Arc<Routing>>, request: Request) -> Response {
+    let nginx = Query::<CheckQuery>::try_from_uri(request.uri()).is_ok_and(|q| q.proxy.as_deref() == Some("nginx"));
+    let table = routing.table();
+    respond(decide(&routing, &table, request.headers(), OffsetDateTime::now_utc()), nginx)
 }
 
 fn respond(outcome: Outcome, nginx: bool) -> Response {
     let mut res = match outcome {
-        Outcome::Allowed { route, upstream } => {
+        Outcome::Allowed(route) => {
             let mut res = StatusCode::OK.into_response();
             let h = res.headers_mut();
-            let mut set = |name: &'static str, value: &str| {
-                if let Ok(v) = HeaderValue::from_str(value) {
-                    h.insert(HeaderName::from_static(name), v);
-                }
-            };
-            set("x-tenant-id", &route.id.to_string());
-            set("x-tenant-slug", &route.slug);
-            set("x-tenant-tier", route.tier.as_str());
-            set("x-upstream", &upstream);
-            set("x-upstream-host", &upstream_host(&upstream));
+            h.reserve(route.answer.len() + 1);
+            for (name, value) in &route.answer {
+                h.insert(name.clone(), value.clone());
+            }
             res
         }
         Outcome::Refused { status, retry_after_secs } => {
@@ -180,17 +159,4 @@ fn respond(outcome: Outcome, nginx: bool) -> Response {
     };
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
-}
-
-#[cfg(test)]
-mod tests {
-    use super::upstream_host;
-
-    #[test]
-    fn an_upstream_url_becomes_the_address_it_dials() {
-        assert_eq!(upstream_host("http://10.0.0.7:9000"), "10.0.0.7:9000");
-        assert_eq!(upstream_host("https://acme.internal/api"), "acme.internal:443");
-        assert_eq!(upstream_host("http://pool"), "pool:80");
-        assert_eq!(upstream_host("http://[fd00::1]"), "[fd00::1]:80");
-    }
 }

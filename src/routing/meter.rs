@@ -68,10 +68,19 @@ impl Meter {
     /// Counts one call of `tenant` if its month allows `allowance` calls more
     /// than it has made.
     pub fn admit(&self, tenant: Uuid, allowance: i64, now: OffsetDateTime) -> Admission {
-        let c = self.counter(tenant, month_of(now));
+        let month = month_of(now);
+        // Under the map's read lock, without taking a reference to the
+        // counter: one atomic fewer on the line every core shares.
+        if let Some(c) = self.counters.read().unwrap_or_else(|e| e.into_inner()).get(&(tenant, month)) {
+            return self.admit_on(c, tenant, month, allowance, now);
+        }
+        let c = self.counter(tenant, month);
+        self.admit_on(&c, tenant, month, allowance, now)
+    }
+
+    fn admit_on(&self, c: &Counter, tenant: Uuid, month: Date, allowance: i64, now: OffsetDateTime) -> Admission {
         let known = c.known.load(Ordering::Acquire);
         let mine = c.pending.fetch_add(1, Ordering::AcqRel) + 1;
-        let month = month_of(now);
         if known + mine > allowance {
             c.pending.fetch_sub(1, Ordering::AcqRel);
             if !c.spent.swap(true, Ordering::AcqRel) {

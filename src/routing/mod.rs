@@ -10,42 +10,49 @@ pub mod meter;
 pub mod rate;
 pub mod table;
 
+use arc_swap::ArcSwap;
 use meter::Meter;
 use sqlx::PgPool;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 use table::Table;
 
 /// The routing check's memory: the table and the counters.
 pub struct Routing {
-    table: RwLock<Arc<Table>>,
+    /// Swapped whole at each reload; a call reads it without a lock or a
+    /// reference count that the other cores would contend for.
+    table: ArcSwap<Table>,
     pub meter: Meter,
     pub rates: rate::Rates,
     /// When the table was last loaded in full, for `/readyz` and tests.
     loaded: tokio::sync::watch::Sender<u64>,
-}
-
-impl Default for Routing {
-    fn default() -> Self {
-        Routing {
-            table: RwLock::new(Arc::new(Table::default())),
-            meter: Meter::default(),
-            rates: rate::Rates::default(),
-            loaded: tokio::sync::watch::channel(0).0,
-        }
-    }
+    /// Tenants are named `<slug>.<base_domain>` (`BULKHEAD_BASE_DOMAIN`).
+    pub base_domain: Option<String>,
+    /// Where the calls of tenants without an instance of their own go.
+    pub shared_upstream: String,
 }
 
 impl Routing {
+    pub fn new(base_domain: Option<String>, shared_upstream: String) -> Routing {
+        Routing {
+            table: ArcSwap::from_pointee(Table::default()),
+            meter: Meter::default(),
+            rates: rate::Rates::default(),
+            loaded: tokio::sync::watch::channel(0).0,
+            base_domain,
+            shared_upstream,
+        }
+    }
+
     /// The table as it stands.
-    pub fn table(&self) -> Arc<Table> {
-        self.table.read().unwrap_or_else(|e| e.into_inner()).clone()
+    pub fn table(&self) -> arc_swap::Guard<Arc<Table>> {
+        self.table.load()
     }
 
     /// Loads the table in full from the database.
     pub async fn reload(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
-        let table = Table::load(pool).await?;
-        *self.table.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(table);
+        let table = Table::load(pool, &self.shared_upstream).await?;
+        self.table.store(Arc::new(table));
         self.loaded.send_modify(|n| *n += 1);
         Ok(())
     }

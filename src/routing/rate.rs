@@ -24,9 +24,6 @@ impl std::fmt::Debug for Rates {
 
 impl Rates {
     fn limiter(&self, rate: u32, burst: u32) -> Arc<DefaultKeyedRateLimiter<Uuid>> {
-        if let Some(l) = self.limiters.read().unwrap_or_else(|e| e.into_inner()).get(&(rate, burst)) {
-            return l.clone();
-        }
         let quota = Quota::per_second(NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN))
             .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
         self.limiters
@@ -40,9 +37,14 @@ impl Rates {
     /// Takes one call from the tenant's bucket; `Err` with the wait until the
     /// next call would fit.
     pub fn take(&self, tenant: Uuid, rate: u32, burst: u32) -> Result<(), Duration> {
-        self.limiter(rate, burst)
-            .check_key(&tenant)
-            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+        let check = |limiter: &DefaultKeyedRateLimiter<Uuid>| {
+            limiter.check_key(&tenant).map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+        };
+        // The common case under the map's read lock, without a reference count.
+        if let Some(limiter) = self.limiters.read().unwrap_or_else(|e| e.into_inner()).get(&(rate, burst)) {
+            return check(limiter);
+        }
+        check(&self.limiter(rate, burst))
     }
 
     /// Forgets full buckets (tenants that have not called for a while).

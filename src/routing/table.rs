@@ -5,6 +5,7 @@ use crate::domain::tenant_status::TenantStatus;
 use crate::domain::tier_id::TierId;
 use crate::domain::token_scope::TokenScope;
 use crate::server::db::{self, Scope};
+use axum::http::{HeaderName, HeaderValue};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use std::collections::HashMap;
@@ -26,6 +27,45 @@ pub struct Route {
     /// The tier's token bucket: refilled at `rate` calls a second, holding `burst`.
     pub rate: u32,
     pub burst: u32,
+    /// The allowed answer's headers, built once when the table loads rather
+    /// than on every call.
+    pub answer: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl Route {
+    /// The headers of an allowed answer: who the tenant is and where its
+    /// calls go (`upstream`: its own, or the shared pool's).
+    fn answer(id: Uuid, slug: &str, tier: &TierId, upstream: &str) -> Vec<(HeaderName, HeaderValue)> {
+        [
+            ("x-tenant-id", id.to_string()),
+            ("x-tenant-slug", slug.to_string()),
+            ("x-tenant-tier", tier.as_str().to_string()),
+            ("x-upstream", upstream.to_string()),
+            ("x-upstream-host", upstream_host(upstream)),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((HeaderName::from_static(name), HeaderValue::try_from(value).ok()?)))
+        .collect()
+    }
+}
+
+/// The `host:port` an upstream URL dials, for proxies that take an address
+/// rather than a URL (Caddy's `reverse_proxy`).
+fn upstream_host(upstream: &str) -> String {
+    let (default_port, rest) = match upstream.split_once("://") {
+        Some(("https", rest)) => (443, rest),
+        Some((_, rest)) => (80, rest),
+        None => (80, upstream),
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let has_port = authority
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()) && !authority.ends_with(']'));
+    if has_port {
+        authority.to_string()
+    } else {
+        format!("{authority}:{default_port}")
+    }
 }
 
 /// A token in force, by its hash.
@@ -48,8 +88,9 @@ pub struct Table {
 }
 
 impl Table {
-    /// Reads the whole table in one transaction.
-    pub async fn load(pool: &PgPool) -> Result<Table, sqlx::Error> {
+    /// Reads the whole table in one transaction; tenants without an upstream
+    /// of their own are sent to `shared_upstream`.
+    pub async fn load(pool: &PgPool, shared_upstream: &str) -> Result<Table, sqlx::Error> {
         let mut tx = db::begin(pool, Scope::Platform).await?;
         let rows = sqlx::query!(
             r#"SELECT t.id, t.slug, t.tier_id AS "tier_id: TierId", t.status AS "status: TenantStatus", t.domain,
@@ -68,6 +109,7 @@ impl Table {
         tx.commit().await?;
         let mut table = Table::default();
         for r in rows {
+            let answer = Route::answer(r.id, &r.slug, &r.tier_id, r.upstream.as_deref().unwrap_or(shared_upstream));
             let route = Arc::new(Route {
                 id: r.id,
                 slug: r.slug,
@@ -77,6 +119,7 @@ impl Table {
                 monthly_calls: r.monthly_calls,
                 rate: r.api_rate_per_second.max(1) as u32,
                 burst: r.api_burst.max(1) as u32,
+                answer,
             });
             if let Some(domain) = r.domain {
                 table.by_domain.insert(domain, route.clone());
@@ -118,5 +161,18 @@ impl Table {
 
     pub fn tenants(&self) -> usize {
         self.by_id.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::upstream_host;
+
+    #[test]
+    fn an_upstream_url_becomes_the_address_it_dials() {
+        assert_eq!(upstream_host("http://10.0.0.7:9000"), "10.0.0.7:9000");
+        assert_eq!(upstream_host("https://acme.internal/api"), "acme.internal:443");
+        assert_eq!(upstream_host("http://pool"), "pool:80");
+        assert_eq!(upstream_host("http://[fd00::1]"), "[fd00::1]:80");
     }
 }

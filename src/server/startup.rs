@@ -110,14 +110,15 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         // In the path of every proxied request: no session, no page middleware.
-        .merge(machine_routes().route("/livez", get(routes::livez)))
+        .merge(machine_routes(state.routing.clone()).route("/livez", get(routes::livez)))
         .with_state(state)
 }
 
 /// Builds the state for `pool` and `config`.
 pub fn state(pool: PgPool, config: Config, leptos_options: LeptosOptions) -> AppState {
     let secrets = config.secret_box();
-    AppState { leptos_options, pool, config: Arc::new(config), secrets, routing: Arc::default() }
+    let routing = Arc::new(crate::routing::Routing::new(config.base_domain.clone(), config.shared_upstream.clone()));
+    AppState { leptos_options, pool, config: Arc::new(config), secrets, routing }
 }
 
 /// Keeps the routing check's table in step with the database and writes its
