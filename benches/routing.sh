@@ -30,7 +30,7 @@ port=$(( (RANDOM % 20000) + 30000 ))
 start() { # [port]: sets pid
   local p="${1:-$port}"
   BULKHEAD_BASE_DOMAIN=tenants.bench BULKHEAD_SHARED_UPSTREAM=http://pool:8080 LEPTOS_SITE_ADDR="127.0.0.1:$p" \
-    RUST_LOG=warn "$bin" serve &
+    BULKHEAD_ENV=development RUST_LOG=warn "$bin" serve &
   pid=$!
   for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$p/livez" -o /dev/null && break; sleep 0.1; done
   sleep 1  # the routing table's first load

@@ -313,9 +313,16 @@ async fn admin(command: AdminCommand) -> anyhow_lite::Result<()> {
 
 async fn serve() -> anyhow_lite::Result<()> {
     let config = Config::from_env()?;
+    let off = config.protections_off();
+    if off.is_empty() {
+        tracing::info!(profile = ?config.profile, "profile {:?}: every protection is on", config.profile);
+    } else {
+        tracing::warn!(profile = ?config.profile, "profile {:?}: off: {}", config.profile, off.join("; "));
+    }
     let url = database_url()?;
     let options = startup::leptos_options();
     let addr = options.site_addr;
+    config.check_listen(addr)?;
     let pool = db::connect(&url, config.db_max_connections)?;
     startup::spawn_cleanup(pool.clone());
     let state = startup::state(pool, config, options);

@@ -1,4 +1,5 @@
-//! Configuration from the environment, with safe defaults for development.
+//! Configuration from the environment. Without `BULKHEAD_ENV` the console
+//! runs as production; development must be asked for.
 
 use std::time::Duration;
 
@@ -30,8 +31,8 @@ pub struct Config {
     pub login_max_delay: Duration,
     /// Failures older than this are forgotten.
     pub login_window: Duration,
-    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
-    pub trust_forwarded_for: bool,
+    /// The proxies whose `X-Forwarded-For` hops are believed (`BULKHEAD_TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// Pooled database connections of one server (`BULKHEAD_DB_MAX_CONNECTIONS`).
@@ -75,7 +76,7 @@ impl Default for Config {
             login_base_delay: Duration::from_secs(30),
             login_max_delay: Duration::from_secs(15 * 60),
             login_window: Duration::from_secs(15 * 60),
-            trust_forwarded_for: false,
+            trusted_proxies: Vec::new(),
             max_body_bytes: 64 * 1024,
             db_max_connections: 10,
             secret_key: None,
@@ -126,9 +127,15 @@ impl Config {
     /// Reads the `BULKHEAD_*` variables (see README and `.env.example`).
     pub fn from_env() -> Result<Config, ConfigError> {
         let d = Config::default();
+        if var("BULKHEAD_TRUST_FORWARDED_FOR").is_some() {
+            return Err(ConfigError {
+                name: "BULKHEAD_TRUST_FORWARDED_FOR",
+                message: "replaced by BULKHEAD_TRUSTED_PROXIES: list the proxies' addresses or networks".into(),
+            });
+        }
         let profile = match var("BULKHEAD_ENV").as_deref().map(str::to_ascii_lowercase).as_deref() {
-            None | Some("development") | Some("dev") => Profile::Development,
-            Some("production") | Some("prod") => Profile::Production,
+            Some("development") | Some("dev") => Profile::Development,
+            None | Some("production") | Some("prod") => Profile::Production,
             Some(other) => {
                 return Err(ConfigError {
                     name: "BULKHEAD_ENV",
@@ -146,10 +153,11 @@ impl Config {
             login_base_delay: secs("BULKHEAD_LOGIN_BASE_DELAY_SECS", d.login_base_delay)?,
             login_max_delay: secs("BULKHEAD_LOGIN_MAX_DELAY_SECS", d.login_max_delay)?,
             login_window: secs("BULKHEAD_LOGIN_WINDOW_SECS", d.login_window)?,
-            trust_forwarded_for: matches!(
-                var("BULKHEAD_TRUST_FORWARDED_FOR").as_deref(),
-                Some("1") | Some("true") | Some("yes")
-            ),
+            trusted_proxies: match var("BULKHEAD_TRUSTED_PROXIES") {
+                None => Vec::new(),
+                Some(list) => super::client_address::parse_networks(&list)
+                    .map_err(|message| ConfigError { name: "BULKHEAD_TRUSTED_PROXIES", message })?,
+            },
             max_body_bytes: number("BULKHEAD_MAX_BODY_BYTES", d.max_body_bytes)?,
             db_max_connections: number("BULKHEAD_DB_MAX_CONNECTIONS", d.db_max_connections)?,
             secret_key: var("BULKHEAD_SECRET_KEY"),
@@ -223,6 +231,40 @@ impl Config {
         Ok(())
     }
 
+    /// The protections this configuration turns off, in words for the log's
+    /// first line; empty when every one is on.
+    pub fn protections_off(&self) -> Vec<&'static str> {
+        let mut off = Vec::new();
+        if !self.secure_cookies() {
+            off.push("Secure and __Host- cookies");
+        }
+        if !self.require_staff_mfa {
+            off.push("two-factor sign-in for platform staff");
+        }
+        if self.secret_key.is_none() {
+            off.push("a private key for TOTP secrets (the public development key seals them)");
+        }
+        if self.public_origin.is_none() {
+            off.push("the Origin check against the console's own address (BULKHEAD_PUBLIC_URL)");
+        }
+        off
+    }
+
+    /// Where the console may listen: anywhere in production; in development,
+    /// loopback addresses only (its keys are public, its cookies plain).
+    pub fn check_listen(&self, addr: std::net::SocketAddr) -> Result<(), ConfigError> {
+        if self.profile == Profile::Development && !addr.ip().is_loopback() {
+            return Err(ConfigError {
+                name: "LEPTOS_SITE_ADDR",
+                message: format!(
+                    "development listens on loopback only (127.0.0.1 or ::1), not {addr}; \
+                     set BULKHEAD_ENV=production to serve other hosts"
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// Secure, `__Host-` prefixed cookies everywhere but development.
     pub fn secure_cookies(&self) -> bool {
         self.profile == Profile::Production
@@ -253,6 +295,33 @@ mod tests {
         c.public_origin = Some("https://console.example.com".into());
         assert!(c.check().is_ok());
         assert_eq!(c.session_cookie_name(), "__Host-bulkhead_session");
+    }
+
+    #[test]
+    fn without_a_profile_the_console_is_production() {
+        // The process's environment is shared by the tests of this binary:
+        // only this test touches BULKHEAD_ENV.
+        std::env::remove_var("BULKHEAD_ENV");
+        std::env::remove_var("BULKHEAD_SECRET_KEY");
+        let err = Config::from_env().unwrap_err();
+        assert_eq!(err.name, "BULKHEAD_SECRET_KEY", "production refuses to start without a key");
+        std::env::set_var("BULKHEAD_ENV", "development");
+        let dev = Config::from_env().unwrap();
+        std::env::remove_var("BULKHEAD_ENV");
+        assert_eq!(dev.profile, Profile::Development);
+        assert!(dev.protections_off().iter().any(|p| p.contains("Secure")));
+        assert!(dev.check_listen("127.0.0.1:3000".parse().unwrap()).is_ok());
+        assert!(dev.check_listen("[::1]:3000".parse().unwrap()).is_ok());
+        assert_eq!(dev.check_listen("0.0.0.0:3000".parse().unwrap()).unwrap_err().name, "LEPTOS_SITE_ADDR");
+        let prod = Config {
+            profile: Profile::Production,
+            secret_key: Some("k".repeat(32)),
+            public_origin: Some("https://console.example.com".into()),
+            require_staff_mfa: true,
+            ..Config::default()
+        };
+        assert!(prod.protections_off().is_empty(), "{:?}", prod.protections_off());
+        assert!(prod.check_listen("0.0.0.0:3000".parse().unwrap()).is_ok());
     }
 
     #[test]
