@@ -3,7 +3,7 @@
 mod common;
 
 use bulkhead::server::config::{Config, Profile};
-use common::{location, set_cookie, spawn_app, spawn_app_with};
+use common::{location, set_cookie, spawn_app, spawn_app_with, TestApp};
 use std::time::Duration;
 
 const EMAIL: &str = "ops@example.com";
@@ -252,6 +252,65 @@ async fn one_address_is_limited_across_accounts() {
     }
     assert_eq!(app.login(&client, "user2@example.com", "nope nope nope").await, "/login?error=invalid");
     assert_eq!(app.login(&client, EMAIL, PASSWORD).await, "/login?error=locked");
+}
+
+/// A sign-in sent through a proxy at this test's own address, which appends
+/// the address it saw to whatever `X-Forwarded-For` the client wrote.
+async fn login_via_proxy(app: &TestApp, forwarded_for: &str, email: &str, password: &str) -> String {
+    let res = app
+        .client()
+        .post(app.url("/api/login"))
+        .header("accept", "text/html")
+        .header("x-forwarded-for", forwarded_for)
+        .form(&[("email", email), ("password", password), ("next", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302);
+    location(&res)
+}
+
+#[tokio::test]
+async fn a_forged_forwarded_for_changes_nothing() {
+    let trusted_proxies = bulkhead::server::client_address::parse_networks("127.0.0.1").unwrap();
+    let app = spawn_app_with(Config { login_ip_limit: 3, trusted_proxies, ..Config::default() }).await;
+    app.create_admin(EMAIL, PASSWORD).await;
+    // The client writes a new first hop every time; the proxy's own hop, the
+    // right-most, names the same client.
+    for i in 0..3 {
+        let hops = format!("10.9.9.{i}, 203.0.113.7");
+        assert_eq!(
+            login_via_proxy(&app, &hops, &format!("u{i}@example.com"), "nope nope").await,
+            "/login?error=invalid"
+        );
+    }
+    assert_eq!(login_via_proxy(&app, "10.9.9.99, 203.0.113.7", EMAIL, PASSWORD).await, "/login?error=locked");
+    // Another client through the same proxy is not held back by the first.
+    assert_eq!(login_via_proxy(&app, "198.51.100.4", EMAIL, PASSWORD).await, "/");
+    // An IPv6 client counts by its /64: a new address in it is the same client.
+    for i in 1..=3 {
+        let hop = format!("2001:db8:7:7::{i}");
+        assert_eq!(
+            login_via_proxy(&app, &hop, &format!("v{i}@example.com"), "nope nope").await,
+            "/login?error=invalid"
+        );
+    }
+    assert_eq!(login_via_proxy(&app, "2001:db8:7:7:abcd::1", EMAIL, PASSWORD).await, "/login?error=locked");
+    assert_eq!(login_via_proxy(&app, "2001:db8:7:8::1", EMAIL, PASSWORD).await, "/", "the next /64 is someone else");
+}
+
+#[tokio::test]
+async fn a_success_does_not_forgive_the_address_its_failures() {
+    let app = spawn_app_with(Config { login_ip_limit: 3, ..Config::default() }).await;
+    app.create_admin(EMAIL, PASSWORD).await;
+    let client = app.client();
+    for i in 0..2 {
+        assert_eq!(app.login(&client, &format!("guess{i}@example.com"), "nope nope").await, "/login?error=invalid");
+    }
+    // The attacker's own account signs in between guesses...
+    assert_eq!(app.login(&app.client(), EMAIL, PASSWORD).await, "/");
+    // ...and the address's count stands: its next attempt waits.
+    assert_eq!(app.login(&app.client(), EMAIL, PASSWORD).await, "/login?error=locked");
 }
 
 #[tokio::test]

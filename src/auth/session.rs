@@ -31,6 +31,12 @@ pub struct ClientMeta {
 }
 
 impl ClientMeta {
+    /// The key the client's address is throttled under (IPv6 by its /64).
+    pub fn throttle_group(&self) -> Option<String> {
+        let ip = self.ip.as_deref()?.parse().ok()?;
+        Some(crate::server::client_address::throttle_group(ip))
+    }
+
     /// The audit actor for this client, signed in as `user` (if anyone).
     pub fn actor(&self, user: Option<&CurrentUser>) -> Actor {
         Actor {
@@ -198,7 +204,7 @@ pub async fn login_with(
     let attempted = json!({ "email": email.as_str() });
     let (account_policy, ip_policy) = policies(state);
     let account_key = format!("account:{email}");
-    let ip_key = meta.ip.as_ref().map(|ip| format!("ip:{ip}"));
+    let ip_key = meta.throttle_group().map(|group| format!("ip:{group}"));
 
     // 1. Count the attempt, atomically, before looking at the password.
     let mut tx = db::begin(&state.pool, Scope::Auth).await?;
@@ -266,12 +272,10 @@ pub async fn login_with(
         return Ok(if locked { LoginOutcome::Locked } else { LoginOutcome::Invalid });
     };
 
-    // 3. Success: reset the account's counter, forgive the address, open the session.
+    // 3. Success: reset the account's counter and open the session. The
+    // address's failures stand: one account of its own would otherwise let an
+    // address wash away its guesses at the others.
     sqlx::query!("DELETE FROM login_throttle WHERE key = $1", account_key).execute(&mut *tx).await?;
-    if let Some(key) = &ip_key {
-        let (c, _) = load_counter(&mut tx, key).await?;
-        store_counter(&mut tx, key, &ip_policy.forgive(c)).await?;
-    }
     let role = Role::parse(&user.role).expect("filtered above");
     let current = CurrentUser { id: user.id, email: user.email.clone(), role, tenant_id: user.tenant_id };
 

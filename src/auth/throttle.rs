@@ -58,14 +58,6 @@ impl Policy {
         let locked_until = self.delay(failures).map(|d| now + d);
         Admission::Admitted(Counter { failures, locked_until, updated_at: now })
     }
-
-    /// The counter after an attempt it admitted turned out to be correct for an
-    /// IP counter: the attempt no longer counts as a failure.
-    pub fn forgive(&self, counter: Counter) -> Counter {
-        let failures = (counter.failures - 1).max(0);
-        let locked_until = if failures < self.limit { None } else { counter.locked_until };
-        Counter { failures, locked_until, ..counter }
-    }
 }
 
 /// The account and address policies this console is configured with.
@@ -180,15 +172,5 @@ mod tests {
         let old = Counter { failures: 4, locked_until: None, updated_at: now - Duration::from_secs(901) };
         let Admission::Admitted(next) = p.admit(old, now) else { panic!() };
         assert_eq!(next.failures, 1);
-    }
-
-    #[test]
-    fn forgiving_a_success_lifts_a_lock_below_the_limit() {
-        let p = policy();
-        let now = OffsetDateTime::now_utc();
-        let c = Counter { failures: 5, locked_until: Some(now), updated_at: now };
-        let f = p.forgive(c);
-        assert_eq!((f.failures, f.locked_until), (4, None));
-        assert_eq!(p.forgive(Counter { failures: 0, ..c }).failures, 0);
     }
 }

@@ -62,19 +62,9 @@ pub async fn csrf(State(state): State<AppState>, req: Request, next: Next) -> Re
 
 fn client_meta(req: &Request, config: &Config) -> ClientMeta {
     let headers = req.headers();
-    let forwarded = if config.trust_forwarded_for {
-        headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-    } else {
-        None
-    };
-    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(a)| a.ip().to_string());
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(a)| a.ip());
     ClientMeta {
-        ip: forwarded.or(peer),
+        ip: peer.map(|peer| super::client_address::client_address(peer, headers, &config.trusted_proxies).to_string()),
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())

@@ -2,6 +2,7 @@
 //! machine routes and the router that ties them together.
 
 pub mod assets;
+pub mod client_address;
 pub mod config;
 pub mod db;
 pub mod headers;
