@@ -316,3 +316,53 @@ async fn isolation_changes_stay_within_the_tier_and_level_3_awaits_the_checklist
             .unwrap();
     assert_eq!(after["isolation_level"], 3);
 }
+
+/// Whether `client` still holds a working session: the dashboard answers it,
+/// rather than sending it to the sign-in page.
+async fn still_signed_in(app: &TestApp, client: &reqwest::Client) -> bool {
+    let res = client.get(app.url("/")).send().await.unwrap();
+    let to = common::location(&res);
+    assert!(res.status().is_success() || to.starts_with("/login"), "{} {to}", res.status());
+    res.status().is_success()
+}
+
+#[tokio::test]
+async fn access_ends_with_the_tenant_and_returns_with_it() {
+    let app = spawn_app().await;
+    let staff = signed_in(&app).await;
+    let acme = tenant(&app, "acme", "free", 1).await;
+    let gone = tenant(&app, "gone", "free", 1).await;
+    let owner = app.tenant_admin(acme, "owner@acme.example").await;
+    let other = app.tenant_admin(gone, "owner@gone.example").await;
+    assert!(still_signed_in(&app, &owner).await && still_signed_in(&app, &other).await);
+
+    // Suspension ends the sessions of the tenant's admins, and only theirs.
+    app.submit(&staff, "set_tenant_status", &[("slug", "acme"), ("version", "1"), ("action", "suspend")]).await;
+    assert!(!still_signed_in(&app, &owner).await, "the suspended tenant's admin is signed out");
+    assert!(still_signed_in(&app, &other).await, "another tenant's admin is not");
+    assert!(still_signed_in(&app, &staff).await, "platform staff are not");
+    let ended: i64 = sqlx::query_scalar(
+        "SELECT (after ->> 'sessions_ended')::bigint FROM audit_events WHERE action = 'tenant.suspended' AND target = 'acme'",
+    )
+    .fetch_one(&app.owner)
+    .await
+    .unwrap();
+    assert_eq!(ended, 1);
+
+    // Signing in again is refused with a clear message, told only to whoever knows the password.
+    let client = app.client();
+    assert_eq!(app.login(&client, "owner@acme.example", common::TEST_PASSWORD).await, "/login?error=suspended");
+    assert_eq!(app.login(&client, "owner@acme.example", "not the password").await, "/login?error=invalid");
+    assert_eq!(app.count_events("auth.login.refused").await, 1);
+    let page = client.get(app.url("/login?error=suspended")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("access to the console is suspended"), "the sign-in page says why");
+
+    // Reactivation restores sign-in (the second factor comes next, as before).
+    app.submit(&staff, "set_tenant_status", &[("slug", "acme"), ("version", "2"), ("action", "reactivate")]).await;
+    assert_eq!(app.login(&app.client(), "owner@acme.example", common::TEST_PASSWORD).await, "/login/code");
+
+    // Deletion ends access the same way.
+    app.submit(&staff, "delete_tenant", &[("slug", "gone"), ("version", "1"), ("confirm", "gone")]).await;
+    assert!(!still_signed_in(&app, &other).await);
+    assert_eq!(app.login(&app.client(), "owner@gone.example", common::TEST_PASSWORD).await, "/login?error=suspended");
+}

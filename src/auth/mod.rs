@@ -103,6 +103,7 @@ pub fn login_error_message(code: &str) -> Option<&'static str> {
         "locked" => Some("Too many sign-in attempts. Wait a few minutes, then try again."),
         "unavailable" => Some("The console cannot reach its database right now. Try again in a moment."),
         "expired" => Some("Your sign-in took too long, or was not started. Sign in again."),
+        "suspended" => Some("Your organisation's access to the console is suspended. Ask your platform administrator."),
         _ => None,
     }
 }
@@ -138,6 +139,7 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
         Ok(LoginOutcome::BadEmail) => leptos_axum::redirect(&back("email")),
         Ok(LoginOutcome::Invalid) => leptos_axum::redirect(&back("invalid")),
         Ok(LoginOutcome::Locked) => leptos_axum::redirect(&back("locked")),
+        Ok(LoginOutcome::TenantClosed) => leptos_axum::redirect(&back("suspended")),
         Err(AppError::Unavailable { .. }) => leptos_axum::redirect(&back("unavailable")),
         Err(other) => return Err(other),
     }

@@ -72,6 +72,7 @@ pub async fn check(state: &AppState, session: &Session) -> Result<SessionCheck, 
              AND s.revoked_at IS NULL AND s.expires_at > now()
              AND s.last_seen_at > now() - make_interval(secs => $2)
              AND u.disabled_at IS NULL
+             AND (u.tenant_id IS NULL OR tenant_access_open(u.tenant_id))
            RETURNING u.id, u.email, u.role, u.tenant_id"#,
         auth_session_id,
         idle_secs
@@ -154,6 +155,8 @@ pub enum LoginOutcome {
     Invalid,
     /// Too many attempts for this account or address: try later.
     Locked,
+    /// The password was right, but the user's tenant is suspended or deleted.
+    TenantClosed,
 }
 
 struct StoredUser {
@@ -164,6 +167,7 @@ struct StoredUser {
     tenant_id: Option<Uuid>,
     disabled: bool,
     mfa_enrolled: bool,
+    tenant_closed: bool,
 }
 
 /// Signs in from a server function: reads the session and client from the request.
@@ -235,7 +239,8 @@ pub async fn login_with(
     let user = sqlx::query_as!(
         StoredUser,
         r#"SELECT id, email, password_hash, role, tenant_id, disabled_at IS NOT NULL AS "disabled!",
-                  totp_enrolled_at IS NOT NULL AS "mfa_enrolled!"
+                  totp_enrolled_at IS NOT NULL AS "mfa_enrolled!",
+                  tenant_id IS NOT NULL AND NOT tenant_access_open(tenant_id) AS "tenant_closed!"
            FROM users WHERE email = $1"#,
         email.as_str()
     )
@@ -278,6 +283,18 @@ pub async fn login_with(
     sqlx::query!("DELETE FROM login_throttle WHERE key = $1", account_key).execute(&mut *tx).await?;
     let role = Role::parse(&user.role).expect("filtered above");
     let current = CurrentUser { id: user.id, email: user.email.clone(), role, tenant_id: user.tenant_id };
+    // Said only to whoever knows the password: a guesser learns nothing of the tenant.
+    if user.tenant_closed {
+        audit::record(
+            &mut tx,
+            &meta.actor(Some(&current)),
+            tenant_event(NewEvent::new("auth.login.refused").target(user.email.as_str()), &current)
+                .after(json!({ "email": user.email, "reason": "the tenant is suspended or deleted" })),
+        )
+        .await?;
+        tx.commit().await?;
+        return Ok(LoginOutcome::TenantClosed);
+    }
 
     // 4. A second factor, when the account has one or must have one.
     if user.mfa_enrolled || role == Role::TenantAdmin || state.config.require_staff_mfa {

@@ -153,6 +153,20 @@ pub async fn change_isolation(
     Ok(())
 }
 
+/// Ends the sessions of a tenant's admins, in the caller's transaction (the
+/// tenant is being suspended or deleted); returns how many ended. Signing in
+/// again is refused while the tenant stays closed (`tenant_access_open`).
+async fn end_admin_sessions(conn: &mut sqlx::PgConnection, tenant: uuid::Uuid) -> Result<i64, sqlx::Error> {
+    let done = sqlx::query!(
+        "UPDATE auth_sessions s SET revoked_at = now()
+         FROM users u WHERE u.id = s.user_id AND u.tenant_id = $1 AND s.revoked_at IS NULL",
+        tenant
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() as i64)
+}
+
 /// Suspends or reactivates a tenant; returns the outcome's code.
 pub async fn set_status(
     pool: &PgPool,
@@ -177,6 +191,8 @@ pub async fn set_status(
     )
     .execute(&mut *tx)
     .await?;
+    let sessions_ended =
+        if new_status == TenantStatus::Suspended { end_admin_sessions(&mut tx, t.id).await? } else { 0 };
     audit::record(
         &mut tx,
         actor,
@@ -184,7 +200,7 @@ pub async fn set_status(
             .tenant(t.id)
             .target(t.slug.as_str())
             .before(json!({ "status": t.status }))
-            .after(json!({ "status": new_status })),
+            .after(json!({ "status": new_status, "sessions_ended": sessions_ended })),
     )
     .await?;
     tx.commit().await?;
@@ -238,6 +254,7 @@ pub async fn delete(pool: &PgPool, actor: &Actor, slug: &str, version: i32, conf
     )
     .execute(&mut *tx)
     .await?;
+    let sessions_ended = end_admin_sessions(&mut tx, t.id).await?;
     audit::record(
         &mut tx,
         actor,
@@ -245,7 +262,7 @@ pub async fn delete(pool: &PgPool, actor: &Actor, slug: &str, version: i32, conf
             .tenant(t.id)
             .target(t.slug.as_str())
             .before(json!({ "status": t.status }))
-            .after(json!({ "status": TenantStatus::Deleted })),
+            .after(json!({ "status": TenantStatus::Deleted, "sessions_ended": sessions_ended })),
     )
     .await?;
     tx.commit().await?;
