@@ -6,7 +6,7 @@
 
 use super::host;
 use super::meter::Admission;
-use super::table::{Route, Table};
+use super::table::{Route, Table, Upstream};
 use super::Routing;
 use crate::domain::tenant_status::TenantStatus;
 use crate::domain::token_scope::TokenScope;
@@ -29,8 +29,8 @@ pub struct CheckQuery {
 /// The check's answer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome<'t> {
-    /// The tenant's route, whose answer headers say where the call goes.
-    Allowed(&'t Route),
+    /// The tenant, and where its call goes.
+    Allowed(&'t Route, Option<&'t Upstream>),
     Refused {
         status: StatusCode,
         retry_after_secs: Option<u64>,
@@ -91,7 +91,7 @@ pub fn decide<'t>(routing: &Routing, table: &'t Table, headers: &HeaderMap, now:
         Admission::Spent { retry_after_secs } => {
             Outcome::Refused { status: StatusCode::TOO_MANY_REQUESTS, retry_after_secs: Some(retry_after_secs) }
         }
-        Admission::Allowed { .. } => Outcome::Allowed(route),
+        Admission::Allowed { .. } => Outcome::Allowed(route, route.upstream.as_ref().or(table.shared.as_ref())),
     }
 }
 
@@ -134,14 +134,22 @@ pub async fn handler(State(routing): State<Arc<Routing>>, request: Request) -> R
 
 fn respond(outcome: Outcome, nginx: bool) -> Response {
     let mut res = match outcome {
-        Outcome::Allowed(route) => {
-            let mut res = StatusCode::OK.into_response();
-            let h = res.headers_mut();
-            h.reserve(route.answer.len() + 1);
-            for (name, value) in &route.answer {
-                h.insert(name.clone(), value.clone());
+        Outcome::Allowed(route, upstream) => {
+            let mut headers = HeaderMap::with_capacity(8);
+            let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
+            let id = route.id.hyphenated().encode_lower(&mut id);
+            headers.insert(HeaderName::from_static("x-tenant-id"), HeaderValue::from_str(id).expect("a uuid"));
+            if let Ok(slug) = HeaderValue::from_str(&route.slug) {
+                headers.insert(HeaderName::from_static("x-tenant-slug"), slug);
             }
-            res
+            if let Ok(tier) = HeaderValue::from_str(route.tier.as_str()) {
+                headers.insert(HeaderName::from_static("x-tenant-tier"), tier);
+            }
+            if let Some(up) = upstream {
+                headers.insert(HeaderName::from_static("x-upstream"), up.url.clone());
+                headers.insert(HeaderName::from_static("x-upstream-host"), up.host.clone());
+            }
+            (StatusCode::OK, headers).into_response()
         }
         Outcome::Refused { status, retry_after_secs } => {
             let shown = if nginx && !matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {

@@ -5,7 +5,7 @@ use crate::domain::tenant_status::TenantStatus;
 use crate::domain::tier_id::TierId;
 use crate::domain::token_scope::TokenScope;
 use crate::server::db::{self, Scope};
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::HeaderValue;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use std::collections::HashMap;
@@ -21,31 +21,28 @@ pub struct Route {
     pub tier: TierId,
     pub status: TenantStatus,
     /// Its own upstream, once it runs on a dedicated instance.
-    pub upstream: Option<String>,
+    pub upstream: Option<Upstream>,
     /// API calls a calendar month allows (the tier's, or the override's).
     pub monthly_calls: i64,
     /// The tier's token bucket: refilled at `rate` calls a second, holding `burst`.
     pub rate: u32,
     pub burst: u32,
-    /// The allowed answer's headers, built once when the table loads rather
-    /// than on every call.
-    pub answer: Vec<(HeaderName, HeaderValue)>,
 }
 
-impl Route {
-    /// The headers of an allowed answer: who the tenant is and where its
-    /// calls go (`upstream`: its own, or the shared pool's).
-    fn answer(id: Uuid, slug: &str, tier: &TierId, upstream: &str) -> Vec<(HeaderName, HeaderValue)> {
-        [
-            ("x-tenant-id", id.to_string()),
-            ("x-tenant-slug", slug.to_string()),
-            ("x-tenant-tier", tier.as_str().to_string()),
-            ("x-upstream", upstream.to_string()),
-            ("x-upstream-host", upstream_host(upstream)),
-        ]
-        .into_iter()
-        .filter_map(|(name, value)| Some((HeaderName::from_static(name), HeaderValue::try_from(value).ok()?)))
-        .collect()
+/// Where a tenant's calls go, as the allowed answer names it: built once
+/// when the table loads (shared by every tenant of the pool), not per call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upstream {
+    /// `X-Upstream`: the URL.
+    pub url: HeaderValue,
+    /// `X-Upstream-Host`: the `host:port` it dials.
+    pub host: HeaderValue,
+}
+
+impl Upstream {
+    /// `None` for a URL that cannot be a header value.
+    pub fn new(url: &str) -> Option<Upstream> {
+        Some(Upstream { url: HeaderValue::try_from(url).ok()?, host: HeaderValue::try_from(upstream_host(url)).ok()? })
     }
 }
 
@@ -85,6 +82,8 @@ pub struct Table {
     by_id: HashMap<Uuid, Arc<Route>>,
     by_domain: HashMap<String, Arc<Route>>,
     tokens: HashMap<[u8; 32], Grant>,
+    /// The shared pool, where tenants without an instance of their own go.
+    pub shared: Option<Upstream>,
 }
 
 impl Table {
@@ -107,19 +106,17 @@ impl Table {
             .fetch_all(&mut *tx)
             .await?;
         tx.commit().await?;
-        let mut table = Table::default();
+        let mut table = Table { shared: Upstream::new(shared_upstream), ..Table::default() };
         for r in rows {
-            let answer = Route::answer(r.id, &r.slug, &r.tier_id, r.upstream.as_deref().unwrap_or(shared_upstream));
             let route = Arc::new(Route {
                 id: r.id,
                 slug: r.slug,
                 tier: r.tier_id,
                 status: r.status,
-                upstream: r.upstream,
+                upstream: r.upstream.as_deref().and_then(Upstream::new),
                 monthly_calls: r.monthly_calls,
                 rate: r.api_rate_per_second.max(1) as u32,
                 burst: r.api_burst.max(1) as u32,
-                answer,
             });
             if let Some(domain) = r.domain {
                 table.by_domain.insert(domain, route.clone());
