@@ -49,6 +49,36 @@ async fn of_twenty_requests_racing_with_one_code_exactly_one_wins() {
 }
 
 #[tokio::test]
+async fn a_counter_deleted_while_another_attempt_waits_for_it_is_made_again() {
+    // A right code deletes its sign-in's counter; an attempt racing with it
+    // waits for the counter's lock and must then find a counter, not an error
+    // (which answered the sign-in form with the redirect of success).
+    use bulkhead::auth::throttle::load_counter;
+    let url = common::fresh_database().await;
+    let pool = db::connect(&url, 10).unwrap();
+    let mut first = db::begin(&pool, Scope::Auth).await.unwrap();
+    load_counter(&mut first, "mfa:race").await.unwrap();
+    first.commit().await.unwrap();
+
+    let mut winner = db::begin(&pool, Scope::Auth).await.unwrap();
+    load_counter(&mut winner, "mfa:race").await.unwrap();
+    let waiting = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let mut tx = db::begin(&pool, Scope::Auth).await.unwrap();
+            let loaded = load_counter(&mut tx, "mfa:race").await.map(|(c, _)| c.failures);
+            tx.commit().await.unwrap();
+            loaded
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!waiting.is_finished(), "the second attempt waits for the first's lock");
+    sqlx::query("DELETE FROM login_throttle WHERE key = 'mfa:race'").execute(&mut *winner).await.unwrap();
+    winner.commit().await.unwrap();
+    assert_eq!(waiting.await.unwrap().expect("a counter, made again"), 0);
+}
+
+#[tokio::test]
 async fn the_sign_in_role_cannot_change_a_role_an_address_or_a_tenant() {
     let url = common::fresh_database().await;
     let (pool, owner) = (db::connect(&url, 2).unwrap(), PgPool::connect(&url).await.unwrap());
@@ -167,6 +197,43 @@ mod flow {
         );
         assert_eq!(app.count_events("auth.mfa.enrolled").await, 1);
         assert!(app.count_events("auth.mfa.failed").await >= 3);
+    }
+
+    #[tokio::test]
+    async fn of_six_sign_ins_sending_one_code_at_once_one_wins_and_the_others_are_told_so() {
+        // Only the race is under test here, not the lock after five wrong codes.
+        let config = bulkhead::server::config::Config { mfa_code_limit: 1000, ..Default::default() };
+        let app = spawn_app_with(config).await;
+        let email = "racer@example.com";
+        let client = app.signed_in(Role::PlatformAdmin, email).await;
+        let (secret, step, recovery) = enrol(&app, &client).await;
+        // The next TOTP step once (a later one is not valid yet), then recovery codes.
+        let rounds = [(totp::code_at(&secret, step + 1), "replayed")]
+            .into_iter()
+            .chain(recovery.iter().map(|c| (c.clone(), "recovery")));
+        for (round, (code, refusal)) in rounds.enumerate() {
+            let clients: Vec<_> = (0..6).map(|_| app.client()).collect();
+            for c in &clients {
+                assert_eq!(app.login(c, email, TEST_PASSWORD).await, "/login/code");
+            }
+            let failed_before = app.count_events("auth.mfa.failed").await;
+            let answers = futures_util::future::join_all(
+                clients
+                    .iter()
+                    .map(|c| async { location(&post(&app, c, "verify_code", &[("code", code.as_str())]).await) }),
+            )
+            .await;
+            let mut sorted = answers.clone();
+            sorted.sort();
+            let refused = format!("/login/code?error={refusal}");
+            let expected: Vec<&str> = std::iter::once("/").chain([refused.as_str(); 5]).collect();
+            assert_eq!(sorted, expected, "round {round}");
+            assert_eq!(app.count_events("auth.mfa.failed").await - failed_before, 5, "each refusal audited");
+            for (c, to) in clients.iter().zip(&answers) {
+                let home = c.get(app.url("/")).send().await.unwrap();
+                assert_eq!(home.status().is_success(), to == "/", "only the winner holds a session");
+            }
+        }
     }
 
     #[tokio::test]

@@ -30,6 +30,7 @@ pub fn code_error_message(code: &str) -> Option<&'static str> {
         "locked" => Some("Too many wrong codes. Wait a few minutes, then try again."),
         "expired" => Some("Your sign-in took too long. Sign in again."),
         "recovery" => Some("That recovery code is not valid, or it was already used."),
+        "failed" => Some("The code could not be checked just now. Try again in a moment."),
         _ => None,
     }
 }
@@ -42,7 +43,15 @@ pub async fn verify_code(code: String, next: Option<String>) -> Result<(), AppEr
     let state = crate::server::state::app_state()?;
     let session = super::session::extract::<tower_sessions::Session>().await?;
     let meta = super::session::client_meta().await;
-    let outcome = ssr::verify_code_with(&state, &session, &meta, &code).await?;
+    // A check that fails for any reason answers as a failure, and is audited.
+    let outcome = match ssr::verify_code_with(&state, &session, &meta, &code).await {
+        Ok(outcome) => outcome,
+        Err(err) => {
+            tracing::error!(error = %err, "a second-factor check could not be completed");
+            ssr::audit_failed_check(&state, &session, &meta).await;
+            ssr::CodeOutcome::Refused("failed")
+        }
+    };
     let back = |error: &str| {
         let mut url = format!("/login/code?error={error}");
         if next != "/" {

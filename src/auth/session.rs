@@ -214,8 +214,14 @@ pub async fn login_with(
     let mut tx = db::begin(&state.pool, Scope::Auth).await?;
     let (account_counter, now) = load_counter(&mut tx, &account_key).await?;
     let account = account_policy.admit(account_counter, now);
+    // The address's counter as it stood, to put back if the password is right.
+    let mut ip_before = None;
     let ip = match &ip_key {
-        Some(key) => Some(ip_policy.admit(load_counter(&mut tx, key).await?.0, now)),
+        Some(key) => {
+            let before = load_counter(&mut tx, key).await?.0;
+            ip_before = Some(before);
+            Some(ip_policy.admit(before, now))
+        }
         None => None,
     };
     let refused = [Some(account), ip].into_iter().flatten().any(|a| matches!(a, Admission::Refused { .. }));
@@ -278,9 +284,14 @@ pub async fn login_with(
     };
 
     // 3. Success: reset the account's counter and open the session. The
-    // address's failures stand: one account of its own would otherwise let an
-    // address wash away its guesses at the others.
+    // address's counter goes back to where it stood before this attempt: a
+    // success is not a failure, and its failures stand (one account of its own
+    // must not let an address wash away its guesses at the others, nor renew
+    // its wait).
     sqlx::query!("DELETE FROM login_throttle WHERE key = $1", account_key).execute(&mut *tx).await?;
+    if let (Some(key), Some(before)) = (&ip_key, ip_before) {
+        store_counter(&mut tx, key, &before).await?;
+    }
     let role = Role::parse(&user.role).expect("filtered above");
     let current = CurrentUser { id: user.id, email: user.email.clone(), role, tenant_id: user.tenant_id };
     // Said only to whoever knows the password: a guesser learns nothing of the tenant.

@@ -72,20 +72,18 @@ pub(crate) fn policies(state: &crate::server::state::AppState) -> (Policy, Polic
     (account, Policy { limit: c.login_ip_limit, ..account })
 }
 
-/// Reads a counter under a row lock (made on first use), with the database's clock.
-pub(crate) async fn load_counter(
+/// Reads a counter under a row lock (made on first use), with the database's
+/// clock. One statement that always answers a row: a counter deleted by a
+/// success while this attempt waited for its lock is made again, where a
+/// separate insert and `SELECT … FOR UPDATE` found no row and failed.
+pub async fn load_counter(
     conn: &mut sqlx::PgConnection,
     key: &str,
 ) -> Result<(Counter, time::OffsetDateTime), sqlx::Error> {
-    sqlx::query!(
-        "INSERT INTO login_throttle (key, failures, updated_at) VALUES ($1, 0, now()) ON CONFLICT (key) DO NOTHING",
-        key
-    )
-    .execute(&mut *conn)
-    .await?;
     let row = sqlx::query!(
-        r#"SELECT failures, locked_until, updated_at, clock_timestamp() AS "now!"
-           FROM login_throttle WHERE key = $1 FOR UPDATE"#,
+        r#"INSERT INTO login_throttle AS t (key, failures, updated_at) VALUES ($1, 0, now())
+           ON CONFLICT (key) DO UPDATE SET key = t.key
+           RETURNING t.failures, t.locked_until, t.updated_at, clock_timestamp() AS "now!""#,
         key
     )
     .fetch_one(&mut *conn)

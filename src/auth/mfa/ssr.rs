@@ -170,6 +170,35 @@ pub async fn verify_code_with(
     }
 }
 
+/// Audits a second-factor check that could not be completed (the database
+/// failed mid-way), as far as the database allows: the answer is a refusal
+/// whether or not this event can be written.
+pub async fn audit_failed_check(state: &AppState, session: &Session, meta: &ClientMeta) {
+    let result = async {
+        let user_id = pending(session).await?.map(|p| p.user_id);
+        let mut tx = db::begin(&state.pool, Scope::Auth).await?;
+        let user = match user_id {
+            Some(id) => load_user(&mut tx, id).await?,
+            None => None,
+        };
+        let who = user.as_ref().and_then(current);
+        let mut event = NewEvent::new("auth.mfa.failed").after(json!({ "reason": "error" }));
+        if let Some(u) = &user {
+            event = event.target(u.email.as_str());
+        }
+        if let Some(who) = &who {
+            event = tenant_event(event, who);
+        }
+        audit::record(&mut tx, &meta.actor(who.as_ref()), event).await?;
+        tx.commit().await?;
+        Ok::<(), AppError>(())
+    }
+    .await;
+    if let Err(err) = result {
+        tracing::error!(error = %err, "the failed second-factor check could not be audited either");
+    }
+}
+
 /// Whoever is enrolling: the signed-in user, or a sign-in waiting for
 /// enrolment (one that must have a second factor and has none yet).
 async fn enrolling(state: &AppState, session: &Session) -> Result<(CurrentUser, bool), AppError> {
