@@ -324,6 +324,70 @@ async fn a_success_neither_counts_nor_forgives_the_addresss_failures() {
 }
 
 #[tokio::test]
+async fn a_flood_of_bad_sign_ins_is_refused_before_the_database_and_the_pages_still_answer() {
+    let config = Config { secret_checks_per_second: 5, secret_checks_burst: 20, ..Config::default() };
+    let app = spawn_app_with(config).await;
+    let client = app.client();
+    let started = std::time::Instant::now();
+    let flood = futures_util::future::join_all((0..1000).map(|i| {
+        let (client, url) = (client.clone(), app.url("/api/login"));
+        async move {
+            let res = client
+                .post(url)
+                .header("accept", "text/html")
+                .form(&[("email", format!("victim{i}@example.com")), ("password", "guess guess".into())])
+                .send()
+                .await
+                .unwrap();
+            (res.status().as_u16(), res.headers().contains_key("retry-after"))
+        }
+    }));
+    let page = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        app.client().get(app.url("/login")).send().await.unwrap().status().as_u16()
+    };
+    let (answers, page) = tokio::join!(flood, page);
+    let elapsed = started.elapsed().as_secs_f64();
+    assert_eq!(page, 200, "the sign-in page answers during the flood");
+    let refused = answers.iter().filter(|(s, _)| *s == 429).count();
+    assert!(answers.iter().filter(|(s, _)| *s == 429).all(|(_, retry)| *retry), "every 429 says when to retry");
+    let admitted = answers.len() - refused;
+    assert!(answers.iter().all(|(s, _)| *s == 429 || *s == 302), "only refusals and answers of the form");
+    let bound = 20 + (5.0 * elapsed).ceil() as usize + 1;
+    assert!(admitted <= bound, "{admitted} admitted in {elapsed:.1} s, at most {bound}");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE action LIKE 'auth.login.%'")
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+    assert!(rows as usize <= admitted, "{rows} audit rows for {admitted} admitted attempts");
+}
+
+#[tokio::test]
+async fn a_full_hashing_queue_answers_503_with_retry_after() {
+    let config = Config { hashing_slots: Some(1), hashing_queue: 1, ..Config::default() };
+    let app = spawn_app_with(config).await;
+    let client = app.client();
+    let answers = futures_util::future::join_all((0..20).map(|i| {
+        let (client, url) = (client.clone(), app.url("/api/login"));
+        async move {
+            let res = client
+                .post(url)
+                .header("accept", "text/html")
+                .form(&[("email", format!("user{i}@example.com")), ("password", "guess guess".into())])
+                .send()
+                .await
+                .unwrap();
+            (res.status().as_u16(), res.headers().get("retry-after").is_some())
+        }
+    }))
+    .await;
+    let busy = answers.iter().filter(|(s, _)| *s == 503).count();
+    assert!(busy > 0, "{answers:?}");
+    assert!(answers.iter().filter(|(s, _)| *s == 503).all(|(_, retry)| *retry));
+    assert!(answers.iter().any(|(s, _)| *s == 302), "the slot and the queue still serve");
+}
+
+#[tokio::test]
 async fn production_cookies_are_secure_and_host_prefixed() {
     let config = Config {
         profile: Profile::Production,

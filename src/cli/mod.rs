@@ -324,8 +324,8 @@ async fn serve() -> anyhow_lite::Result<()> {
     let addr = options.site_addr;
     config.check_listen(addr)?;
     let pool = db::connect(&url, config.db_max_connections)?;
-    startup::spawn_cleanup(pool.clone());
     let state = startup::state(pool, config, options);
+    startup::spawn_cleanup(&state);
     startup::spawn_routing(&state);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     tracing::info!(%addr, "Bulkhead console listening on http://{addr}");

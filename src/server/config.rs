@@ -49,6 +49,14 @@ pub struct Config {
     pub shared_upstream: String,
     /// How often the routing check's counted calls are written (`BULKHEAD_FLUSH_INTERVAL_MS`).
     pub flush_interval: Duration,
+    /// Secret checks (sign-in, codes, invitations) one address may make a
+    /// second, and at once (`BULKHEAD_SECRET_CHECKS_PER_SECOND`, `…_BURST`).
+    pub secret_checks_per_second: u32,
+    pub secret_checks_burst: u32,
+    /// Secret checks that run at once (`BULKHEAD_HASHING_SLOTS`; the cores by default).
+    pub hashing_slots: Option<usize>,
+    /// Secret checks that may wait for a slot before the answer is 503 (`BULKHEAD_HASHING_QUEUE`).
+    pub hashing_queue: usize,
 }
 
 impl std::fmt::Debug for Config {
@@ -85,6 +93,10 @@ impl Default for Config {
             base_domain: None,
             shared_upstream: "shared".into(),
             flush_interval: Duration::from_secs(1),
+            secret_checks_per_second: 10,
+            secret_checks_burst: 100,
+            hashing_slots: None,
+            hashing_queue: 64,
         }
     }
 }
@@ -186,6 +198,13 @@ impl Config {
             },
             shared_upstream: var("BULKHEAD_SHARED_UPSTREAM").unwrap_or(d.shared_upstream),
             flush_interval: Duration::from_millis(number("BULKHEAD_FLUSH_INTERVAL_MS", 1000u64)?.clamp(10, 60_000)),
+            secret_checks_per_second: number("BULKHEAD_SECRET_CHECKS_PER_SECOND", d.secret_checks_per_second)?,
+            secret_checks_burst: number("BULKHEAD_SECRET_CHECKS_BURST", d.secret_checks_burst)?,
+            hashing_slots: match var("BULKHEAD_HASHING_SLOTS") {
+                None => None,
+                Some(_) => Some(number("BULKHEAD_HASHING_SLOTS", 0usize)?),
+            },
+            hashing_queue: number("BULKHEAD_HASHING_QUEUE", d.hashing_queue)?,
         };
         config.check()?;
         Ok(config)

@@ -10,5 +10,6 @@ pub mod json;
 pub mod middleware;
 pub use crate::error::request_id;
 pub mod routes;
+pub mod secret_checks;
 pub mod startup;
 pub mod state;

@@ -99,6 +99,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(middleware::server_fn_status))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::auth_gate))
         .layer(sessions)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), super::secret_checks::guard))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::csrf))
         .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
         .layer(axum::middleware::from_fn(request_id::scope))
@@ -118,7 +119,14 @@ pub fn router(state: AppState) -> Router {
 pub fn state(pool: PgPool, config: Config, leptos_options: LeptosOptions) -> AppState {
     let secrets = config.secret_box();
     let routing = Arc::new(crate::routing::Routing::new(config.base_domain.clone(), config.shared_upstream.clone()));
-    AppState { leptos_options, pool, config: Arc::new(config), secrets, routing }
+    let slots = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let secret_checks = Arc::new(super::secret_checks::SecretChecks::new(
+        config.secret_checks_per_second,
+        config.secret_checks_burst,
+        config.hashing_slots.unwrap_or(slots),
+        config.hashing_queue,
+    ));
+    AppState { leptos_options, pool, config: Arc::new(config), secrets, routing, secret_checks }
 }
 
 /// Keeps the routing check's table in step with the database and writes its
@@ -134,8 +142,10 @@ pub async fn stop_routing(state: &AppState) {
     }
 }
 
-/// Deletes expired sessions in the background, forever.
-pub fn spawn_cleanup(pool: PgPool) {
+/// Deletes expired sessions and stale sign-in counters, and forgets idle
+/// addresses' buckets, in the background, forever.
+pub fn spawn_cleanup(state: &AppState) {
+    let (pool, checks, window) = (state.pool.clone(), state.secret_checks.clone(), state.config.login_window);
     let store = PostgresStore::new(pool.clone());
     tokio::spawn(async move {
         if let Err(err) = store.continuously_delete_expired(Duration::from_secs(300)).await {
@@ -146,10 +156,20 @@ pub fn spawn_cleanup(pool: PgPool) {
         let mut tick = tokio::time::interval(Duration::from_secs(600));
         loop {
             tick.tick().await;
+            checks.tidy();
             let result = async {
                 let mut tx = super::db::begin(&pool, super::db::Scope::Auth).await?;
                 sqlx::query!(
                     "DELETE FROM auth_sessions WHERE expires_at < now() - interval '1 day' OR revoked_at < now() - interval '1 day'"
+                )
+                .execute(&mut *tx)
+                .await?;
+                // A counter past its window and its wait counts for nothing any more.
+                sqlx::query!(
+                    "DELETE FROM login_throttle
+                     WHERE updated_at < now() - make_interval(secs => $1)
+                       AND (locked_until IS NULL OR locked_until < now())",
+                    window.as_secs_f64()
                 )
                 .execute(&mut *tx)
                 .await?;

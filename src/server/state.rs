@@ -16,6 +16,8 @@ pub struct AppState {
     pub secrets: crate::auth::totp::SecretBox,
     /// The routing check's table and counters.
     pub routing: Arc<crate::routing::Routing>,
+    /// The bounds on the endpoints that check a secret.
+    pub secret_checks: Arc<super::secret_checks::SecretChecks>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
