@@ -3,7 +3,7 @@
 
 use super::email::EmailAddress;
 use super::password;
-use super::throttle::{load_counter, policies, store_counter, Admission};
+use super::throttle::{load_counter, note_refusal, policies, store_counter, take_refused, Admission};
 use super::{CurrentUser, Role};
 use crate::audit::{self, Actor, NewEvent};
 use crate::error::AppError;
@@ -226,19 +226,25 @@ pub async fn login_with(
     };
     let refused = [Some(account), ip].into_iter().flatten().any(|a| matches!(a, Admission::Refused { .. }));
     if refused {
-        tx.rollback().await?;
-        let mut tx = db::begin(&state.pool, Scope::Auth).await?;
-        audit::record(
-            &mut tx,
-            &anonymous,
-            NewEvent::new("auth.login.throttled").target(email.as_str()).after(attempted),
-        )
-        .await?;
+        // Counted, not audited one by one: a flood would write a row per attempt.
+        note_refusal(&mut tx, &account_key).await?;
         tx.commit().await?;
         return Ok(LoginOutcome::Locked);
     }
     let Admission::Admitted(account_after) = account else { unreachable!("refusal handled above") };
     store_counter(&mut tx, &account_key, &account_after).await?;
+    // The wait is over: the attempts it refused, in one event.
+    let refused_while_waiting = take_refused(&mut tx, &account_key).await?;
+    if refused_while_waiting > 0 {
+        audit::record(
+            &mut tx,
+            &anonymous,
+            NewEvent::new("auth.login.throttled")
+                .target(email.as_str())
+                .after(json!({ "email": email.as_str(), "refused": refused_while_waiting })),
+        )
+        .await?;
+    }
     if let (Some(key), Some(Admission::Admitted(c))) = (&ip_key, ip) {
         store_counter(&mut tx, key, &c).await?;
     }

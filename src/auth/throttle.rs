@@ -91,6 +91,27 @@ pub async fn load_counter(
     Ok((Counter { failures: row.failures, locked_until: row.locked_until, updated_at: row.updated_at }, row.now))
 }
 
+/// Counts one attempt refused while `key` waits (no audit row for it);
+/// the count is written as one event when the wait is over ([`take_refused`]).
+pub async fn note_refusal(conn: &mut sqlx::PgConnection, key: &str) -> Result<(), sqlx::Error> {
+    sqlx::query!("UPDATE login_throttle SET refused = refused + 1 WHERE key = $1", key).execute(conn).await?;
+    Ok(())
+}
+
+/// The attempts refused during `key`'s last wait, set back to none; in the
+/// transaction that locked the counter.
+pub async fn take_refused(conn: &mut sqlx::PgConnection, key: &str) -> Result<i32, sqlx::Error> {
+    let n = sqlx::query_scalar!(
+        r#"UPDATE login_throttle t SET refused = 0 FROM login_throttle o
+           WHERE t.key = $1 AND o.key = t.key AND o.refused > 0
+           RETURNING o.refused"#,
+        key
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(n.unwrap_or(0))
+}
+
 /// Writes a counter back, in the transaction that locked it.
 pub(crate) async fn store_counter(conn: &mut sqlx::PgConnection, key: &str, c: &Counter) -> Result<(), sqlx::Error> {
     sqlx::query!(

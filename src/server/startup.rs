@@ -164,7 +164,27 @@ pub fn spawn_cleanup(state: &AppState) {
                 )
                 .execute(&mut *tx)
                 .await?;
-                // A counter past its window and its wait counts for nothing any more.
+                // A counter past its window and its wait counts for nothing any
+                // more; the attempts its last wait refused go to the trail first.
+                let refused = sqlx::query!(
+                    "SELECT key, refused FROM login_throttle
+                     WHERE refused > 0 AND updated_at < now() - make_interval(secs => $1)
+                       AND (locked_until IS NULL OR locked_until < now())",
+                    window.as_secs_f64()
+                )
+                .fetch_all(&mut *tx)
+                .await?;
+                for r in refused {
+                    let (action, target) = match r.key.split_once(':') {
+                        Some(("account", email)) => ("auth.login.throttled", email),
+                        Some(("mfa", user)) => ("auth.mfa.throttled", user),
+                        _ => continue,
+                    };
+                    let event = crate::audit::NewEvent::new(action)
+                        .target(target)
+                        .after(serde_json::json!({ "refused": r.refused }));
+                    crate::audit::record(&mut tx, &crate::audit::Actor::default(), event).await?;
+                }
                 sqlx::query!(
                     "DELETE FROM login_throttle
                      WHERE updated_at < now() - make_interval(secs => $1)

@@ -4,7 +4,7 @@ use super::Enrolment;
 use crate::audit::{self, NewEvent};
 use crate::auth::session::{open_session, tenant_event, ClientMeta, SessionCheck};
 use crate::auth::sign_in_state::{enter_session, pending};
-use crate::auth::throttle::{load_counter, policies, store_counter};
+use crate::auth::throttle::{load_counter, note_refusal, policies, store_counter, take_refused};
 use crate::auth::throttle::{Admission, Policy};
 use crate::auth::totp::{self, CodeCheck};
 use crate::auth::{CurrentUser, Role};
@@ -99,18 +99,26 @@ pub async fn verify_code_with(
     let key = format!("mfa:{}", user.id);
     let (counter, now) = load_counter(&mut tx, &key).await?;
     let Admission::Admitted(after) = policy.admit(counter, now) else {
-        tx.rollback().await?;
-        let mut tx = db::begin(&state.pool, Scope::Auth).await?;
-        audit::record(
-            &mut tx,
-            &actor,
-            tenant_event(NewEvent::new("auth.mfa.throttled").target(user.email.as_str()), &who),
-        )
-        .await?;
+        // Counted, not audited one by one (see the sign-in).
+        note_refusal(&mut tx, &key).await?;
         tx.commit().await?;
         return Ok(CodeOutcome::Refused("locked"));
     };
     store_counter(&mut tx, &key, &after).await?;
+    let refused_while_waiting = take_refused(&mut tx, &key).await?;
+    if refused_while_waiting > 0 {
+        audit::record(
+            &mut tx,
+            &actor,
+            tenant_event(
+                NewEvent::new("auth.mfa.throttled")
+                    .target(user.email.as_str())
+                    .after(json!({ "refused": refused_while_waiting })),
+                &who,
+            ),
+        )
+        .await?;
+    }
 
     let result: Result<&str, &'static str> = if is_recovery_code(code) {
         let used = sqlx::query!(
