@@ -406,6 +406,20 @@ async fn a_full_hashing_queue_answers_503_with_retry_after() {
 }
 
 #[tokio::test]
+async fn a_malformed_sign_in_email_is_kept_as_its_length_never_as_typed() {
+    let app = spawn_app().await;
+    // A password typed into the e-mail field by mistake.
+    assert_eq!(app.login(&app.client(), "Tr0ub4dor&3-secret", "whatever").await, "/login?error=email");
+    let after: serde_json::Value =
+        sqlx::query_scalar("SELECT after FROM audit_events WHERE action = 'auth.login.failed'")
+            .fetch_one(&app.owner)
+            .await
+            .unwrap();
+    assert!(!after.to_string().contains("Tr0ub4dor"), "{after}");
+    assert_eq!(after["email_length"], 18);
+}
+
+#[tokio::test]
 async fn production_cookies_are_secure_and_host_prefixed() {
     let config = Config {
         profile: Profile::Production,
@@ -428,4 +442,9 @@ async fn production_cookies_are_secure_and_host_prefixed() {
         .unwrap();
     let cookie = set_cookie(&res, "__Host-bulkhead_session").expect("a __Host- cookie");
     assert!(cookie.contains("Secure") && cookie.contains("Path=/") && !cookie.contains("Domain"), "{cookie}");
+    let hsts = res.headers().get("strict-transport-security").map(|v| v.to_str().unwrap().to_string());
+    assert_eq!(hsts.as_deref(), Some("max-age=31536000; includeSubDomains"));
+    let dev = spawn_app().await;
+    let res = dev.client().get(dev.url("/login")).send().await.unwrap();
+    assert!(res.headers().get("strict-transport-security").is_none(), "not over plain HTTP in development");
 }

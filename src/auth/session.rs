@@ -192,13 +192,15 @@ pub async fn login_with(
         Ok(e) => e,
         Err(_) => {
             // Nothing is looked up for a string that is not an address, but the
-            // attempt is still recorded.
-            let typed: String = email_input.trim().chars().take(254).collect();
+            // attempt is still recorded: by its length only, since what lands in
+            // the e-mail field by mistake is often a password.
+            let length = email_input.trim().chars().count();
             let mut tx = db::begin(&state.pool, Scope::Auth).await?;
             audit::record(
                 &mut tx,
                 &anonymous,
-                NewEvent::new("auth.login.failed").after(json!({ "email": typed, "reason": "not an e-mail address" })),
+                NewEvent::new("auth.login.failed")
+                    .after(json!({ "email_length": length, "reason": "not an e-mail address" })),
             )
             .await?;
             tx.commit().await?;

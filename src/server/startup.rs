@@ -23,6 +23,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{ExpiredDeletion, Expiry, SessionManagerLayer};
@@ -104,6 +105,14 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
         .layer(axum::middleware::from_fn(request_id::scope))
         .layer(axum::middleware::from_fn(headers::security_headers))
+        // Browsers that met the console over HTTPS keep to it (production only:
+        // development serves plain HTTP on loopback).
+        .layer(tower::util::option_layer(config.secure_cookies().then(|| {
+            SetResponseHeaderLayer::if_not_present(
+                http::header::STRICT_TRANSPORT_SECURITY,
+                http::HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+            )
+        })))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
