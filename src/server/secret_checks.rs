@@ -4,7 +4,6 @@
 //! of hashing slots, one per core, answers 503 when too many wait.
 
 use super::client_address::{client_address, throttle_group};
-use super::state::AppState;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -14,6 +13,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 /// The server functions that check a secret.
@@ -34,12 +34,20 @@ pub struct SecretChecks {
     slots: Semaphore,
     waiting: AtomicUsize,
     max_waiting: usize,
+    /// Whose `X-Forwarded-For` is believed (`BULKHEAD_TRUSTED_PROXIES`).
+    trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl SecretChecks {
     /// `per_second` checks an address may make, `burst` at once; `slots`
     /// checks run together, `max_waiting` more may wait for a slot.
-    pub fn new(per_second: u32, burst: u32, slots: usize, max_waiting: usize) -> SecretChecks {
+    pub fn new(
+        per_second: u32,
+        burst: u32,
+        slots: usize,
+        max_waiting: usize,
+        trusted_proxies: Vec<ipnet::IpNet>,
+    ) -> SecretChecks {
         let quota = Quota::per_second(NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN))
             .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
         SecretChecks {
@@ -47,6 +55,7 @@ impl SecretChecks {
             slots: Semaphore::new(slots.max(1)),
             waiting: AtomicUsize::new(0),
             max_waiting,
+            trusted_proxies,
         }
     }
 
@@ -64,13 +73,12 @@ fn refuse(status: StatusCode, retry_after_secs: u64, message: &'static str) -> R
 }
 
 /// The middleware.
-pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn guard(State(checks): State<Arc<SecretChecks>>, req: Request, next: Next) -> Response {
     if req.method() != Method::POST || !ENDPOINTS.contains(&req.uri().path()) {
         return next.run(req).await;
     }
-    let checks = &state.secret_checks;
     if let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>() {
-        let client = client_address(peer.ip(), req.headers(), &state.config.trusted_proxies);
+        let client = client_address(peer.ip(), req.headers(), &checks.trusted_proxies);
         if let Err(not_until) = checks.per_address.check_key(&throttle_group(client)) {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             return refuse(

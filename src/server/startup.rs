@@ -100,7 +100,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(middleware::server_fn_status))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::auth_gate))
         .layer(sessions)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), super::secret_checks::guard))
+        .layer(axum::middleware::from_fn_with_state(state.secret_checks.clone(), super::secret_checks::guard))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::csrf))
         .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
         .layer(axum::middleware::from_fn(request_id::scope))
@@ -134,6 +134,7 @@ pub fn state(pool: PgPool, config: Config, leptos_options: LeptosOptions) -> App
         config.secret_checks_burst,
         config.hashing_slots.unwrap_or(slots),
         config.hashing_queue,
+        config.trusted_proxies.clone(),
     ));
     AppState { leptos_options, pool, config: Arc::new(config), secrets, routing, secret_checks }
 }
