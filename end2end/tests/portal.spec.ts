@@ -34,7 +34,7 @@ test("invite a tenant admin, who sets a password, enrols, signs in with a code a
   await page.getByLabel("Password", { exact: true }).fill("password12345");
   await page.getByLabel("Password again").fill("password12345");
   await page.getByRole("button", { name: "Create my account" }).click();
-  await expect(page.getByText("This password is too common")).toBeVisible();
+  await expect(page.getByText("This password is too easy to guess")).toBeVisible();
   await page.getByLabel("Password", { exact: true }).fill(chosen);
   await page.getByLabel("Password again").fill(chosen);
   await page.getByRole("button", { name: "Create my account" }).click();

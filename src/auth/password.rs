@@ -7,6 +7,9 @@ use std::sync::OnceLock;
 
 /// Shortest password accepted for a new account.
 pub const MIN_LENGTH: usize = 12;
+/// The least zxcvbn score (0–4) a new password must reach: 3 is "safely
+/// unguessable" (about 10^8 guesses and more), against online and throttled attacks.
+const MIN_SCORE: u8 = 3;
 /// Longest password looked at; longer input is refused before hashing.
 pub const MAX_LENGTH: usize = 1024;
 
@@ -50,81 +53,6 @@ pub async fn verify(password: String, stored: Option<String>) -> Result<bool, Ap
     .map_err(AppError::internal)?
 }
 
-/// Words that, with digits and symbols around them, make most of the
-/// passwords found in breaches; a password that is one of them (or a keyboard
-/// run, or one repeated character) once its digits and symbols are removed is
-/// refused whatever its length.
-const COMMON_WORDS: &[&str] = &[
-    "password",
-    "passw",
-    "passwd",
-    "qwerty",
-    "qwertyuiop",
-    "asdfgh",
-    "asdfghjkl",
-    "zxcvbnm",
-    "letmein",
-    "welcome",
-    "admin",
-    "administrator",
-    "iloveyou",
-    "monkey",
-    "dragon",
-    "football",
-    "baseball",
-    "soccer",
-    "sunshine",
-    "princess",
-    "master",
-    "shadow",
-    "superman",
-    "batman",
-    "trustno",
-    "changeme",
-    "secret",
-    "login",
-    "abc",
-    "abcdef",
-    "abcdefgh",
-    "qazwsx",
-    "starwars",
-    "whatever",
-    "freedom",
-    "hello",
-    "hunter",
-    "michael",
-    "jennifer",
-    "charlie",
-    "jordan",
-    "summer",
-    "winter",
-    "spring",
-    "autumn",
-    "january",
-    "bulkhead",
-    "tenant",
-    "default",
-    "test",
-    "testing",
-    "root",
-    "toor",
-    "pass",
-    "mypassword",
-    "passwordpassword",
-];
-
-/// Every character the same, or a run along the keyboard or the alphabet.
-fn is_run(s: &str) -> bool {
-    let b = s.as_bytes();
-    if b.len() < 2 {
-        return true;
-    }
-    b.windows(2).all(|w| w[0] == w[1])
-        || b.windows(2).all(|w| w[1] == w[0].wrapping_add(1))
-        || b.windows(2).all(|w| w[1].wrapping_add(1) == w[0])
-        || ["qwertyuiopasdfghjklzxcvbnm", "1234567890", "0987654321"].iter().any(|row| row.contains(s))
-}
-
 /// Checks a new password; `None` when it is acceptable. `email` is the
 /// account's address: a password containing it (or its name part) is refused.
 pub fn weakness(password: &str, email: Option<&str>) -> Option<String> {
@@ -142,10 +70,20 @@ pub fn weakness(password: &str, email: Option<&str>) -> Option<String> {
             return Some("Do not use your e-mail address in your password.".into());
         }
     }
-    let letters: String = lower.chars().filter(|c| c.is_alphabetic()).collect();
-    let compact: String = lower.chars().filter(|c| !c.is_whitespace()).collect();
-    if is_run(&compact) || letters.is_empty() || COMMON_WORDS.contains(&letters.as_str()) || is_run(&letters) {
-        return Some("This password is too common or too easy to guess. Use a few unrelated words.".into());
+    // zxcvbn estimates the guesses an attacker needs (dictionaries, names,
+    // keyboard runs, dates, l33t); the account's address and the product's
+    // own words count as known to the attacker.
+    let mut known: Vec<&str> = vec!["bulkhead", "tenant", "tenants", "console", "platform", "admin"];
+    if let Some(email) = email {
+        known.push(email);
+        known.extend(email.split(['@', '.', '-', '_', '+']).filter(|p| p.len() >= 3));
+    }
+    let estimate = zxcvbn::zxcvbn(password, &known);
+    if u8::from(estimate.score()) < MIN_SCORE {
+        let why = estimate.feedback().and_then(|f| f.warning()).map(|w| format!(" ({w})")).unwrap_or_default();
+        return Some(format!(
+            "This password is too easy to guess{why}. Use a few unrelated words, or a longer phrase."
+        ));
     }
     None
 }
@@ -183,10 +121,15 @@ mod tests {
             "abcdefghijkl",
             "Welcome12345",
         ] {
-            assert!(weakness(common, None).unwrap().contains("too common"), "{common}");
+            assert!(weakness(common, None).unwrap().contains("too easy to guess"), "{common}");
         }
         let personal = weakness("jane.doe-rocks-2026", Some("Jane.Doe@acme.example")).unwrap();
         assert!(personal.contains("e-mail"), "{personal}");
         assert!(weakness("my jane.doe@acme.example pw", Some("jane.doe@acme.example")).is_some());
+        // The product's own words are known to the attacker.
+        assert!(weakness("Bulkhead2026!", None).is_some());
+        // Length alone is not strength; unrelated words are.
+        assert!(weakness("Password1234567", None).is_some());
+        assert!(weakness("violet harbour lantern", None).is_none());
     }
 }
