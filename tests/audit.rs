@@ -303,3 +303,49 @@ async fn verification_from_the_console_names_the_altered_event() {
     let report = audit::verify_chain(&mut tx).await.unwrap();
     assert_eq!(report.first_broken, Some(e[7] + 1), "then the first removed id");
 }
+
+#[tokio::test]
+async fn a_tenant_admin_sees_platform_staff_as_platform_staff_only() {
+    let app = spawn_app().await;
+    let acme = tenant(&app, "acme").await;
+    let staff = app.signed_in(Role::PlatformAdmin, "ops@example.com").await;
+    let owner = app.tenant_admin(acme, "owner@acme.example").await;
+    app.submit(&staff, "set_deletion_protection", &[("slug", "acme"), ("version", "1"), ("protect", "on")]).await;
+    let id: i64 = sqlx::query_scalar("SELECT id FROM audit_events WHERE action = 'tenant.deletion_protection'")
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT ip FROM audit_events WHERE id = $1").bind(id).fetch_one(&app.owner).await.unwrap();
+    assert!(stored.is_some(), "the trail keeps the address");
+
+    // The tenant admin: the event, without who exactly, from where, with what.
+    let seen: EventDetail = owner
+        .post(app.url("/api/audit_event"))
+        .form(&[("id", id.to_string())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seen.actor_email.as_deref(), Some("Platform staff"));
+    assert_eq!((seen.ip, seen.user_agent, seen.actor_user_id), (None, None, None));
+    let export = owner.get(app.url("/audit/export?format=jsonl")).send().await.unwrap().text().await.unwrap();
+    assert!(!export.contains("ops@example.com") && export.contains("Platform staff"), "{export}");
+    assert!(export.contains("owner@acme.example"), "their own events keep their names");
+    assert!(ids(&app, &owner, &[("actor", "ops@example.com")]).await.is_empty(), "no probing by e-mail");
+
+    // Platform staff see everything.
+    let full: EventDetail = staff
+        .post(app.url("/api/audit_event"))
+        .form(&[("id", id.to_string())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(full.actor_email.as_deref(), Some("ops@example.com"));
+    assert!(full.ip.is_some());
+}

@@ -170,12 +170,23 @@ pub fn events<'c>(
 ) -> BoxStream<'c, Result<EventDetail, sqlx::Error>> {
     sqlx::query_as!(
         EventDetail,
-        r#"SELECT e.id, e.occurred_at, e.actor_user_id, e.actor_email, e.actor_role, e.ip, e.user_agent,
+        // A tenant admin (the database role says so, not the caller) sees
+        // platform staff as "Platform staff": no address, browser or e-mail.
+        r#"SELECT e.id, e.occurred_at,
+                  CASE WHEN s.hidden THEN NULL ELSE e.actor_user_id END AS actor_user_id,
+                  CASE WHEN s.hidden THEN 'Platform staff' ELSE e.actor_email END AS actor_email,
+                  e.actor_role,
+                  CASE WHEN s.hidden THEN NULL ELSE e.ip END AS ip,
+                  CASE WHEN s.hidden THEN NULL ELSE e.user_agent END AS user_agent,
                   e.tenant_id, t.slug AS "tenant_slug?", e.action, e.target, e.before, e.after,
                   encode(e.prev_hash, 'hex') AS "prev_hash!", encode(e.hash, 'hex') AS "hash!"
            FROM audit_events e LEFT JOIN tenants t ON t.id = e.tenant_id
+           CROSS JOIN LATERAL (
+             SELECT current_user = 'bulkhead_tenant' AND e.actor_role IS NOT NULL
+                    AND e.actor_role <> 'tenant_admin' AS hidden
+           ) s
            WHERE ($1::uuid IS NULL OR e.tenant_id = $1)
-             AND ($2::text IS NULL OR e.actor_email = $2)
+             AND ($2::text IS NULL OR (e.actor_email = $2 AND NOT s.hidden))
              AND ($3::text IS NULL OR e.action = $3)
              AND ($4::bigint IS NULL OR e.id >= $4)
              AND ($5::bigint IS NULL OR e.id <= $5)
