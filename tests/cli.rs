@@ -199,3 +199,79 @@ async fn tenant_show_prints_the_export_with_this_months_api_calls() {
     let missing = bulkhead(&url, &["tenant", "show", "--slug", "nobody"], None);
     assert!(!missing.status.success() && text(&missing).contains("no tenant"));
 }
+
+/// `url` with `user` as its login role (no password: the test server trusts loopback).
+fn as_user(url: &str, user: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    format!("{scheme}://{user}@{host}")
+}
+
+/// Starts `bulkhead serve` as production would, on `addr`.
+fn start_in_production(database_url: &str, addr: &str) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_bulkhead"))
+        .arg("serve")
+        .env("DATABASE_URL", database_url)
+        .env("BULKHEAD_ENV", "production")
+        .env("BULKHEAD_SECRET_KEY", "k".repeat(40))
+        .env("BULKHEAD_PUBLIC_URL", "https://console.example.com")
+        .env("LEPTOS_SITE_ADDR", addr)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn production_refuses_a_superuser_and_serves_as_a_least_privileged_login() {
+    let url = common::fresh_database().await;
+    // The test server's own user is a superuser (and owns the tables).
+    let mut child = start_in_production(&url, &free_addr());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("superuser") && text(&out).contains("refusing to serve"), "{}", text(&out));
+
+    // A login role that owns nothing and may only switch into the scoped roles.
+    let owner = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::query("DO $$ BEGIN CREATE ROLE bulkhead_test_login LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+        .execute(&owner)
+        .await
+        .unwrap();
+    sqlx::query("GRANT bulkhead_app, bulkhead_auth, bulkhead_platform, bulkhead_tenant TO bulkhead_test_login")
+        .execute(&owner)
+        .await
+        .unwrap();
+    let addr = free_addr();
+    let mut child = start_in_production(&as_user(&url, "bulkhead_test_login"), &addr);
+    let mut ready = false;
+    for _ in 0..100 {
+        let res = reqwest::get(format!("http://{addr}/readyz")).await;
+        if res.is_ok_and(|r| r.status() == 200) {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Ready means the database answered, so the role check has had its answer too.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let running = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    assert!(ready && running, "ready {ready}, running {running}: {}", text(&out));
+    assert!(!text(&out).contains("refusing"), "{}", text(&out));
+
+    // Migrations take the owner's URL of their own.
+    let o = bulkhead(&as_user(&url, "bulkhead_test_login"), &["migrate", "--database-url", &url], None);
+    assert!(o.status.success(), "{}", text(&o));
+}

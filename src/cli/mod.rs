@@ -22,8 +22,12 @@ pub struct Cli {
 pub enum Command {
     /// Serve the console (the default).
     Serve,
-    /// Apply the database migrations.
-    Migrate,
+    /// Apply the database migrations, as the role that owns the schema.
+    Migrate {
+        /// The owner's URL (else `BULKHEAD_MIGRATE_URL`, else `DATABASE_URL`).
+        #[arg(long, env = "BULKHEAD_MIGRATE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+    },
     /// Manage platform staff accounts.
     Admin {
         #[command(subcommand)]
@@ -166,8 +170,11 @@ pub async fn run(cli: Cli) -> i32 {
 async fn dispatch(cli: Cli) -> anyhow_lite::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve().await,
-        Command::Migrate => {
-            let url = database_url()?;
+        Command::Migrate { database_url: owner_url } => {
+            let url = match owner_url.filter(|u| !u.trim().is_empty()) {
+                Some(url) => url,
+                None => database_url()?,
+            };
             db::migrate(&url).await.map_err(|e| format!("migrating {}: {e}", redact_url(&url)))?;
             println!("migrations applied");
             Ok(())
@@ -311,6 +318,29 @@ async fn admin(command: AdminCommand) -> anyhow_lite::Result<()> {
     Ok(())
 }
 
+/// Outside development the console refuses to run as a superuser or as the
+/// owner of its tables. The database may be down at start (the console then
+/// serves `/readyz` as 503): the check runs as soon as it answers, and stops
+/// the process if the role is unfit.
+fn refuse_privileged_login(pool: sqlx::PgPool) {
+    tokio::spawn(async move {
+        loop {
+            match db::login_role_problem(&pool).await {
+                Ok(None) => return,
+                Ok(Some(problem)) => {
+                    tracing::error!(
+                        "refusing to serve: {problem}; connect as a login role that is a member of \
+                         bulkhead_app and the scoped roles and owns nothing (see README, Database roles), \
+                         and run migrations with BULKHEAD_MIGRATE_URL"
+                    );
+                    std::process::exit(1);
+                }
+                Err(_) => tokio::time::sleep(std::time::Duration::from_secs(2)).await,
+            }
+        }
+    });
+}
+
 async fn serve() -> anyhow_lite::Result<()> {
     let config = Config::from_env()?;
     let off = config.protections_off();
@@ -323,7 +353,11 @@ async fn serve() -> anyhow_lite::Result<()> {
     let options = startup::leptos_options();
     let addr = options.site_addr;
     config.check_listen(addr)?;
+    let production = config.profile != crate::server::config::Profile::Development;
     let pool = db::connect(&url, config.db_max_connections)?;
+    if production {
+        refuse_privileged_login(pool.clone());
+    }
     let state = startup::state(pool, config, options);
     startup::spawn_cleanup(&state);
     startup::spawn_routing(&state);

@@ -55,6 +55,29 @@ pub async fn migrate(database_url: &str) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+/// What makes the pool's login role unfit to serve outside development: a
+/// superuser, or the owner of Bulkhead's tables (either could step out of
+/// the scoped roles and past Row-Level Security). `None` when it is fit.
+pub async fn login_role_problem(pool: &PgPool) -> Result<Option<String>, sqlx::Error> {
+    // The pool's connections have switched to `bulkhead_app`; `session_user`
+    // is still the role that logged in.
+    let row = sqlx::query!(
+        r#"SELECT session_user AS "login!", r.rolsuper AS "superuser!",
+                  (SELECT count(*) FROM pg_tables t
+                   WHERE t.schemaname = current_schema() AND t.tableowner = session_user) AS "owned!"
+           FROM pg_roles r WHERE r.rolname = session_user"#
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(if row.superuser {
+        Some(format!("the database login role {:?} is a superuser", row.login))
+    } else if row.owned > 0 {
+        Some(format!("the database login role {:?} owns {} of Bulkhead's tables", row.login, row.owned))
+    } else {
+        None
+    })
+}
+
 /// Begins a transaction in the given scope.
 pub async fn begin(pool: &PgPool, scope: Scope) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     let mut tx = pool.begin().await?;
