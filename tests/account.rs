@@ -53,6 +53,37 @@ async fn a_new_password_ends_the_other_sessions_only() {
 }
 
 #[tokio::test]
+async fn the_account_pages_password_checks_share_the_sign_in_counter() {
+    let app = spawn_app().await;
+    let email = "guessed@example.com";
+    let stolen = app.signed_in(Role::PlatformAuditor, email).await;
+    let attempt = |current: &'static str| {
+        let (app, stolen) = (&app, &stolen);
+        async move {
+            let to = app
+                .submit(
+                    stolen,
+                    "change_password",
+                    &[("current", current), ("new", "a fresh long phrase"), ("confirm", "a fresh long phrase")],
+                )
+                .await;
+            if to == "/account?done=password" {
+                None
+            } else {
+                Some(app.refusal(stolen, &to, "/account", "current").await)
+            }
+        }
+    };
+    // A stolen session guesses the password: the fifth wrong guess starts the wait...
+    for _ in 0..5 {
+        assert_eq!(attempt("a wrong guess!").await.as_deref(), Some("That is not your current password."));
+    }
+    // ...which holds even for the right password, here and at the sign-in page.
+    assert!(attempt(TEST_PASSWORD).await.unwrap().starts_with("Too many wrong attempts"));
+    assert_eq!(app.login(&app.client(), email, TEST_PASSWORD).await, "/login?error=locked");
+}
+
+#[tokio::test]
 async fn new_recovery_codes_need_the_password_and_a_current_code() {
     let app = spawn_app().await;
     let client = app.signed_in(Role::PlatformAuditor, "me@example.com").await;

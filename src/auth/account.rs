@@ -108,6 +108,42 @@ pub mod ssr {
         Ok(AccountView { email: user.email.clone(), mfa: row.mfa, recovery_codes_left: row.left })
     }
 
+    /// Counts one check of the user's secrets against the same counter as
+    /// their sign-in (`account:<e-mail>`): a stolen session cannot guess the
+    /// password here faster than at the sign-in page. `Err` (on `field`) while
+    /// the account waits; the counter's key otherwise.
+    async fn admit_check(state: &AppState, user: &CurrentUser, field: &str) -> Result<String, AppError> {
+        use crate::auth::throttle::{load_counter, note_refusal, policies, store_counter, Admission};
+        let key = format!("account:{}", user.email);
+        let mut tx = db::begin(&state.pool, Scope::Auth).await?;
+        let (counter, now) = load_counter(&mut tx, &key).await?;
+        match policies(state).0.admit(counter, now) {
+            Admission::Refused { retry_after_secs } => {
+                note_refusal(&mut tx, &key).await?;
+                tx.commit().await?;
+                let minutes = retry_after_secs.div_ceil(60);
+                Err(AppError::invalid(
+                    field,
+                    format!(
+                        "Too many wrong attempts: wait {minutes} minute{} before trying again.",
+                        if minutes == 1 { "" } else { "s" }
+                    ),
+                ))
+            }
+            Admission::Admitted(after) => {
+                store_counter(&mut tx, &key, &after).await?;
+                tx.commit().await?;
+                Ok(key)
+            }
+        }
+    }
+
+    /// The whole check passed: the account's failures are forgotten, as at sign-in.
+    async fn check_passed(conn: &mut sqlx::PgConnection, key: &str) -> Result<(), sqlx::Error> {
+        sqlx::query!("DELETE FROM login_throttle WHERE key = $1", key).execute(conn).await?;
+        Ok(())
+    }
+
     async fn stored_hash(conn: &mut sqlx::PgConnection, id: Uuid) -> Result<String, sqlx::Error> {
         sqlx::query_scalar!("SELECT password_hash FROM users WHERE id = $1", id).fetch_one(conn).await
     }
@@ -153,6 +189,7 @@ pub mod ssr {
         new: String,
         confirm: &str,
     ) -> Result<(), AppError> {
+        let key = admit_check(state, user, "current").await?;
         let mut tx = db::begin(&state.pool, Scope::Auth).await?;
         let stored = stored_hash(&mut tx, user.id).await?;
         tx.commit().await?;
@@ -160,6 +197,10 @@ pub mod ssr {
             refused(state, meta, user, "password change").await?;
             return Err(AppError::invalid("current", "That is not your current password."));
         }
+        // The password was right: a weak or mistyped new one is not a failed guess.
+        let mut tx = db::begin(&state.pool, Scope::Auth).await?;
+        check_passed(&mut tx, &key).await?;
+        tx.commit().await?;
         if let Some(weak) = password::weakness(&new, Some(&user.email)) {
             return Err(AppError::invalid("new", weak));
         }
@@ -194,6 +235,7 @@ pub mod ssr {
         password_input: String,
         code: &str,
     ) -> Result<(), AppError> {
+        let key = admit_check(state, user, "password").await?;
         let mut tx = db::begin(&state.pool, Scope::Auth).await?;
         let row = sqlx::query!(
             "SELECT password_hash, totp_secret, totp_last_step FROM users WHERE id = $1 AND totp_enrolled_at IS NOT NULL",
@@ -220,6 +262,7 @@ pub mod ssr {
             refused(state, meta, user, what).await?;
             return Err(AppError::invalid("code", "That code is not right, or it was already used."));
         }
+        check_passed(&mut tx, &key).await?;
         let new_codes = if what == "codes" {
             let codes = totp::new_recovery_codes();
             crate::auth::mfa::ssr::replace_recovery_codes(&mut tx, user.id, &codes).await?;
