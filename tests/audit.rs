@@ -349,3 +349,41 @@ async fn a_tenant_admin_sees_platform_staff_as_platform_staff_only() {
     assert_eq!(full.actor_email.as_deref(), Some("ops@example.com"));
     assert!(full.ip.is_some());
 }
+
+#[tokio::test]
+async fn the_signing_key_is_published_as_a_jwk_set_and_the_console_check_uses_the_checkpoints() {
+    let signer = bulkhead::audit::checkpoint::Signer25519::parse(&"07".repeat(32)).unwrap();
+    let config = bulkhead::server::config::Config { signing_key: Some(signer.clone()), ..Default::default() };
+    let app = common::spawn_app_with(config).await;
+    let jwks: serde_json::Value =
+        app.client().get(app.url("/.well-known/bulkhead/report-keys")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(jwks, signer.jwk_set());
+    assert_eq!(jwks["keys"][0]["crv"], "Ed25519");
+    let plain = spawn_app().await;
+    let res = plain.client().get(plain.url("/.well-known/bulkhead/report-keys")).send().await.unwrap();
+    assert_eq!(res.status(), 404, "no key, nothing published");
+
+    // A checkpoint, then the owner rewrites and re-chains: the console's check names the checkpoint's event.
+    let (_, _, e) = scenario(&app).await;
+    let mut tx = db::begin(&app.pool, Scope::Platform).await.unwrap();
+    let c = bulkhead::audit::checkpoint::sign(&mut tx, &signer).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(c.head_id >= e[7]);
+    sqlx::query(
+        r#"DO $$ DECLARE r audit_events; prev bytea := sha256('bulkhead audit genesis'::bytea); BEGIN
+             UPDATE audit_events SET after = '{"tier_id": "enterprise"}' WHERE id = 2;
+             FOR r IN SELECT * FROM audit_events ORDER BY id LOOP
+               r.prev_hash := prev; r.hash := audit_event_digest(r);
+               UPDATE audit_events SET prev_hash = r.prev_hash, hash = r.hash WHERE id = r.id;
+               prev := r.hash;
+             END LOOP;
+             UPDATE audit_chain_head SET last_hash = prev;
+           END $$"#,
+    )
+    .execute(&app.owner)
+    .await
+    .unwrap();
+    let client = app.signed_in(Role::PlatformAuditor, "auditor@example.com").await;
+    let v: Verification = client.post(app.url("/api/audit_verify")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(v.first_broken, Some(c.head_id));
+}

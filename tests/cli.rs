@@ -275,3 +275,69 @@ async fn production_refuses_a_superuser_and_serves_as_a_least_privileged_login()
     let o = bulkhead(&as_user(&url, "bulkhead_test_login"), &["migrate", "--database-url", &url], None);
     assert!(o.status.success(), "{}", text(&o));
 }
+
+fn bulkhead_signing(database_url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bulkhead"))
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .env("BULKHEAD_SIGNING_KEY", "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=")
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn signed_checkpoints_catch_a_history_the_owner_rewrote_and_rechained() {
+    let url = common::fresh_database().await;
+    for name in ["Acme", "Globex"] {
+        assert!(bulkhead(&url, &["tenant", "create", "--name", name, "--tier", "free"], None).status.success());
+    }
+    let file = std::env::temp_dir().join(format!("bulkhead-checkpoints-{}.jsonl", uuid::Uuid::new_v4()));
+    let file_arg = file.to_str().unwrap();
+    let signed = bulkhead_signing(&url, &["audit", "checkpoint", "--out", file_arg]);
+    assert!(signed.status.success(), "{}", text(&signed));
+    assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 1);
+    assert!(bulkhead(&url, &["tenant", "create", "--name", "Initech", "--tier", "free"], None).status.success());
+    let holds = bulkhead_signing(&url, &["audit", "verify", "--checkpoints", file_arg]);
+    assert!(holds.status.success(), "later events are not a rewrite: {}", text(&holds));
+
+    // The owner alters the first event and re-chains everything after it:
+    // the chain alone cannot tell.
+    let owner = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::query(
+        r#"DO $$ DECLARE r audit_events; prev bytea := sha256('bulkhead audit genesis'::bytea); BEGIN
+             UPDATE audit_events SET after = after || '{"name": "Not Acme"}' WHERE id = 1;
+             FOR r IN SELECT * FROM audit_events ORDER BY id LOOP
+               r.prev_hash := prev;
+               r.hash := audit_event_digest(r);
+               UPDATE audit_events SET prev_hash = r.prev_hash, hash = r.hash WHERE id = r.id;
+               prev := r.hash;
+             END LOOP;
+             UPDATE audit_chain_head SET last_hash = prev;
+           END $$"#,
+    )
+    .execute(&owner)
+    .await
+    .unwrap();
+    let chain_only: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_verify() WHERE first_broken IS NULL")
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    assert_eq!(chain_only, 1, "re-chained: the hash chain alone holds");
+    let caught = bulkhead(&url, &["audit", "verify"], None);
+    assert!(!caught.status.success(), "the database's own checkpoint catches it: {}", text(&caught));
+
+    // Even with the database's checkpoints gone too, the file kept elsewhere catches it.
+    sqlx::query("DELETE FROM audit_checkpoints").execute(&owner).await.unwrap();
+    assert!(bulkhead(&url, &["audit", "verify"], None).status.success(), "nothing left in the database to tell");
+    let caught = bulkhead_signing(&url, &["audit", "verify", "--checkpoints", file_arg]);
+    assert!(!caught.status.success());
+    assert!(text(&caught).contains("was rewritten after the checkpoint"), "{}", text(&caught));
+
+    // A checkpoint line altered by hand is not signed by the key.
+    let line = std::fs::read_to_string(&file).unwrap();
+    let forged = line.replacen("\"head_id\":", "\"head_id\":1", 1);
+    std::fs::write(&file, forged).unwrap();
+    let refused = bulkhead_signing(&url, &["audit", "verify", "--checkpoints", file_arg]);
+    assert!(text(&refused).contains("not signed by this key"), "{}", text(&refused));
+    let _ = std::fs::remove_file(file);
+}

@@ -5,6 +5,8 @@
 //! reader sees is decided by Row-Level Security alone: every query here runs
 //! in the reader's scope and filters only by what the reader asked for.
 
+#[cfg(feature = "ssr")]
+pub mod checkpoint;
 pub mod diff;
 #[cfg(feature = "ssr")]
 pub mod export;

@@ -57,6 +57,10 @@ pub struct Config {
     pub hashing_slots: Option<usize>,
     /// Secret checks that may wait for a slot before the answer is 503 (`BULKHEAD_HASHING_QUEUE`).
     pub hashing_queue: usize,
+    /// Signs the audit trail's checkpoints (`BULKHEAD_SIGNING_KEY`, 32 bytes in base64 or hex).
+    pub signing_key: Option<crate::audit::checkpoint::Signer25519>,
+    /// How often the chain head is signed while it moves (`BULKHEAD_CHECKPOINT_INTERVAL_SECS`).
+    pub checkpoint_interval: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -97,6 +101,8 @@ impl Default for Config {
             secret_checks_burst: 100,
             hashing_slots: None,
             hashing_queue: 64,
+            signing_key: None,
+            checkpoint_interval: Duration::from_secs(300),
         }
     }
 }
@@ -205,6 +211,14 @@ impl Config {
                 Some(_) => Some(number("BULKHEAD_HASHING_SLOTS", 0usize)?),
             },
             hashing_queue: number("BULKHEAD_HASHING_QUEUE", d.hashing_queue)?,
+            signing_key: match var("BULKHEAD_SIGNING_KEY") {
+                None => None,
+                Some(text) => Some(
+                    crate::audit::checkpoint::Signer25519::parse(&text)
+                        .map_err(|message| ConfigError { name: "BULKHEAD_SIGNING_KEY", message })?,
+                ),
+            },
+            checkpoint_interval: secs("BULKHEAD_CHECKPOINT_INTERVAL_SECS", d.checkpoint_interval)?,
         };
         config.check()?;
         Ok(config)
@@ -265,6 +279,9 @@ impl Config {
         }
         if self.public_origin.is_none() {
             off.push("the Origin check against the console's own address (BULKHEAD_PUBLIC_URL)");
+        }
+        if self.signing_key.is_none() {
+            off.push("signed audit checkpoints (BULKHEAD_SIGNING_KEY)");
         }
         off
     }
@@ -337,6 +354,7 @@ mod tests {
             secret_key: Some("k".repeat(32)),
             public_origin: Some("https://console.example.com".into()),
             require_staff_mfa: true,
+            signing_key: Some(crate::audit::checkpoint::Signer25519::parse(&"01".repeat(32)).unwrap()),
             ..Config::default()
         };
         assert!(prod.protections_off().is_empty(), "{:?}", prod.protections_off());

@@ -32,6 +32,18 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
+/// The public keys that sign the audit trail's checkpoints (and the
+/// activation reports), as a JWK Set of Ed25519 keys (RFC 8037); 404 when no
+/// key is configured.
+pub async fn report_keys(State(state): State<AppState>) -> axum::response::Response {
+    match &state.config.signing_key {
+        Some(signer) => {
+            ([(axum::http::header::CACHE_CONTROL, "public, max-age=300")], Json(signer.jwk_set())).into_response()
+        }
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
 /// Liveness: the process answers. Touches nothing, so it is also the
 /// baseline the routing check is measured against.
 pub async fn livez() -> axum::http::StatusCode {

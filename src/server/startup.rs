@@ -120,7 +120,11 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         // In the path of every proxied request: no session, no page middleware.
-        .merge(machine_routes(state.routing.clone()).route("/livez", get(routes::livez)))
+        .merge(
+            machine_routes(state.routing.clone())
+                .route("/livez", get(routes::livez))
+                .route("/.well-known/bulkhead/report-keys", get(routes::report_keys)),
+        )
         .with_state(state)
 }
 
@@ -143,6 +147,34 @@ pub fn state(pool: PgPool, config: Config, leptos_options: LeptosOptions) -> App
 /// counted calls, in the background, until [`stop_routing`].
 pub fn spawn_routing(state: &AppState) {
     crate::routing::spawn(state.routing.clone(), state.pool.clone(), state.config.flush_interval);
+}
+
+/// Signs the audit chain's head every `checkpoint_interval` while it moves,
+/// when a signing key is configured.
+pub fn spawn_checkpoints(state: &AppState) {
+    let Some(signer) = state.config.signing_key.clone() else { return };
+    let (pool, every) = (state.pool.clone(), state.config.checkpoint_interval);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let result = async {
+                let mut tx = super::db::begin(&pool, super::db::Scope::Platform).await?;
+                let signed = crate::audit::checkpoint::sign_if_moved(&mut tx, &signer).await?;
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(signed)
+            }
+            .await;
+            match result {
+                Ok(Some(c)) => tracing::info!(head_id = c.head_id, "audit checkpoint signed"),
+                Ok(None) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "the audit checkpoint could not be signed; trying again later")
+                }
+            }
+        }
+    });
 }
 
 /// Writes the calls counted since the last flush, before the process ends.
