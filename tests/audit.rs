@@ -286,8 +286,17 @@ async fn verification_from_the_console_names_the_altered_event() {
         .execute(&app.owner)
         .await
         .unwrap();
-    let html = client.get(app.url("/audit/verify?run=1")).send().await.unwrap().text().await.unwrap();
+    // Verification is a POST; the browser lands on the page of its record.
+    assert_eq!(client.get(app.url("/audit/verify?run=1")).send().await.unwrap().status(), 200);
+    assert_eq!(app.count_events("audit.verified").await, 1, "a GET runs nothing");
+    let to = app.submit(&client, "audit_verify", &[]).await;
+    assert!(to.starts_with("/audit/verify?result="), "{to}");
+    let html = client.get(app.url(&to)).send().await.unwrap().text().await.unwrap();
     assert!(html.contains(&format!("the chain breaks at event #{}", e[5])), "{html}");
+    // An address cannot make the page say anything the trail does not: another event shows nothing.
+    let other =
+        client.get(app.url(&format!("/audit/verify?result={}", e[0]))).send().await.unwrap().text().await.unwrap();
+    assert!(!other.contains("Intact") && !other.contains("breaks at"), "{other}");
 
     // Removing the newest events shows too: the chain head points past them.
     sqlx::query("DELETE FROM audit_events WHERE id > $1").bind(e[7]).execute(&app.owner).await.unwrap();
@@ -386,4 +395,36 @@ async fn the_signing_key_is_published_as_a_jwk_set_and_the_console_check_uses_th
     let client = app.signed_in(Role::PlatformAuditor, "auditor@example.com").await;
     let v: Verification = client.post(app.url("/api/audit_verify")).send().await.unwrap().json().await.unwrap();
     assert_eq!(v.first_broken, Some(c.head_id));
+}
+
+#[tokio::test]
+async fn stalled_exports_hold_no_connection_for_long_and_the_console_answers() {
+    let config = bulkhead::server::config::Config {
+        export_send_timeout: std::time::Duration::from_secs(1),
+        heavy_connections: 1,
+        ..Default::default()
+    };
+    let app = common::spawn_app_with(config).await;
+    // Enough rows that the export fills its buffers and waits for its reader.
+    sqlx::query("SELECT audit_seed(30000, 5, 30)").execute(&app.owner).await.unwrap();
+    let client = app.signed_in(Role::PlatformAuditor, "auditor@example.com").await;
+
+    // One export at a time per user: the first stalls (nobody reads it), the others are told to wait.
+    let stalled = client.get(app.url("/audit/export?format=jsonl")).send().await.unwrap();
+    assert_eq!(stalled.status(), 200);
+    for _ in 0..9 {
+        let res = client.get(app.url("/audit/export?format=csv")).send().await.unwrap();
+        assert_eq!(res.status(), 429);
+        assert!(res.headers().contains_key("retry-after"));
+    }
+    // Meanwhile the console answers.
+    assert_eq!(client.get(app.url("/tenants")).send().await.unwrap().status(), 200);
+    // The stalled export is abandoned after the send timeout, its connection
+    // back in the (one-connection) pool: the user may export again.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let again = client.get(app.url("/audit/export?format=csv")).send().await.unwrap();
+    assert_eq!(again.status(), 200);
+    let body = again.text().await.unwrap();
+    assert!(body.lines().count() > 30000, "a whole export through the same single connection");
+    drop(stalled);
 }

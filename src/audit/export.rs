@@ -118,6 +118,8 @@ pub async fn handler(
     };
     let user = auth.and_then(|Extension(a)| a.user).ok_or(AppError::Unauthorized)?;
     let scope = scope_for(&user)?;
+    // One export or verification at a time per user, held until the last row is sent.
+    let turn = state.heavy_work.start(user.id)?;
     let actor = meta.map(|Extension(m)| m).unwrap_or_default().actor(Some(&user));
 
     // The export is recorded before it starts, in its own transaction, so an
@@ -136,9 +138,10 @@ pub async fn handler(
     tx.commit().await?;
 
     let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    let pool = state.pool.clone();
+    let (pool, send_timeout) = (state.heavy_pool.clone(), state.config.export_send_timeout);
     tokio::spawn(async move {
-        if let Err(err) = stream_rows(&pool, scope, &query, format, &sender).await {
+        let _turn = turn;
+        if let Err(err) = stream_rows(&pool, scope, &query, format, &sender, send_timeout).await {
             tracing::error!(error = %err, "audit export failed part-way");
             // An error in the body aborts the transfer, so the reader sees a
             // failed download rather than a file that looks complete.
@@ -167,6 +170,7 @@ async fn stream_rows(
     query: &AuditQuery,
     format: Format,
     sender: &mpsc::Sender<Result<Bytes, std::io::Error>>,
+    send_timeout: std::time::Duration,
 ) -> Result<(), AppError> {
     let mut tx = db::begin(pool, scope).await?;
     let r = resolve(&mut tx, query).await?;
@@ -182,8 +186,14 @@ async fn stream_rows(
         }
         if buf.len() >= CHUNK {
             let chunk = Bytes::from(std::mem::replace(&mut buf, String::with_capacity(CHUNK + 4096)));
-            if sender.send(Ok(chunk)).await.is_err() {
-                return Ok(());
+            // A reader that stops reading must not hold a connection for good.
+            match tokio::time::timeout(send_timeout, sender.send(Ok(chunk))).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Ok(()),
+                Err(_) => {
+                    tracing::warn!("audit export abandoned: the reader stopped reading");
+                    return Ok(());
+                }
             }
         }
     }

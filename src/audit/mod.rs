@@ -147,6 +147,9 @@ pub struct Verification {
     pub checked: i64,
     pub first_broken: Option<i64>,
     pub millis: u64,
+    /// The `audit.verified` event that records this run.
+    #[serde(default)]
+    pub event: i64,
 }
 
 /// What a reader asked the trail for: the filters and the page, parsed from

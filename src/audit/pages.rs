@@ -40,14 +40,17 @@ pub async fn get_audit_event(id: i64) -> Result<EventDetail, AppError> {
     Ok(event)
 }
 
-/// Recomputes the whole hash chain (platform staff). The run itself is audited.
+/// Recomputes the whole hash chain (platform staff), in the pool of heavy
+/// reads, one run at a time per user. The run itself is audited, and a
+/// browser is sent to the page of that record (`?result=<event>`).
 #[server(endpoint = "audit_verify")]
 pub async fn verify_audit_chain() -> Result<Verification, AppError> {
     let user = crate::auth::session::require_platform_staff().await?;
     let meta = crate::auth::session::client_meta().await;
     let state = crate::server::state::app_state()?;
+    let _turn = state.heavy_work.start(user.id)?;
     let started = std::time::Instant::now();
-    let mut tx = crate::server::db::begin(&state.pool, crate::server::db::Scope::Platform).await?;
+    let mut tx = crate::server::db::begin(&state.heavy_pool, crate::server::db::Scope::Platform).await?;
     let report = super::ssr::verify_chain(&mut tx).await?;
     let millis = started.elapsed().as_millis() as u64;
     super::ssr::record(
@@ -56,11 +59,15 @@ pub async fn verify_audit_chain() -> Result<Verification, AppError> {
         super::ssr::NewEvent::new("audit.verified").after(serde_json::json!({
             "checked": report.checked,
             "first_broken": report.first_broken,
+            "millis": millis,
         })),
     )
     .await?;
+    // Its own event: the chain head is locked by this transaction until it commits.
+    let event = sqlx::query_scalar!("SELECT last_id FROM audit_chain_head").fetch_one(&mut *tx).await?;
     tx.commit().await?;
-    Ok(Verification { checked: report.checked, first_broken: report.first_broken, millis })
+    leptos_axum::redirect(&format!("/audit/verify?result={event}"));
+    Ok(Verification { checked: report.checked, first_broken: report.first_broken, millis, event })
 }
 
 /// The trail, newest first, with filters and paging kept in the address.
@@ -319,16 +326,27 @@ fn EventView(e: EventDetail) -> impl IntoView {
     }
 }
 
-/// Recomputes the hash chain on request and says whether it is intact.
+/// A verification's outcome, read back from the `audit.verified` event that
+/// records it (so the page shows what was found, not what an address says).
+fn verification_of(e: &EventDetail) -> Option<Verification> {
+    let after = e.after.as_ref().filter(|_| e.action == "audit.verified")?;
+    Some(Verification {
+        checked: after.get("checked")?.as_i64()?,
+        first_broken: after.get("first_broken").and_then(|v| v.as_i64()),
+        millis: after.get("millis").and_then(|v| v.as_u64()).unwrap_or(0),
+        event: e.id,
+    })
+}
+
+/// Recomputes the hash chain on request (a POST) and says whether it is intact.
 #[component]
 pub fn AuditVerifyPage() -> impl IntoView {
     let query = use_query_map();
-    let run = move || query.read().get("run").is_some_and(|v| v == "1");
-    let result = Resource::new(run, |run| async move {
-        if run {
-            verify_audit_chain().await.map(Some)
-        } else {
-            Ok(None)
+    let shown = move || query.read().get("result").and_then(|v| v.parse::<i64>().ok());
+    let result = Resource::new(shown, |shown| async move {
+        match shown {
+            Some(id) => get_audit_event(id).await.map(|e| verification_of(&e)),
+            None => Ok(None),
         }
     });
     view! {
@@ -340,8 +358,7 @@ pub fn AuditVerifyPage() -> impl IntoView {
             events' contents, in order, and names the first event that does not match: an event changed,
             removed or inserted after the fact. Expect about 15 seconds per million events."
         </p>
-        <form method="get" action="/audit/verify" class="form-actions">
-            <input type="hidden" name="run" value="1"/>
+        <form method="post" action="/api/audit_verify" class="form-actions">
             <button type="submit" class="btn btn-primary">"Verify now"</button>
         </form>
         <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Verifying…"</p> }>

@@ -61,6 +61,12 @@ pub struct Config {
     pub signing_key: Option<crate::audit::checkpoint::Signer25519>,
     /// How often the chain head is signed while it moves (`BULKHEAD_CHECKPOINT_INTERVAL_SECS`).
     pub checkpoint_interval: Duration,
+    /// Connections of the pool that exports and verifications use (`BULKHEAD_HEAVY_CONNECTIONS`).
+    pub heavy_connections: u32,
+    /// How long one of their statements may run (`BULKHEAD_HEAVY_STATEMENT_TIMEOUT_SECS`).
+    pub heavy_statement_timeout: Duration,
+    /// How long an export waits for a reader that stopped reading (`BULKHEAD_EXPORT_SEND_TIMEOUT_SECS`).
+    pub export_send_timeout: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -103,6 +109,9 @@ impl Default for Config {
             hashing_queue: 64,
             signing_key: None,
             checkpoint_interval: Duration::from_secs(300),
+            heavy_connections: 2,
+            heavy_statement_timeout: Duration::from_secs(300),
+            export_send_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -219,6 +228,9 @@ impl Config {
                 ),
             },
             checkpoint_interval: secs("BULKHEAD_CHECKPOINT_INTERVAL_SECS", d.checkpoint_interval)?,
+            heavy_connections: number("BULKHEAD_HEAVY_CONNECTIONS", d.heavy_connections)?,
+            heavy_statement_timeout: secs("BULKHEAD_HEAVY_STATEMENT_TIMEOUT_SECS", d.heavy_statement_timeout)?,
+            export_send_timeout: secs("BULKHEAD_EXPORT_SEND_TIMEOUT_SECS", d.export_send_timeout)?,
         };
         config.check()?;
         Ok(config)

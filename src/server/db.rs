@@ -42,6 +42,25 @@ pub fn connect(database_url: &str, max_connections: u32) -> Result<PgPool, sqlx:
         .connect_lazy_with(options))
 }
 
+/// A small pool beside `pool`, to the same database, for heavy reads (audit
+/// export and chain verification): each statement ends after
+/// `statement_timeout`, and the console's own pool is never taken by them.
+pub fn heavy_pool(pool: &PgPool, max_connections: u32, statement_timeout: Duration) -> PgPool {
+    let options = (*pool.connect_options()).clone().application_name("bulkhead heavy");
+    let millis = statement_timeout.as_millis().max(1);
+    PgPoolOptions::new()
+        .max_connections(max_connections.max(1))
+        .acquire_timeout(Duration::from_secs(3))
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                conn.execute("SET ROLE bulkhead_app").await?;
+                conn.execute(format!("SET statement_timeout = {millis}").as_str()).await?;
+                Ok(())
+            })
+        })
+        .connect_lazy_with(options)
+}
+
 /// Opens a connection as the `DATABASE_URL` user itself, for migrations only.
 pub async fn connect_owner(database_url: &str) -> Result<PgPool, sqlx::Error> {
     PgPoolOptions::new().max_connections(1).acquire_timeout(Duration::from_secs(5)).connect(database_url).await

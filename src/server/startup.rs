@@ -140,7 +140,17 @@ pub fn state(pool: PgPool, config: Config, leptos_options: LeptosOptions) -> App
         config.hashing_queue,
         config.trusted_proxies.clone(),
     ));
-    AppState { leptos_options, pool, config: Arc::new(config), secrets, routing, secret_checks }
+    let heavy_pool = super::db::heavy_pool(&pool, config.heavy_connections, config.heavy_statement_timeout);
+    AppState {
+        leptos_options,
+        pool,
+        config: Arc::new(config),
+        secrets,
+        routing,
+        secret_checks,
+        heavy_pool,
+        heavy_work: Arc::default(),
+    }
 }
 
 /// Keeps the routing check's table in step with the database and writes its

@@ -18,6 +18,41 @@ pub struct AppState {
     pub routing: Arc<crate::routing::Routing>,
     /// The bounds on the endpoints that check a secret.
     pub secret_checks: Arc<super::secret_checks::SecretChecks>,
+    /// The small pool of heavy reads (audit export and verification), with
+    /// its statement timeout.
+    pub heavy_pool: PgPool,
+    /// Who is running heavy work now: one at a time per user.
+    pub heavy_work: Arc<HeavyWork>,
+}
+
+/// The users running an export or a verification now.
+#[derive(Debug, Default)]
+pub struct HeavyWork {
+    running: std::sync::Mutex<std::collections::HashSet<uuid::Uuid>>,
+}
+
+/// Held while a user's heavy work runs; lets the next one start when dropped.
+#[derive(Debug)]
+pub struct HeavyTurn {
+    work: Arc<HeavyWork>,
+    user: uuid::Uuid,
+}
+
+impl HeavyWork {
+    /// The user's turn, or `TooManyRequests` while their previous one runs.
+    pub fn start(self: &Arc<Self>, user: uuid::Uuid) -> Result<HeavyTurn, crate::error::AppError> {
+        if self.running.lock().unwrap_or_else(|e| e.into_inner()).insert(user) {
+            Ok(HeavyTurn { work: self.clone(), user })
+        } else {
+            Err(crate::error::AppError::TooManyRequests { retry_after_secs: 5 })
+        }
+    }
+}
+
+impl Drop for HeavyTurn {
+    fn drop(&mut self) {
+        self.work.running.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.user);
+    }
 }
 
 impl FromRef<AppState> for LeptosOptions {
