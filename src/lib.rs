@@ -17,6 +17,8 @@ pub mod usage;
 #[cfg(feature = "ssr")]
 pub mod cli;
 #[cfg(feature = "ssr")]
+pub mod mail;
+#[cfg(feature = "ssr")]
 pub mod routing;
 #[cfg(feature = "ssr")]
 pub mod server;

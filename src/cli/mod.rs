@@ -425,6 +425,7 @@ async fn serve() -> anyhow_lite::Result<()> {
     let state = startup::state(pool, config, options);
     startup::spawn_cleanup(&state);
     startup::spawn_checkpoints(&state);
+    startup::spawn_mail(&state);
     startup::spawn_routing(&state);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     tracing::info!(%addr, "Bulkhead console listening on http://{addr}");

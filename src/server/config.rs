@@ -67,6 +67,9 @@ pub struct Config {
     pub heavy_statement_timeout: Duration,
     /// How long an export waits for a reader that stopped reading (`BULKHEAD_EXPORT_SEND_TIMEOUT_SECS`).
     pub export_send_timeout: Duration,
+    /// Outgoing e-mail (`BULKHEAD_SMTP_URL`, `BULKHEAD_MAIL_FROM`); without it the
+    /// console shows invitation links instead.
+    pub mail: Option<crate::mail::MailConfig>,
 }
 
 impl std::fmt::Debug for Config {
@@ -78,6 +81,7 @@ impl std::fmt::Debug for Config {
             .field("session_absolute_timeout", &self.session_absolute_timeout)
             .field("secret_key", &self.secret_key.as_ref().map(|_| "[redacted]"))
             .field("require_staff_mfa", &self.require_staff_mfa)
+            .field("smtp", &self.mail.as_ref().map(|m| crate::cli::redact_url(&m.smtp_url)))
             .finish_non_exhaustive()
     }
 }
@@ -112,6 +116,7 @@ impl Default for Config {
             heavy_connections: 2,
             heavy_statement_timeout: Duration::from_secs(300),
             export_send_timeout: Duration::from_secs(30),
+            mail: None,
         }
     }
 }
@@ -231,6 +236,11 @@ impl Config {
             heavy_connections: number("BULKHEAD_HEAVY_CONNECTIONS", d.heavy_connections)?,
             heavy_statement_timeout: secs("BULKHEAD_HEAVY_STATEMENT_TIMEOUT_SECS", d.heavy_statement_timeout)?,
             export_send_timeout: secs("BULKHEAD_EXPORT_SEND_TIMEOUT_SECS", d.export_send_timeout)?,
+            mail: var("BULKHEAD_SMTP_URL").map(|smtp_url| crate::mail::MailConfig {
+                smtp_url,
+                from: var("BULKHEAD_MAIL_FROM").unwrap_or_else(|| "Bulkhead <bulkhead@localhost>".into()),
+                retry_base: Duration::from_secs(30),
+            }),
         };
         config.check()?;
         Ok(config)

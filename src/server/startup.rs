@@ -159,6 +159,13 @@ pub fn spawn_routing(state: &AppState) {
     crate::routing::spawn(state.routing.clone(), state.pool.clone(), state.config.flush_interval);
 }
 
+/// Sends the outbox's e-mail in the background, when SMTP is configured.
+pub fn spawn_mail(state: &AppState) {
+    if let Some(mail) = state.config.mail.clone() {
+        crate::mail::spawn_sender(state.pool.clone(), mail);
+    }
+}
+
 /// Signs the audit chain's head every `checkpoint_interval` while it moves,
 /// when a signing key is configured.
 pub fn spawn_checkpoints(state: &AppState) {

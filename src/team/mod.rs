@@ -90,7 +90,8 @@ pub async fn invite_tenant_admin(slug: String, email: String) -> Result<(), AppE
         ssr::invite(&state, &session, &meta, &user, &slug, &email, &origin).await
     }
     .await;
-    finish(&slug, result.map(|_| "invited"), &[("invite_email", email)]).await;
+    finish(&slug, result.map(|mailed| if mailed { "invited_by_mail" } else { "invited" }), &[("invite_email", email)])
+        .await;
     Ok(())
 }
 

@@ -97,7 +97,7 @@ pub async fn invite(
     slug: &str,
     email: &str,
     origin: &str,
-) -> Result<(), AppError> {
+) -> Result<bool, AppError> {
     let email = EmailAddress::parse(email).map_err(|m| AppError::invalid("invite_email", m.to_string()))?;
     let mut tx = db::begin(&state.pool, scope_for(user)?).await?;
     let (tenant_id, _) = tenant(&mut tx, slug).await?;
@@ -139,11 +139,23 @@ pub async fn invite(
             .after(json!({ "email": email.as_str(), "expires_at": expires.to_string() })),
     )
     .await?;
-    tx.commit().await?;
     let link = format!("{origin}/invite/{token}");
+    if state.config.mail.is_some() {
+        // By e-mail: the link goes to the invitee alone, and the message
+        // exists exactly when the invitation does.
+        let body = format!(
+            "You are invited to administer a tenant in the Bulkhead console.\n\n\
+             Choose your password here (the link works once, for {INVITATION_HOURS} hours):\n{link}\n\n\
+             If you did not expect this, ignore this message.\n"
+        );
+        crate::mail::enqueue(&mut tx, email.as_str(), "Your invitation to the Bulkhead console", &body).await?;
+        tx.commit().await?;
+        return Ok(true);
+    }
+    tx.commit().await?;
     session.insert(LINK_KEY, state.secrets.seal(user.id, format!("{slug}\n{link}").as_bytes())).await?;
     session.remove_value(LINK_SHOWN_KEY).await?;
-    Ok(())
+    Ok(false)
 }
 
 pub async fn revoke(
