@@ -448,3 +448,47 @@ async fn production_cookies_are_secure_and_host_prefixed() {
     let res = dev.client().get(dev.url("/login")).send().await.unwrap();
     assert!(res.headers().get("strict-transport-security").is_none(), "not over plain HTTP in development");
 }
+
+#[tokio::test]
+async fn many_wrong_passwords_in_a_row_lock_the_account_until_an_admin_unlocks_it() {
+    let config = Config {
+        account_lock_after: 3,
+        login_account_limit: 100,
+        login_ip_limit: 100,
+        mail: Some(bulkhead::mail::MailConfig {
+            smtp_url: "smtp://127.0.0.1:1".into(),
+            from: "Bulkhead <bulkhead@example.com>".into(),
+            retry_base: Duration::from_secs(60),
+        }),
+        ..Config::default()
+    };
+    let app = spawn_app_with(config).await;
+    app.create_admin(EMAIL, PASSWORD).await;
+    // A success in between starts the count again.
+    for _ in 0..2 {
+        assert_eq!(app.login(&app.client(), EMAIL, "wrong password!").await, "/login?error=invalid");
+    }
+    assert_eq!(app.login(&app.client(), EMAIL, PASSWORD).await, "/");
+    for _ in 0..2 {
+        assert_eq!(app.login(&app.client(), EMAIL, "wrong password!").await, "/login?error=invalid");
+    }
+    assert_eq!(app.count_events("auth.account_locked").await, 0);
+    // The third in a row locks it, for the right password too, with no time limit.
+    assert_eq!(app.login(&app.client(), EMAIL, "wrong password!").await, "/login?error=invalid");
+    assert_eq!(app.count_events("auth.account_locked").await, 1);
+    assert_eq!(app.login(&app.client(), EMAIL, PASSWORD).await, "/login?error=locked");
+    sqlx::query("DELETE FROM login_throttle").execute(&app.owner).await.unwrap();
+    assert_eq!(app.login(&app.client(), EMAIL, PASSWORD).await, "/login?error=locked", "not a timed wait");
+    // The owner is told by e-mail.
+    let notices: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox_mail WHERE to_addr = $1 AND subject LIKE '%locked%'")
+            .bind(EMAIL)
+            .fetch_one(&app.owner)
+            .await
+            .unwrap();
+    assert_eq!(notices, 1);
+    // A platform admin unlocks it (audited); the password works again.
+    bulkhead::auth::users::unlock_user(&app.pool, &bulkhead::audit::Actor::cli(), EMAIL).await.unwrap();
+    assert_eq!(app.count_events("user.unlocked").await, 1);
+    assert_eq!(app.login(&app.client(), EMAIL, PASSWORD).await, "/");
+}

@@ -168,6 +168,7 @@ struct StoredUser {
     disabled: bool,
     mfa_enrolled: bool,
     tenant_closed: bool,
+    locked: bool,
 }
 
 /// Signs in from a server function: reads the session and client from the request.
@@ -254,7 +255,8 @@ pub async fn login_with(
         StoredUser,
         r#"SELECT id, email, password_hash, role, tenant_id, disabled_at IS NOT NULL AS "disabled!",
                   totp_enrolled_at IS NOT NULL AS "mfa_enrolled!",
-                  tenant_id IS NOT NULL AND NOT tenant_access_open(tenant_id) AS "tenant_closed!"
+                  tenant_id IS NOT NULL AND NOT tenant_access_open(tenant_id) AS "tenant_closed!",
+                  locked_at IS NOT NULL AS "locked!"
            FROM users WHERE email = $1"#,
         email.as_str()
     )
@@ -265,9 +267,26 @@ pub async fn login_with(
     // 2. Check the password; an unknown user costs the same.
     let password = if password.len() > password::MAX_LENGTH { String::new() } else { password };
     let matches = password::verify(password, user.as_ref().map(|u| u.password_hash.clone())).await?;
+    let mut tx = db::begin(&state.pool, Scope::Auth).await?;
+    // A locked account answers as a waiting one, whatever the password: a
+    // guesser learns nothing, and its owner is told by e-mail how to get in.
+    if let Some(u) = user.as_ref().filter(|u| u.locked) {
+        audit::record(
+            &mut tx,
+            &anonymous,
+            NewEvent::new("auth.login.throttled").target(u.email.as_str()).after(
+                json!({ "email": u.email, "reason": "the account is locked until a platform admin unlocks it" }),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        return Ok(LoginOutcome::Locked);
+    }
+    if let Some(u) = user.as_ref().filter(|_| !matches) {
+        lock_after_failures(&mut tx, state, &anonymous, u.id, &u.email).await?;
+    }
     let user = user.filter(|u| matches && !u.disabled && Role::parse(&u.role).is_some());
 
-    let mut tx = db::begin(&state.pool, Scope::Auth).await?;
     let Some(user) = user else {
         audit::record(
             &mut tx,
@@ -291,6 +310,9 @@ pub async fn login_with(
         return Ok(if locked { LoginOutcome::Locked } else { LoginOutcome::Invalid });
     };
 
+    sqlx::query!("UPDATE users SET failed_sign_ins = 0 WHERE id = $1 AND failed_sign_ins > 0", user.id)
+        .execute(&mut *tx)
+        .await?;
     // 3. Success: reset the account's counter and open the session. The
     // address's counter goes back to where it stood before this attempt: a
     // success is not a failure, and its failures stand (one account of its own
@@ -331,6 +353,47 @@ pub async fn login_with(
     tx.commit().await?;
     enter_session(session, auth_session_id).await?;
     Ok(LoginOutcome::SignedIn)
+}
+
+/// Counts one more consecutive wrong password for an account; at the limit
+/// the account locks until a platform admin unlocks it, and its owner is
+/// told by e-mail (when the console sends mail).
+async fn lock_after_failures(
+    conn: &mut PgConnection,
+    state: &AppState,
+    actor: &Actor,
+    user_id: Uuid,
+    email: &str,
+) -> Result<(), AppError> {
+    let limit = state.config.account_lock_after.max(1);
+    let locked = sqlx::query_scalar!(
+        r#"UPDATE users SET failed_sign_ins = failed_sign_ins + 1,
+                  locked_at = CASE WHEN failed_sign_ins + 1 >= $2 THEN now() END
+           WHERE id = $1 RETURNING locked_at IS NOT NULL AS "locked!""#,
+        user_id,
+        limit
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if locked {
+        audit::record(
+            conn,
+            actor,
+            NewEvent::new("auth.account_locked")
+                .target(email)
+                .after(json!({ "email": email, "consecutive_failures": limit })),
+        )
+        .await?;
+        if state.config.mail.is_some() {
+            let body = format!(
+                "Your Bulkhead console account ({email}) was locked after {limit} wrong passwords in a row.\n\n\
+                 If that was not you, someone is guessing your password. A platform administrator can \
+                 unlock the account; consider changing your password afterwards.\n"
+            );
+            crate::mail::enqueue(conn, email, "Your Bulkhead account is locked", &body).await?;
+        }
+    }
+    Ok(())
 }
 
 /// A tenant admin's events belong to their tenant's trail.

@@ -83,6 +83,33 @@ pub async fn any_platform_admin(pool: &PgPool) -> Result<bool, sqlx::Error> {
 }
 
 /// Disables a user and ends all of their sessions, in one audited transaction.
+/// Unlocks an account locked after too many wrong passwords (its count of
+/// failures starts again from zero). Audited; a `NotFound` for an account
+/// that is not locked.
+pub async fn unlock_user(pool: &PgPool, actor: &Actor, email: &str) -> Result<(), UserError> {
+    let email = EmailAddress::parse(email)?;
+    let mut tx = db::begin(pool, Scope::Platform).await?;
+    sqlx::query_scalar!(
+        "UPDATE users SET locked_at = NULL, failed_sign_ins = 0 WHERE email = $1 AND locked_at IS NOT NULL RETURNING id",
+        email.as_str()
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| UserError::NotFound(format!("{email} (no locked account)")))?;
+    sqlx::query!("DELETE FROM login_throttle WHERE key = $1", format!("account:{email}")).execute(&mut *tx).await?;
+    audit::record(
+        &mut tx,
+        actor,
+        NewEvent::new("user.unlocked")
+            .target(email.as_str())
+            .before(json!({ "locked": true }))
+            .after(json!({ "locked": false })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 pub async fn disable_user(pool: &PgPool, actor: &Actor, email: &str) -> Result<u64, UserError> {
     let email = EmailAddress::parse(email)?;
     let mut tx = db::begin(pool, Scope::Platform).await?;

@@ -141,6 +141,11 @@ pub enum AdminCommand {
         #[arg(long)]
         email: String,
     },
+    /// Unlock an account locked after too many wrong passwords.
+    Unlock {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 /// The key that signs audit checkpoints, if configured.
@@ -376,6 +381,10 @@ async fn admin(command: AdminCommand) -> anyhow_lite::Result<()> {
         AdminCommand::Disable { email } => {
             let ended = users::disable_user(&pool, &actor, &email).await?;
             println!("disabled {email}; {ended} session(s) ended");
+        }
+        AdminCommand::Unlock { email } => {
+            users::unlock_user(&pool, &actor, &email).await?;
+            println!("unlocked {email}");
         }
     }
     pool.close().await;

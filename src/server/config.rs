@@ -67,6 +67,9 @@ pub struct Config {
     pub heavy_statement_timeout: Duration,
     /// How long an export waits for a reader that stopped reading (`BULKHEAD_EXPORT_SEND_TIMEOUT_SECS`).
     pub export_send_timeout: Duration,
+    /// Consecutive wrong passwords after which an account locks until a
+    /// platform admin unlocks it (`BULKHEAD_ACCOUNT_LOCK_AFTER`).
+    pub account_lock_after: i32,
     /// Outgoing e-mail (`BULKHEAD_SMTP_URL`, `BULKHEAD_MAIL_FROM`); without it the
     /// console shows invitation links instead.
     pub mail: Option<crate::mail::MailConfig>,
@@ -117,6 +120,7 @@ impl Default for Config {
             heavy_statement_timeout: Duration::from_secs(300),
             export_send_timeout: Duration::from_secs(30),
             mail: None,
+            account_lock_after: 50,
         }
     }
 }
@@ -236,6 +240,7 @@ impl Config {
             heavy_connections: number("BULKHEAD_HEAVY_CONNECTIONS", d.heavy_connections)?,
             heavy_statement_timeout: secs("BULKHEAD_HEAVY_STATEMENT_TIMEOUT_SECS", d.heavy_statement_timeout)?,
             export_send_timeout: secs("BULKHEAD_EXPORT_SEND_TIMEOUT_SECS", d.export_send_timeout)?,
+            account_lock_after: number("BULKHEAD_ACCOUNT_LOCK_AFTER", d.account_lock_after)?,
             mail: var("BULKHEAD_SMTP_URL").map(|smtp_url| crate::mail::MailConfig {
                 smtp_url,
                 from: var("BULKHEAD_MAIL_FROM").unwrap_or_else(|| "Bulkhead <bulkhead@localhost>".into()),

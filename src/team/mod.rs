@@ -22,6 +22,8 @@ pub struct AdminRow {
     pub email: String,
     pub mfa: bool,
     pub disabled: bool,
+    /// Locked after too many wrong passwords, until unlocked.
+    pub locked: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }

@@ -131,13 +131,13 @@ fn AdminsList(data: super::AdminsOverview, slug: String, can_edit: bool, manage:
             <Table caption="Administrators" headers>
                 {data.admins.into_iter().map(|a| {
                     let actions = (manage && !a.disabled).then(|| view! {
-                        <AdminActions slug=admins_slug.clone() user_id=a.id.to_string() email=a.email.clone() mfa=a.mfa/>
+                        <AdminActions slug=admins_slug.clone() user_id=a.id.to_string() email=a.email.clone() mfa=a.mfa locked=a.locked/>
                     });
                     view! {
                         <tr>
                             <td>{a.email.clone()}</td>
                             <td>{if a.mfa { "On" } else { "Not set up" }}</td>
-                            <td>{if a.disabled { "Disabled" } else { "Active" }}</td>
+                            <td>{if a.disabled { "Disabled" } else if a.locked { "Locked" } else { "Active" }}</td>
                             <td class="nowrap">{format_time(a.created_at)}</td>
                             <td>{actions}</td>
                         </tr>
@@ -180,7 +180,7 @@ fn AdminsList(data: super::AdminsOverview, slug: String, can_edit: bool, manage:
 
 /// Reset a tenant admin's two-factor or disable the account, each behind a ticked confirmation.
 #[component]
-fn AdminActions(slug: String, user_id: String, email: String, mfa: bool) -> impl IntoView {
+fn AdminActions(slug: String, user_id: String, email: String, mfa: bool, locked: bool) -> impl IntoView {
     let manage = ServerAction::<ManageTenantAdmin>::new();
     let form = move |action: &'static str, label: String, confirm: &'static str| {
         let (slug, user_id) = (slug.clone(), user_id.clone());
@@ -198,6 +198,7 @@ fn AdminActions(slug: String, user_id: String, email: String, mfa: bool) -> impl
         <details>
             <summary>{format!("Manage {email}")}</summary>
             <div class="stack">
+                {locked.then(|| form("unlock", format!("Unlock {email}"), "They can sign in again with their password"))}
                 {mfa.then(|| form("reset_mfa", format!("Reset two-factor of {email}"), "They set it up again at their next sign-in"))}
                 {form("disable", format!("Disable {email}"), "Their sessions end now")}
             </div>

@@ -42,7 +42,8 @@ pub async fn list(
     let (tenant_id, _) = tenant(&mut tx, slug).await?;
     let admins = sqlx::query_as!(
         AdminRow,
-        r#"SELECT id, email, totp_enrolled_at IS NOT NULL AS "mfa!", disabled_at IS NOT NULL AS "disabled!", created_at
+        r#"SELECT id, email, totp_enrolled_at IS NOT NULL AS "mfa!", disabled_at IS NOT NULL AS "disabled!",
+                  locked_at IS NOT NULL AS "locked!", created_at
                FROM users WHERE tenant_id = $1 ORDER BY email"#,
         tenant_id
     )
@@ -215,6 +216,15 @@ pub async fn manage(
             .await?;
             sqlx::query!("DELETE FROM recovery_codes WHERE user_id = $1", user_id).execute(&mut *tx).await?;
             ("user.mfa_reset", "mfa_reset")
+        }
+        "unlock" => {
+            sqlx::query!("UPDATE users SET locked_at = NULL, failed_sign_ins = 0 WHERE id = $1", user_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query!("DELETE FROM login_throttle WHERE key = $1", format!("account:{email}"))
+                .execute(&mut *tx)
+                .await?;
+            ("user.unlocked", "admin_unlocked")
         }
         "disable" => {
             sqlx::query!("UPDATE users SET disabled_at = now() WHERE id = $1 AND disabled_at IS NULL", user_id)

@@ -201,6 +201,7 @@ pub fn done_message(code: &str) -> Option<&'static str> {
         "override_set" => Some("Quota override saved."),
         "override_removed" => Some("Quota override removed: the tier's value applies again."),
         "invited" => Some("Invitation created: copy the link below."),
+        "admin_unlocked" => Some("Account unlocked: its owner can sign in again."),
         "invited_by_mail" => Some("Invitation sent by e-mail: the link goes to the invitee alone."),
         "invitation_revoked" => Some("Invitation revoked: its link no longer works."),
         "mfa_reset" => Some("Two-factor authentication reset: the admin sets it up again at their next sign-in."),
