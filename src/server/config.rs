@@ -84,7 +84,7 @@ impl std::fmt::Debug for Config {
             .field("session_absolute_timeout", &self.session_absolute_timeout)
             .field("secret_key", &self.secret_key.as_ref().map(|_| "[redacted]"))
             .field("require_staff_mfa", &self.require_staff_mfa)
-            .field("smtp", &self.mail.as_ref().map(|m| crate::cli::redact_url(&m.smtp_url)))
+            .field("smtp", &self.mail.is_some())
             .finish_non_exhaustive()
     }
 }
