@@ -124,8 +124,12 @@ async fn an_invited_admin_chooses_a_password_enrols_and_sees_only_their_tenant()
     assert!(platform_page.contains("Not found."), "another tenant's page finds nothing");
     assert!(!platform_page.contains("Effective quotas"));
 
-    // The link is spent.
-    assert_eq!(view(&app, &path).await.problem.as_deref(), Some("used"));
+    // The link is spent, and says only that: not whom it invited, nor where.
+    let spent = view(&app, &path).await;
+    assert_eq!(spent.problem.as_deref(), Some("used"));
+    assert_eq!((spent.email, spent.tenant_name), (None, None));
+    let page = app.client().get(app.url(&path)).send().await.unwrap().text().await.unwrap();
+    assert!(!page.contains("jane@acme.example") && !page.contains("Acme Corp"), "{page}");
     let other = app.client();
     let again = app
         .submit(

@@ -260,6 +260,14 @@ async fn a_tenant_exports_as_json_and_yaml_for_staff_only() {
     let anonymous = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let res = anonymous.get(app.url("/tenants/export-me/export")).send().await.unwrap();
     assert_eq!(res.status(), 303, "signed-out users are sent to the login page");
+    // Each copy taken is on record, with its form; refusals took none.
+    let formats: Vec<String> = sqlx::query_scalar(
+        "SELECT after ->> 'format' FROM audit_events WHERE action = 'tenant.exported' AND target = 'export-me' ORDER BY id",
+    )
+    .fetch_all(&app.owner)
+    .await
+    .unwrap();
+    assert_eq!(formats, ["json", "yaml"]);
 }
 
 #[tokio::test]

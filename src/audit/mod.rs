@@ -43,6 +43,7 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("auth.lockout", "Sign-in paused after failures"),
     ("auth.account_locked", "Account locked until unlocked"),
     ("user.unlocked", "Account unlocked"),
+    ("tenant.exported", "Tenant configuration exported"),
     ("auth.logout", "Signed out"),
     ("user.created", "User created"),
     ("user.disabled", "User disabled"),

@@ -116,7 +116,8 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            let path = loggable_path(req.uri().path());
+            tracing::info_span!("request", method = %req.method(), path = %path, request_id = %id)
         }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         // In the path of every proxied request: no session, no page middleware.
@@ -126,6 +127,15 @@ pub fn router(state: AppState) -> Router {
                 .route("/.well-known/bulkhead/report-keys", get(routes::report_keys)),
         )
         .with_state(state)
+}
+
+/// A request's path as the log may keep it: an invitation's path carries its
+/// token (whoever reads the log could otherwise accept it).
+pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.strip_prefix("/invite/") {
+        Some(rest) if !rest.is_empty() => std::borrow::Cow::Borrowed("/invite/[redacted]"),
+        _ => std::borrow::Cow::Borrowed(path),
+    }
 }
 
 /// Builds the state for `pool` and `config`.
@@ -282,4 +292,17 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_path;
+
+    #[test]
+    fn invitation_tokens_never_reach_the_log() {
+        let token = "4a92e91778f176275a3f6a0b15d1735007b8620256e70aa1b2c3d4e5f60718293";
+        assert_eq!(loggable_path(&format!("/invite/{token}")), "/invite/[redacted]");
+        assert_eq!(loggable_path("/tenants/acme"), "/tenants/acme");
+        assert_eq!(loggable_path("/invite/"), "/invite/");
+    }
 }

@@ -251,6 +251,10 @@ pub async fn status(state: &AppState, token: &str) -> Result<InvitationView, App
         .fetch_one(&mut *tx)
         .await?;
     tx.commit().await?;
+    // A link that is no longer pending says only why: not whom it invited, nor where.
+    if row.problem.is_some() {
+        return Ok(InvitationView { email: None, tenant_name: None, problem: row.problem });
+    }
     Ok(InvitationView { email: row.email, tenant_name: row.tenant_name, problem: row.problem })
 }
 

@@ -46,6 +46,7 @@ pub async fn export_handler(
     axum::extract::Path(slug): axum::extract::Path<String>,
     axum::extract::Query(params): axum::extract::Query<std::collections::HashMap<String, String>>,
     auth: Option<axum::Extension<crate::auth::session::AuthContext>>,
+    meta: Option<axum::Extension<crate::auth::session::ClientMeta>>,
 ) -> Result<axum::response::Response, AppError> {
     use axum::response::IntoResponse;
     let user = auth.and_then(|axum::Extension(a)| a.user).ok_or(AppError::Unauthorized)?;
@@ -58,6 +59,17 @@ pub async fn export_handler(
     };
     let mut tx = db::begin(&state.pool, scope).await?;
     let detail = detail(&mut tx, &slug).await?.ok_or(AppError::NotFound)?;
+    // Who took a copy of the configuration, and in which form, is on record.
+    let actor = meta.map(|axum::Extension(m)| m).unwrap_or_default().actor(Some(&user));
+    crate::audit::record(
+        &mut tx,
+        &actor,
+        crate::audit::NewEvent::new("tenant.exported")
+            .tenant(detail.tenant.id)
+            .target(detail.tenant.slug.as_str())
+            .after(serde_json::json!({ "format": if yaml { "yaml" } else { "json" } })),
+    )
+    .await?;
     tx.commit().await?;
     let doc = export_document(&detail);
     let (body, mime, ext) = if yaml {
