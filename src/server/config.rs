@@ -53,7 +53,7 @@ pub struct Config {
     /// second, and at once (`BULKHEAD_SECRET_CHECKS_PER_SECOND`, `…_BURST`).
     pub secret_checks_per_second: u32,
     pub secret_checks_burst: u32,
-    /// Secret checks that run at once (`BULKHEAD_HASHING_SLOTS`; the cores by default).
+    /// Secret checks that run at once (`BULKHEAD_HASHING_SLOTS`; the cores but one by default).
     pub hashing_slots: Option<usize>,
     /// Secret checks that may wait for a slot before the answer is 503 (`BULKHEAD_HASHING_QUEUE`).
     pub hashing_queue: usize,

@@ -1,7 +1,7 @@
 //! The endpoints that check a secret (a password, a second-factor or recovery
 //! code, an invitation) are bounded before they touch the database or argon2:
 //! a per-address token bucket (governor) refuses floods with 429, and a queue
-//! of hashing slots, one per core, answers 503 when too many wait.
+//! of hashing slots (the cores but one) answers 503 when too many wait.
 
 use super::client_address::{client_address, throttle_group};
 use axum::extract::{ConnectInfo, Request, State};

@@ -142,7 +142,11 @@ pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
 pub fn state(pool: PgPool, config: Config, leptos_options: LeptosOptions) -> AppState {
     let secrets = config.secret_box();
     let routing = Arc::new(crate::routing::Routing::new(config.base_domain.clone(), config.shared_upstream.clone()));
-    let slots = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    // One core is left to the pages: with every core hashing, a flood of
+    // sign-ins took a page's p95 from 2 to 14 ms on two cores; with one, to 6
+    // (benches/signin_load.rs, docs/BENCHMARKS.md).
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let slots = cores.saturating_sub(1).max(1);
     let secret_checks = Arc::new(super::secret_checks::SecretChecks::new(
         config.secret_checks_per_second,
         config.secret_checks_burst,
