@@ -378,20 +378,11 @@ async fn the_signing_key_is_published_as_a_jwk_set_and_the_console_check_uses_th
     let c = bulkhead::audit::checkpoint::sign(&mut tx, &signer).await.unwrap();
     tx.commit().await.unwrap();
     assert!(c.head_id >= e[7]);
-    sqlx::query(
-        r#"DO $$ DECLARE r audit_events; prev bytea := sha256('bulkhead audit genesis'::bytea); BEGIN
-             UPDATE audit_events SET after = '{"tier_id": "enterprise"}' WHERE id = 2;
-             FOR r IN SELECT * FROM audit_events ORDER BY id LOOP
-               r.prev_hash := prev; r.hash := audit_event_digest(r);
-               UPDATE audit_events SET prev_hash = r.prev_hash, hash = r.hash WHERE id = r.id;
-               prev := r.hash;
-             END LOOP;
-             UPDATE audit_chain_head SET last_hash = prev;
-           END $$"#,
+    common::rewrite_and_rechain(
+        &app.owner,
+        r#"UPDATE audit_events SET after = '{"tier_id": "enterprise"}' WHERE id = 2"#,
     )
-    .execute(&app.owner)
-    .await
-    .unwrap();
+    .await;
     let client = app.signed_in(Role::PlatformAuditor, "auditor@example.com").await;
     let v: Verification = client.post(app.url("/api/audit_verify")).send().await.unwrap().json().await.unwrap();
     assert_eq!(v.first_broken, Some(c.head_id));

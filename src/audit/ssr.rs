@@ -242,11 +242,7 @@ pub async fn verify_chain(conn: &mut PgConnection) -> Result<ChainReport, sqlx::
         sqlx::query!(r#"SELECT checked AS "checked!", first_broken FROM audit_verify()"#).fetch_one(&mut *conn).await?;
     // A history re-chained by the owner passes the chain check; the signed
     // checkpoints kept beside it do not.
-    let stored = super::checkpoint::stored(&mut *conn).await?;
-    let rewritten = match super::checkpoint::check(conn, &stored, None).await? {
-        super::checkpoint::Finding::Rewritten { head_id, .. } => Some(head_id),
-        _ => None,
-    };
+    let rewritten = super::checkpoint::first_rewritten(conn).await?;
     let first_broken = match (row.first_broken, rewritten) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),

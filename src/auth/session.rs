@@ -5,7 +5,7 @@ use super::email::EmailAddress;
 use super::password;
 use super::throttle::{load_counter, note_refusal, policies, store_counter, take_refused, Admission};
 use super::{CurrentUser, Role};
-use crate::audit::{self, Actor, NewEvent};
+use crate::audit::{self, NewEvent};
 use crate::error::AppError;
 use crate::server::db::{self, Scope};
 use crate::server::state::{app_state, AppState};
@@ -17,37 +17,7 @@ use uuid::Uuid;
 
 pub use super::sign_in_state::{enter_session, SESSION_KEY};
 
-/// The signed-in user of this request, put into the request by the auth middleware.
-#[derive(Debug, Clone, Default)]
-pub struct AuthContext {
-    pub user: Option<CurrentUser>,
-}
-
-/// The client's address and user agent, put into the request by the auth middleware.
-#[derive(Debug, Clone, Default)]
-pub struct ClientMeta {
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-}
-
-impl ClientMeta {
-    /// The key the client's address is throttled under (IPv6 by its /64).
-    pub fn throttle_group(&self) -> Option<String> {
-        let ip = self.ip.as_deref()?.parse().ok()?;
-        Some(crate::server::client_address::throttle_group(ip))
-    }
-
-    /// The audit actor for this client, signed in as `user` (if anyone).
-    pub fn actor(&self, user: Option<&CurrentUser>) -> Actor {
-        Actor {
-            user_id: user.map(|u| u.id),
-            email: user.map(|u| u.email.clone()),
-            role: user.map(|u| u.role.as_str().to_string()),
-            ip: self.ip.clone(),
-            user_agent: self.user_agent.clone(),
-        }
-    }
-}
+pub use super::request::{AuthContext, ClientMeta};
 
 /// What checking a request's session found.
 #[derive(Debug, Clone, Default)]
@@ -283,7 +253,7 @@ pub async fn login_with(
         return Ok(LoginOutcome::Locked);
     }
     if let Some(u) = user.as_ref().filter(|_| !matches) {
-        lock_after_failures(&mut tx, state, &anonymous, u.id, &u.email).await?;
+        super::throttle::lock_after_failures(&mut tx, state, &anonymous, u.id, &u.email).await?;
     }
     let user = user.filter(|u| matches && !u.disabled && Role::parse(&u.role).is_some());
 
@@ -353,47 +323,6 @@ pub async fn login_with(
     tx.commit().await?;
     enter_session(session, auth_session_id).await?;
     Ok(LoginOutcome::SignedIn)
-}
-
-/// Counts one more consecutive wrong password for an account; at the limit
-/// the account locks until a platform admin unlocks it, and its owner is
-/// told by e-mail (when the console sends mail).
-async fn lock_after_failures(
-    conn: &mut PgConnection,
-    state: &AppState,
-    actor: &Actor,
-    user_id: Uuid,
-    email: &str,
-) -> Result<(), AppError> {
-    let limit = state.config.account_lock_after.max(1);
-    let locked = sqlx::query_scalar!(
-        r#"UPDATE users SET failed_sign_ins = failed_sign_ins + 1,
-                  locked_at = CASE WHEN failed_sign_ins + 1 >= $2 THEN now() END
-           WHERE id = $1 RETURNING locked_at IS NOT NULL AS "locked!""#,
-        user_id,
-        limit
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    if locked {
-        audit::record(
-            conn,
-            actor,
-            NewEvent::new("auth.account_locked")
-                .target(email)
-                .after(json!({ "email": email, "consecutive_failures": limit })),
-        )
-        .await?;
-        if state.config.mail.is_some() {
-            let body = format!(
-                "Your Bulkhead console account ({email}) was locked after {limit} wrong passwords in a row.\n\n\
-                 If that was not you, someone is guessing your password. A platform administrator can \
-                 unlock the account; consider changing your password afterwards.\n"
-            );
-            crate::mail::enqueue(conn, email, "Your Bulkhead account is locked", &body).await?;
-        }
-    }
-    Ok(())
 }
 
 /// A tenant admin's events belong to their tenant's trail.

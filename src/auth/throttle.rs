@@ -126,6 +126,47 @@ pub(crate) async fn store_counter(conn: &mut sqlx::PgConnection, key: &str, c: &
     Ok(())
 }
 
+/// Counts one more consecutive wrong password for an account; at the limit
+/// the account locks until a platform admin unlocks it, and its owner is
+/// told by e-mail (when the console sends mail).
+pub(crate) async fn lock_after_failures(
+    conn: &mut sqlx::PgConnection,
+    state: &crate::server::state::AppState,
+    actor: &crate::audit::Actor,
+    user_id: uuid::Uuid,
+    email: &str,
+) -> Result<(), crate::error::AppError> {
+    let limit = state.config.account_lock_after.max(1);
+    let locked = sqlx::query_scalar!(
+        r#"UPDATE users SET failed_sign_ins = failed_sign_ins + 1,
+                  locked_at = CASE WHEN failed_sign_ins + 1 >= $2 THEN now() END
+           WHERE id = $1 RETURNING locked_at IS NOT NULL AS "locked!""#,
+        user_id,
+        limit
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if locked {
+        crate::audit::record(
+            conn,
+            actor,
+            crate::audit::NewEvent::new("auth.account_locked")
+                .target(email)
+                .after(serde_json::json!({ "email": email, "consecutive_failures": limit })),
+        )
+        .await?;
+        if state.config.mail.is_some() {
+            let body = format!(
+                "Your Bulkhead console account ({email}) was locked after {limit} wrong passwords in a row.\n\n\
+                 If that was not you, someone is guessing your password. A platform administrator can \
+                 unlock the account; consider changing your password afterwards.\n"
+            );
+            crate::mail::enqueue(conn, email, "Your Bulkhead account is locked", &body).await?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
