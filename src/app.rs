@@ -2,7 +2,7 @@
 
 use crate::audit::{AuditEventPage, AuditPage, AuditVerifyPage};
 use crate::auth::{
-    fetch_current_user, AccountPage, CurrentUser, EnrolPage, LoginCodePage, LoginPage, Logout, RecoveryCodesPage,
+    fetch_current_user, AccountPage, CurrentUser, EnrolPage, MfaResetPage, LoginCodePage, LoginPage, Logout, RecoveryCodesPage,
 };
 use crate::dashboard::DashboardPage;
 use crate::team::{InvitationPage, TeamPage};
@@ -79,6 +79,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login/enrol") view=EnrolPage ssr=SsrMode::Async/>
                 <Route path=path!("/login/recovery-codes") view=RecoveryCodesPage ssr=SsrMode::Async/>
                 <Route path=path!("/invite/:token") view=InvitationPage ssr=SsrMode::Async/>
+                <Route path=path!("/mfa-reset/:token") view=MfaResetPage ssr=SsrMode::Async/>
                 <ParentRoute path=path!("") view=ConsoleLayout ssr=SsrMode::Async>
                     <Route path=path!("") view=DashboardPage ssr=SsrMode::Async/>
                     <Route path=path!("tenants") view=TenantsPage ssr=SsrMode::Async/>

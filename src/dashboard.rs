@@ -30,10 +30,10 @@ pub struct NearQuota {
 /// The dashboard's figures, for platform staff.
 #[server(endpoint = "overview")]
 pub async fn load_overview() -> Result<Overview, AppError> {
-    use crate::server::db::{begin, Scope};
-    let _user = crate::auth::session::require_platform_staff().await?;
+    use crate::server::db::begin;
+    let user = crate::auth::session::require_platform_staff().await?;
     let state = crate::server::state::app_state()?;
-    let mut tx = begin(&state.pool, Scope::Platform).await?;
+    let mut tx = begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
     let counts = sqlx::query!(
         r#"SELECT (SELECT count(*) FROM tenants WHERE status <> 'deleted') AS "tenants!",
                   (SELECT count(*) FROM tenants WHERE status = 'active') AS "active!",

@@ -125,9 +125,48 @@ async fn setting_up_again_needs_the_password_and_a_current_code() {
     let app = spawn_app().await;
     let client = app.signed_in(Role::PlatformAdmin, "me@example.com").await;
     let old = app.enrol_totp(&client).await;
-    let ok = app.submit(&client, "restart_enrolment", &[("password", TEST_PASSWORD), ("code", &code(&old, 1))]).await;
+    let stored = || async {
+        sqlx::query_scalar::<_, Option<Vec<u8>>>("SELECT totp_secret FROM users").fetch_one(&app.owner).await.unwrap()
+    };
+    let before = stored().await;
+    let ok = app.submit(&client, "restart_enrolment", &[("password", TEST_PASSWORD), ("code", &code(&old, 0))]).await;
     assert_eq!(ok, "/login/enrol");
+    // Until the new secret is confirmed, the old one stays and works.
+    assert_eq!(stored().await, before, "the old secret is kept until the new one is confirmed");
+    let elsewhere = app.client();
+    assert_eq!(app.login(&elsewhere, "me@example.com", TEST_PASSWORD).await, "/login/code");
+    let res = elsewhere
+        .post(app.url("/api/verify_code"))
+        .header("accept", "text/html")
+        .form(&[("code", code(&old, 1))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&res), "/", "the old factor still signs in");
+
     let new = app.enrol_totp(&client).await;
     assert_ne!(new, old, "a new secret");
+    assert_ne!(stored().await, before, "replaced once confirmed");
     assert_eq!(app.count_events("auth.mfa.enrolled").await, 2);
+    assert_eq!(app.count_events("auth.mfa.replacement_started").await, 1);
+}
+
+#[tokio::test]
+async fn a_session_without_a_factor_enters_the_password_before_setting_one_up() {
+    let app = spawn_app().await;
+    let client = app.signed_in(Role::PlatformAdmin, "me@example.com").await;
+    let e: bulkhead::auth::mfa::Enrolment =
+        client.post(app.url("/api/mfa_enrolment")).send().await.unwrap().json().await.unwrap();
+    assert!(e.needs_password && e.secret.is_empty(), "no secret shown to a session alone");
+    let to = app.submit(&client, "confirm_enrolment", &[("code", "123456")]).await;
+    assert!(app.refusal(&client, &to, "/login/enrol", "code").await.contains("password"));
+    let to = app.submit(&client, "begin_enrolment", &[("password", "not the password at all")]).await;
+    app.refusal(&client, &to, "/login/enrol", "password").await;
+    assert_eq!(app.count_events("user.reauthentication_failed").await, 1, "a failed check is audited");
+    app.enrol_totp(&client).await;
+    let enrolled: bool = sqlx::query_scalar("SELECT totp_enrolled_at IS NOT NULL FROM users")
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+    assert!(enrolled);
 }

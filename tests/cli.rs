@@ -248,7 +248,7 @@ async fn production_refuses_a_superuser_and_serves_as_a_least_privileged_login()
         .execute(&owner)
         .await
         .unwrap();
-    sqlx::query("GRANT bulkhead_app, bulkhead_auth, bulkhead_platform, bulkhead_tenant TO bulkhead_test_login")
+    sqlx::query("GRANT bulkhead_app, bulkhead_auth, bulkhead_platform, bulkhead_auditor, bulkhead_tenant TO bulkhead_test_login")
         .execute(&owner)
         .await
         .unwrap();

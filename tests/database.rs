@@ -208,12 +208,13 @@ async fn usage_samples_are_fenced_by_tenant() {
     let mut tx = db::begin(&pool, Scope::Tenant(b)).await.unwrap();
     let seen: Vec<i64> = sqlx::query_scalar("SELECT value FROM usage_samples").fetch_all(&mut *tx).await.unwrap();
     assert_eq!(seen, vec![9]);
+    // Nothing of a tenant admin's writes usage: not even their own.
     let err = sqlx::query("INSERT INTO usage_samples (tenant_id, metric, value) VALUES ($1, 'users', 1)")
-        .bind(a)
+        .bind(b)
         .execute(&mut *tx)
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("row-level security"), "{err}");
+    assert!(err.to_string().contains("permission denied"), "{err}");
     tx.rollback().await.unwrap();
 
     let mut tx = db::begin(&pool, Scope::Tenant(b)).await.unwrap();
@@ -243,4 +244,62 @@ async fn quota_overrides_are_read_only_for_their_own_tenant() {
     assert_eq!(seen, vec![50]);
     let err = sqlx::query("UPDATE quota_overrides SET value = 1").execute(&mut *tx).await.unwrap_err();
     assert!(err.to_string().contains("permission denied"), "{err}");
+}
+
+#[tokio::test]
+async fn auditors_read_everything_but_secrets_and_write_only_audit_events() {
+    let (pool, owner) = setup().await;
+    let a = make_tenant(&owner, "alpha").await;
+    sqlx::query("INSERT INTO users (email, password_hash, role) VALUES ('ops@example.com', 'x', 'platform_admin')")
+        .execute(&owner)
+        .await
+        .unwrap();
+    let mut tx = db::begin(&pool, Scope::Auditor).await.unwrap();
+    let tenants: i64 = sqlx::query_scalar("SELECT count(*) FROM tenants").fetch_one(&mut *tx).await.unwrap();
+    let emails: Vec<String> = sqlx::query_scalar("SELECT email FROM users").fetch_all(&mut *tx).await.unwrap();
+    assert_eq!((tenants, emails), (1, vec!["ops@example.com".to_string()]));
+    audit::record(&mut tx, &Actor::cli(), NewEvent::new("audit.exported").tenant(a)).await.unwrap();
+    tx.commit().await.unwrap();
+
+    for (what, sql) in [
+        ("a password hash", "SELECT password_hash FROM users"),
+        ("a second factor", "SELECT totp_secret FROM users"),
+        ("a token hash", "SELECT token_hash FROM api_tokens"),
+        ("a tenant change", "UPDATE tenants SET name = 'x'"),
+        ("a new tenant", "INSERT INTO tenants (slug, name, tier_id) VALUES ('zz-top', 'zz', 'free')"),
+        ("a tier change", "UPDATE tiers SET max_users = 1"),
+        ("an override", "DELETE FROM quota_overrides"),
+        ("a session", "UPDATE auth_sessions SET revoked_at = now()"),
+        ("a token", "UPDATE api_tokens SET revoked_at = now()"),
+        ("a checkpoint", "INSERT INTO audit_checkpoints (head_id, head_hash, signed_at, key_id, signature) VALUES (1, '', now(), 'k', '')"),
+    ] {
+        let mut tx = db::begin(&pool, Scope::Auditor).await.unwrap();
+        let err = sqlx::query(sql).execute(&mut *tx).await.expect_err(what);
+        assert!(err.to_string().contains("permission denied"), "{what}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn tenant_admins_update_only_the_columns_their_pages_change() {
+    let (pool, owner) = setup().await;
+    let a = make_tenant(&owner, "alpha").await;
+    sqlx::query(
+        "INSERT INTO invitations (tenant_id, email, token_hash, expires_at) VALUES ($1, 'new@example.com', sha256('t'), now() + interval '1 day')",
+    )
+    .bind(a)
+    .execute(&owner)
+    .await
+    .unwrap();
+    for (what, sql) in [
+        ("the invitee", "UPDATE invitations SET email = 'attacker@example.com'"),
+        ("the expiry", "UPDATE invitations SET expires_at = now() + interval '10 years'"),
+        ("the acceptance", "UPDATE invitations SET accepted_at = now()"),
+    ] {
+        let mut tx = db::begin(&pool, Scope::Tenant(a)).await.unwrap();
+        let err = sqlx::query(sql).execute(&mut *tx).await.expect_err(what);
+        assert!(err.to_string().contains("permission denied"), "{what}: {err}");
+    }
+    let mut tx = db::begin(&pool, Scope::Tenant(a)).await.unwrap();
+    let revoked = sqlx::query("UPDATE invitations SET revoked_at = now()").execute(&mut *tx).await.unwrap();
+    assert_eq!(revoked.rows_affected(), 1, "revoking is what the Team page does");
 }

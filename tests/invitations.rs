@@ -189,6 +189,11 @@ async fn expired_revoked_and_unknown_links_say_so() {
 
 /// A tenant admin of `slug` who accepted an invitation and enrolled: their signed-in client.
 async fn joined(app: &TestApp, admin: &reqwest::Client, slug: &str, email: &str) -> reqwest::Client {
+    joined_with_secret(app, admin, slug, email).await.0
+}
+
+/// As `joined`, with the TOTP secret their app holds.
+async fn joined_with_secret(app: &TestApp, admin: &reqwest::Client, slug: &str, email: &str) -> (reqwest::Client, Vec<u8>) {
     let path = invite(app, admin, slug, email).await;
     let token = path.trim_start_matches("/invite/");
     let browser = app.client();
@@ -196,8 +201,19 @@ async fn joined(app: &TestApp, admin: &reqwest::Client, slug: &str, email: &str)
     let to =
         app.submit(&browser, "accept_invitation", &[("token", token), ("password", phrase), ("confirm", phrase)]).await;
     assert_eq!(to, "/login/enrol");
-    app.enrol_totp(&browser).await;
-    browser
+    let secret = app.enrol_totp(&browser).await;
+    (browser, secret)
+}
+
+/// Signs `email` in with the password and a TOTP code of `secret`; where the second step sends the browser.
+async fn sign_in_with(app: &TestApp, email: &str, secret: &[u8]) -> String {
+    let browser = app.client();
+    assert_eq!(app.login(&browser, email, "a long unusual phrase").await, "/login/code");
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
+    let code = bulkhead::auth::totp::code_at(secret, bulkhead::auth::totp::step_of(now) + 1);
+    let res =
+        browser.post(app.url("/api/verify_code")).header("accept", "text/html").form(&[("code", code)]).send().await.unwrap();
+    location(&res)
 }
 
 #[tokio::test]
@@ -205,7 +221,7 @@ async fn a_platform_admin_resets_a_tenant_admins_second_factor_or_disables_them_
     let app = spawn_app().await;
     tenant(&app, "acme").await;
     let admin = app.signed_in(Role::PlatformAdmin, "ops@example.com").await;
-    let jane = joined(&app, &admin, "acme", "jane@acme.example").await;
+    let (jane, old) = joined_with_secret(&app, &admin, "acme", "jane@acme.example").await;
     assert_eq!(jane.get(app.url("/")).send().await.unwrap().status(), 200);
     let id = overview(&app, &admin, "acme").await.admins[0].id.to_string();
 
@@ -223,12 +239,43 @@ async fn a_platform_admin_resets_a_tenant_admins_second_factor_or_disables_them_
         )
         .await;
     assert_eq!(to, "/tenants/acme?done=mfa_reset#admins");
-    assert!(!overview(&app, &admin, "acme").await.admins[0].mfa);
-    let codes: i64 = sqlx::query_scalar("SELECT count(*) FROM recovery_codes").fetch_one(&app.owner).await.unwrap();
-    assert_eq!(codes, 0);
+    let link = overview(&app, &admin, "acme").await.fresh_link.expect("the reset link is shown once");
+    let token = link.split_once("/mfa-reset/").map(|(_, t)| t.to_string()).expect("a reset link");
     assert!(location(&jane.get(app.url("/")).send().await.unwrap()).starts_with("/login"), "her session ended");
+    // Until the link is used, the old factor stays: nothing was removed.
+    assert!(overview(&app, &admin, "acme").await.admins[0].mfa);
+    let codes: i64 = sqlx::query_scalar("SELECT count(*) FROM recovery_codes").fetch_one(&app.owner).await.unwrap();
+    assert_eq!(codes, 10);
+    assert_eq!(sign_in_with(&app, "jane@acme.example", &old).await, "/", "the old app still signs in");
+    // A password alone no longer lets anyone set up a factor of their own.
     let again = app.client();
-    assert_eq!(app.login(&again, "jane@acme.example", "a long unusual phrase").await, "/login/enrol");
+    assert_eq!(app.login(&again, "jane@acme.example", "a long unusual phrase").await, "/login/code");
+
+    // The link: the password first (a wrong one refused and audited), then a new secret, confirmed.
+    let holder = app.client();
+    let page = holder.get(app.url(&format!("/mfa-reset/{token}"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("jane@acme.example"), "the link names the account it resets");
+    let to = app.submit(&holder, "open_mfa_reset", &[("token", &token), ("password", "a wrong guess here")]).await;
+    app.refusal(&holder, &to, &format!("/mfa-reset/{token}"), "password").await;
+    let to = app.submit(&holder, "open_mfa_reset", &[("token", &token), ("password", "a long unusual phrase")]).await;
+    assert_eq!(to, "/login/enrol");
+    let e: bulkhead::auth::mfa::Enrolment =
+        holder.post(app.url("/api/mfa_enrolment")).send().await.unwrap().json().await.unwrap();
+    assert!(e.replacing && !e.secret.is_empty());
+    let new = app.enrol_totp(&holder).await;
+    assert_ne!(new, old);
+    assert_eq!(holder.get(app.url("/")).send().await.unwrap().status(), 200, "signed in by the link, the password and the new app");
+    assert_eq!(sign_in_with(&app, "jane@acme.example", &old).await, "/login/code?error=wrong", "the old app is retired");
+    assert_eq!(sign_in_with(&app, "jane@acme.example", &new).await, "/");
+    assert_eq!(app.count_events("auth.mfa.reset_completed").await, 1);
+    assert_eq!(app.count_events("user.reauthentication_failed").await, 1);
+
+    // Spent: the link says so and nothing more.
+    let page = app.client().get(app.url(&format!("/mfa-reset/{token}"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("already used") && !page.contains("jane@acme.example"), "{page}");
+    let late = app.client();
+    let to = app.submit(&late, "open_mfa_reset", &[("token", &token), ("password", "a long unusual phrase")]).await;
+    assert!(app.refusal(&late, &to, &format!("/mfa-reset/{token}"), "_form").await.contains("already used"));
 
     let to = app
         .submit(

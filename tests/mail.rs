@@ -1,6 +1,7 @@
 //! E-mail through a real SMTP server (aiosmtpd, from PyPI, in target/venv):
 //! an invitation arrives with its link, and a server that is down when the
-//! invitation is made still gets it once it is up.
+//! invitation is made still gets it once it is up; a second-factor reset link
+//! reaches its owner and no one else.
 
 mod common;
 
@@ -25,6 +26,49 @@ fn delivered(dir: &Path) -> Vec<String> {
     entries.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok()).collect()
 }
 
+/// An SMTP server on `port` delivering into the Maildir `dir` (which it makes).
+fn start_server(port: u16, dir: &Path) -> Server {
+    Server(
+        std::process::Command::new(aiosmtpd())
+            .args(["-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// The first message delivered to `dir`, waiting up to 30 s.
+async fn wait_for_mail(dir: &Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(m) = delivered(dir).pop() {
+            return m;
+        }
+        assert!(Instant::now() < deadline, "no message arrived");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The path of the link under `prefix` in a message (whose body may be quoted-printable).
+fn link_path(mail: &str, prefix: &str) -> String {
+    let mail = mail.replace("=\r\n", "").replace("=\n", "");
+    let link = mail.split_whitespace().find(|w| w.contains(prefix)).expect("a link").to_string();
+    link[link.find(prefix).unwrap()..].to_string()
+}
+
+fn mail_config(port: u16) -> Config {
+    Config {
+        mail: Some(bulkhead::mail::MailConfig {
+            smtp_url: format!("smtp://127.0.0.1:{port}"),
+            from: "Bulkhead <bulkhead@example.com>".into(),
+            retry_base: Duration::from_millis(200),
+        }),
+        ..Config::default()
+    }
+}
+
 /// The SMTP server, stopped however the test ends.
 struct Server(std::process::Child);
 
@@ -38,15 +82,7 @@ impl Drop for Server {
 #[tokio::test]
 async fn an_invitation_arrives_by_mail_even_when_the_server_was_down_at_first() {
     let port = free_port();
-    let config = Config {
-        mail: Some(bulkhead::mail::MailConfig {
-            smtp_url: format!("smtp://127.0.0.1:{port}"),
-            from: "Bulkhead <bulkhead@example.com>".into(),
-            retry_base: Duration::from_millis(200),
-        }),
-        ..Config::default()
-    };
-    let app = common::spawn_app_with(config).await;
+    let app = common::spawn_app_with(mail_config(port)).await;
     startup::spawn_mail(&app.state);
     sqlx::query("INSERT INTO tenants (slug, name, tier_id, isolation_level, status) VALUES ('acme', 'Acme', 'free', 1, 'active')")
         .execute(&app.owner)
@@ -72,33 +108,53 @@ async fn an_invitation_arrives_by_mail_even_when_the_server_was_down_at_first() 
     // The server comes up; the next attempt delivers.
     // A Maildir the server makes itself (it refuses one that exists half-made).
     let dir = std::env::temp_dir().join(format!("bulkhead-mail-{}", uuid::Uuid::new_v4()));
-    let server = Server(
-        std::process::Command::new(aiosmtpd())
-            .args(["-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(&dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mail = loop {
-        if let Some(m) = delivered(&dir).pop() {
-            break m;
-        }
-        assert!(Instant::now() < deadline, "the invitation never arrived");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let server = start_server(port, &dir);
+    let mail = wait_for_mail(&dir).await;
     drop(server);
     assert!(mail.contains("To: new@acme.example") && mail.contains("Subject: Your invitation"), "{mail}");
-    // The body may be quoted-printable: undo its soft line breaks.
-    let mail = mail.replace("=\r\n", "").replace("=\n", "");
-    let link = mail.split_whitespace().find(|w| w.contains("/invite/")).expect("a link").to_string();
-    let path = &link[link.find("/invite/").unwrap()..];
+    let path = link_path(&mail, "/invite/");
+    let path = path.as_str();
     let invitation = app.client().get(app.url(path)).send().await.unwrap().text().await.unwrap();
     assert!(invitation.contains("You are invited to administer Acme"), "the link works: {path}");
     let sent: bool =
         sqlx::query_scalar("SELECT sent_at IS NOT NULL FROM outbox_mail").fetch_one(&app.owner).await.unwrap();
     assert!(sent);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn a_second_factor_reset_link_goes_to_its_owner_alone() {
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("bulkhead-mail-{}", uuid::Uuid::new_v4()));
+    let _server = start_server(port, &dir);
+    let app = common::spawn_app_with(mail_config(port)).await;
+    startup::spawn_mail(&app.state);
+    let tenant: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO tenants (slug, name, tier_id, isolation_level, status) VALUES ('acme', 'Acme', 'free', 1, 'active') RETURNING id",
+    )
+    .fetch_one(&app.owner)
+    .await
+    .unwrap();
+    app.tenant_admin(tenant, "jane@acme.example").await;
+    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM users WHERE email = 'jane@acme.example'")
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+    let staff = app.signed_in(Role::PlatformAdmin, "ops@example.com").await;
+    let to = app
+        .submit(
+            &staff,
+            "manage_tenant_admin",
+            &[("slug", "acme"), ("user_id", &id.to_string()), ("action", "reset_mfa"), ("confirm", "on")],
+        )
+        .await;
+    assert_eq!(to, "/tenants/acme?done=mfa_reset_mailed#admins");
+    let page = staff.get(app.url("/tenants/acme")).send().await.unwrap().text().await.unwrap();
+    assert!(!page.contains("/mfa-reset/"), "the link goes to its owner alone");
+    let mail = wait_for_mail(&dir).await;
+    assert!(mail.contains("To: jane@acme.example") && mail.contains("Subject: Set up two-factor"), "{mail}");
+    let path = link_path(&mail, "/mfa-reset/");
+    let reset = app.client().get(app.url(&path)).send().await.unwrap().text().await.unwrap();
+    assert!(reset.contains("jane@acme.example") && reset.contains("Enter your password"), "the link works: {path}");
     let _ = std::fs::remove_dir_all(dir);
 }

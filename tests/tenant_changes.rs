@@ -366,3 +366,114 @@ async fn access_ends_with_the_tenant_and_returns_with_it() {
     assert!(!still_signed_in(&app, &other).await);
     assert_eq!(app.login(&app.client(), "owner@gone.example", common::TEST_PASSWORD).await, "/login?error=suspended");
 }
+
+async fn details(app: &TestApp, slug: &str) -> (String, String, String, Vec<String>, i32) {
+    sqlx::query_as("SELECT name, region, environment, compliance, version FROM tenants WHERE slug = $1")
+        .bind(slug)
+        .fetch_one(&app.owner)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn name_region_environment_and_compliance_are_edited_versioned_and_audited() {
+    let app = spawn_app().await;
+    let client = signed_in(&app).await;
+    tenant(&app, "renamed", "standard", 1).await;
+    let page = client.get(app.url("/tenants/renamed")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Save details"), "the page offers the form");
+
+    let to = app
+        .submit(
+            &client,
+            "change_tenant_details",
+            &[
+                ("slug", "renamed"),
+                ("version", "1"),
+                ("name", "Renamed & Co"),
+                ("region", "us-east-1"),
+                ("environment", "staging"),
+                ("gdpr", "on"),
+                ("pci_dss", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(to, "/tenants/renamed?done=details");
+    assert_eq!(
+        details(&app, "renamed").await,
+        ("Renamed & Co".into(), "us-east-1".into(), "staging".into(), vec!["gdpr".into(), "pci-dss".into()], 2)
+    );
+    let (before, after): (serde_json::Value, serde_json::Value) =
+        sqlx::query_as("SELECT before, after FROM audit_events WHERE action = 'tenant.details_changed'")
+            .fetch_one(&app.owner)
+            .await
+            .unwrap();
+    assert_eq!((before["name"].as_str(), after["name"].as_str()), (Some("renamed"), Some("Renamed & Co")));
+    assert_eq!(after["compliance"], serde_json::json!(["gdpr", "pci-dss"]));
+
+    // Bad input: every field named, nothing written, nothing audited, what was typed kept.
+    let before = events(&app).await;
+    let to = app
+        .submit(
+            &client,
+            "change_tenant_details",
+            &[("slug", "renamed"), ("version", "2"), ("name", " "), ("region", "mars-1"), ("environment", "prod")],
+        )
+        .await;
+    assert!(app.refusal(&client, &to, "/tenants/renamed", "region").await.contains("region"));
+    let html = client.get(app.url(&to)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Enter the tenant") && html.contains("Choose development, staging or production"), "{html}");
+    assert_eq!(details(&app, "renamed").await.4, 2, "nothing written");
+    assert_eq!(events(&app).await, before, "nothing audited");
+
+    // A stale version is refused; so is a change to nothing.
+    let to = app
+        .submit(
+            &client,
+            "change_tenant_details",
+            &[("slug", "renamed"), ("version", "1"), ("name", "Other"), ("region", "us-east-1"), ("environment", "staging")],
+        )
+        .await;
+    assert!(app.refusal(&client, &to, "/tenants/renamed", "_form").await.starts_with("Someone else changed"));
+    assert_eq!(details(&app, "renamed").await.0, "Renamed & Co");
+
+    // An auditor changes nothing.
+    let auditor = app.signed_in(bulkhead::auth::Role::PlatformAuditor, "audit@example.com").await;
+    let to = app
+        .submit(
+            &auditor,
+            "change_tenant_details",
+            &[("slug", "renamed"), ("version", "2"), ("name", "Mine"), ("region", "us-east-1"), ("environment", "staging")],
+        )
+        .await;
+    assert!(app.refusal(&auditor, &to, "/tenants/renamed", "_form").await.starts_with("You do not have permission"));
+    assert_eq!(details(&app, "renamed").await.4, 2);
+}
+
+#[tokio::test]
+async fn a_smaller_environment_that_usage_forbids_is_refused() {
+    let app = spawn_app().await;
+    let client = signed_in(&app).await;
+    let id = tenant(&app, "busy", "free", 1).await;
+    // The free tier's CPU limit in production, fully used: half of it in development is too small.
+    let cpu: i64 = sqlx::query_scalar("SELECT cpu_millicores FROM tiers WHERE id = 'free'")
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO usage_samples (tenant_id, metric, value) VALUES ($1, 'cpu', $2)")
+        .bind(id)
+        .bind(cpu)
+        .execute(&app.owner)
+        .await
+        .unwrap();
+    let to = app
+        .submit(
+            &client,
+            "change_tenant_details",
+            &[("slug", "busy"), ("version", "1"), ("name", "busy"), ("region", "eu-west-1"), ("environment", "development")],
+        )
+        .await;
+    let message = app.refusal(&client, &to, "/tenants/busy", "environment").await;
+    assert!(message.contains("over its limits"), "{message}");
+    assert_eq!(details(&app, "busy").await.2, "production");
+}

@@ -22,6 +22,9 @@ test("enrol TOTP, then sign in with a code, refuse its replay, use a recovery co
   await page.getByRole("link", { name: "Account" }).click();
   await page.getByRole("link", { name: "Set up two-factor authentication" }).click();
   await expect(page.getByRole("heading", { name: "Set up two-factor authentication" })).toBeVisible();
+  // A signed-in session alone does not get to add a factor: the password first.
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Continue" }).click();
   await expect(page.getByRole("img", { name: "QR code of the TOTP secret" })).toBeVisible();
   const secret = (await page.getByLabel("Secret").textContent())!.trim();
   expect(secret).toMatch(/^[A-Z2-7]{32}$/);

@@ -50,7 +50,7 @@ pub async fn verify_audit_chain() -> Result<Verification, AppError> {
     let state = crate::server::state::app_state()?;
     let _turn = state.heavy_work.start(user.id)?;
     let started = std::time::Instant::now();
-    let mut tx = crate::server::db::begin(&state.heavy_pool, crate::server::db::Scope::Platform).await?;
+    let mut tx = crate::server::db::begin(&state.heavy_pool, crate::auth::session::scope_for(&user)?).await?;
     let report = super::ssr::verify_chain(&mut tx).await?;
     let millis = started.elapsed().as_millis() as u64;
     super::ssr::record(

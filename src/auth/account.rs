@@ -138,6 +138,29 @@ pub mod ssr {
         }
     }
 
+    /// Checks `user`'s password alone, throttled and audited as every check of
+    /// a secret: before a second factor is set up or replaced.
+    pub async fn check_password(
+        state: &AppState,
+        meta: &ClientMeta,
+        user: &CurrentUser,
+        what: &str,
+        password_input: String,
+    ) -> Result<(), AppError> {
+        let key = admit_check(state, user, "password").await?;
+        let mut tx = db::begin(&state.pool, Scope::Auth).await?;
+        let hash = stored_hash(&mut tx, user.id).await?;
+        tx.commit().await?;
+        if !password::verify(password_input, Some(hash)).await? {
+            refused(state, meta, user, what).await?;
+            return Err(AppError::invalid("password", "That is not your password."));
+        }
+        let mut tx = db::begin(&state.pool, Scope::Auth).await?;
+        check_passed(&mut tx, &key).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The whole check passed: the account's failures are forgotten, as at sign-in.
     async fn check_passed(conn: &mut sqlx::PgConnection, key: &str) -> Result<(), sqlx::Error> {
         sqlx::query!("DELETE FROM login_throttle WHERE key = $1", key).execute(conn).await?;
@@ -268,16 +291,11 @@ pub mod ssr {
             crate::auth::mfa::ssr::replace_recovery_codes(&mut tx, user.id, &codes).await?;
             Some(codes)
         } else {
-            sqlx::query!(
-                "UPDATE users SET totp_secret = NULL, totp_enrolled_at = NULL, totp_last_step = NULL WHERE id = $1",
-                user.id
-            )
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query!("DELETE FROM recovery_codes WHERE user_id = $1", user.id).execute(&mut *tx).await?;
+            // The old secret stays until a new one is confirmed.
             None
         };
-        let action = if new_codes.is_some() { "user.recovery_codes_regenerated" } else { "user.mfa_reset" };
+        let action =
+            if new_codes.is_some() { "user.recovery_codes_regenerated" } else { "auth.mfa.replacement_started" };
         audit::record(
             &mut tx,
             &meta.actor(Some(user)),
@@ -286,8 +304,9 @@ pub mod ssr {
         .await?;
         tx.commit().await?;
         // Offered only once they are stored.
-        if let Some(codes) = new_codes {
-            crate::auth::mfa::ssr::offer_recovery_codes(state, session, user.id, &codes).await?;
+        match new_codes {
+            Some(codes) => crate::auth::mfa::ssr::offer_recovery_codes(state, session, user.id, &codes).await?,
+            None => crate::auth::mfa::ssr::grant(session, user.id, None).await?,
         }
         Ok(())
     }

@@ -11,11 +11,15 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// What the enrolment page shows: the secret three ways.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Enrolment {
     pub email: String,
     /// Already enrolled: nothing to show.
     pub enrolled: bool,
+    /// Signed in with no factor: the password is asked again before a secret is shown.
+    pub needs_password: bool,
+    /// The new secret replaces the account's current one once confirmed.
+    pub replacing: bool,
     pub secret: String,
     pub uri: String,
     /// PNG of the QR code, base64.
@@ -93,6 +97,63 @@ pub async fn confirm_enrolment(code: String) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Gives a signed-in user without a second factor leave to set one up, once
+/// they have entered their password again. Answers with a redirect.
+#[server(endpoint = "begin_enrolment")]
+pub async fn begin_enrolment(password: String) -> Result<(), AppError> {
+    let state = crate::server::state::app_state()?;
+    let session = super::session::extract::<tower_sessions::Session>().await?;
+    let meta = super::session::client_meta().await;
+    match ssr::begin(&state, &session, &meta, password).await {
+        Ok(()) => leptos_axum::redirect("/login/enrol"),
+        Err(err @ AppError::Invalid(_)) => crate::ui::form::ssr::refuse("/login/enrol", &[], &err).await,
+        Err(AppError::Unauthorized) => leptos_axum::redirect("/login?error=expired"),
+        Err(other) => return Err(other),
+    }
+    Ok(())
+}
+
+/// What a second-factor reset link shows before it is used: whose it is, or
+/// only why it no longer works.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResetLinkView {
+    pub email: Option<String>,
+    pub problem: Option<String>,
+}
+
+/// What a reset link's problem means, for the person holding it.
+pub fn reset_problem_message(problem: &str) -> &'static str {
+    match problem {
+        "used" => "This reset link was already used. If that was not you, tell your platform administrator.",
+        "revoked" => "This reset link was replaced by a newer one, or withdrawn.",
+        "expired" => "This reset link has expired (links work for 72 hours). Ask for a new one.",
+        _ => "This reset link is not valid. Check that you copied all of it.",
+    }
+}
+
+/// The reset link `token`, as its holder sees it.
+#[server(endpoint = "mfa_reset_link")]
+pub async fn mfa_reset_link(token: String) -> Result<ResetLinkView, AppError> {
+    let state = crate::server::state::app_state()?;
+    reset::status(&state, &token).await
+}
+
+/// Checks the link and the account's password, then sends the browser to
+/// set up the new factor. Answers with a redirect.
+#[server(endpoint = "open_mfa_reset")]
+pub async fn open_mfa_reset(token: String, password: String) -> Result<(), AppError> {
+    let state = crate::server::state::app_state()?;
+    let session = super::session::extract::<tower_sessions::Session>().await?;
+    let meta = super::session::client_meta().await;
+    let back = format!("/mfa-reset/{}", crate::ui::url_encode(&token));
+    match reset::open(&state, &session, &meta, &token, password).await {
+        Ok(()) => leptos_axum::redirect("/login/enrol"),
+        Err(err @ AppError::Invalid(_)) => crate::ui::form::ssr::refuse(&back, &[], &err).await,
+        Err(other) => return Err(other),
+    }
+    Ok(())
+}
+
 /// The recovery codes just issued, once: a second call answers with none.
 #[server(endpoint = "recovery_codes")]
 pub async fn take_recovery_codes() -> Result<Vec<String>, AppError> {
@@ -102,5 +163,7 @@ pub async fn take_recovery_codes() -> Result<Vec<String>, AppError> {
     ssr::take_recovery_codes(&state, &session, &user).await
 }
 
+#[cfg(feature = "ssr")]
+pub mod reset;
 #[cfg(feature = "ssr")]
 pub mod ssr;

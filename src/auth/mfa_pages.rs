@@ -1,11 +1,14 @@
 //! The second step's pages: the code form, TOTP enrolment and the recovery
 //! codes shown once. Like the login page they stand alone, outside the console.
 
-use super::mfa::{code_error_message, mfa_enrolment, take_recovery_codes, ConfirmEnrolment, VerifyCode};
+use super::mfa::{
+    code_error_message, mfa_enrolment, mfa_reset_link, reset_problem_message, take_recovery_codes, BeginEnrolment,
+    ConfirmEnrolment, OpenMfaReset, VerifyCode,
+};
 use crate::ui::{error_view, Button, Flash, FlashKind, FormField};
 use leptos::prelude::*;
-use leptos_meta::Title;
-use leptos_router::hooks::use_query_map;
+use leptos_meta::{Meta, Title};
+use leptos_router::hooks::{use_params_map, use_query_map};
 
 /// The code after the password: TOTP or a recovery code.
 #[component]
@@ -41,6 +44,7 @@ pub fn LoginCodePage() -> impl IntoView {
 #[component]
 pub fn EnrolPage() -> impl IntoView {
     let confirm = ServerAction::<ConfirmEnrolment>::new();
+    let begin = ServerAction::<BeginEnrolment>::new();
     let data = Resource::new(|| (), |_| mfa_enrolment());
     let echo = crate::ui::form::use_form_echo();
     view! {
@@ -51,13 +55,27 @@ pub fn EnrolPage() -> impl IntoView {
                 <h1 id="enrol-title">"Set up two-factor authentication"</h1>
                 <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Loading…"</p> }>
                     {move || Suspend::new(async move {
-                        let error = echo.await.error("code");
+                        let echo = echo.await;
+                        let (error, password_error) = (echo.error("code"), echo.error("password"));
                         match data.await {
+                            Ok(e) if e.needs_password => view! {
+                                <p>{format!("Enter the password of {} to set up an authenticator app.", e.email)}</p>
+                                <ActionForm action=begin>
+                                    <div class="stack">
+                                        <FormField label="Password" name="password" input_type="password"
+                                            autocomplete="current-password" required=true error=password_error.clone()/>
+                                        <Button pending=begin.pending() pending_label="Checking…">"Continue"</Button>
+                                    </div>
+                                </ActionForm>
+                            }.into_any(),
                             Ok(e) if e.enrolled => view! {
                                 <Flash kind=FlashKind::Info message="Two-factor authentication is already on for this account."/>
                                 <p><a href="/">"Go to the console"</a></p>
                             }.into_any(),
                             Ok(e) => view! {
+                                {e.replacing.then(|| view! {
+                                    <p class="muted">"This new secret replaces your current one once you enter a code from it; until then the current one keeps working."</p>
+                                })}
                                 <p>{format!("Scan this code with an authenticator app (for {}):", e.email)}</p>
                                 <img class="qr" src=format!("data:image/png;base64,{}", e.qr_png)
                                     alt="QR code of the TOTP secret" width="200" height="200"/>
@@ -112,6 +130,54 @@ pub fn RecoveryCodesPage() -> impl IntoView {
                             Ok(_) => view! {
                                 <p>"There are no new recovery codes to show: they are shown only once."</p>
                                 <p><a href="/">"Go to the console"</a></p>
+                            }.into_any(),
+                            Err(e) => error_view(e),
+                        }
+                    })}
+                </Suspense>
+            </section>
+        </main>
+    }
+}
+
+/// `/mfa-reset/{token}`: a second-factor reset link. Its holder enters the
+/// account's password, then sets up the new factor on the enrolment page.
+#[component]
+pub fn MfaResetPage() -> impl IntoView {
+    let params = use_params_map();
+    let token = move || params.read().get("token").unwrap_or_default();
+    let link = Resource::new(token, mfa_reset_link);
+    let echo = crate::ui::form::use_form_echo();
+    let open = ServerAction::<OpenMfaReset>::new();
+    view! {
+        <Title text="Set up two-factor authentication again"/>
+        // The token is in the address: send it to no other site.
+        <Meta name="referrer" content="no-referrer"/>
+        <main class="auth-page" id="main">
+            <section class="auth-card" aria-labelledby="reset-title">
+                <p class="brand brand-large" aria-hidden="true">"Bulkhead"</p>
+                <h1 id="reset-title">"Set up two-factor authentication again"</h1>
+                <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Loading…"</p> }>
+                    {move || Suspend::new(async move {
+                        let echo = crate::ui::form::Echo::new(echo.await);
+                        let form_error = echo.form_error().map(|m| view! { <Flash kind=FlashKind::Error message=m/> });
+                        match link.await {
+                            Ok(v) if v.problem.is_some() => view! {
+                                <Flash kind=FlashKind::Error message=reset_problem_message(v.problem.as_deref().unwrap_or_default())/>
+                                <p><a href="/login" rel="external">"Go to sign in"</a></p>
+                            }.into_any(),
+                            Ok(v) => view! {
+                                {form_error}
+                                <p>{format!("A platform administrator reset the two-factor authentication of {}.", v.email.unwrap_or_default())}</p>
+                                <p class="muted">"Enter your password; next you will scan a new code with your authenticator app. Your current app keeps working until the new one is confirmed."</p>
+                                <ActionForm action=open>
+                                    <div class="stack">
+                                        <input type="hidden" name="token" value=token/>
+                                        <FormField label="Password" name="password" input_type="password"
+                                            autocomplete="current-password" required=true error=echo.error("password")/>
+                                        <Button pending=open.pending() pending_label="Checking…">"Continue"</Button>
+                                    </div>
+                                </ActionForm>
                             }.into_any(),
                             Err(e) => error_view(e),
                         }

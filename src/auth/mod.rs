@@ -22,7 +22,7 @@ pub mod totp;
 pub mod users;
 
 pub use account_page::AccountPage;
-pub use mfa_pages::{EnrolPage, LoginCodePage, RecoveryCodesPage};
+pub use mfa_pages::{EnrolPage, LoginCodePage, MfaResetPage, RecoveryCodesPage};
 pub use pages::LoginPage;
 
 use crate::error::AppError;

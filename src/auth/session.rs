@@ -85,7 +85,8 @@ pub async fn require_user() -> Result<CurrentUser, AppError> {
 /// tenant, a tenant admin their own tenant, by Row-Level Security.
 pub fn scope_for(user: &CurrentUser) -> Result<Scope, AppError> {
     match (user.role, user.tenant_id) {
-        (role, _) if role.is_platform_staff() => Ok(Scope::Platform),
+        (Role::PlatformAdmin, _) => Ok(Scope::Platform),
+        (Role::PlatformAuditor, _) => Ok(Scope::Auditor),
         (Role::TenantAdmin, Some(tenant)) => Ok(Scope::Tenant(tenant)),
         _ => Err(AppError::Forbidden),
     }

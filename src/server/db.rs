@@ -3,7 +3,8 @@
 //! Every pooled connection is demoted to `bulkhead_app` as it connects, even
 //! when `DATABASE_URL` names a superuser. `bulkhead_app` can reach nothing but
 //! the session store; each transaction then takes one scoped role:
-//! `bulkhead_auth` (sign-in), `bulkhead_platform` (platform staff) or
+//! `bulkhead_auth` (sign-in), `bulkhead_platform` (platform admins),
+//! `bulkhead_auditor` (platform auditors, read-only) or
 //! `bulkhead_tenant` with `app.tenant_id` set for that transaction only.
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -17,8 +18,10 @@ use uuid::Uuid;
 pub enum Scope {
     /// Sign-in and session checks: reads users, writes sessions, counters and audit events.
     Auth,
-    /// Platform staff: every tenant.
+    /// Platform admins: every tenant.
     Platform,
+    /// Platform auditors: reads what platform admins read but the secrets; writes audit events only.
+    Auditor,
     /// One tenant: Row-Level Security shows that tenant's rows and nothing else.
     Tenant(Uuid),
 }
@@ -106,6 +109,9 @@ pub async fn begin(pool: &PgPool, scope: Scope) -> Result<Transaction<'static, P
         }
         Scope::Platform => {
             tx.execute("SET LOCAL ROLE bulkhead_platform").await?;
+        }
+        Scope::Auditor => {
+            tx.execute("SET LOCAL ROLE bulkhead_auditor").await?;
         }
         Scope::Tenant(tenant_id) => {
             tx.execute("SET LOCAL ROLE bulkhead_tenant").await?;

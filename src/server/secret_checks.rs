@@ -24,6 +24,8 @@ const ENDPOINTS: &[&str] = &[
     "/api/change_password",
     "/api/regenerate_recovery_codes",
     "/api/restart_enrolment",
+    "/api/begin_enrolment",
+    "/api/open_mfa_reset",
     "/api/invitation",
     "/api/accept_invitation",
 ];

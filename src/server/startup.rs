@@ -129,13 +129,15 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// A request's path as the log may keep it: an invitation's path carries its
-/// token (whoever reads the log could otherwise accept it).
+/// A request's path as the log may keep it: an invitation's or a reset
+/// link's path carries its token (whoever reads the log could use it).
 pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
-    match path.strip_prefix("/invite/") {
-        Some(rest) if !rest.is_empty() => std::borrow::Cow::Borrowed("/invite/[redacted]"),
-        _ => std::borrow::Cow::Borrowed(path),
+    for (prefix, redacted) in [("/invite/", "/invite/[redacted]"), ("/mfa-reset/", "/mfa-reset/[redacted]")] {
+        if path.strip_prefix(prefix).is_some_and(|rest| !rest.is_empty()) {
+            return std::borrow::Cow::Borrowed(redacted);
+        }
     }
+    std::borrow::Cow::Borrowed(path)
 }
 
 /// Builds the state for `pool` and `config`.
@@ -308,5 +310,6 @@ mod tests {
         assert_eq!(loggable_path(&format!("/invite/{token}")), "/invite/[redacted]");
         assert_eq!(loggable_path("/tenants/acme"), "/tenants/acme");
         assert_eq!(loggable_path("/invite/"), "/invite/");
+        assert_eq!(loggable_path(&format!("/mfa-reset/{token}")), "/mfa-reset/[redacted]");
     }
 }

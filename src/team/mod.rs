@@ -111,8 +111,8 @@ pub async fn revoke_invitation(slug: String, id: Uuid) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Resets a tenant admin's second factor (they enrol again at their next
-/// sign-in) or disables the account (platform admins). Either ends all of
+/// Resets a tenant admin's second factor (a one-time link lets them set up a
+/// new one), unlocks or disables the account (platform admins). Either ends all of
 /// that user's sessions. `confirm` must be ticked.
 #[server(endpoint = "manage_tenant_admin")]
 pub async fn manage_tenant_admin(
@@ -128,7 +128,9 @@ pub async fn manage_tenant_admin(
         }
         let state = crate::server::state::app_state()?;
         let meta = crate::auth::session::client_meta().await;
-        ssr::manage(&state, &meta, &admin, &slug, user_id, &action).await
+        let session = crate::auth::session::extract::<tower_sessions::Session>().await?;
+        let origin = request_origin(&state).await;
+        ssr::manage(&state, &session, &meta, &admin, &slug, user_id, &action, &origin).await
     }
     .await;
     finish(&slug, result, &[]).await;

@@ -115,11 +115,18 @@ pub fn TenantAdminsSection(
 #[component]
 fn AdminsList(data: super::AdminsOverview, slug: String, can_edit: bool, manage: bool) -> impl IntoView {
     let revoke = ServerAction::<RevokeInvitation>::new();
-    let link = data.fresh_link.map(|link| view! {
-        <div class="flash flash-success" role="status">
-            <p>"Invitation created. Send this link to the person; it works once, for 72 hours, and is shown only now:"</p>
-            <p><code class="secret" aria-label="Invitation link">{link}</code></p>
-        </div>
+    let link = data.fresh_link.map(|link| {
+        let (what, label) = if link.contains("/mfa-reset/") {
+            ("Two-factor reset link created. Send it to the admin alone: it works once, for 72 hours, with their password, and is shown only now:", "Reset link")
+        } else {
+            ("Invitation created. Send this link to the person; it works once, for 72 hours, and is shown only now:", "Invitation link")
+        };
+        view! {
+            <div class="flash flash-success" role="status">
+                <p>{what}</p>
+                <p><code class="secret" aria-label=label>{link}</code></p>
+            </div>
+        }
     });
     let admins_slug = slug.clone();
     let admins = if data.admins.is_empty() {
@@ -199,7 +206,7 @@ fn AdminActions(slug: String, user_id: String, email: String, mfa: bool, locked:
             <summary>{format!("Manage {email}")}</summary>
             <div class="stack">
                 {locked.then(|| form("unlock", format!("Unlock {email}"), "They can sign in again with their password"))}
-                {mfa.then(|| form("reset_mfa", format!("Reset two-factor of {email}"), "They set it up again at their next sign-in"))}
+                {mfa.then(|| form("reset_mfa", format!("Reset two-factor of {email}"), "A one-time link lets them set up a new app with their password; the current one works until then"))}
                 {form("disable", format!("Disable {email}"), "Their sessions end now")}
             </div>
         </details>

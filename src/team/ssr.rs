@@ -20,8 +20,18 @@ const LINK_KEY: &str = "fresh_invitation_link";
 const LINK_SHOWN_KEY: &str = "fresh_invitation_link_shown_at";
 const LINK_SHOWN_SECS: i64 = 10;
 
-fn token_hash(token: &str) -> Vec<u8> {
+/// What a one-time link's token is stored as.
+pub fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.trim().as_bytes()).to_vec()
+}
+
+/// A new one-time link token (32 random bytes, hex) and its stored hash.
+pub fn new_link_token() -> (String, Vec<u8>) {
+    let mut raw = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut raw);
+    let token = hex::encode(raw);
+    let hash = token_hash(&token);
+    (token, hash)
 }
 
 async fn tenant(conn: &mut sqlx::PgConnection, slug: &str) -> Result<(Uuid, String), AppError> {
@@ -117,15 +127,13 @@ pub async fn invite(
     )
     .execute(&mut *tx)
     .await?;
-    let mut raw = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut raw);
-    let token = hex::encode(raw);
+    let (token, hash) = new_link_token();
     let expires = sqlx::query_scalar!(
         r#"INSERT INTO invitations (tenant_id, email, token_hash, invited_by, expires_at)
                VALUES ($1, $2, $3, $4, now() + make_interval(hours => $5)) RETURNING expires_at"#,
         tenant_id,
         email.as_str(),
-        token_hash(&token),
+        hash,
         user.id,
         INVITATION_HOURS as i32
     )
@@ -188,14 +196,18 @@ pub async fn revoke(
 }
 
 /// Resets the second factor of, or disables, a tenant admin of `slug`; ends their sessions.
+#[allow(clippy::too_many_arguments)]
 pub async fn manage(
     state: &AppState,
+    session: &Session,
     meta: &ClientMeta,
     admin: &CurrentUser,
     slug: &str,
     user_id: Uuid,
     action: &str,
+    origin: &str,
 ) -> Result<&'static str, AppError> {
+    let mut fresh_link = None;
     let mut tx = db::begin(&state.pool, Scope::Platform).await?;
     let (tenant_id, _) = tenant(&mut tx, slug).await?;
     let email = sqlx::query_scalar!(
@@ -208,14 +220,24 @@ pub async fn manage(
     .ok_or(AppError::NotFound)?;
     let (event, done) = match action {
         "reset_mfa" => {
-            sqlx::query!(
-                "UPDATE users SET totp_secret = NULL, totp_enrolled_at = NULL, totp_last_step = NULL WHERE id = $1",
-                user_id
-            )
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query!("DELETE FROM recovery_codes WHERE user_id = $1", user_id).execute(&mut *tx).await?;
-            ("user.mfa_reset", "mfa_reset")
+            // The old factor stays until the link's holder confirms a new one.
+            let link = crate::auth::mfa::reset::create(&mut tx, admin, user_id, origin).await?;
+            if state.config.mail.is_some() {
+                let hours = crate::auth::mfa::reset::RESET_HOURS;
+                let body = format!(
+                    "A platform administrator reset the two-factor authentication of your Bulkhead account.\n\n\
+                     Set up your authenticator app again here (the link works once, for {hours} hours; \
+                     you will need your password):\n{link}\n\n\
+                     Until then your current app keeps working. If you did not ask for this, tell your \
+                     platform administrator.\n"
+                );
+                crate::mail::enqueue(&mut tx, email.as_str(), "Set up two-factor authentication again", &body)
+                    .await?;
+                ("user.mfa_reset", "mfa_reset_mailed")
+            } else {
+                fresh_link = Some(link);
+                ("user.mfa_reset", "mfa_reset")
+            }
         }
         "unlock" => {
             sqlx::query!("UPDATE users SET locked_at = NULL, failed_sign_ins = 0 WHERE id = $1", user_id)
@@ -242,6 +264,10 @@ pub async fn manage(
     )
     .await?;
     tx.commit().await?;
+    if let Some(link) = fresh_link {
+        session.insert(LINK_KEY, state.secrets.seal(admin.id, format!("{slug}\n{link}").as_bytes())).await?;
+        session.remove_value(LINK_SHOWN_KEY).await?;
+    }
     Ok(done)
 }
 

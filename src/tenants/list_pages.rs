@@ -1,6 +1,6 @@
 //! Tenant pages: the list with its filters, and the creation form.
 
-use super::domain::{isolation_label, COMPLIANCE, ENVIRONMENTS, REGIONS};
+use super::domain::isolation_label;
 use super::{done_message, list_tenants, CreateTenant, TenantPageData};
 use crate::domain::tenant_status::TenantStatus;
 use crate::tiers::list_tiers;
@@ -194,41 +194,7 @@ fn NewTenantForm(tiers: Vec<crate::tiers::Tier>, echo: crate::ui::form::FormEcho
                     </select>
                     {error("isolation").map(|e| view! { <p class="field-error" id="field-isolation-error">{e}</p> })}
                 </div>
-                <div class="field" class:field-invalid=error("region").is_some()>
-                    <label for="field-region">"Region"</label>
-                    <select id="field-region" name="region">
-                        {REGIONS.iter().map(|r| view! {
-                            <option value=*r selected=value("region").as_deref() == Some(*r)>{*r}</option>
-                        }).collect_view()}
-                    </select>
-                    {error("region").map(|e| view! { <p class="field-error">{e}</p> })}
-                </div>
-                <div class="field" class:field-invalid=error("environment").is_some()>
-                    <label for="field-environment">"Environment"</label>
-                    <select id="field-environment" name="environment">
-                        {ENVIRONMENTS.iter().map(|(id, label, factor)| view! {
-                            <option value=*id selected=value("environment").as_deref().unwrap_or("production") == *id>
-                                {format!("{label} ({}% of CPU and memory)", (factor * 100.0) as i32)}
-                            </option>
-                        }).collect_view()}
-                    </select>
-                    {error("environment").map(|e| view! { <p class="field-error">{e}</p> })}
-                </div>
-                <fieldset class="field">
-                    <legend>"Compliance regimes"</legend>
-                    <div class="checks">
-                        {COMPLIANCE.iter().map(|(id, label)| {
-                            let name = if *id == "pci-dss" { "pci_dss" } else { id };
-                            view! {
-                                <label class="check">
-                                    <input type="checkbox" name=name checked=value(name).is_some()/>
-                                    {*label}
-                                </label>
-                            }
-                        }).collect_view()}
-                    </div>
-                    {error("compliance").map(|e| view! { <p class="field-error">{e}</p> })}
-                </fieldset>
+                {super::detail_fields::detail_fields(value, error)}
             </div>
             <div class="form-actions">
                 <Button pending=create.pending() pending_label="Creating…">"Create tenant"</Button>

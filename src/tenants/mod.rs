@@ -1,5 +1,6 @@
 //! Tenants: the list, creation, and a tenant's page.
 
+mod detail_fields;
 pub mod domain;
 mod list_pages;
 mod pages;
@@ -79,9 +80,9 @@ pub async fn list_tenants(
     after: Option<String>,
 ) -> Result<TenantPageData, AppError> {
     let filter = ssr::ListFilter::parse(q, tier, status, isolation, sort, after)?;
-    crate::auth::session::require_platform_staff().await?;
+    let user = crate::auth::session::require_platform_staff().await?;
     let state = crate::server::state::app_state()?;
-    let mut tx = crate::server::db::begin(&state.pool, crate::server::db::Scope::Platform).await?;
+    let mut tx = crate::server::db::begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
     let page = ssr::list(&mut tx, &filter).await?;
     tx.commit().await?;
     Ok(page)
@@ -178,7 +179,7 @@ pub async fn create_tenant(
         ("environment", environment),
     ];
     for c in &compliance {
-        fields.push((if c == "pci-dss" { "pci_dss" } else { c.as_str() }, "on".to_string()));
+        fields.push((detail_fields::compliance_field(c), "on".to_string()));
     }
     crate::ui::form::ssr::finish(result, "/tenants/new", &fields, |created| format!("/tenants/{created}?created=1"))
         .await;
@@ -189,6 +190,7 @@ pub async fn create_tenant(
 pub fn done_message(code: &str) -> Option<&'static str> {
     match code {
         "tier" => Some("Tier changed."),
+        "details" => Some("Details saved."),
         "isolation" => Some("Isolation level changed."),
         "awaiting_checklist" => {
             Some("Isolation level 3 recorded: the tenant runs dedicated once its activation checklist is complete.")
@@ -204,7 +206,10 @@ pub fn done_message(code: &str) -> Option<&'static str> {
         "admin_unlocked" => Some("Account unlocked: its owner can sign in again."),
         "invited_by_mail" => Some("Invitation sent by e-mail: the link goes to the invitee alone."),
         "invitation_revoked" => Some("Invitation revoked: its link no longer works."),
-        "mfa_reset" => Some("Two-factor authentication reset: the admin sets it up again at their next sign-in."),
+        "mfa_reset" => Some("Two-factor reset link created: copy the link below. Their current app works until they use it."),
+        "mfa_reset_mailed" => {
+            Some("Two-factor reset link sent by e-mail. Their current app works until they set up the new one.")
+        }
         "admin_disabled" => Some("Account disabled: its sessions have ended."),
         _ => None,
     }
@@ -238,6 +243,35 @@ pub async fn change_tier(slug: String, version: i32, tier: String, isolation: Op
     }
     .await;
     finish(&slug, result.map(|_| "tier"), &[("preview_tier", tier)]).await;
+    Ok(())
+}
+
+/// Changes a tenant's name, region, environment and compliance regimes.
+#[server(endpoint = "change_tenant_details")]
+#[allow(clippy::too_many_arguments)]
+pub async fn change_tenant_details(
+    slug: String,
+    version: i32,
+    name: String,
+    region: String,
+    environment: String,
+    gdpr: Option<String>,
+    sox: Option<String>,
+    hipaa: Option<String>,
+    pci_dss: Option<String>,
+) -> Result<(), AppError> {
+    let checked = [("gdpr", gdpr), ("sox", sox), ("hipaa", hipaa), ("pci_dss", pci_dss)];
+    let mut fields = vec![("form", "details".to_string()), ("name", name.clone()), ("region", region.clone()), ("environment", environment.clone())];
+    fields.extend(checked.iter().filter(|(_, v)| v.is_some()).map(|(k, _)| (*k, "on".to_string())));
+    let compliance =
+        checked.iter().filter(|(_, v)| v.is_some()).map(|(k, _)| k.replace('_', "-")).collect::<Vec<_>>();
+    let result = async {
+        let (actor, state) = admin_actor().await?;
+        ssr::change_details(&state.pool, &actor, &slug, version, ssr::Details { name, region, environment, compliance })
+            .await
+    }
+    .await;
+    finish(&slug, result.map(|_| "details"), &fields).await;
     Ok(())
 }
 

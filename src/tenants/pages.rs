@@ -181,6 +181,7 @@ fn TenantView(
 #[component]
 fn TenantActions(detail: TenantDetail, tiers: Vec<Tier>, usage: Vec<(String, i64)>, echo: FormEcho) -> impl IntoView {
     let query = use_query_map();
+    let for_details = detail.clone();
     let change = ServerAction::<ChangeTier>::new();
     let status = ServerAction::<SetTenantStatus>::new();
     let protect = ServerAction::<SetDeletionProtection>::new();
@@ -261,6 +262,9 @@ fn TenantActions(detail: TenantDetail, tiers: Vec<Tier>, usage: Vec<(String, i64
     let prevent_deletion = detail.prevent_deletion;
     view! {
         <section class="actions">
+            <h2>"Details"</h2>
+            <super::detail_fields::DetailsForm detail=for_details echo/>
+
             <h2>"Change tier"</h2>
             <form method="get" action=page_href class="inline-form">
                 <div class="field">

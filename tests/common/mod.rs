@@ -215,8 +215,14 @@ impl TestApp {
     /// Completes a sign-in (or a signed-in session) waiting for TOTP
     /// enrolment, as a person with an authenticator app would; returns the secret.
     pub async fn enrol_totp(&self, client: &reqwest::Client) -> Vec<u8> {
-        let e: bulkhead::auth::mfa::Enrolment =
+        let mut e: bulkhead::auth::mfa::Enrolment =
             client.post(self.url("/api/mfa_enrolment")).send().await.unwrap().json().await.unwrap();
+        if e.needs_password {
+            // Signed in without a factor: the password again, then the secret.
+            let to = self.submit(client, "begin_enrolment", &[("password", TEST_PASSWORD)]).await;
+            assert_eq!(to, "/login/enrol");
+            e = client.post(self.url("/api/mfa_enrolment")).send().await.unwrap().json().await.unwrap();
+        }
         let secret = totp_rs::Secret::Encoded(e.secret).to_bytes().unwrap();
         let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
         let code = bulkhead::auth::totp::code_at(&secret, bulkhead::auth::totp::step_of(now));

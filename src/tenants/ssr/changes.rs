@@ -268,3 +268,87 @@ pub async fn delete(pool: &PgPool, actor: &Actor, slug: &str, version: i32, conf
     tx.commit().await?;
     Ok(())
 }
+
+/// What a platform admin may edit about a tenant besides its tier and level.
+pub struct Details {
+    pub name: String,
+    pub region: String,
+    pub environment: String,
+    pub compliance: Vec<String>,
+}
+
+/// Changes a tenant's name, region, environment and compliance regimes: every
+/// field checked (all problems at once), refused when a smaller environment
+/// would put the tenant over its CPU or memory limit.
+pub async fn change_details(
+    pool: &PgPool,
+    actor: &Actor,
+    slug: &str,
+    version: i32,
+    input: Details,
+) -> Result<(), AppError> {
+    let mut errors = Vec::new();
+    let name = domain::TenantName::parse(&input.name).map_err(|m| errors.push(("name", m))).ok();
+    let region = domain::parse_region(&input.region).map_err(|m| errors.push(("region", m))).ok();
+    let environment = domain::parse_environment(&input.environment).map_err(|m| errors.push(("environment", m))).ok();
+    let compliance = domain::parse_compliance(&input.compliance).map_err(|m| errors.push(("compliance", m))).ok();
+    let (Some(name), Some(region), Some(environment), Some(compliance)) = (name, region, environment, compliance)
+    else {
+        return Err(AppError::Invalid(
+            errors
+                .into_iter()
+                .map(|(field, message)| crate::error::FieldError { field: field.into(), message })
+                .collect(),
+        ));
+    };
+    let mut tx = db::begin(pool, Scope::Platform).await?;
+    let t = lock(&mut tx, slug, version).await?;
+    let before = sqlx::query!("SELECT name, region, compliance FROM tenants WHERE id = $1", t.id)
+        .fetch_one(&mut *tx)
+        .await?;
+    if before.name == name.as_str()
+        && before.region == region
+        && t.environment == environment
+        && before.compliance == compliance
+    {
+        return Err(AppError::invalid("name", "Nothing to change."));
+    }
+    if t.environment != environment {
+        let tier = crate::tiers::ssr::find(&mut tx, t.tier_id.as_str()).await?.ok_or(sqlx::Error::RowNotFound)?;
+        let usage = current_usage(&mut tx, t.id).await?;
+        let overrides = overrides(&mut tx, t.id).await?;
+        let limits =
+            crate::quotas::effective_limits(&tier, domain::environment_factor(environment), &usage, &overrides);
+        let over = crate::quotas::overruns(&limits);
+        if !over.is_empty() {
+            return Err(AppError::invalid(
+                "environment",
+                format!("Refused: in {environment} the tenant would be over its limits. {}", over.join(" ")),
+            ));
+        }
+    }
+    sqlx::query!(
+        "UPDATE tenants SET name = $2, region = $3, environment = $4, compliance = $5,
+                version = version + 1, updated_at = now()
+         WHERE id = $1",
+        t.id,
+        name.as_str(),
+        region,
+        environment,
+        &compliance
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        NewEvent::new("tenant.details_changed")
+            .tenant(t.id)
+            .target(t.slug.as_str())
+            .before(json!({ "name": before.name, "region": before.region, "environment": t.environment, "compliance": before.compliance }))
+            .after(json!({ "name": name.as_str(), "region": region, "environment": environment, "compliance": compliance })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -8,7 +8,7 @@ mod lock;
 mod overrides;
 mod seed;
 
-pub use changes::{change_isolation, change_tier, delete, set_prevent_deletion, set_status};
+pub use changes::{change_details, change_isolation, change_tier, delete, set_prevent_deletion, set_status, Details};
 pub use export::{export_document, export_handler};
 pub use list::{list, ListFilter, Sort, PAGE_SIZE};
 pub use overrides::{overrides, remove_override, set_override};
