@@ -2,7 +2,8 @@
 
 use crate::audit::{AuditEventPage, AuditPage, AuditVerifyPage};
 use crate::auth::{
-    fetch_current_user, AccountPage, CurrentUser, EnrolPage, MfaResetPage, LoginCodePage, LoginPage, Logout, RecoveryCodesPage,
+    fetch_current_user, AccountPage, CurrentUser, EnrolPage, LoginCodePage, LoginPage, Logout, MfaResetPage,
+    RecoveryCodesPage,
 };
 use crate::dashboard::DashboardPage;
 use crate::team::{InvitationPage, TeamPage};

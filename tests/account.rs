@@ -129,10 +129,12 @@ async fn setting_up_again_needs_the_password_and_a_current_code() {
         sqlx::query_scalar::<_, Option<Vec<u8>>>("SELECT totp_secret FROM users").fetch_one(&app.owner).await.unwrap()
     };
     let before = stored().await;
-    let ok = app.submit(&client, "restart_enrolment", &[("password", TEST_PASSWORD), ("code", &code(&old, 0))]).await;
+    let ok = app.submit(&client, "restart_enrolment", &[("password", TEST_PASSWORD), ("code", &code(&old, 1))]).await;
     assert_eq!(ok, "/login/enrol");
     // Until the new secret is confirmed, the old one stays and works.
     assert_eq!(stored().await, before, "the old secret is kept until the new one is confirmed");
+    // (As if the next periods had come: every code up to now + 1 is spent.)
+    sqlx::query("UPDATE users SET totp_last_step = totp_last_step - 2").execute(&app.owner).await.unwrap();
     let elsewhere = app.client();
     assert_eq!(app.login(&elsewhere, "me@example.com", TEST_PASSWORD).await, "/login/code");
     let res = elsewhere
@@ -164,9 +166,7 @@ async fn a_session_without_a_factor_enters_the_password_before_setting_one_up() 
     app.refusal(&client, &to, "/login/enrol", "password").await;
     assert_eq!(app.count_events("user.reauthentication_failed").await, 1, "a failed check is audited");
     app.enrol_totp(&client).await;
-    let enrolled: bool = sqlx::query_scalar("SELECT totp_enrolled_at IS NOT NULL FROM users")
-        .fetch_one(&app.owner)
-        .await
-        .unwrap();
+    let enrolled: bool =
+        sqlx::query_scalar("SELECT totp_enrolled_at IS NOT NULL FROM users").fetch_one(&app.owner).await.unwrap();
     assert!(enrolled);
 }

@@ -193,7 +193,12 @@ async fn joined(app: &TestApp, admin: &reqwest::Client, slug: &str, email: &str)
 }
 
 /// As `joined`, with the TOTP secret their app holds.
-async fn joined_with_secret(app: &TestApp, admin: &reqwest::Client, slug: &str, email: &str) -> (reqwest::Client, Vec<u8>) {
+async fn joined_with_secret(
+    app: &TestApp,
+    admin: &reqwest::Client,
+    slug: &str,
+    email: &str,
+) -> (reqwest::Client, Vec<u8>) {
     let path = invite(app, admin, slug, email).await;
     let token = path.trim_start_matches("/invite/");
     let browser = app.client();
@@ -211,8 +216,13 @@ async fn sign_in_with(app: &TestApp, email: &str, secret: &[u8]) -> String {
     assert_eq!(app.login(&browser, email, "a long unusual phrase").await, "/login/code");
     let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
     let code = bulkhead::auth::totp::code_at(secret, bulkhead::auth::totp::step_of(now) + 1);
-    let res =
-        browser.post(app.url("/api/verify_code")).header("accept", "text/html").form(&[("code", code)]).send().await.unwrap();
+    let res = browser
+        .post(app.url("/api/verify_code"))
+        .header("accept", "text/html")
+        .form(&[("code", code)])
+        .send()
+        .await
+        .unwrap();
     location(&res)
 }
 
@@ -264,8 +274,16 @@ async fn a_platform_admin_resets_a_tenant_admins_second_factor_or_disables_them_
     assert!(e.replacing && !e.secret.is_empty());
     let new = app.enrol_totp(&holder).await;
     assert_ne!(new, old);
-    assert_eq!(holder.get(app.url("/")).send().await.unwrap().status(), 200, "signed in by the link, the password and the new app");
-    assert_eq!(sign_in_with(&app, "jane@acme.example", &old).await, "/login/code?error=wrong", "the old app is retired");
+    assert_eq!(
+        holder.get(app.url("/")).send().await.unwrap().status(),
+        200,
+        "signed in by the link, the password and the new app"
+    );
+    assert_eq!(
+        sign_in_with(&app, "jane@acme.example", &old).await,
+        "/login/code?error=wrong",
+        "the old app is retired"
+    );
     assert_eq!(sign_in_with(&app, "jane@acme.example", &new).await, "/");
     assert_eq!(app.count_events("auth.mfa.reset_completed").await, 1);
     assert_eq!(app.count_events("user.reauthentication_failed").await, 1);

@@ -120,7 +120,14 @@ mod flow {
 
     /// Enrols; answers the secret, the TOTP step the enrolment's code used, and the recovery codes.
     async fn enrol(app: &TestApp, client: &reqwest::Client) -> (Vec<u8>, i64, Vec<String>) {
-        let first: Enrolment = post(app, client, "mfa_enrolment", &[]).await.json().await.unwrap();
+        let mut first: Enrolment = post(app, client, "mfa_enrolment", &[]).await.json().await.unwrap();
+        if first.needs_password {
+            // Signed in without a factor: the password again before a secret is shown.
+            assert!(first.secret.is_empty());
+            let to = post(app, client, "begin_enrolment", &[("password", TEST_PASSWORD)]).await;
+            assert_eq!(location(&to), "/login/enrol");
+            first = post(app, client, "mfa_enrolment", &[]).await.json().await.unwrap();
+        }
         assert!(!first.enrolled);
         assert!(first.uri.starts_with("otpauth://totp/Bulkhead:"), "{}", first.uri);
         assert!(!first.qr_png.is_empty());

@@ -420,9 +420,26 @@ async fn name_region_environment_and_compliance_are_edited_versioned_and_audited
             &[("slug", "renamed"), ("version", "2"), ("name", " "), ("region", "mars-1"), ("environment", "prod")],
         )
         .await;
-    assert!(app.refusal(&client, &to, "/tenants/renamed", "region").await.contains("region"));
+    let echo = app.echo(&client, &to).await;
+    assert!(echo.error("name").is_some_and(|m| m.contains("Enter the tenant")), "{echo:?}");
+    assert!(echo.error("region").is_some_and(|m| m.contains("region")), "{echo:?}");
+    assert!(echo.error("environment").is_some_and(|m| m.contains("Choose development")), "{echo:?}");
+    // The page shows each message next to its field, with what was typed.
+    let to = app
+        .submit(
+            &client,
+            "change_tenant_details",
+            &[
+                ("slug", "renamed"),
+                ("version", "2"),
+                ("name", "Kept as typed"),
+                ("region", "mars-1"),
+                ("environment", "staging"),
+            ],
+        )
+        .await;
     let html = client.get(app.url(&to)).send().await.unwrap().text().await.unwrap();
-    assert!(html.contains("Enter the tenant") && html.contains("Choose development, staging or production"), "{html}");
+    assert!(html.contains("Choose a region from the list.") && html.contains("Kept as typed"), "{html}");
     assert_eq!(details(&app, "renamed").await.4, 2, "nothing written");
     assert_eq!(events(&app).await, before, "nothing audited");
 
@@ -431,7 +448,13 @@ async fn name_region_environment_and_compliance_are_edited_versioned_and_audited
         .submit(
             &client,
             "change_tenant_details",
-            &[("slug", "renamed"), ("version", "1"), ("name", "Other"), ("region", "us-east-1"), ("environment", "staging")],
+            &[
+                ("slug", "renamed"),
+                ("version", "1"),
+                ("name", "Other"),
+                ("region", "us-east-1"),
+                ("environment", "staging"),
+            ],
         )
         .await;
     assert!(app.refusal(&client, &to, "/tenants/renamed", "_form").await.starts_with("Someone else changed"));
@@ -443,7 +466,13 @@ async fn name_region_environment_and_compliance_are_edited_versioned_and_audited
         .submit(
             &auditor,
             "change_tenant_details",
-            &[("slug", "renamed"), ("version", "2"), ("name", "Mine"), ("region", "us-east-1"), ("environment", "staging")],
+            &[
+                ("slug", "renamed"),
+                ("version", "2"),
+                ("name", "Mine"),
+                ("region", "us-east-1"),
+                ("environment", "staging"),
+            ],
         )
         .await;
     assert!(app.refusal(&auditor, &to, "/tenants/renamed", "_form").await.starts_with("You do not have permission"));
@@ -456,10 +485,8 @@ async fn a_smaller_environment_that_usage_forbids_is_refused() {
     let client = signed_in(&app).await;
     let id = tenant(&app, "busy", "free", 1).await;
     // The free tier's CPU limit in production, fully used: half of it in development is too small.
-    let cpu: i64 = sqlx::query_scalar("SELECT cpu_millicores FROM tiers WHERE id = 'free'")
-        .fetch_one(&app.owner)
-        .await
-        .unwrap();
+    let cpu: i64 =
+        sqlx::query_scalar("SELECT cpu_millicores FROM tiers WHERE id = 'free'").fetch_one(&app.owner).await.unwrap();
     sqlx::query("INSERT INTO usage_samples (tenant_id, metric, value) VALUES ($1, 'cpu', $2)")
         .bind(id)
         .bind(cpu)
@@ -470,7 +497,13 @@ async fn a_smaller_environment_that_usage_forbids_is_refused() {
         .submit(
             &client,
             "change_tenant_details",
-            &[("slug", "busy"), ("version", "1"), ("name", "busy"), ("region", "eu-west-1"), ("environment", "development")],
+            &[
+                ("slug", "busy"),
+                ("version", "1"),
+                ("name", "busy"),
+                ("region", "eu-west-1"),
+                ("environment", "development"),
+            ],
         )
         .await;
     let message = app.refusal(&client, &to, "/tenants/busy", "environment").await;

@@ -104,7 +104,9 @@ pub async fn auth_gate(State(state): State<AppState>, session: Session, mut req:
             return Redirect::to("/").into_response();
         }
         // The second step's pages check the pending sign-in themselves.
-        let public = path == "/login" || path.starts_with("/login/") || path.starts_with("/invite/")
+        let public = path == "/login"
+            || path.starts_with("/login/")
+            || path.starts_with("/invite/")
             || path.starts_with("/mfa-reset/");
         if !public && !signed_in {
             let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");

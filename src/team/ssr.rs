@@ -231,8 +231,7 @@ pub async fn manage(
                      Until then your current app keeps working. If you did not ask for this, tell your \
                      platform administrator.\n"
                 );
-                crate::mail::enqueue(&mut tx, email.as_str(), "Set up two-factor authentication again", &body)
-                    .await?;
+                crate::mail::enqueue(&mut tx, email.as_str(), "Set up two-factor authentication again", &body).await?;
                 ("user.mfa_reset", "mfa_reset_mailed")
             } else {
                 fresh_link = Some(link);

@@ -206,7 +206,9 @@ pub fn done_message(code: &str) -> Option<&'static str> {
         "admin_unlocked" => Some("Account unlocked: its owner can sign in again."),
         "invited_by_mail" => Some("Invitation sent by e-mail: the link goes to the invitee alone."),
         "invitation_revoked" => Some("Invitation revoked: its link no longer works."),
-        "mfa_reset" => Some("Two-factor reset link created: copy the link below. Their current app works until they use it."),
+        "mfa_reset" => {
+            Some("Two-factor reset link created: copy the link below. Their current app works until they use it.")
+        }
         "mfa_reset_mailed" => {
             Some("Two-factor reset link sent by e-mail. Their current app works until they set up the new one.")
         }
@@ -261,10 +263,14 @@ pub async fn change_tenant_details(
     pci_dss: Option<String>,
 ) -> Result<(), AppError> {
     let checked = [("gdpr", gdpr), ("sox", sox), ("hipaa", hipaa), ("pci_dss", pci_dss)];
-    let mut fields = vec![("form", "details".to_string()), ("name", name.clone()), ("region", region.clone()), ("environment", environment.clone())];
+    let mut fields = vec![
+        ("form", "details".to_string()),
+        ("name", name.clone()),
+        ("region", region.clone()),
+        ("environment", environment.clone()),
+    ];
     fields.extend(checked.iter().filter(|(_, v)| v.is_some()).map(|(k, _)| (*k, "on".to_string())));
-    let compliance =
-        checked.iter().filter(|(_, v)| v.is_some()).map(|(k, _)| k.replace('_', "-")).collect::<Vec<_>>();
+    let compliance = checked.iter().filter(|(_, v)| v.is_some()).map(|(k, _)| k.replace('_', "-")).collect::<Vec<_>>();
     let result = async {
         let (actor, state) = admin_actor().await?;
         ssr::change_details(&state.pool, &actor, &slug, version, ssr::Details { name, region, environment, compliance })

@@ -303,9 +303,8 @@ pub async fn change_details(
     };
     let mut tx = db::begin(pool, Scope::Platform).await?;
     let t = lock(&mut tx, slug, version).await?;
-    let before = sqlx::query!("SELECT name, region, compliance FROM tenants WHERE id = $1", t.id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let before =
+        sqlx::query!("SELECT name, region, compliance FROM tenants WHERE id = $1", t.id).fetch_one(&mut *tx).await?;
     if before.name == name.as_str()
         && before.region == region
         && t.environment == environment
