@@ -53,6 +53,8 @@ pub fn feature_routes() -> axum::Router<crate::server::state::AppState> {
     use axum::routing::get;
     axum::Router::new()
         .route("/tenants/{slug}/export", get(crate::tenants::ssr::export_handler))
+        .route("/tenants/{slug}/activation/files/{name}", get(crate::activation::ssr::file_handler))
+        .route("/tenants/{slug}/activation/report.json", get(crate::activation::ssr::report_handler))
         .route("/audit/export", get(crate::audit::export::handler))
 }
 
@@ -86,6 +88,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("tenants") view=TenantsPage ssr=SsrMode::Async/>
                     <Route path=path!("tenants/new") view=NewTenantPage ssr=SsrMode::Async/>
                     <Route path=path!("tenants/:slug") view=TenantPage ssr=SsrMode::Async/>
+                    <Route path=path!("tenants/:slug/activation") view=crate::activation::ActivationPage ssr=SsrMode::Async/>
                     <Route path=path!("tiers") view=TiersPage ssr=SsrMode::Async/>
                     <Route path=path!("tiers/:id/edit") view=TierEditPage ssr=SsrMode::Async/>
                     <Route path=path!("audit") view=AuditPage ssr=SsrMode::Async/>

@@ -1,5 +1,6 @@
 //! Bulkhead: the control plane console of a multi-tenant SaaS platform.
 
+pub mod activation;
 pub mod app;
 pub mod audit;
 pub mod auth;

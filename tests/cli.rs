@@ -331,3 +331,23 @@ async fn signed_checkpoints_catch_a_history_the_owner_rewrote_and_rechained() {
     assert!(text(&refused).contains("not signed by this key"), "{}", text(&refused));
     let _ = std::fs::remove_file(file);
 }
+
+#[tokio::test]
+async fn tenant_render_prints_a_dedicated_instance_and_refuses_a_shared_tenant() {
+    let url = common::fresh_database().await;
+    for (name, tier, level) in [("Shared Co", "free", "1"), ("Vault Co", "enterprise", "3")] {
+        let made = bulkhead(&url, &["tenant", "create", "--name", name, "--tier", tier, "--isolation", level], None);
+        assert!(made.status.success(), "{}", text(&made));
+    }
+    let shared = bulkhead(&url, &["tenant", "render", "--slug", "shared-co"], None);
+    assert!(!shared.status.success());
+    assert!(text(&shared).contains("isolation level 1"), "{}", text(&shared));
+    let k8s = bulkhead(&url, &["tenant", "render", "--slug", "vault-co", "--format", "k8s"], None);
+    assert!(k8s.status.success(), "{}", text(&k8s));
+    let yaml = String::from_utf8_lossy(&k8s.stdout);
+    assert!(yaml.contains("kind: NetworkPolicy") && yaml.contains("namespace: tenant-vault-co"), "{yaml}");
+    let compose = bulkhead(&url, &["tenant", "render", "--slug", "vault-co", "--format", "compose"], None);
+    assert!(String::from_utf8_lossy(&compose.stdout).contains("internal: true"), "{}", text(&compose));
+    let bad = bulkhead(&url, &["tenant", "render", "--slug", "vault-co", "--format", "helm"], None);
+    assert!(!bad.status.success());
+}

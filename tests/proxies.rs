@@ -126,7 +126,7 @@ async fn arranged() -> (TestApp, String, SocketAddr, SocketAddr) {
         "INSERT INTO tenants (slug, name, tier_id, status, domain, upstream, dedicated_instance) VALUES
            ('acme', 'Acme', 'standard', 'active', NULL, NULL, false),
            ('globex', 'Globex', 'premium', 'active', NULL, NULL, false),
-           ('vault', 'Vault', 'enterprise', 'active', 'api.vault.example', 'http://{dedicated}', true),
+           ('vault', 'Vault', 'enterprise', 'active', 'api.vault.example', 'http://{dedicated}', false),
            ('frozen', 'Frozen', 'standard', 'suspended', NULL, NULL, false),
            ('small-n', 'Small N', 'free', 'active', NULL, NULL, false),
            ('small-c', 'Small C', 'free', 'active', NULL, NULL, false)"
@@ -134,6 +134,11 @@ async fn arranged() -> (TestApp, String, SocketAddr, SocketAddr) {
     .execute(&app.owner)
     .await
     .unwrap();
+    app.checklist_completed("vault").await;
+    sqlx::query("UPDATE tenants SET dedicated_instance = true, status = 'active' WHERE slug = 'vault'")
+        .execute(&app.owner)
+        .await
+        .unwrap();
     sqlx::query("UPDATE tiers SET api_calls_per_month = 1 WHERE id = 'free'").execute(&app.owner).await.unwrap();
     let token =
         create(&app.pool, &Actor::cli(), None, NewToken::parse("edge", &["routing"], "").unwrap()).await.unwrap();

@@ -74,18 +74,40 @@ async fn tenants_are_found_by_subdomain_by_header_and_by_their_own_domain() {
     let res = check(&app, &token, &[("x-tenant-id", &acme.to_string())]).await;
     assert_eq!(header(&res, "x-tenant-slug"), "acme", "by id");
 
-    // Once dedicated, its own domain (an international one here) leads to its own upstream.
+    // At level 3 with its own domain and upstream but no completed checklist: still the shared pool,
+    // and the database refuses to make it dedicated.
+    sqlx::query("UPDATE tenants SET isolation_level = 3, status = 'provisioning' WHERE slug = 'acme'")
+        .execute(&app.owner)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO activations (tenant_id, state) SELECT id, 'verified' FROM tenants WHERE slug = 'acme'")
+        .execute(&app.owner)
+        .await
+        .unwrap();
+    app.routing_follows(
+        "UPDATE tenants SET domain = 'xn--bcher-kva.example', upstream = 'http://acme-dedicated:9000' WHERE slug = 'acme'",
+    )
+    .await;
+    let res = check(&app, &token, &[("x-forwarded-host", "Bücher.example")]).await;
+    assert_eq!(header(&res, "x-upstream"), "http://shared-pool:8080", "not dedicated before its checklist ends");
+    for sneak in [
+        "UPDATE tenants SET dedicated_instance = true WHERE slug = 'acme'",
+        "UPDATE tenants SET status = 'active' WHERE slug = 'acme'",
+    ] {
+        let err = sqlx::query(sneak).execute(&app.owner).await.expect_err(sneak);
+        assert!(err.to_string().contains("checklist") || err.to_string().contains("level_3"), "{sneak}: {err}");
+    }
+
+    // Once its checklist is complete, its own domain (an international one here) leads to its own upstream.
+    sqlx::query("UPDATE activations SET state = 'active'").execute(&app.owner).await.unwrap();
     let took = app
-        .routing_follows(
-            "UPDATE tenants SET domain = 'xn--bcher-kva.example', upstream = 'http://acme-dedicated:9000',
-                                dedicated_instance = true WHERE slug = 'acme'",
-        )
+        .routing_follows("UPDATE tenants SET dedicated_instance = true, status = 'active' WHERE slug = 'acme'")
         .await;
     assert!(took < std::time::Duration::from_secs(2), "followed in {took:?}");
     let res = check(&app, &token, &[("x-forwarded-host", "Bücher.example")]).await;
     assert_eq!(header(&res, "x-tenant-slug"), "acme");
     assert_eq!(header(&res, "x-upstream"), "http://acme-dedicated:9000");
-    assert_eq!(counted(&app, "acme").await, 4);
+    assert_eq!(counted(&app, "acme").await, 5);
 }
 
 #[tokio::test]

@@ -106,11 +106,7 @@ async fn an_isolation_level_the_new_tier_forbids_must_change_in_the_same_step() 
     .await;
     let (_, level, status, _) = state(&app, "mid").await;
     assert_eq!((level, status.as_str()), (3, "provisioning"));
-    let dedicated: bool = sqlx::query_scalar("SELECT dedicated_instance FROM tenants WHERE slug = 'mid'")
-        .fetch_one(&app.owner)
-        .await
-        .unwrap();
-    assert!(!dedicated, "not dedicated until the checklist is complete");
+    assert_eq!(activations(&app, "mid").await, vec!["requested".to_string()], "its checklist opened");
 }
 
 #[tokio::test]
@@ -315,6 +311,47 @@ async fn isolation_changes_stay_within_the_tier_and_level_3_awaits_the_checklist
             .await
             .unwrap();
     assert_eq!(after["isolation_level"], 3);
+    assert_eq!(activations(&app, "iso").await, vec!["requested".to_string()], "the checklist opened");
+    assert_eq!(app.count_events("activation.requested").await, 1);
+
+    // Suspending and reactivating does not skip the checklist.
+    for (v, action) in [("2", "suspend"), ("3", "reactivate")] {
+        app.submit(&client, "set_tenant_status", &[("slug", "iso"), ("version", v), ("action", action)]).await;
+    }
+    assert_eq!(state(&app, "iso").await.2, "provisioning", "back to waiting, not active");
+
+    // Leaving level 3 rolls the checklist back and keeps it as history; coming back opens a new one.
+    let to = app
+        .submit(
+            &client,
+            "change_isolation",
+            &[("slug", "iso"), ("version", "4"), ("isolation", "2"), ("namespace", "iso-ns")],
+        )
+        .await;
+    assert_eq!(to, "/tenants/iso?done=isolation");
+    assert_eq!(state(&app, "iso").await.2, "active");
+    assert_eq!(activations(&app, "iso").await, vec!["rolled_back".to_string()]);
+    let to = app
+        .submit(
+            &client,
+            "change_tier",
+            &[("slug", "iso"), ("version", "5"), ("tier", "enterprise"), ("isolation", "3")],
+        )
+        .await;
+    assert_eq!(to, "/tenants/iso?done=tier");
+    assert_eq!(activations(&app, "iso").await, vec!["rolled_back".to_string(), "requested".to_string()]);
+    assert_eq!(app.count_events("activation.rolled_back").await, 1);
+}
+
+/// The states of a tenant's activations, oldest first.
+async fn activations(app: &TestApp, slug: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT a.state FROM activations a JOIN tenants t ON t.id = a.tenant_id WHERE t.slug = $1 ORDER BY a.created_at, a.id",
+    )
+    .bind(slug)
+    .fetch_all(&app.owner)
+    .await
+    .unwrap()
 }
 
 /// Whether `client` still holds a working session: the dashboard answers it,

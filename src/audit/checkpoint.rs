@@ -39,6 +39,11 @@ impl Signer25519 {
         Ok(Signer25519 { key: SigningKey::from_bytes(&seed) })
     }
 
+    /// The Ed25519 signature of `message`.
+    pub fn sign_bytes(&self, message: &[u8]) -> [u8; 64] {
+        self.key.sign(message).to_bytes()
+    }
+
     pub fn verifying_key(&self) -> VerifyingKey {
         self.key.verifying_key()
     }
@@ -61,7 +66,8 @@ impl Signer25519 {
     }
 }
 
-fn key_id(key: &VerifyingKey) -> String {
+/// The id Bulkhead gives an Ed25519 public key.
+pub fn key_id(key: &VerifyingKey) -> String {
     hex::encode(&Sha256::digest(key.as_bytes())[..8])
 }
 

@@ -45,7 +45,8 @@ pub fn LoginCodePage() -> impl IntoView {
 pub fn EnrolPage() -> impl IntoView {
     let confirm = ServerAction::<ConfirmEnrolment>::new();
     let begin = ServerAction::<BeginEnrolment>::new();
-    let data = Resource::new(|| (), |_| mfa_enrolment());
+    // Asked again once the password is accepted (with JavaScript the page stays in place).
+    let data = Resource::new(move || begin.version().get(), |_| mfa_enrolment());
     let echo = crate::ui::form::use_form_echo();
     view! {
         <Title text="Set up two-factor authentication"/>

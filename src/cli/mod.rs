@@ -50,6 +50,26 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Check isolation integrity reports.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ReportCommand {
+    /// Check a signed report offline: its signature against a key set, and
+    /// print what it states. Exits non-zero when it does not verify.
+    Verify {
+        /// The report (`…isolation-report.json`).
+        file: std::path::PathBuf,
+        /// The JWK Set: a file, or the console's
+        /// `https://…/.well-known/bulkhead/report-keys`. Default: the public
+        /// key of BULKHEAD_SIGNING_KEY.
+        #[arg(long)]
+        keys: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,6 +135,16 @@ pub enum TenantCommand {
         #[arg(long, default_value = "json")]
         format: String,
     },
+    /// Print the deployment of a level-3 tenant's dedicated instance, as its
+    /// activation checklist renders it (configuration from the environment:
+    /// BULKHEAD_ROUTER_NAMESPACE, BULKHEAD_TENANT_IMAGE).
+    Render {
+        #[arg(long)]
+        slug: String,
+        /// k8s, compose or storage-policy.
+        #[arg(long, default_value = "k8s")]
+        format: String,
+    },
     /// Create COUNT synthetic tenants (seed-1, seed-2, …) for load and paging tests.
     Seed {
         #[arg(long, default_value_t = 100_000)]
@@ -173,7 +203,44 @@ async fn dispatch(cli: Cli) -> anyhow_lite::Result<()> {
         Command::Tenant { command } => tenant(command).await,
         Command::Audit { command } => audit::run(command).await,
         Command::Token { command } => tokens::run(command).await,
+        Command::Report { command: ReportCommand::Verify { file, keys } } => {
+            verify_report(&file, keys.as_deref()).await
+        }
     }
+}
+
+async fn verify_report(file: &std::path::Path, keys: Option<&str>) -> anyhow_lite::Result<()> {
+    use crate::activation::report;
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let envelope: report::Envelope =
+        serde_json::from_str(&text).map_err(|e| format!("{}: not a signed report ({e})", file.display()))?;
+    let jwks: serde_json::Value = match keys {
+        Some(k) if k.starts_with("https://") || k.starts_with("http://") => {
+            reqwest::get(k).await.map_err(|e| format!("{k}: {e}"))?.json().await.map_err(|e| format!("{k}: {e}"))?
+        }
+        Some(path) => serde_json::from_str(&std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?)
+            .map_err(|e| format!("{path}: not a JWK Set ({e})"))?,
+        None => {
+            let key = std::env::var("BULKHEAD_SIGNING_KEY").map_err(|_| "give --keys (or set BULKHEAD_SIGNING_KEY)")?;
+            crate::audit::checkpoint::Signer25519::parse(&key)?.jwk_set()
+        }
+    };
+    let statement = report::verify(&envelope, &report::keys_of(&jwks)?)?;
+    let p = &statement["predicate"];
+    println!(
+        "verified: signed by {}",
+        envelope.signatures.iter().map(|s| s.keyid.as_str()).collect::<Vec<_>>().join(", ")
+    );
+    println!("tenant: {} ({})", p["tenant"]["slug"].as_str().unwrap_or("?"), p["tenant"]["id"].as_str().unwrap_or("?"));
+    println!("issued: {}", p["issued_at"].as_str().unwrap_or("?"));
+    for s in statement["subject"].as_array().into_iter().flatten() {
+        println!(
+            "subject: {} sha256:{}",
+            s["name"].as_str().unwrap_or("?"),
+            s["digest"]["sha256"].as_str().unwrap_or("?")
+        );
+    }
+    Ok(())
 }
 
 async fn tenant(command: TenantCommand) -> anyhow_lite::Result<()> {
@@ -207,6 +274,31 @@ async fn tenant(command: TenantCommand) -> anyhow_lite::Result<()> {
             } else {
                 println!("{}", serde_json::to_string_pretty(&doc)?);
             }
+        }
+        TenantCommand::Render { slug, format } => {
+            let index = match format.as_str() {
+                "k8s" => 0,
+                "compose" => 1,
+                "storage-policy" => 2,
+                other => return Err(format!("--format must be k8s, compose or storage-policy, not {other:?}").into()),
+            };
+            let defaults = crate::server::config::Config::default();
+            let config = crate::server::config::Config {
+                router_namespace: std::env::var("BULKHEAD_ROUTER_NAMESPACE")
+                    .unwrap_or(defaults.router_namespace.clone()),
+                tenant_image: std::env::var("BULKHEAD_TENANT_IMAGE").unwrap_or(defaults.tenant_image.clone()),
+                ..defaults
+            };
+            let mut tx = db::begin(&pool, db::Scope::Platform).await?;
+            let subject = crate::activation::ssr::subject(&mut tx, &config, slug.trim()).await;
+            tx.commit().await?;
+            let subject = match subject {
+                Ok(s) => s,
+                Err(crate::error::AppError::NotFound) => return Err(format!("no tenant has the slug {slug:?}").into()),
+                Err(e) => return Err(e.to_string().into()),
+            };
+            let rendered = crate::activation::render::Rendered::of(&subject.plan)?;
+            print!("{}", rendered.files[index].1);
         }
         TenantCommand::Seed { count } => {
             if !(1..=10_000_000).contains(&count) {
@@ -312,6 +404,7 @@ async fn serve() -> anyhow_lite::Result<()> {
     startup::spawn_cleanup(&state);
     startup::spawn_checkpoints(&state);
     startup::spawn_mail(&state);
+    crate::activation::ssr::spawn_probes(&state);
     startup::spawn_routing(&state);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     tracing::info!(%addr, "Bulkhead console listening on http://{addr}");

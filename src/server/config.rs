@@ -73,6 +73,21 @@ pub struct Config {
     /// Outgoing e-mail (`BULKHEAD_SMTP_URL`, `BULKHEAD_MAIL_FROM`); without it the
     /// console shows invitation links instead.
     pub mail: Option<crate::mail::MailConfig>,
+    /// The namespace of the router in front of the tenants' APIs: the only
+    /// ingress a dedicated tenant's NetworkPolicy allows (`BULKHEAD_ROUTER_NAMESPACE`).
+    pub router_namespace: String,
+    /// The tenant API's image in rendered deployments (`BULKHEAD_TENANT_IMAGE`).
+    pub tenant_image: String,
+    /// PEM certificates the activation's TLS check trusts (`BULKHEAD_TLS_ROOTS`);
+    /// without it, the Mozilla roots.
+    pub tls_roots: Option<std::path::PathBuf>,
+    /// An admin connection to the Redis that holds tenants' queues (`BULKHEAD_REDIS_URL`).
+    pub redis_url: Option<String>,
+    /// The port the activation's TLS check connects to (`BULKHEAD_TLS_CHECK_PORT`, 443).
+    pub tls_check_port: u16,
+    /// How often the isolation probes run again on every dedicated tenant
+    /// (`BULKHEAD_PROBE_INTERVAL_SECS`, 3600; 0: never).
+    pub probe_interval: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -121,6 +136,12 @@ impl Default for Config {
             export_send_timeout: Duration::from_secs(30),
             mail: None,
             account_lock_after: 50,
+            router_namespace: "bulkhead-router".into(),
+            tenant_image: "tenant-api:latest".into(),
+            tls_roots: None,
+            redis_url: None,
+            tls_check_port: 443,
+            probe_interval: Duration::from_secs(3600),
         }
     }
 }
@@ -221,6 +242,16 @@ impl Config {
                 })?),
             },
             shared_upstream: var("BULKHEAD_SHARED_UPSTREAM").unwrap_or(d.shared_upstream),
+            router_namespace: match var("BULKHEAD_ROUTER_NAMESPACE") {
+                None => d.router_namespace,
+                Some(v) => crate::tenants::domain::parse_namespace(&v)
+                    .map_err(|message| ConfigError { name: "BULKHEAD_ROUTER_NAMESPACE", message })?,
+            },
+            tenant_image: var("BULKHEAD_TENANT_IMAGE").unwrap_or(d.tenant_image),
+            tls_roots: var("BULKHEAD_TLS_ROOTS").map(std::path::PathBuf::from),
+            redis_url: var("BULKHEAD_REDIS_URL"),
+            tls_check_port: number("BULKHEAD_TLS_CHECK_PORT", d.tls_check_port)?,
+            probe_interval: Duration::from_secs(number("BULKHEAD_PROBE_INTERVAL_SECS", 3600u64)?),
             flush_interval: Duration::from_millis(number("BULKHEAD_FLUSH_INTERVAL_MS", 1000u64)?.clamp(10, 60_000)),
             secret_checks_per_second: number("BULKHEAD_SECRET_CHECKS_PER_SECOND", d.secret_checks_per_second)?,
             secret_checks_burst: number("BULKHEAD_SECRET_CHECKS_BURST", d.secret_checks_burst)?,

@@ -149,7 +149,13 @@ fn TenantView(
                 <dt>"Slug"</dt><dd><code>{t.slug.clone()}</code></dd>
                 <dt>"Tier"</dt><dd>{detail.tier.name.clone()}</dd>
                 <dt>"Isolation"</dt><dd>{isolation_label(t.isolation_level)}</dd>
-                <dt>"Dedicated instance"</dt><dd>{if detail.dedicated_instance { "Yes" } else { "No" }}</dd>
+                <dt>"Dedicated instance"</dt>
+                <dd>
+                    {if detail.dedicated_instance { "Yes" } else { "No" }}
+                    {(t.isolation_level == crate::domain::isolation::IsolationLevel::INSTANCE).then(|| view! {
+                        " · "<a href=format!("/tenants/{}/activation", t.slug)>"Activation checklist"</a>
+                    })}
+                </dd>
                 <dt>"Namespace"</dt><dd>{detail.namespace_target.clone().unwrap_or_else(|| "—".into())}</dd>
                 <dt>"Region"</dt><dd>{t.region.clone()}</dd>
                 <dt>"Environment"</dt><dd>{t.environment.clone()}</dd>

@@ -117,6 +117,22 @@ impl TestApp {
         started.elapsed()
     }
 
+    /// Puts `slug` at isolation level 3 with a completed activation checklist,
+    /// as the checklist's last step leaves it, so that it may run dedicated
+    /// (the database refuses a dedicated tenant without one).
+    pub async fn checklist_completed(&self, slug: &str) {
+        sqlx::query("UPDATE tenants SET isolation_level = 3, status = 'provisioning' WHERE slug = $1")
+            .bind(slug)
+            .execute(&self.owner)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO activations (tenant_id, state) SELECT id, 'active' FROM tenants WHERE slug = $1")
+            .bind(slug)
+            .execute(&self.owner)
+            .await
+            .unwrap();
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

@@ -73,7 +73,7 @@ pub async fn change_tier(
     let status = t.status.after_isolation_change(t.isolation_level, level);
     sqlx::query!(
         r#"UPDATE tenants SET tier_id = $2, isolation_level = $3, namespace_target = $4, status = $5,
-                  version = version + 1, updated_at = now()
+                  dedicated_instance = dedicated_instance AND $3::smallint = 3, version = version + 1, updated_at = now()
            WHERE id = $1"#,
         t.id,
         tier.id.as_str(),
@@ -83,6 +83,7 @@ pub async fn change_tier(
     )
     .execute(&mut *tx)
     .await?;
+    crate::activation::ssr::follow_level(&mut tx, actor, t.id, &t.slug, t.isolation_level, level).await?;
     audit::record(
         &mut tx,
         actor,
@@ -127,10 +128,16 @@ pub async fn change_isolation(
     if level == t.isolation_level && namespace_target == t.namespace_target {
         return Err(AppError::invalid("isolation", "Nothing to change."));
     }
+    if t.dedicated_instance && level == IsolationLevel::INSTANCE {
+        return Err(AppError::invalid(
+            "namespace",
+            "A dedicated instance is running: its namespace changes only with a new activation checklist.",
+        ));
+    }
     let status = t.status.after_isolation_change(t.isolation_level, level);
     sqlx::query!(
-        r#"UPDATE tenants SET isolation_level = $2, namespace_target = $3, status = $4, dedicated_instance = false,
-                  version = version + 1, updated_at = now()
+        r#"UPDATE tenants SET isolation_level = $2, namespace_target = $3, status = $4,
+                  dedicated_instance = dedicated_instance AND $2::smallint = 3, version = version + 1, updated_at = now()
            WHERE id = $1"#,
         t.id,
         level.number(),
@@ -139,6 +146,7 @@ pub async fn change_isolation(
     )
     .execute(&mut *tx)
     .await?;
+    crate::activation::ssr::follow_level(&mut tx, actor, t.id, &t.slug, t.isolation_level, level).await?;
     audit::record(
         &mut tx,
         actor,
@@ -179,6 +187,12 @@ pub async fn set_status(
     let t = lock(&mut tx, slug, version).await?;
     let (new_status, code) = match (action, t.status) {
         ("suspend", TenantStatus::Active | TenantStatus::Provisioning) => (TenantStatus::Suspended, "suspended"),
+        // A level-3 tenant whose checklist is not complete goes back to waiting for it.
+        ("reactivate", TenantStatus::Suspended)
+            if t.isolation_level == IsolationLevel::INSTANCE && !t.dedicated_instance =>
+        {
+            (TenantStatus::Provisioning, "reactivated")
+        }
         ("reactivate", TenantStatus::Suspended) => (TenantStatus::Active, "reactivated"),
         ("suspend", _) => return Err(AppError::Conflict("The tenant is already suspended.".into())),
         ("reactivate", _) => return Err(AppError::Conflict("Only a suspended tenant can be reactivated.".into())),

@@ -26,6 +26,7 @@ pub(super) struct Locked {
     pub(super) environment: String,
     pub(super) namespace_target: Option<String>,
     pub(super) prevent_deletion: bool,
+    pub(super) dedicated_instance: bool,
 }
 
 const STALE: &str = "Someone else changed this tenant since you opened the page. Nothing was saved: reload to see their change, then try again.";
@@ -33,7 +34,7 @@ const STALE: &str = "Someone else changed this tenant since you opened the page.
 /// Locks the tenant's row, checking that nobody changed it since `version`.
 pub(super) async fn lock(conn: &mut PgConnection, slug: &str, version: i32) -> Result<Locked, AppError> {
     let row = sqlx::query!(
-        r#"SELECT id, slug, tier_id AS "tier_id: TierId", isolation_level AS "isolation_level: IsolationLevel", status AS "status: TenantStatus", environment, namespace_target, prevent_deletion, version
+        r#"SELECT id, slug, tier_id AS "tier_id: TierId", isolation_level AS "isolation_level: IsolationLevel", status AS "status: TenantStatus", environment, namespace_target, prevent_deletion, dedicated_instance, version
            FROM tenants WHERE slug = $1 FOR UPDATE"#,
         slug
     )
@@ -53,5 +54,6 @@ pub(super) async fn lock(conn: &mut PgConnection, slug: &str, version: i32) -> R
         environment: row.environment,
         namespace_target: row.namespace_target,
         prevent_deletion: row.prevent_deletion,
+        dedicated_instance: row.dedicated_instance,
     })
 }

@@ -168,6 +168,9 @@ pub async fn create(
     .fetch_one(&mut *tx)
     .await
     .on_constraint("tenants_slug_key", || AppError::invalid("slug", format!("The slug “{slug}” is already taken.")))?;
+    if level == IsolationLevel::INSTANCE {
+        crate::activation::ssr::request(&mut tx, actor, id, slug.as_str()).await?;
+    }
     audit::record(
         &mut tx,
         actor,

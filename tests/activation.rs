@@ -1,0 +1,518 @@
+//! The activation checklist of a dedicated instance: configuration, rendered
+//! manifests (checked by kubernetes-validate), each step recorded and
+//! audited, a failure kept with its reason and tried again, and dedicated
+//! routing only at the end. The TLS check against a CA and servers made here.
+
+mod common;
+
+use bulkhead::activation::probes::tls_check;
+use bulkhead::auth::Role;
+use common::{spawn_app, TestApp};
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use time::{Duration, OffsetDateTime};
+
+async fn level_3_tenant(app: &TestApp, client: &reqwest::Client, slug: &str) {
+    let to = app
+        .submit(
+            client,
+            "create_tenant",
+            &[
+                ("name", slug),
+                ("slug", slug),
+                ("tier", "enterprise"),
+                ("isolation", "3"),
+                ("region", "eu-west-1"),
+                ("environment", "production"),
+            ],
+        )
+        .await;
+    assert_eq!(to, format!("/tenants/{slug}?created=1"));
+}
+
+async fn view(app: &TestApp, client: &reqwest::Client, slug: &str) -> bulkhead::activation::ActivationView {
+    client.post(app.url("/api/activation")).form(&[("slug", slug)]).send().await.unwrap().json().await.unwrap()
+}
+
+async fn run(app: &TestApp, client: &reqwest::Client, slug: &str, step: &str, extra: &[(&str, &str)]) -> String {
+    let version = view(app, client, slug).await.live.unwrap().version.to_string();
+    let mut fields = vec![("slug", slug), ("version", version.as_str()), ("step", step)];
+    fields.extend_from_slice(extra);
+    app.submit(client, "run_activation_step", &fields).await
+}
+
+async fn state(app: &TestApp, slug: &str) -> String {
+    sqlx::query_scalar("SELECT a.state FROM activations a JOIN tenants t ON t.id = a.tenant_id WHERE t.slug = $1 AND a.state <> 'rolled_back'")
+        .bind(slug)
+        .fetch_one(&app.owner)
+        .await
+        .unwrap()
+}
+
+fn kubernetes_validate(yaml: &str) -> std::process::Output {
+    let tool = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/venv/bin/kubernetes-validate");
+    assert!(tool.exists(), "{} is missing: scripts/test installs it", tool.display());
+    let file = std::env::temp_dir().join(format!("bulkhead-render-{}.yaml", uuid::Uuid::new_v4()));
+    std::fs::write(&file, yaml).unwrap();
+    let out = std::process::Command::new(tool).args(["--strict", "-k", "1.33.0"]).arg(&file).output().unwrap();
+    let _ = std::fs::remove_file(file);
+    out
+}
+
+#[tokio::test]
+async fn configure_render_and_a_failing_step_kept_with_its_reason() {
+    let app = spawn_app().await;
+    let admin = app.signed_in(Role::PlatformAdmin, "ops@example.com").await;
+    level_3_tenant(&app, &admin, "vault").await;
+    assert_eq!(state(&app, "vault").await, "requested");
+
+    // Nothing runs before the configuration; bad input is refused field by field.
+    let v = view(&app, &admin, "vault").await;
+    assert!(v.can_run && v.live.as_ref().unwrap().next.is_some());
+    let bad = app
+        .submit(
+            &admin,
+            "configure_activation",
+            &[
+                ("slug", "vault"),
+                ("version", "1"),
+                ("domain", "https://x:1/"),
+                ("upstream", "ftp://x"),
+                ("health_url", ""),
+            ],
+        )
+        .await;
+    let echo = app.echo(&admin, &bad).await;
+    assert!(echo.error("domain").is_some() && echo.error("upstream").is_some() && echo.error("health_url").is_some());
+    // Another tenant's domain is refused.
+    sqlx::query(
+        "INSERT INTO tenants (slug, name, tier_id, domain) VALUES ('other', 'Other', 'free', 'api.vault.example')",
+    )
+    .execute(&app.owner)
+    .await
+    .unwrap();
+    let taken = app
+        .submit(
+            &admin,
+            "configure_activation",
+            &[
+                ("slug", "vault"),
+                ("version", "1"),
+                ("domain", "API.Vault.Example."),
+                ("upstream", "http://10.0.0.9:8080"),
+                ("health_url", "http://127.0.0.1:9/healthz"),
+            ],
+        )
+        .await;
+    assert!(app.refusal(&admin, &taken, "/tenants/vault/activation", "domain").await.contains("another tenant"));
+    let to = app
+        .submit(
+            &admin,
+            "configure_activation",
+            &[
+                ("slug", "vault"),
+                ("version", "1"),
+                ("domain", "vault.invalid"),
+                ("upstream", "http://10.0.0.9:8080"),
+                ("health_url", "http://127.0.0.1:9/healthz"),
+            ],
+        )
+        .await;
+    assert_eq!(to, "/tenants/vault/activation?done=configured");
+
+    // Render: files with their digests, valid for Kubernetes 1.33, downloadable.
+    assert_eq!(run(&app, &admin, "vault", "render", &[]).await, "/tenants/vault/activation?done=passed");
+    assert_eq!(state(&app, "vault").await, "rendered");
+    let files = view(&app, &admin, "vault").await.live.unwrap().files;
+    assert_eq!(files.len(), 3);
+    let res = admin.get(app.url(&format!("/tenants/vault/activation/files/{}", files[0]))).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let k8s = res.text().await.unwrap();
+    let out = kubernetes_validate(&k8s);
+    assert!(
+        out.status.success(),
+        "{}{}\n{k8s}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for kind in ["Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange", "Deployment", "Service"] {
+        assert!(k8s.contains(&format!("kind: {kind}")), "{kind}");
+    }
+    assert!(k8s.contains("queue_tenant_vault"));
+
+    // Out of order: refused, nothing recorded.
+    let skip = run(&app, &admin, "vault", "activate", &[]).await;
+    assert!(app.refusal(&admin, &skip, "/tenants/vault/activation", "_form").await.contains("comes first"));
+
+    // Validate: the domain does not resolve. The step fails with that reason, and can be tried again.
+    assert_eq!(run(&app, &admin, "vault", "validate", &[]).await, "/tenants/vault/activation?done=failed");
+    let live = view(&app, &admin, "vault").await.live.unwrap();
+    assert_eq!(live.state.as_str(), "failed");
+    assert!(live.failure.as_deref().unwrap().contains("vault.invalid does not resolve"), "{:?}", live.failure);
+    assert_eq!(live.next.map(|s| s.as_str()), Some("validate"), "the failed step is offered again");
+    assert_eq!(app.count_events("activation.step_failed").await, 1);
+    let recorded: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM activation_steps WHERE outcome = 'failed' AND step = 'validate'")
+            .fetch_one(&app.owner)
+            .await
+            .unwrap();
+    assert_eq!(recorded, 1);
+
+    // An auditor reads and runs nothing; a tenant admin of another tenant sees nothing.
+    let auditor = app.signed_in(Role::PlatformAuditor, "audit@example.com").await;
+    assert!(!view(&app, &auditor, "vault").await.can_run);
+    let refused = run(&app, &auditor, "vault", "validate", &[]).await;
+    assert!(app
+        .refusal(&auditor, &refused, "/tenants/vault/activation", "_form")
+        .await
+        .starts_with("You do not have permission"));
+}
+
+/// A tiny HTTP server answering `status` to everything, on a free port.
+async fn http_server(status: u16) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else { return };
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf).await;
+                let body = "ok";
+                let _ = s
+                    .write_all(
+                        format!(
+                            "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            body.len()
+                        )
+                        .as_bytes(),
+                    )
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn apply_checks_health_verify_needs_redis_and_only_the_last_step_routes_dedicated() {
+    let app = spawn_app().await;
+    let admin = app.signed_in(Role::PlatformAdmin, "ops@example.com").await;
+    level_3_tenant(&app, &admin, "vault").await;
+    let down = http_server(503).await;
+    let to = app
+        .submit(
+            &admin,
+            "configure_activation",
+            &[
+                ("slug", "vault"),
+                ("version", "1"),
+                ("domain", "api.vault.example"),
+                ("upstream", "http://10.0.0.9:8080"),
+                ("health_url", &format!("http://{down}/healthz")),
+            ],
+        )
+        .await;
+    assert_eq!(to, "/tenants/vault/activation?done=configured");
+    assert_eq!(run(&app, &admin, "vault", "render", &[]).await, "/tenants/vault/activation?done=passed");
+    // (DNS and TLS are checked on their own below; here the checklist stands as validation leaves it.)
+    sqlx::query("UPDATE activations SET state = 'validated'").execute(&app.owner).await.unwrap();
+
+    let unconfirmed = run(&app, &admin, "vault", "apply", &[]).await;
+    app.refusal(&admin, &unconfirmed, "/tenants/vault/activation", "applied").await;
+    assert_eq!(
+        run(&app, &admin, "vault", "apply", &[("applied", "on")]).await,
+        "/tenants/vault/activation?done=failed"
+    );
+    let live = view(&app, &admin, "vault").await.live.unwrap();
+    assert!(live.failure.as_deref().unwrap().contains("answered 503"), "{:?}", live.failure);
+    let up = http_server(200).await;
+    sqlx::query("UPDATE activations SET health_url = $1")
+        .bind(format!("http://{up}/healthz"))
+        .execute(&app.owner)
+        .await
+        .unwrap();
+    assert_eq!(
+        run(&app, &admin, "vault", "apply", &[("applied", "on")]).await,
+        "/tenants/vault/activation?done=passed"
+    );
+    assert_eq!(state(&app, "vault").await, "applied");
+
+    // Verify: the RLS probe passes, and without Redis the step says so and cannot complete.
+    assert_eq!(run(&app, &admin, "vault", "verify", &[]).await, "/tenants/vault/activation?done=failed");
+    let live = view(&app, &admin, "vault").await.live.unwrap();
+    assert!(live.failure.as_deref().unwrap().contains("BULKHEAD_REDIS_URL"), "{:?}", live.failure);
+    let evidence: serde_json::Value = sqlx::query_scalar("SELECT evidence FROM activation_steps WHERE step = 'verify'")
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+    assert_eq!(evidence["evidence"]["rls"]["write_by_another_tenant"], "refused", "{evidence}");
+    let (status, dedicated): (String, bool) =
+        sqlx::query_as("SELECT status, dedicated_instance FROM tenants WHERE slug = 'vault'")
+            .fetch_one(&app.owner)
+            .await
+            .unwrap();
+    assert_eq!((status.as_str(), dedicated), ("provisioning", false), "not dedicated before the last step");
+
+    // Once verified, the last step switches the tenant over: its domain, its upstream, active.
+    sqlx::query("UPDATE activations SET state = 'verified', failed_step = NULL").execute(&app.owner).await.unwrap();
+    assert_eq!(run(&app, &admin, "vault", "activate", &[]).await, "/tenants/vault/activation?done=active");
+    let (status, dedicated, domain, upstream): (String, bool, Option<String>, Option<String>) =
+        sqlx::query_as("SELECT status, dedicated_instance, domain, upstream FROM tenants WHERE slug = 'vault'")
+            .fetch_one(&app.owner)
+            .await
+            .unwrap();
+    assert_eq!(
+        (status.as_str(), dedicated, domain.as_deref(), upstream.as_deref()),
+        ("active", true, Some("api.vault.example"), Some("http://10.0.0.9:8080"))
+    );
+    assert!(view(&app, &admin, "vault").await.live.unwrap().next.is_none(), "nothing runs once active");
+}
+
+fn ca() -> CertifiedIssuer<'static, KeyPair> {
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
+}
+
+/// A TLS server for `names`, valid until `not_after`, signed by `issuer`; its address.
+async fn tls_server(
+    issuer: &CertifiedIssuer<'static, KeyPair>,
+    names: &[&str],
+    not_after: OffsetDateTime,
+) -> SocketAddr {
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    params.not_before = OffsetDateTime::now_utc() - Duration::days(30);
+    params.not_after = not_after;
+    let cert = params.signed_by(&key, issuer).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = listener.accept().await else { return };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let _ = acceptor.accept(s).await;
+            });
+        }
+    });
+    addr
+}
+
+fn roots(issuer: &CertifiedIssuer<'static, KeyPair>) -> rustls::RootCertStore {
+    let mut store = rustls::RootCertStore::empty();
+    store.add(issuer.der().clone()).unwrap();
+    store
+}
+
+#[tokio::test]
+async fn the_tls_check_names_each_problem() {
+    let ours = ca();
+    let stranger = ca();
+    let in_a_year = OffsetDateTime::now_utc() + Duration::days(365);
+    let name = "api.vault.example";
+
+    let good = tls_server(&ours, &[name], in_a_year).await;
+    let evidence = tls_check(name, good, roots(&ours)).await.expect("a valid certificate passes");
+    assert_eq!(evidence["valid_for_name"], name);
+
+    let wrong_name = tls_server(&ours, &["api.other.example"], in_a_year).await;
+    assert!(tls_check(name, wrong_name, roots(&ours)).await.unwrap_err().contains("not valid for api.vault.example"));
+
+    let expired = tls_server(&ours, &[name], OffsetDateTime::now_utc() - Duration::days(1)).await;
+    assert!(tls_check(name, expired, roots(&ours)).await.unwrap_err().contains("has expired"));
+
+    let soon = tls_server(&ours, &[name], OffsetDateTime::now_utc() + Duration::days(10)).await;
+    assert!(tls_check(name, soon, roots(&ours)).await.unwrap_err().contains("expires within 14 days"));
+
+    let unknown = tls_server(&stranger, &[name], in_a_year).await;
+    assert!(tls_check(name, unknown, roots(&ours)).await.unwrap_err().contains("unknown issuer"));
+}
+
+/// A Redis server of the test's own on a free port, stopped however the test ends.
+struct Redis(std::process::Child, u16);
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn redis_server() -> Redis {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = std::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server (Debian package redis-server; .ci/run installs it)");
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return Redis(child, port);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("redis-server did not start");
+}
+
+const SIGNING_KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+
+#[tokio::test]
+async fn verification_proves_the_queue_against_redis_and_signs_a_report_anyone_can_check() {
+    let redis = redis_server().await;
+    let config = bulkhead::server::config::Config {
+        redis_url: Some(format!("redis://127.0.0.1:{}", redis.1)),
+        signing_key: Some(bulkhead::audit::checkpoint::Signer25519::parse(SIGNING_KEY).unwrap()),
+        ..Default::default()
+    };
+    let app = common::spawn_app_with(config).await;
+    let admin = app.signed_in(Role::PlatformAdmin, "ops@example.com").await;
+    level_3_tenant(&app, &admin, "vault").await;
+    let up = http_server(200).await;
+    app.submit(
+        &admin,
+        "configure_activation",
+        &[
+            ("slug", "vault"),
+            ("version", "1"),
+            ("domain", "api.vault.example"),
+            ("upstream", "http://10.0.0.9:8080"),
+            ("health_url", &format!("http://{up}/")),
+        ],
+    )
+    .await;
+    run(&app, &admin, "vault", "render", &[]).await;
+    sqlx::query("UPDATE activations SET state = 'applied'").execute(&app.owner).await.unwrap();
+
+    assert_eq!(run(&app, &admin, "vault", "verify", &[]).await, "/tenants/vault/activation?done=passed");
+    let v = view(&app, &admin, "vault").await;
+    assert_eq!(v.live.as_ref().unwrap().state.as_str(), "verified", "{:?}", v.live);
+    let password = v.fresh_queue_password.clone().expect("the Redis password is shown once");
+    assert!(view(&app, &admin, "vault").await.fresh_queue_password.is_none(), "and only once");
+    let sealed: Vec<u8> =
+        sqlx::query_scalar("SELECT queue_secret FROM activations").fetch_one(&app.owner).await.unwrap();
+    assert!(!String::from_utf8_lossy(&sealed).contains(&password), "kept sealed");
+
+    // The tenant's user, as its workers will use it: its queue, nothing else.
+    let client = redis::Client::open(format!("redis://tenant_vault:{password}@127.0.0.1:{}", redis.1)).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: String =
+        redis::cmd("XADD").arg("queue_tenant_vault").arg("*").arg("job").arg("1").query_async(&mut conn).await.unwrap();
+    let err = redis::cmd("XADD")
+        .arg("queue_tenant_other")
+        .arg("*")
+        .arg("job")
+        .arg("1")
+        .query_async::<String>(&mut conn)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("NOPERM"));
+
+    // The report: downloadable by the tenant's admin, verifiable offline, broken by one changed byte.
+    let tenant_id: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM tenants WHERE slug = 'vault'").fetch_one(&app.owner).await.unwrap();
+    let tenant_admin = app.tenant_admin(tenant_id, "jane@vault.example").await;
+    let res = tenant_admin.get(app.url("/tenants/vault/activation/report.json")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let report = res.text().await.unwrap();
+    let dir = std::env::temp_dir().join(format!("bulkhead-report-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let keys = dir.join("keys.json");
+    let jwks = reqwest::get(app.url("/.well-known/bulkhead/report-keys")).await.unwrap().text().await.unwrap();
+    std::fs::write(&keys, jwks).unwrap();
+    let file = dir.join("report.json");
+    std::fs::write(&file, &report).unwrap();
+    let verify = |f: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_bulkhead"))
+            .args(["report", "verify"])
+            .arg(f)
+            .arg("--keys")
+            .arg(&keys)
+            .env_remove("BULKHEAD_SIGNING_KEY")
+            .output()
+            .unwrap()
+    };
+    let ok = verify(&file);
+    let out = String::from_utf8_lossy(&ok.stdout).to_string();
+    assert!(ok.status.success(), "{out}{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(out.contains("tenant: vault") && out.contains("subject: tenant-vault.k8s.yaml sha256:"), "{out}");
+    // One byte of the payload changed.
+    let mut envelope: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let payload = envelope["payload"].as_str().unwrap().to_string();
+    let flipped = if payload.as_bytes()[20] == b'A' { 'B' } else { 'A' };
+    let mut altered = payload.clone();
+    altered.replace_range(20..21, &flipped.to_string());
+    envelope["payload"] = serde_json::json!(altered);
+    let bad_file = dir.join("altered.json");
+    std::fs::write(&bad_file, serde_json::to_string(&envelope).unwrap()).unwrap();
+    assert!(!verify(&bad_file).status.success(), "an altered report is refused");
+    let _ = std::fs::remove_dir_all(dir);
+    assert_eq!(app.count_events("activation.report_issued").await, 1);
+    assert_eq!(app.count_events("activation.report_downloaded").await, 1);
+
+    // The tenant admin reads the checklist and runs nothing.
+    let theirs = view(&app, &tenant_admin, "vault").await;
+    assert!(!theirs.can_run && theirs.report.is_some());
+}
+
+#[tokio::test]
+async fn a_dedicated_tenant_whose_queue_was_widened_is_marked_as_drifted_until_it_is_fixed() {
+    let redis = redis_server().await;
+    let config = bulkhead::server::config::Config {
+        redis_url: Some(format!("redis://127.0.0.1:{}", redis.1)),
+        signing_key: Some(bulkhead::audit::checkpoint::Signer25519::parse(SIGNING_KEY).unwrap()),
+        ..Default::default()
+    };
+    let app = common::spawn_app_with(config).await;
+    let admin = app.signed_in(Role::PlatformAdmin, "ops@example.com").await;
+    level_3_tenant(&app, &admin, "vault").await;
+    let up = http_server(200).await;
+    app.submit(
+        &admin,
+        "configure_activation",
+        &[
+            ("slug", "vault"),
+            ("version", "1"),
+            ("domain", "api.vault.example"),
+            ("upstream", "http://10.0.0.9:8080"),
+            ("health_url", &format!("http://{up}/")),
+        ],
+    )
+    .await;
+    run(&app, &admin, "vault", "render", &[]).await;
+    sqlx::query("UPDATE activations SET state = 'applied'").execute(&app.owner).await.unwrap();
+    assert_eq!(run(&app, &admin, "vault", "verify", &[]).await, "/tenants/vault/activation?done=passed");
+    assert_eq!(run(&app, &admin, "vault", "activate", &[]).await, "/tenants/vault/activation?done=active");
+    assert_eq!(bulkhead::activation::ssr::recheck(&app.state, "vault").await.unwrap(), None, "all probes pass");
+
+    // Someone widens the tenant's Redis user by hand.
+    let admin_redis = redis::Client::open(format!("redis://127.0.0.1:{}", redis.1)).unwrap();
+    let mut conn = admin_redis.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("ACL").arg("SETUSER").arg("tenant_vault").arg("+get").query_async(&mut conn).await.unwrap();
+    let drift = bulkhead::activation::ssr::recheck(&app.state, "vault").await.unwrap().expect("drift");
+    assert!(drift.contains("running GET") && drift.contains("was allowed"), "{drift}");
+    assert_eq!(view(&app, &admin, "vault").await.live.unwrap().drift.as_deref(), Some(drift.as_str()));
+    assert_eq!(app.count_events("activation.drift_detected").await, 1);
+    assert!(bulkhead::activation::ssr::recheck(&app.state, "vault").await.unwrap().is_some());
+    assert_eq!(app.count_events("activation.drift_detected").await, 1, "one event per drift, not per run");
+
+    let _: () = redis::cmd("ACL").arg("SETUSER").arg("tenant_vault").arg("-get").query_async(&mut conn).await.unwrap();
+    assert_eq!(bulkhead::activation::ssr::recheck(&app.state, "vault").await.unwrap(), None);
+    assert_eq!(app.count_events("activation.drift_cleared").await, 1);
+    assert!(view(&app, &admin, "vault").await.live.unwrap().drift.is_none());
+}
