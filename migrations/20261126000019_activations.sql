@@ -114,3 +114,77 @@ REVOKE ALL ON isolation_reports FROM PUBLIC;
 GRANT SELECT, INSERT ON isolation_reports TO bulkhead_platform;
 GRANT USAGE ON SEQUENCE isolation_reports_id_seq TO bulkhead_platform;
 GRANT SELECT ON isolation_reports TO bulkhead_auditor, bulkhead_tenant;
+
+-- The audit trail's load seed writes its level-3 tenants as waiting for their checklist.
+CREATE OR REPLACE FUNCTION audit_seed(events bigint, tenant_count int, days int DEFAULT 365) RETURNS bigint
+LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
+DECLARE
+  head audit_chain_head;
+  e audit_events;
+  start_at timestamptz := now() - make_interval(days => days);
+  step interval;
+  tenant_ids uuid[];
+  tenant_slugs text[];
+  k int;
+  a int;
+  actions text[] := ARRAY['tenant.tier_changed', 'tenant.quota_override_set', 'tenant.suspended',
+                          'tenant.reactivated', 'tenant.isolation_changed', 'tenant.quota_override_removed',
+                          'tenant.deletion_protection', 'auth.login.succeeded', 'auth.login.failed', 'auth.logout'];
+  tiers text[] := ARRAY['free', 'standard', 'premium', 'enterprise'];
+  agents text[] := ARRAY['Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0',
+                         'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) Safari/605.1.15',
+                         'Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0 Safari/537.36'];
+BEGIN
+  IF events < 1 OR tenant_count < 1 OR days < 1 THEN
+    RAISE EXCEPTION 'events, tenant count and days must be positive';
+  END IF;
+  SELECT * INTO head FROM audit_chain_head WHERE singleton FOR UPDATE;
+  IF EXISTS (SELECT 1 FROM audit_events WHERE occurred_at >= start_at) THEN
+    RAISE EXCEPTION 'the trail already has events in the last % days: seed a new database', days;
+  END IF;
+  PERFORM setseed(0.42);
+
+  INSERT INTO tenants (slug, name, tier_id, isolation_level, status, region, environment, created_at)
+  SELECT 'audit-seed-' || n, 'Audit seed ' || n, tiers[1 + n % 4], (ARRAY[1, 1, 2, 3])[1 + n % 4],
+         CASE WHEN n % 4 = 3 THEN 'provisioning' ELSE 'active' END, 'eu-west-1', 'production', start_at
+  FROM generate_series(1, tenant_count) AS n
+  ON CONFLICT (slug) DO NOTHING;
+  SELECT array_agg(id ORDER BY id), array_agg(slug ORDER BY id) INTO tenant_ids, tenant_slugs
+  FROM tenants WHERE slug ~ '^audit-seed-[0-9]+$';
+  tenant_count := cardinality(tenant_ids);
+
+  ALTER TABLE audit_events DISABLE TRIGGER audit_events_chain;
+  step := make_interval(days => days) / events;
+  e.id := head.last_id;
+  e.hash := head.last_hash;
+  FOR i IN 1..events LOOP
+    k := 1 + floor(random() * tenant_count)::int;
+    a := 1 + floor(random() * cardinality(actions))::int;
+    e.prev_hash := e.hash;
+    e.id := e.id + 1;
+    e.occurred_at := start_at + step * i;
+    e.actor_user_id := NULL;
+    e.actor_email := 'staff-' || (1 + (k + a) % 40) || '@example.com';
+    e.actor_role := CASE WHEN a % 5 = 0 THEN 'platform_auditor' ELSE 'platform_admin' END;
+    e.ip := '10.' || (k % 250) || '.' || (a * 7 % 250) || '.' || (i % 250);
+    e.user_agent := agents[1 + i % 3];
+    e.action := actions[a];
+    IF e.action LIKE 'auth.%' THEN
+      e.tenant_id := NULL;
+      e.target := e.actor_email;
+      e.before := NULL;
+      e.after := NULL;
+    ELSE
+      e.tenant_id := tenant_ids[k];
+      e.target := tenant_slugs[k];
+      e.before := jsonb_build_object('tier_id', tiers[1 + (i % 4)::int], 'version', i % 50);
+      e.after := jsonb_build_object('tier_id', tiers[1 + ((i + 1) % 4)::int], 'version', i % 50 + 1);
+    END IF;
+    e.hash := audit_event_digest(e);
+    INSERT INTO audit_events VALUES (e.*);
+  END LOOP;
+  ALTER TABLE audit_events ENABLE TRIGGER audit_events_chain;
+  UPDATE audit_chain_head SET last_id = e.id, last_hash = e.hash WHERE singleton;
+  RETURN events;
+END $$;
+REVOKE ALL ON FUNCTION audit_seed(bigint, int, int) FROM PUBLIC;

@@ -272,8 +272,9 @@ async fn apply_checks_health_verify_needs_redis_and_only_the_last_step_routes_de
     assert!(view(&app, &admin, "vault").await.live.unwrap().next.is_none(), "nothing runs once active");
 }
 
-fn ca() -> CertifiedIssuer<'static, KeyPair> {
+fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(rcgen::DnType::CommonName, name);
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
 }
@@ -321,8 +322,8 @@ fn roots(issuer: &CertifiedIssuer<'static, KeyPair>) -> rustls::RootCertStore {
 
 #[tokio::test]
 async fn the_tls_check_names_each_problem() {
-    let ours = ca();
-    let stranger = ca();
+    let ours = ca("Bulkhead test authority");
+    let stranger = ca("Someone else's authority");
     let in_a_year = OffsetDateTime::now_utc() + Duration::days(365);
     let name = "api.vault.example";
 

@@ -164,7 +164,8 @@ fn certificate_problem(domain: &str, err: &rustls::Error, later: bool) -> String
         rustls::Error::InvalidCertificate(
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
         ) => format!("TLS: the certificate presented is not valid for {domain}."),
-        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
+        // A chain to no trusted root, or to a root of the same name that did not sign it.
+        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer | CertificateError::BadSignature) => {
             format!("TLS: the certificate of {domain} is not issued by a trusted authority (unknown issuer).")
         }
         other => format!("TLS: the certificate of {domain} is refused: {other}."),

@@ -20,7 +20,7 @@ pub fn user_name(slug: &str) -> String {
 fn noperm<T>(result: RedisResult<T>) -> Result<(), String> {
     match result {
         Err(e) if e.code() == Some("NOPERM") => Ok(()),
-        Err(e) => Err(format!("answered {e} instead of NOPERM")),
+        Err(e) => Err(format!("was allowed (it answered {e} instead of NOPERM)")),
         Ok(_) => Err("was allowed".into()),
     }
 }
