@@ -53,8 +53,8 @@ pub fn feature_routes() -> axum::Router<crate::server::state::AppState> {
     use axum::routing::get;
     axum::Router::new()
         .route("/tenants/{slug}/export", get(crate::tenants::ssr::export_handler))
-        .route("/tenants/{slug}/activation/files/{name}", get(crate::activation::ssr::file_handler))
-        .route("/tenants/{slug}/activation/report.json", get(crate::activation::ssr::report_handler))
+        .route("/tenants/{slug}/activation/files/{name}", get(crate::activation::files::file_handler))
+        .route("/tenants/{slug}/activation/report.json", get(crate::activation::files::report_handler))
         .route("/audit/export", get(crate::audit::export::handler))
 }
 

@@ -471,7 +471,8 @@ async fn verification_proves_the_queue_against_redis_and_signs_a_report_anyone_c
     assert!(!theirs.can_run && theirs.report.is_some());
 }
 
-#[tokio::test]
+// Several threads: the command line's health check calls this test's own HTTP server while the test waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dedicated_tenant_whose_queue_was_widened_is_marked_as_drifted_until_it_is_fixed() {
     let redis = redis_server().await;
     let config = bulkhead::server::config::Config {
@@ -499,21 +500,78 @@ async fn a_dedicated_tenant_whose_queue_was_widened_is_marked_as_drifted_until_i
     sqlx::query("UPDATE activations SET state = 'applied'").execute(&app.owner).await.unwrap();
     assert_eq!(run(&app, &admin, "vault", "verify", &[]).await, "/tenants/vault/activation?done=passed");
     assert_eq!(run(&app, &admin, "vault", "activate", &[]).await, "/tenants/vault/activation?done=active");
-    assert_eq!(bulkhead::activation::ssr::recheck(&app.state, "vault").await.unwrap(), None, "all probes pass");
+    assert_eq!(bulkhead::activation::drift::recheck(&app.state, "vault").await.unwrap(), None, "all probes pass");
+
+    // The same probes from the command line, with the console's environment, writing a signed report.
+    let file = std::env::temp_dir().join(format!("bulkhead-probe-{}.json", uuid::Uuid::new_v4()));
+    let probe = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_bulkhead"))
+            .args(["tenant", "probe", "--slug", "vault"])
+            .args(extra)
+            .env("DATABASE_URL", &app.database_url)
+            .env("BULKHEAD_ENV", "development")
+            .env("BULKHEAD_REDIS_URL", format!("redis://127.0.0.1:{}", redis.1))
+            .env("BULKHEAD_SIGNING_KEY", SIGNING_KEY)
+            .env_remove("BULKHEAD_SECRET_KEY")
+            .output()
+            .unwrap()
+    };
+    let out = probe(&["--report", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let written = std::fs::read_to_string(&file).unwrap();
+    let _ = std::fs::remove_file(&file);
+    assert!(written.contains("application/vnd.in-toto+json"), "{written}");
+    assert_eq!(app.count_events("activation.report_issued").await, 2, "the console's and the command line's");
 
     // Someone widens the tenant's Redis user by hand.
     let admin_redis = redis::Client::open(format!("redis://127.0.0.1:{}", redis.1)).unwrap();
     let mut conn = admin_redis.get_multiplexed_async_connection().await.unwrap();
     let _: () = redis::cmd("ACL").arg("SETUSER").arg("tenant_vault").arg("+get").query_async(&mut conn).await.unwrap();
-    let drift = bulkhead::activation::ssr::recheck(&app.state, "vault").await.unwrap().expect("drift");
+    let drift = bulkhead::activation::drift::recheck(&app.state, "vault").await.unwrap().expect("drift");
     assert!(drift.contains("running GET") && drift.contains("was allowed"), "{drift}");
+    let out = probe(&[]);
+    assert!(!out.status.success(), "the command line fails on drift too");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("running GET"));
     assert_eq!(view(&app, &admin, "vault").await.live.unwrap().drift.as_deref(), Some(drift.as_str()));
     assert_eq!(app.count_events("activation.drift_detected").await, 1);
-    assert!(bulkhead::activation::ssr::recheck(&app.state, "vault").await.unwrap().is_some());
+    assert!(bulkhead::activation::drift::recheck(&app.state, "vault").await.unwrap().is_some());
     assert_eq!(app.count_events("activation.drift_detected").await, 1, "one event per drift, not per run");
 
     let _: () = redis::cmd("ACL").arg("SETUSER").arg("tenant_vault").arg("-get").query_async(&mut conn).await.unwrap();
-    assert_eq!(bulkhead::activation::ssr::recheck(&app.state, "vault").await.unwrap(), None);
+    assert_eq!(bulkhead::activation::drift::recheck(&app.state, "vault").await.unwrap(), None);
     assert_eq!(app.count_events("activation.drift_cleared").await, 1);
     assert!(view(&app, &admin, "vault").await.live.unwrap().drift.is_none());
+}
+
+#[tokio::test]
+async fn a_report_signed_before_a_key_rotation_still_verifies_against_the_published_keys() {
+    use bulkhead::activation::report;
+    use bulkhead::audit::checkpoint::Signer25519;
+    let old = Signer25519::parse(SIGNING_KEY).unwrap();
+    let new = Signer25519::parse(&"09".repeat(32)).unwrap();
+    let envelope = report::sign(
+        &old,
+        &report::statement(&[("tenant-vault.k8s.yaml".into(), "00".repeat(32))], serde_json::json!({})),
+    );
+    let published = |retired: Vec<ed25519_dalek::VerifyingKey>| {
+        let new = new.clone();
+        async move {
+            let config = bulkhead::server::config::Config {
+                signing_key: Some(new),
+                retired_signing_keys: retired,
+                ..Default::default()
+            };
+            let app = common::spawn_app_with(config).await;
+            let jwks: serde_json::Value =
+                reqwest::get(app.url("/.well-known/bulkhead/report-keys")).await.unwrap().json().await.unwrap();
+            report::keys_of(&jwks).unwrap()
+        }
+    };
+    assert!(
+        report::verify(&envelope, &published(Vec::new()).await).is_err(),
+        "the new key alone does not vouch for it"
+    );
+    let keys = published(vec![old.verifying_key()]).await;
+    assert_eq!(keys.len(), 2);
+    assert!(report::verify(&envelope, &keys).is_ok(), "the retired key, still published, does");
 }

@@ -2,6 +2,12 @@
 //! isolation level 3 goes through before the routing check sends its host to
 //! an instance of its own (`/tenants/{slug}/activation`).
 
+#[cfg(feature = "ssr")]
+pub mod drift;
+#[cfg(feature = "ssr")]
+pub mod files;
+#[cfg(feature = "ssr")]
+pub mod lifecycle;
 mod pages;
 #[cfg(feature = "ssr")]
 pub mod probes;
@@ -14,6 +20,8 @@ pub mod report;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 pub mod state;
+#[cfg(feature = "ssr")]
+pub mod subject;
 
 pub use pages::ActivationPage;
 
@@ -58,6 +66,10 @@ pub struct StepRecord {
 pub struct ReportSummary {
     pub sha256: String,
     pub key_id: String,
+    /// The rendered files it vouches for: name and SHA-256.
+    pub subjects: Vec<(String, String)>,
+    /// What its probes found, as pretty JSON.
+    pub predicate: String,
     #[serde(with = "time::serde::rfc3339")]
     pub issued_at: OffsetDateTime,
 }

@@ -217,6 +217,12 @@ fn Checklist(
                 <h2>"Integrity report"</h2>
                 <p>{format!("Signed {} with key {}.", format_time(r.issued_at), r.key_id)}</p>
                 <p class="muted">{format!("SHA-256 of the report: {}", r.sha256)}</p>
+                <Table caption="The files this report vouches for" headers=vec![("File".into(), false), ("SHA-256".into(), false)]>
+                    {r.subjects.iter().map(|(name, sha)| view! {
+                        <tr><td>{name.clone()}</td><td><code>{sha.clone()}</code></td></tr>
+                    }).collect_view()}
+                </Table>
+                <details><summary>"What the probes found"</summary><pre class="evidence">{r.predicate.clone()}</pre></details>
                 <p>
                     <a class="btn" rel="external" download="" href=href>"Download the signed report"</a>
                 </p>

@@ -5,7 +5,7 @@
 //! just check.
 
 use super::render::{policy_problems, Rendered};
-use super::ssr::Subject;
+use super::subject::Subject;
 use crate::server::config::Config;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};

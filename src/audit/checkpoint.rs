@@ -55,15 +55,40 @@ impl Signer25519 {
 
     /// The public key as a JWK Set (RFC 7517) of one Ed25519 key (RFC 8037).
     pub fn jwk_set(&self) -> serde_json::Value {
-        serde_json::json!({ "keys": [{
-            "kty": "OKP",
-            "crv": "Ed25519",
-            "x": URL_SAFE_NO_PAD.encode(self.verifying_key().as_bytes()),
-            "kid": self.key_id(),
-            "use": "sig",
-            "alg": "EdDSA",
-        }] })
+        jwk_set(&[self.verifying_key()])
     }
+}
+
+/// Ed25519 public keys (RFC 8037) as a JWK Set (RFC 7517): the current one
+/// first, then retired ones whose signatures must still verify.
+pub fn jwk_set(keys: &[VerifyingKey]) -> serde_json::Value {
+    let keys: Vec<serde_json::Value> = keys
+        .iter()
+        .map(|k| {
+            serde_json::json!({
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "x": URL_SAFE_NO_PAD.encode(k.as_bytes()),
+                "kid": key_id(k),
+                "use": "sig",
+                "alg": "EdDSA",
+            })
+        })
+        .collect();
+    serde_json::json!({ "keys": keys })
+}
+
+/// A public key as `BULKHEAD_RETIRED_SIGNING_KEYS` lists it: 32 bytes in
+/// base64 (standard or URL-safe) or hex.
+pub fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
+    let text = text.trim();
+    let bytes = hex::decode(text)
+        .ok()
+        .or_else(|| STANDARD.decode(text).ok())
+        .or_else(|| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).ok())
+        .ok_or("expected a 32-byte Ed25519 public key in base64 or hex")?;
+    let bytes: [u8; 32] = bytes.try_into().map_err(|_| "expected exactly 32 bytes")?;
+    VerifyingKey::from_bytes(&bytes).map_err(|e| format!("not an Ed25519 public key: {e}"))
 }
 
 /// The id Bulkhead gives an Ed25519 public key.

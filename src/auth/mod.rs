@@ -3,11 +3,15 @@
 pub mod account;
 mod account_page;
 pub mod email;
+#[cfg(feature = "ssr")]
+pub mod link_token;
 pub mod mfa;
 mod mfa_pages;
 mod pages;
 #[cfg(feature = "ssr")]
 pub mod password;
+#[cfg(feature = "ssr")]
+pub mod reauth;
 #[cfg(feature = "ssr")]
 pub mod request;
 #[cfg(feature = "ssr")]

@@ -1,5 +1,6 @@
-//! The command line: `serve` (the default), `migrate`, `admin create|bootstrap|disable`,
-//! `tenant create|seed`, `audit verify|seed`, `token create|list|revoke`.
+//! The command line: `serve` (the default), `migrate`, `admin create|bootstrap|disable|unlock`,
+//! `tenant create|show|render|probe|seed`, `audit verify|checkpoint|seed`, `token create|list|revoke`,
+//! `report verify`.
 
 use crate::audit::Actor;
 use crate::auth::{users, Role};
@@ -144,6 +145,16 @@ pub enum TenantCommand {
         /// k8s, compose or storage-policy.
         #[arg(long, default_value = "k8s")]
         format: String,
+    },
+    /// Run the isolation probes (Row-Level Security, NetworkPolicy, Redis
+    /// queue, health) on a level-3 tenant as they stand, with the console's
+    /// environment; with --report, write a signed integrity report to FILE
+    /// (kept and audited like the console's). Exits non-zero when a probe fails.
+    Probe {
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        report: Option<std::path::PathBuf>,
     },
     /// Create COUNT synthetic tenants (seed-1, seed-2, …) for load and paging tests.
     Seed {
@@ -290,7 +301,7 @@ async fn tenant(command: TenantCommand) -> anyhow_lite::Result<()> {
                 ..defaults
             };
             let mut tx = db::begin(&pool, db::Scope::Platform).await?;
-            let subject = crate::activation::ssr::subject(&mut tx, &config, slug.trim()).await;
+            let subject = crate::activation::subject::subject(&mut tx, &config, slug.trim()).await;
             tx.commit().await?;
             let subject = match subject {
                 Ok(s) => s,
@@ -299,6 +310,23 @@ async fn tenant(command: TenantCommand) -> anyhow_lite::Result<()> {
             };
             let rendered = crate::activation::render::Rendered::of(&subject.plan)?;
             print!("{}", rendered.files[index].1);
+        }
+        TenantCommand::Probe { slug, report } => {
+            let config = Config::from_env()?;
+            let state = startup::state(pool.clone(), config, startup::leptos_options());
+            match crate::activation::drift::probe(&state, slug.trim(), report.is_some()).await {
+                Err(crate::error::AppError::NotFound) => return Err(format!("no tenant has the slug {slug:?}").into()),
+                Err(e) => return Err(e.to_string().into()),
+                Ok(Err(reason)) => return Err(format!("a probe failed: {reason}").into()),
+                Ok(Ok((evidence, envelope))) => {
+                    if let (Some(path), Some(envelope)) = (report, envelope) {
+                        std::fs::write(&path, serde_json::to_string_pretty(&envelope)?)
+                            .map_err(|e| format!("{}: {e}", path.display()))?;
+                        eprintln!("signed report written to {}", path.display());
+                    }
+                    println!("{}", serde_json::to_string_pretty(&evidence)?);
+                }
+            }
         }
         TenantCommand::Seed { count } => {
             if !(1..=10_000_000).contains(&count) {
@@ -404,7 +432,7 @@ async fn serve() -> anyhow_lite::Result<()> {
     startup::spawn_cleanup(&state);
     startup::spawn_checkpoints(&state);
     startup::spawn_mail(&state);
-    crate::activation::ssr::spawn_probes(&state);
+    crate::activation::drift::spawn_probes(&state);
     startup::spawn_routing(&state);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     tracing::info!(%addr, "Bulkhead console listening on http://{addr}");

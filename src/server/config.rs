@@ -85,6 +85,9 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// The port the activation's TLS check connects to (`BULKHEAD_TLS_CHECK_PORT`, 443).
     pub tls_check_port: u16,
+    /// Public keys of earlier signing keys, still published for what they
+    /// signed (`BULKHEAD_RETIRED_SIGNING_KEYS`, comma-separated).
+    pub retired_signing_keys: Vec<ed25519_dalek::VerifyingKey>,
     /// How often the isolation probes run again on every dedicated tenant
     /// (`BULKHEAD_PROBE_INTERVAL_SECS`, 3600; 0: never).
     pub probe_interval: Duration,
@@ -142,6 +145,7 @@ impl Default for Config {
             redis_url: None,
             tls_check_port: 443,
             probe_interval: Duration::from_secs(3600),
+            retired_signing_keys: Vec::new(),
         }
     }
 }
@@ -252,6 +256,13 @@ impl Config {
             redis_url: var("BULKHEAD_REDIS_URL"),
             tls_check_port: number("BULKHEAD_TLS_CHECK_PORT", d.tls_check_port)?,
             probe_interval: Duration::from_secs(number("BULKHEAD_PROBE_INTERVAL_SECS", 3600u64)?),
+            retired_signing_keys: var("BULKHEAD_RETIRED_SIGNING_KEYS")
+                .unwrap_or_default()
+                .split(',')
+                .filter(|k| !k.trim().is_empty())
+                .map(crate::audit::checkpoint::parse_public_key)
+                .collect::<Result<_, _>>()
+                .map_err(|message| ConfigError { name: "BULKHEAD_RETIRED_SIGNING_KEYS", message })?,
             flush_interval: Duration::from_millis(number("BULKHEAD_FLUSH_INTERVAL_MS", 1000u64)?.clamp(10, 60_000)),
             secret_checks_per_second: number("BULKHEAD_SECRET_CHECKS_PER_SECOND", d.secret_checks_per_second)?,
             secret_checks_burst: number("BULKHEAD_SECRET_CHECKS_BURST", d.secret_checks_burst)?,

@@ -38,7 +38,11 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 pub async fn report_keys(State(state): State<AppState>) -> axum::response::Response {
     match &state.config.signing_key {
         Some(signer) => {
-            ([(axum::http::header::CACHE_CONTROL, "public, max-age=300")], Json(signer.jwk_set())).into_response()
+            // Retired keys stay published: what they signed before a rotation still verifies.
+            let mut keys = vec![signer.verifying_key()];
+            keys.extend(state.config.retired_signing_keys.iter().copied());
+            let set = crate::audit::checkpoint::jwk_set(&keys);
+            ([(axum::http::header::CACHE_CONTROL, "public, max-age=300")], Json(set)).into_response()
         }
         None => StatusCode::NOT_FOUND.into_response(),
     }

@@ -3,14 +3,13 @@
 use super::{AdminRow, AdminsOverview, InvitationRow, InvitationView, INVITATION_HOURS};
 use crate::audit::{self, NewEvent};
 use crate::auth::email::EmailAddress;
+use crate::auth::link_token::{new_link_token, token_hash};
 use crate::auth::session::{scope_for, ClientMeta};
 use crate::auth::{password, CurrentUser};
 use crate::error::AppError;
 use crate::server::db::{self, Scope};
 use crate::server::state::AppState;
-use rand::RngCore;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use tower_sessions::Session;
 use uuid::Uuid;
 
@@ -19,20 +18,6 @@ const LINK_KEY: &str = "fresh_invitation_link";
 /// When the link was first shown.
 const LINK_SHOWN_KEY: &str = "fresh_invitation_link_shown_at";
 const LINK_SHOWN_SECS: i64 = 10;
-
-/// What a one-time link's token is stored as.
-pub fn token_hash(token: &str) -> Vec<u8> {
-    Sha256::digest(token.trim().as_bytes()).to_vec()
-}
-
-/// A new one-time link token (32 random bytes, hex) and its stored hash.
-pub fn new_link_token() -> (String, Vec<u8>) {
-    let mut raw = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut raw);
-    let token = hex::encode(raw);
-    let hash = token_hash(&token);
-    (token, hash)
-}
 
 async fn tenant(conn: &mut sqlx::PgConnection, slug: &str) -> Result<(Uuid, String), AppError> {
     let row = sqlx::query!("SELECT id, name FROM tenants WHERE slug = $1 AND status <> 'deleted'", slug)

@@ -6,12 +6,12 @@
 
 use super::ResetLinkView;
 use crate::audit::{self, NewEvent};
+use crate::auth::link_token::{new_link_token, token_hash};
 use crate::auth::session::{tenant_event, ClientMeta};
 use crate::auth::{CurrentUser, Role};
 use crate::error::AppError;
 use crate::server::db::{self, Scope};
 use crate::server::state::AppState;
-use crate::team::ssr::{new_link_token, token_hash};
 use serde_json::json;
 use tower_sessions::Session;
 use uuid::Uuid;
@@ -109,7 +109,7 @@ pub async fn open(
             return Err(AppError::invalid("_form", super::reset_problem_message(&problem)));
         }
     };
-    crate::auth::account::ssr::check_password(state, meta, &link.user, "mfa_reset", password).await?;
+    crate::auth::reauth::check_password(state, meta, &link.user, "mfa_reset", password).await?;
     let mut tx = db::begin(&state.pool, Scope::Auth).await?;
     audit::record(
         &mut tx,

@@ -324,7 +324,7 @@ pub async fn begin(state: &AppState, session: &Session, meta: &ClientMeta, passw
     let Enrolling::NeedsPassword(user) = enrolling(state, session).await? else {
         return Ok(());
     };
-    crate::auth::account::ssr::check_password(state, meta, &user, "enrolment", password).await?;
+    crate::auth::reauth::check_password(state, meta, &user, "enrolment", password).await?;
     grant(session, user.id, None).await
 }
 

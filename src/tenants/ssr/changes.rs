@@ -83,7 +83,7 @@ pub async fn change_tier(
     )
     .execute(&mut *tx)
     .await?;
-    crate::activation::ssr::follow_level(&mut tx, actor, t.id, &t.slug, t.isolation_level, level).await?;
+    crate::activation::lifecycle::follow_level(&mut tx, actor, t.id, &t.slug, t.isolation_level, level).await?;
     audit::record(
         &mut tx,
         actor,
@@ -146,7 +146,7 @@ pub async fn change_isolation(
     )
     .execute(&mut *tx)
     .await?;
-    crate::activation::ssr::follow_level(&mut tx, actor, t.id, &t.slug, t.isolation_level, level).await?;
+    crate::activation::lifecycle::follow_level(&mut tx, actor, t.id, &t.slug, t.isolation_level, level).await?;
     audit::record(
         &mut tx,
         actor,

@@ -169,7 +169,7 @@ pub async fn create(
     .await
     .on_constraint("tenants_slug_key", || AppError::invalid("slug", format!("The slug “{slug}” is already taken.")))?;
     if level == IsolationLevel::INSTANCE {
-        crate::activation::ssr::request(&mut tx, actor, id, slug.as_str()).await?;
+        crate::activation::lifecycle::request(&mut tx, actor, id, slug.as_str()).await?;
     }
     audit::record(
         &mut tx,

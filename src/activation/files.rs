@@ -1,0 +1,74 @@
+//! The checklist's downloads, server only: the rendered files and the
+//! newest signed integrity report, in the viewer's scope.
+
+use super::subject::subject;
+use crate::audit::{self, NewEvent};
+use crate::error::AppError;
+use serde_json::json;
+
+/// `GET /tenants/{slug}/activation/files/{name}`: a rendered file, for platform staff and the tenant's admins.
+pub async fn file_handler(
+    axum::extract::State(state): axum::extract::State<crate::server::state::AppState>,
+    axum::extract::Path((slug, name)): axum::extract::Path<(String, String)>,
+    auth: Option<axum::Extension<crate::auth::session::AuthContext>>,
+) -> Result<axum::response::Response, AppError> {
+    use axum::response::IntoResponse;
+    let user = auth.and_then(|axum::Extension(a)| a.user).ok_or(AppError::Unauthorized)?;
+    let mut tx = crate::server::db::begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
+    let subject = subject(&mut tx, &state.config, &slug).await?;
+    tx.commit().await?;
+    let rendered = super::render::Rendered::of(&subject.plan).map_err(AppError::internal)?;
+    let (name, body) = rendered.files.into_iter().find(|(n, _)| *n == name).ok_or(AppError::NotFound)?;
+    let mime = if name.ends_with(".json") { "application/json" } else { "application/yaml" };
+    Ok((
+        [
+            (http::header::CONTENT_TYPE, mime.to_string()),
+            (http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// `GET /tenants/{slug}/activation/report.json`: the newest signed report, to
+/// platform staff and to the tenant's own admins.
+pub async fn report_handler(
+    axum::extract::State(state): axum::extract::State<crate::server::state::AppState>,
+    axum::extract::Path(slug): axum::extract::Path<String>,
+    auth: Option<axum::Extension<crate::auth::session::AuthContext>>,
+    meta: Option<axum::Extension<crate::auth::session::ClientMeta>>,
+) -> Result<axum::response::Response, AppError> {
+    use axum::response::IntoResponse;
+    let user = auth.and_then(|axum::Extension(a)| a.user).ok_or(AppError::Unauthorized)?;
+    let mut tx = crate::server::db::begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
+    let row = sqlx::query!(
+        "SELECT r.tenant_id, r.envelope, r.sha256 FROM isolation_reports r JOIN tenants t ON t.id = r.tenant_id
+          WHERE t.slug = $1 ORDER BY r.id DESC LIMIT 1",
+        slug
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    let actor = meta.map(|axum::Extension(m)| m).unwrap_or_default().actor(Some(&user));
+    audit::record(
+        &mut tx,
+        &actor,
+        NewEvent::new("activation.report_downloaded")
+            .tenant(row.tenant_id)
+            .target(slug.as_str())
+            .after(json!({ "sha256": hex::encode(&row.sha256) })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((
+        [
+            (http::header::CONTENT_TYPE, "application/json".to_string()),
+            (
+                http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"tenant-{slug}.isolation-report.json\""),
+            ),
+        ],
+        serde_json::to_string_pretty(&row.envelope).map_err(AppError::internal)?,
+    )
+        .into_response())
+}
