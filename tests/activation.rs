@@ -575,3 +575,132 @@ async fn a_report_signed_before_a_key_rotation_still_verifies_against_the_publis
     assert_eq!(keys.len(), 2);
     assert!(report::verify(&envelope, &keys).is_ok(), "the retired key, still published, does");
 }
+
+/// A name server of the test's own: `answers` (names without the final dot)
+/// get their IPv4 address, every other name NXDOMAIN. Its address.
+async fn dns_server(answers: Vec<(&'static str, std::net::Ipv4Addr)>) -> SocketAddr {
+    use hickory_resolver::proto::op::{Message, ResponseCode};
+    use hickory_resolver::proto::rr::{rdata::A, RData, Record, RecordType};
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 1500];
+        loop {
+            let Ok((n, from)) = socket.recv_from(&mut buf).await else { return };
+            let Ok(query) = Message::from_vec(&buf[..n]) else { continue };
+            let mut answer = Message::response(query.metadata.id, query.metadata.op_code);
+            answer.metadata.recursion_desired = query.metadata.recursion_desired;
+            answer.metadata.recursion_available = true;
+            for q in &query.queries {
+                answer.add_query(q.clone());
+                let name = q.name().to_string().trim_end_matches('.').to_lowercase();
+                match answers.iter().find(|(n, _)| *n == name) {
+                    Some((_, ip)) if q.query_type() == RecordType::A => {
+                        answer.add_answer(Record::from_rdata(q.name().clone(), 60, RData::A(A(*ip))));
+                    }
+                    Some(_) => {}
+                    None => answer.metadata.response_code = ResponseCode::NXDomain,
+                }
+            }
+            let _ = socket.send_to(&answer.to_vec().unwrap(), from).await;
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn every_step_for_real_then_the_routing_check_sends_the_domain_to_its_own_upstream() {
+    let redis = redis_server().await;
+    let authority = ca("Bulkhead test authority");
+    let name = "api.vault.example";
+    let tls = tls_server(&authority, &[name], OffsetDateTime::now_utc() + Duration::days(365)).await;
+    let dns = dns_server(vec![(name, std::net::Ipv4Addr::LOCALHOST)]).await;
+    let roots = std::env::temp_dir().join(format!("bulkhead-roots-{}.pem", uuid::Uuid::new_v4()));
+    std::fs::write(&roots, authority.pem()).unwrap();
+    let config = bulkhead::server::config::Config {
+        redis_url: Some(format!("redis://127.0.0.1:{}", redis.1)),
+        signing_key: Some(bulkhead::audit::checkpoint::Signer25519::parse(SIGNING_KEY).unwrap()),
+        dns_server: Some(dns),
+        tls_roots: Some(roots.clone()),
+        tls_check_port: tls.port(),
+        base_domain: Some("tenants.test".into()),
+        shared_upstream: "http://shared-pool:8080".into(),
+        ..Default::default()
+    };
+    let app = common::spawn_app_with(config).await;
+    let token = bulkhead::tokens::ssr::create(
+        &app.pool,
+        &bulkhead::audit::Actor::cli(),
+        None,
+        bulkhead::tokens::ssr::NewToken::parse("edge", &["routing"], "").unwrap(),
+    )
+    .await
+    .unwrap();
+    app.start_routing().await;
+    let admin = app.signed_in(Role::PlatformAdmin, "ops@example.com").await;
+    level_3_tenant(&app, &admin, "vault").await;
+    let health = http_server(200).await;
+    app.submit(
+        &admin,
+        "configure_activation",
+        &[
+            ("slug", "vault"),
+            ("version", "1"),
+            ("domain", name),
+            ("upstream", "http://10.0.0.9:8080"),
+            ("health_url", &format!("http://{health}/healthz")),
+        ],
+    )
+    .await;
+    for (step, extra) in
+        [("render", vec![]), ("validate", vec![]), ("apply", vec![("applied", "on")]), ("verify", vec![])]
+    {
+        let to = run(&app, &admin, "vault", step, &extra).await;
+        let live = view(&app, &admin, "vault").await.live.unwrap();
+        assert_eq!(to, "/tenants/vault/activation?done=passed", "{step}: {:?}", live.failure);
+    }
+    let evidence: serde_json::Value =
+        sqlx::query_scalar("SELECT evidence FROM activation_steps WHERE step = 'validate' AND outcome = 'passed'")
+            .fetch_one(&app.owner)
+            .await
+            .unwrap();
+    assert_eq!(evidence["evidence"]["dns"], serde_json::json!(["127.0.0.1"]), "{evidence}");
+    assert_eq!(evidence["evidence"]["tls"]["valid_for_name"], name);
+
+    // Before the last step its domain is routed nowhere, and its calls go to the shared pool.
+    let check_host = |host: &'static str| {
+        let (client, url, token) = (app.client(), app.url("/route/check"), token.clone());
+        async move {
+            client
+                .get(url)
+                .header("authorization", format!("Bearer {token}"))
+                .header("x-forwarded-host", host)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let check = || check_host(name);
+    assert_eq!(check().await.status(), 404);
+    let res = check_host("vault.tenants.test").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-upstream"], "http://shared-pool:8080");
+
+    assert_eq!(run(&app, &admin, "vault", "activate", &[]).await, "/tenants/vault/activation?done=active");
+    let mut upstream = String::new();
+    for _ in 0..100 {
+        // (404 until the routing table has followed the change.)
+        upstream =
+            check().await.headers().get("x-upstream").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+        if upstream == "http://10.0.0.9:8080" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(upstream, "http://10.0.0.9:8080", "the routing check follows the activation");
+    let _ = std::fs::remove_file(roots);
+
+    // A name the server does not know: the validation says so.
+    let missing = bulkhead::activation::probes::resolve("nowhere.vault.example", 443, Some(dns)).await.unwrap_err();
+    assert!(missing.contains("does not resolve"), "{missing}");
+}

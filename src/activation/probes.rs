@@ -49,7 +49,7 @@ pub async fn validate(subject: &Subject, config: &Config) -> Outcome {
         return Err((format!("The manifests break their invariants: {}.", problems.join("; ")), evidence));
     }
     evidence["network_policy"] = json!("default deny; ingress from the router only; egress DNS, PostgreSQL, Redis");
-    let addresses = match resolve(&subject.domain, config.tls_check_port).await {
+    let addresses = match resolve(&subject.domain, config.tls_check_port, config.dns_server).await {
         Ok(a) => a,
         Err(reason) => return Err((reason, evidence)),
     };
@@ -67,8 +67,11 @@ pub async fn validate(subject: &Subject, config: &Config) -> Outcome {
     }
 }
 
-/// The domain's addresses, as the system resolver answers.
-pub async fn resolve(domain: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+/// The domain's addresses, as `server` answers (the system's resolver without one).
+pub async fn resolve(domain: &str, port: u16, server: Option<SocketAddr>) -> Result<Vec<SocketAddr>, String> {
+    if let Some(server) = server {
+        return resolve_with(domain, port, server).await;
+    }
     match tokio::time::timeout(TIMEOUT, tokio::net::lookup_host((domain, port))).await {
         Err(_) => Err(format!("DNS: looking up {domain} timed out.")),
         Ok(Err(e)) => Err(format!("DNS: {domain} does not resolve ({e}).")),
@@ -76,6 +79,34 @@ pub async fn resolve(domain: &str, port: u16) -> Result<Vec<SocketAddr>, String>
             let addrs: Vec<SocketAddr> = addrs.collect();
             if addrs.is_empty() {
                 Err(format!("DNS: {domain} has no address."))
+            } else {
+                Ok(addrs)
+            }
+        }
+    }
+}
+
+async fn resolve_with(domain: &str, port: u16, server: SocketAddr) -> Result<Vec<SocketAddr>, String> {
+    use hickory_resolver::config::{NameServerConfig, ResolverConfig};
+    use hickory_resolver::net::runtime::TokioRuntimeProvider;
+    let mut name_server = NameServerConfig::udp_and_tcp(server.ip());
+    for c in &mut name_server.connections {
+        c.port = server.port();
+    }
+    let resolver = hickory_resolver::Resolver::builder_with_config(
+        ResolverConfig::from_name_servers(vec![name_server]),
+        TokioRuntimeProvider::default(),
+    )
+    .build()
+    .map_err(|e| format!("DNS: the resolver for {server} could not start ({e})."))?;
+    // Fully qualified: no search domain is tried.
+    match tokio::time::timeout(TIMEOUT, resolver.lookup_ip(format!("{domain}."))).await {
+        Err(_) => Err(format!("DNS: looking up {domain} at {server} timed out.")),
+        Ok(Err(e)) => Err(format!("DNS: {domain} does not resolve at {server} ({e}).")),
+        Ok(Ok(ips)) => {
+            let addrs: Vec<SocketAddr> = ips.iter().map(|ip| SocketAddr::new(ip, port)).collect();
+            if addrs.is_empty() {
+                Err(format!("DNS: {domain} has no address at {server}."))
             } else {
                 Ok(addrs)
             }

@@ -85,6 +85,9 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// The port the activation's TLS check connects to (`BULKHEAD_TLS_CHECK_PORT`, 443).
     pub tls_check_port: u16,
+    /// The name server the activation's DNS check asks (`BULKHEAD_DNS_SERVER`,
+    /// `ip[:port]`); without it, the system's resolver.
+    pub dns_server: Option<std::net::SocketAddr>,
     /// Public keys of earlier signing keys, still published for what they
     /// signed (`BULKHEAD_RETIRED_SIGNING_KEYS`, comma-separated).
     pub retired_signing_keys: Vec<ed25519_dalek::VerifyingKey>,
@@ -144,6 +147,7 @@ impl Default for Config {
             tls_roots: None,
             redis_url: None,
             tls_check_port: 443,
+            dns_server: None,
             probe_interval: Duration::from_secs(3600),
             retired_signing_keys: Vec::new(),
         }
@@ -255,6 +259,17 @@ impl Config {
             tls_roots: var("BULKHEAD_TLS_ROOTS").map(std::path::PathBuf::from),
             redis_url: var("BULKHEAD_REDIS_URL"),
             tls_check_port: number("BULKHEAD_TLS_CHECK_PORT", d.tls_check_port)?,
+            dns_server: match var("BULKHEAD_DNS_SERVER") {
+                None => None,
+                Some(v) => Some(
+                    v.parse::<std::net::SocketAddr>()
+                        .or_else(|_| v.parse::<std::net::IpAddr>().map(|ip| std::net::SocketAddr::new(ip, 53)))
+                        .map_err(|_| ConfigError {
+                            name: "BULKHEAD_DNS_SERVER",
+                            message: format!("expected an address such as 10.0.0.2 or 10.0.0.2:53, got {v:?}"),
+                        })?,
+                ),
+            },
             probe_interval: Duration::from_secs(number("BULKHEAD_PROBE_INTERVAL_SECS", 3600u64)?),
             retired_signing_keys: var("BULKHEAD_RETIRED_SIGNING_KEYS")
                 .unwrap_or_default()
