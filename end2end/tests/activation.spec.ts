@@ -1,8 +1,25 @@
 import { expect, test } from "./fixtures";
 import { signInAsAdmin } from "./helpers";
 
-test("take a tenant from level 2 to 3: configure, render, and a failing step kept with its reason and a retry", async ({ page }, testInfo) => {
+const healthPort = process.env.BULKHEAD_E2E_HEALTH_PORT || "9";
+
+/** Fills the checklist's configuration and saves it. */
+async function configure(page, domain: string, health: string) {
+  await page.getByLabel("Dedicated domain").fill(domain);
+  await page.getByLabel("Dedicated upstream").fill("http://10.0.0.9:8080");
+  await page.getByLabel("Health URL").fill(health);
+  await page.getByRole("button", { name: "Save configuration" }).click();
+}
+
+/** Runs the step named `label` and waits for "Step passed." */
+async function pass(page, label: string) {
+  await page.getByRole("button", { name: label }).click();
+  await expect(page.getByRole("status").filter({ hasText: "Step passed." })).toBeVisible();
+}
+
+test("take a tenant from level 2 to 3 through every step; a failing step keeps its reason and is offered again", async ({ page }, testInfo) => {
   const run = `${testInfo.project.name === "javascript" ? "js" : "nojs"}${Date.now().toString(36)}`;
+  const domain = `vault-${run}.dedicated.e2e.test`;
   await signInAsAdmin(page);
   await page.goto("/tenants/new");
   await page.getByLabel("Name", { exact: true }).fill(`Vault ${run}`);
@@ -16,29 +33,39 @@ test("take a tenant from level 2 to 3: configure, render, and a failing step kep
   await expect(page.getByText("Isolation level 3 recorded")).toBeVisible();
   await page.getByRole("link", { name: "Activation checklist" }).click();
   await expect(page.getByRole("heading", { name: "Activation checklist" })).toBeVisible();
-  const steps = page.getByRole("list", { name: "Steps" });
-  await expect(steps.getByRole("listitem")).toHaveCount(5);
+  await expect(page.getByRole("list", { name: "Steps" }).getByRole("listitem")).toHaveCount(5);
 
   // Bad input: the message next to the field.
-  await page.getByLabel("Dedicated domain").fill("https://not a domain");
-  await page.getByLabel("Dedicated upstream").fill("http://10.0.0.9:8080");
-  await page.getByLabel("Health URL").fill("http://127.0.0.1:9/healthz");
-  await page.getByRole("button", { name: "Save configuration" }).click();
+  await configure(page, "https://not a domain", "http://127.0.0.1:9/healthz");
   await expect(page.getByText("A domain only: no scheme, port or path.")).toBeVisible();
 
-  await page.getByLabel("Dedicated domain").fill(`vault-${run}.invalid`);
-  await page.getByLabel("Dedicated upstream").fill("http://10.0.0.9:8080");
-  await page.getByLabel("Health URL").fill("http://127.0.0.1:9/healthz");
-  await page.getByRole("button", { name: "Save configuration" }).click();
+  // A health URL nobody answers: the apply step fails with its reason, and is offered again.
+  await configure(page, domain, "http://127.0.0.1:9/healthz");
   await expect(page.getByText("Configuration saved")).toBeVisible();
-
-  await page.getByRole("button", { name: "Render the deployment" }).click();
-  await expect(page.getByText("Step passed.")).toBeVisible();
+  await pass(page, "Render the deployment");
   await expect(page.getByRole("link", { name: /\.k8s\.yaml$/ })).toBeVisible();
-
-  await page.getByRole("button", { name: "Validate the manifests, DNS and TLS" }).click();
-  await expect(page.getByRole("alert").filter({ hasText: "does not resolve" })).toBeVisible();
+  await pass(page, "Validate the manifests, DNS and TLS");
+  await page.getByLabel("I applied the rendered manifests to the cluster").check();
+  await page.getByRole("button", { name: "Apply, and check the dedicated API's health" }).click();
+  await expect(page.getByRole("alert").filter({ hasText: "cannot be reached" })).toBeVisible();
   await expect(page.getByRole("heading", { name: "Try the step again" })).toBeVisible();
-  await expect(page.getByRole("button", { name: "Validate the manifests, DNS and TLS" })).toBeVisible();
-  await page.screenshot({ path: testInfo.outputPath("activation.png"), fullPage: true });
+  await page.screenshot({ path: testInfo.outputPath("activation-failed.png"), fullPage: true });
+
+  // Corrected: every step again, for real, then the switch.
+  await configure(page, domain, `http://127.0.0.1:${healthPort}/healthz`);
+  await expect(page.getByText("Configuration saved")).toBeVisible();
+  await pass(page, "Render the deployment");
+  await pass(page, "Validate the manifests, DNS and TLS");
+  await page.getByLabel("I applied the rendered manifests to the cluster").check();
+  await pass(page, "Apply, and check the dedicated API's health");
+  await pass(page, "Verify the isolation");
+  await expect(page.getByLabel("Redis password")).toBeVisible();
+  await expect(page.getByRole("heading", { name: "Integrity report" })).toBeVisible();
+  await page.getByRole("button", { name: "Switch the routing to the dedicated instance" }).click();
+  await expect(page.getByText("The tenant runs on its dedicated instance")).toBeVisible();
+  await expect(page.getByText("Active: running dedicated")).toBeVisible();
+  const download = page.waitForEvent("download");
+  await page.getByRole("link", { name: "Download the signed report" }).click();
+  expect((await download).suggestedFilename()).toMatch(/isolation-report\.json$/);
+  await page.screenshot({ path: testInfo.outputPath("activation-active.png"), fullPage: true });
 });
