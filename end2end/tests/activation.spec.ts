@@ -1,5 +1,5 @@
 import { expect, test } from "./fixtures";
-import { signInAsAdmin } from "./helpers";
+import { signInAsAdmin, totp } from "./helpers";
 
 const healthPort = process.env.BULKHEAD_E2E_HEALTH_PORT || "9";
 
@@ -68,4 +68,26 @@ test("take a tenant from level 2 to 3 through every step; a failing step keeps i
   await page.getByRole("link", { name: "Download the signed report" }).click();
   expect((await download).suggestedFilename()).toMatch(/isolation-report\.json$/);
   await page.screenshot({ path: testInfo.outputPath("activation-active.png"), fullPage: true });
+
+  // The tenant's own admin joins, reads the checklist (running nothing) and downloads the report.
+  await page.getByRole("link", { name: "Back to the tenant" }).click();
+  await page.getByLabel("Invite an admin by e-mail").fill(`owner-${run}@vault.example`);
+  await page.getByRole("button", { name: "Create invitation link" }).click();
+  const link = (await page.getByLabel("Invitation link").textContent())!.trim();
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.goto(new URL(link).pathname);
+  const chosen = "amber quarry whistle kettle";
+  await page.getByLabel("Password", { exact: true }).fill(chosen);
+  await page.getByLabel("Password again").fill(chosen);
+  await page.getByRole("button", { name: "Create my account" }).click();
+  const secret = (await page.getByLabel("Secret").textContent())!.trim();
+  await page.getByLabel("Code from the app").fill(totp(secret));
+  await page.getByRole("button", { name: "Turn on two-factor authentication" }).click();
+  await page.getByRole("link", { name: "I have saved them: continue" }).click();
+  await page.getByRole("link", { name: "Activation checklist" }).click();
+  await expect(page.getByText("Active: running dedicated")).toBeVisible();
+  await expect(page.getByRole("button", { name: "Save configuration" })).toHaveCount(0);
+  const theirs = page.waitForEvent("download");
+  await page.getByRole("link", { name: "Download the signed report" }).click();
+  expect((await theirs).suggestedFilename()).toMatch(/isolation-report\.json$/);
 });
