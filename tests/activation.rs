@@ -704,3 +704,19 @@ async fn every_step_for_real_then_the_routing_check_sends_the_domain_to_its_own_
     let missing = bulkhead::activation::probes::resolve("nowhere.vault.example", 443, Some(dns)).await.unwrap_err();
     assert!(missing.contains("does not resolve"), "{missing}");
 }
+
+#[tokio::test]
+async fn seeded_level_3_tenants_wait_for_their_checklist() {
+    let app = spawn_app().await;
+    bulkhead::tenants::ssr::seed(&app.pool, &bulkhead::audit::Actor::cli(), 40).await.unwrap();
+    let (level_3, active, waiting): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE isolation_level = 3),
+                count(*) FILTER (WHERE isolation_level = 3 AND status = 'active'),
+                (SELECT count(*) FROM activations WHERE state = 'requested')
+           FROM tenants",
+    )
+    .fetch_one(&app.owner)
+    .await
+    .unwrap();
+    assert_eq!((level_3, active, waiting), (10, 0, 10), "none active, each with its checklist open");
+}
