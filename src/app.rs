@@ -64,9 +64,16 @@ pub fn feature_routes() -> axum::Router<crate::server::state::AppState> {
 #[cfg(feature = "ssr")]
 pub fn machine_routes(
     routing: std::sync::Arc<crate::routing::Routing>,
+    pool: sqlx::PgPool,
 ) -> axum::Router<crate::server::state::AppState> {
-    use axum::routing::get;
-    axum::Router::new().route("/route/check", get(crate::routing::check::handler)).with_state(routing)
+    use axum::routing::{get, post};
+    let ingest = std::sync::Arc::new(crate::usage::ingest::Ingest { routing: routing.clone(), pool });
+    axum::Router::new().route("/route/check", get(crate::routing::check::handler)).with_state(routing).merge(
+        axum::Router::new()
+            .route("/api/v1/usage", post(crate::usage::ingest::handler))
+            .layer(axum::extract::DefaultBodyLimit::max(crate::usage::ingest::MAX_BODY_BYTES))
+            .with_state(ingest),
+    )
 }
 
 /// The console: every page and where it lives.

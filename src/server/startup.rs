@@ -122,7 +122,7 @@ pub fn router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         // In the path of every proxied request: no session, no page middleware.
         .merge(
-            machine_routes(state.routing.clone())
+            machine_routes(state.routing.clone(), state.pool.clone())
                 .route("/livez", get(routes::livez))
                 .route("/.well-known/bulkhead/report-keys", get(routes::report_keys)),
         )

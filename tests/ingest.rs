@@ -1,0 +1,175 @@
+//! `POST /api/v1/usage`: batches of samples into hourly buckets, idempotent by
+//! sample id, refused whole on any bad sample (nothing written), fenced by
+//! token scope, and read back under Row-Level Security.
+
+mod common;
+
+use bulkhead::audit::Actor;
+use bulkhead::tokens::ssr::{create, NewToken};
+use common::{spawn_app, TestApp};
+use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
+
+async fn arranged() -> (TestApp, String, uuid::Uuid) {
+    let app = spawn_app().await;
+    let acme: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO tenants (slug, name, tier_id, status) VALUES ('acme', 'Acme', 'standard', 'active') RETURNING id",
+    )
+    .fetch_one(&app.owner)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO tenants (slug, name, tier_id, status) VALUES ('globex', 'Globex', 'standard', 'active')")
+        .execute(&app.owner)
+        .await
+        .unwrap();
+    let token =
+        create(&app.pool, &Actor::cli(), None, NewToken::parse("collector", &["ingest"], "").unwrap()).await.unwrap();
+    app.start_routing().await;
+    (app, token, acme)
+}
+
+fn at(ago: Duration) -> String {
+    (OffsetDateTime::now_utc() - ago).format(&Rfc3339).unwrap()
+}
+
+async fn send(app: &TestApp, token: &str, body: &Value) -> (u16, Value) {
+    let res = reqwest::Client::new().post(app.url("/api/v1/usage")).bearer_auth(token).json(body).send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn written(app: &TestApp) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT (SELECT count(*) FROM usage_sample_ids), (SELECT coalesce(sum(samples), 0)::bigint FROM usage_hourly)",
+    )
+    .fetch_one(&app.owner)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_batch_lands_in_hourly_buckets_once_however_often_it_is_sent() {
+    let (app, token, acme) = arranged().await;
+    let batch = json!({ "samples": [
+        { "id": "s-1", "tenant": "acme", "metric": "storage_bytes", "value": 100, "at": at(Duration::minutes(50)) },
+        { "id": "s-2", "tenant": "acme", "metric": "storage_bytes", "value": 300, "at": at(Duration::minutes(20)) },
+        { "id": "s-3", "tenant": acme.to_string(), "metric": "storage_bytes", "value": 200, "at": at(Duration::minutes(10)) },
+        { "id": "s-4", "tenant": "globex", "metric": "users", "value": 7, "at": at(Duration::days(30)) },
+    ]});
+    let (status, answer) = send(&app, &token, &batch).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!((answer["new"].as_i64(), answer["known"].as_i64()), (Some(4), Some(0)));
+    let (status, answer) = send(&app, &token, &batch).await;
+    assert_eq!(
+        (status, answer["new"].as_i64(), answer["known"].as_i64()),
+        (200, Some(0), Some(4)),
+        "a retry changes nothing"
+    );
+    assert_eq!(written(&app).await, (4, 4));
+
+    // The newest sample is the current usage; max and average per hour.
+    let (max, sum, n): (f64, f64, i64) = sqlx::query_as(
+        "SELECT max(max_value), sum(sum_value), sum(samples)::bigint FROM usage_hourly WHERE tenant_id = $1 AND metric = 'storage_bytes'",
+    )
+    .bind(acme)
+    .fetch_one(&app.owner)
+    .await
+    .unwrap();
+    assert_eq!((max, sum, n), (300.0, 600.0, 3));
+    let current: i64 = sqlx::query_scalar(
+        "SELECT value FROM usage_samples WHERE tenant_id = $1 AND metric = 'storage' ORDER BY recorded_at DESC LIMIT 1",
+    )
+    .bind(acme)
+    .fetch_one(&app.owner)
+    .await
+    .unwrap();
+    assert_eq!(current, 200, "the newest sample, not the largest");
+
+    // A tenant admin reads their own buckets only.
+    let mut tx = bulkhead::server::db::begin(&app.pool, bulkhead::server::db::Scope::Tenant(acme)).await.unwrap();
+    let seen: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT metric FROM usage_hourly").fetch_all(&mut *tx).await.unwrap();
+    assert_eq!(seen, vec!["storage_bytes".to_string()]);
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_whole_with_a_reason_per_sample_and_nothing_written() {
+    let (app, token, _) = arranged().await;
+    let good = json!({ "id": "ok-1", "tenant": "acme", "metric": "users", "value": 1, "at": at(Duration::minutes(1)) });
+    let batch = json!({ "samples": [
+        good,
+        { "id": "b-1", "tenant": "nobody", "metric": "users", "value": 1, "at": at(Duration::minutes(1)) },
+        { "id": "b-2", "tenant": "acme", "metric": "gpu_hours", "value": 1, "at": at(Duration::minutes(1)) },
+        { "id": "b-3", "tenant": "acme", "metric": "users", "value": -1, "at": at(Duration::minutes(1)) },
+        { "id": "b-4", "tenant": "acme", "metric": "users", "value": 1, "at": at(-Duration::hours(1)) },
+        { "id": "b-5", "tenant": "acme", "metric": "users", "value": 1, "at": at(Duration::days(36)) },
+        { "id": "b-6", "tenant": "acme", "metric": "users", "value": "NaN", "at": "yesterday" },
+    ]});
+    let (status, answer) = send(&app, &token, &batch).await;
+    assert_eq!(status, 422, "{answer}");
+    let problems: Vec<(i64, String)> = answer["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["index"].as_i64().unwrap(), p["field"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        problems,
+        vec![
+            (1, "tenant".into()),
+            (2, "metric".into()),
+            (3, "value".into()),
+            (4, "at".into()),
+            (5, "at".into()),
+            (6, "value".into()),
+            (6, "at".into())
+        ]
+    );
+    assert!(answer["problems"][3]["reason"].as_str().unwrap().contains("future"));
+    assert_eq!(written(&app).await, (0, 0), "nothing of the batch, not even its good sample");
+
+    let many: Vec<Value> = (0..1001)
+        .map(|i| json!({ "id": format!("m-{i}"), "tenant": "acme", "metric": "users", "value": 1, "at": at(Duration::minutes(1)) }))
+        .collect();
+    let (status, answer) = send(&app, &token, &json!({ "samples": many })).await;
+    assert_eq!(status, 422);
+    assert!(answer["problems"][0]["reason"].as_str().unwrap().contains("at most 1000"), "{answer}");
+
+    let res = reqwest::Client::new()
+        .post(app.url("/api/v1/usage"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(vec![b' '; 10 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413, "a 10 MB body");
+    let res = reqwest::Client::new()
+        .post(app.url("/api/v1/usage"))
+        .bearer_auth(&token)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("not JSON"));
+
+    // Tokens: none, wrong, out of scope.
+    let routing =
+        create(&app.pool, &Actor::cli(), None, NewToken::parse("edge", &["routing"], "").unwrap()).await.unwrap();
+    let (status, _) = send(&app, "bkh_wrong", &json!({ "samples": [] })).await;
+    assert_eq!(status, 401);
+    let mut fenced = 0;
+    for _ in 0..100 {
+        fenced = send(&app, &routing, &json!({ "samples": [] })).await.0;
+        if fenced != 401 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(fenced, 403, "a token without the ingest scope");
+    assert_eq!(written(&app).await, (0, 0));
+    // The server is still up.
+    assert_eq!(reqwest::get(app.url("/livez")).await.unwrap().status(), 204);
+}
