@@ -66,6 +66,9 @@ async fn a_batch_lands_in_hourly_buckets_once_however_often_it_is_sent() {
         (200, Some(0), Some(4)),
         "a retry changes nothing"
     );
+    assert_eq!(written(&app).await, (4, 0), "appended, not yet folded");
+    assert_eq!(bulkhead::usage::ingest::fold(&app.pool).await.unwrap(), 4);
+    assert_eq!(bulkhead::usage::ingest::fold(&app.pool).await.unwrap(), 0, "each sample folded once");
     assert_eq!(written(&app).await, (4, 4));
 
     // The newest sample is the current usage; max and average per hour.
@@ -127,6 +130,7 @@ async fn bad_input_is_refused_whole_with_a_reason_per_sample_and_nothing_written
         ]
     );
     assert!(answer["problems"][3]["reason"].as_str().unwrap().contains("future"));
+    bulkhead::usage::ingest::fold(&app.pool).await.unwrap();
     assert_eq!(written(&app).await, (0, 0), "nothing of the batch, not even its good sample");
 
     let many: Vec<Value> = (0..1001)

@@ -433,11 +433,16 @@ async fn serve() -> anyhow_lite::Result<()> {
     startup::spawn_checkpoints(&state);
     startup::spawn_mail(&state);
     crate::activation::drift::spawn_probes(&state);
+    crate::usage::ingest::spawn_fold(state.pool.clone());
     startup::spawn_routing(&state);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     tracing::info!(%addr, "Bulkhead console listening on http://{addr}");
     startup::serve(listener, startup::router(state.clone())).await?;
     startup::stop_routing(&state).await;
+    // What was reported since the last fold reaches its buckets before the process ends.
+    if let Err(err) = crate::usage::ingest::fold(&state.pool).await {
+        tracing::error!(error = %err, "reported usage could not be folded before stopping; the next start folds it");
+    }
     Ok(())
 }
 

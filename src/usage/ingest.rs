@@ -2,8 +2,10 @@
 //! up to 1,000 samples (token scope `ingest`). A batch with any bad sample is
 //! refused whole (422, each bad sample by index and reason) and nothing of it
 //! is written; a retried batch changes nothing (samples are known by id).
-//! Samples land in hourly buckets per tenant and metric, and the newest of
-//! each tenant and metric becomes its current usage (the quota meters').
+//! Samples are appended as they come and folded every second by one writer
+//! into hourly buckets per tenant and metric, the newest of each tenant and
+//! metric becoming its current usage (the quota meters'): batches never wait
+//! on each other's buckets.
 
 use crate::domain::tenant_status::TenantStatus;
 use crate::domain::token_scope::TokenScope;
@@ -30,17 +32,6 @@ pub const FUTURE_SKEW_SECS: i64 = 60;
 
 /// The gauges a sample may report, as the API names them.
 pub const METRICS: [&str; 5] = ["storage_bytes", "users", "db_connections", "cpu_millicores", "memory_bytes"];
-
-/// The quota metric a reported gauge feeds.
-fn quota_metric(metric: &str) -> &'static str {
-    match metric {
-        "storage_bytes" => "storage",
-        "cpu_millicores" => "cpu",
-        "memory_bytes" => "memory",
-        "db_connections" => "db_connections",
-        _ => "users",
-    }
-}
 
 /// What ingestion reads: the routing table (tokens and tenants) and the pool.
 pub struct Ingest {
@@ -160,28 +151,51 @@ pub fn check(
     }
 }
 
-/// Writes a checked batch in one transaction; how many samples were new.
+/// Writes a checked batch in one transaction: the ids taken, the new
+/// samples appended (folded into the buckets by [`fold`]); how many were new.
 pub async fn store(pool: &PgPool, samples: &[Sample]) -> Result<i64, sqlx::Error> {
     let ids: Vec<String> = samples.iter().map(|s| s.id.clone()).collect();
     let tenants: Vec<Uuid> = samples.iter().map(|s| s.tenant_id).collect();
     let metrics: Vec<String> = samples.iter().map(|s| s.metric.to_string()).collect();
-    let quota: Vec<String> = samples.iter().map(|s| quota_metric(s.metric).to_string()).collect();
     let values: Vec<f64> = samples.iter().map(|s| s.value).collect();
     let ats: Vec<OffsetDateTime> = samples.iter().map(|s| s.at).collect();
     let mut tx = crate::server::db::begin(pool, crate::server::db::Scope::Platform).await?;
     let new = sqlx::query_scalar!(
         r#"WITH input AS (
-             SELECT DISTINCT ON (id) * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::float8[], $6::timestamptz[])
-               AS s(id, tenant_id, metric, quota_metric, value, at) ORDER BY id),
+             SELECT DISTINCT ON (id) * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::float8[], $5::timestamptz[])
+               AS s(id, tenant_id, metric, value, at) ORDER BY id),
            taken AS (
              INSERT INTO usage_sample_ids (id, tenant_id) SELECT id, tenant_id FROM input
              ON CONFLICT (id) DO NOTHING RETURNING id),
-           fresh AS (SELECT i.* FROM input i JOIN taken USING (id)),
+           appended AS (
+             INSERT INTO usage_raw (tenant_id, metric, at, value)
+             SELECT i.tenant_id, i.metric, i.at, i.value FROM input i JOIN taken USING (id) RETURNING 1)
+           -- (Data-modifying parts run whether read or not.)
+           SELECT count(*) AS "new!" FROM taken"#,
+        &ids,
+        &tenants,
+        &metrics,
+        &values,
+        &ats
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(new)
+}
+
+/// Folds the appended samples into the hourly buckets, and the newest of
+/// each tenant and metric into its current usage; how many samples it took.
+/// Samples appended meanwhile wait for the next fold.
+pub async fn fold(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    let mut tx = crate::server::db::begin(pool, crate::server::db::Scope::Platform).await?;
+    let folded = sqlx::query_scalar!(
+        r#"WITH moved AS (DELETE FROM usage_raw RETURNING tenant_id, metric, at, value),
            buckets AS (
              INSERT INTO usage_hourly AS h (tenant_id, metric, hour, last_value, last_at, max_value, sum_value, samples)
              SELECT tenant_id, metric, date_trunc('hour', at), (array_agg(value ORDER BY at DESC))[1], max(at),
                     max(value), sum(value), count(*)
-               FROM fresh GROUP BY tenant_id, metric, date_trunc('hour', at)
+               FROM moved GROUP BY tenant_id, metric, date_trunc('hour', at)
              ON CONFLICT (tenant_id, metric, hour) DO UPDATE SET
                last_value = CASE WHEN EXCLUDED.last_at >= h.last_at THEN EXCLUDED.last_value ELSE h.last_value END,
                last_at = greatest(h.last_at, EXCLUDED.last_at),
@@ -191,22 +205,32 @@ pub async fn store(pool: &PgPool, samples: &[Sample]) -> Result<i64, sqlx::Error
              RETURNING 1),
            current AS (
              INSERT INTO usage_samples (tenant_id, metric, value, recorded_at)
-             SELECT DISTINCT ON (tenant_id, quota_metric) tenant_id, quota_metric, round(value)::bigint, at
-               FROM fresh ORDER BY tenant_id, quota_metric, at DESC
+             SELECT DISTINCT ON (tenant_id, metric) tenant_id,
+                    CASE metric WHEN 'storage_bytes' THEN 'storage' WHEN 'cpu_millicores' THEN 'cpu'
+                                WHEN 'memory_bytes' THEN 'memory' ELSE metric END,
+                    round(value)::bigint, at
+               FROM moved ORDER BY tenant_id, metric, at DESC
              ON CONFLICT DO NOTHING RETURNING 1)
-           -- (Data-modifying parts run whether read or not.)
-           SELECT count(*) AS "new!" FROM taken"#,
-        &ids,
-        &tenants,
-        &metrics,
-        &quota,
-        &values,
-        &ats
+           SELECT count(*) AS "folded!" FROM moved"#
     )
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(new)
+    Ok(folded)
+}
+
+/// Folds appended samples every second, in the background.
+pub fn spawn_fold(pool: PgPool) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(err) = fold(&pool).await {
+                tracing::warn!(error = %err, "reported usage could not be folded into its buckets; trying again");
+            }
+        }
+    });
 }
 
 fn answer(status: StatusCode, body: Value) -> Response {
