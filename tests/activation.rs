@@ -32,6 +32,26 @@ async fn level_3_tenant(app: &TestApp, client: &reqwest::Client, slug: &str) {
     assert_eq!(to, format!("/tenants/{slug}?created=1"));
 }
 
+/// The level-3 tenant `vault`, configured (health at `health`) and rendered.
+async fn configured_and_rendered(app: &TestApp, admin: &reqwest::Client, health: SocketAddr) {
+    level_3_tenant(app, admin, "vault").await;
+    let to = app
+        .submit(
+            admin,
+            "configure_activation",
+            &[
+                ("slug", "vault"),
+                ("version", "1"),
+                ("domain", "api.vault.example"),
+                ("upstream", "http://10.0.0.9:8080"),
+                ("health_url", &format!("http://{health}/healthz")),
+            ],
+        )
+        .await;
+    assert_eq!(to, "/tenants/vault/activation?done=configured");
+    assert_eq!(run(app, admin, "vault", "render", &[]).await, "/tenants/vault/activation?done=passed");
+}
+
 async fn view(app: &TestApp, client: &reqwest::Client, slug: &str) -> bulkhead::activation::ActivationView {
     client.post(app.url("/api/activation")).form(&[("slug", slug)]).send().await.unwrap().json().await.unwrap()
 }
@@ -201,23 +221,7 @@ async fn http_server(status: u16) -> SocketAddr {
 async fn apply_checks_health_verify_needs_redis_and_only_the_last_step_routes_dedicated() {
     let app = spawn_app().await;
     let admin = app.signed_in(Role::PlatformAdmin, "ops@example.com").await;
-    level_3_tenant(&app, &admin, "vault").await;
-    let down = http_server(503).await;
-    let to = app
-        .submit(
-            &admin,
-            "configure_activation",
-            &[
-                ("slug", "vault"),
-                ("version", "1"),
-                ("domain", "api.vault.example"),
-                ("upstream", "http://10.0.0.9:8080"),
-                ("health_url", &format!("http://{down}/healthz")),
-            ],
-        )
-        .await;
-    assert_eq!(to, "/tenants/vault/activation?done=configured");
-    assert_eq!(run(&app, &admin, "vault", "render", &[]).await, "/tenants/vault/activation?done=passed");
+    configured_and_rendered(&app, &admin, http_server(503).await).await;
     // (DNS and TLS are checked on their own below; here the checklist stands as validation leaves it.)
     sqlx::query("UPDATE activations SET state = 'validated'").execute(&app.owner).await.unwrap();
 
@@ -373,31 +377,22 @@ async fn redis_server() -> Redis {
 
 const SIGNING_KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
 
-#[tokio::test]
-async fn verification_proves_the_queue_against_redis_and_signs_a_report_anyone_can_check() {
-    let redis = redis_server().await;
-    let config = bulkhead::server::config::Config {
+/// A console that reaches `redis` and signs reports.
+fn redis_and_signing(redis: &Redis) -> bulkhead::server::config::Config {
+    bulkhead::server::config::Config {
         redis_url: Some(format!("redis://127.0.0.1:{}", redis.1)),
         signing_key: Some(bulkhead::audit::checkpoint::Signer25519::parse(SIGNING_KEY).unwrap()),
         ..Default::default()
-    };
-    let app = common::spawn_app_with(config).await;
+    }
+}
+
+#[tokio::test]
+async fn verification_proves_the_queue_against_redis_and_signs_a_report_anyone_can_check() {
+    let redis = redis_server().await;
+    let app = common::spawn_app_with(redis_and_signing(&redis)).await;
     let admin = app.signed_in(Role::PlatformAdmin, "ops@example.com").await;
-    level_3_tenant(&app, &admin, "vault").await;
-    let up = http_server(200).await;
-    app.submit(
-        &admin,
-        "configure_activation",
-        &[
-            ("slug", "vault"),
-            ("version", "1"),
-            ("domain", "api.vault.example"),
-            ("upstream", "http://10.0.0.9:8080"),
-            ("health_url", &format!("http://{up}/")),
-        ],
-    )
-    .await;
-    run(&app, &admin, "vault", "render", &[]).await;
+    configured_and_rendered(&app, &admin, http_server(200).await).await;
+    // (DNS and TLS are tested on their own; here the checklist stands as the apply step leaves it.)
     sqlx::query("UPDATE activations SET state = 'applied'").execute(&app.owner).await.unwrap();
 
     assert_eq!(run(&app, &admin, "vault", "verify", &[]).await, "/tenants/vault/activation?done=passed");
@@ -475,28 +470,10 @@ async fn verification_proves_the_queue_against_redis_and_signs_a_report_anyone_c
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dedicated_tenant_whose_queue_was_widened_is_marked_as_drifted_until_it_is_fixed() {
     let redis = redis_server().await;
-    let config = bulkhead::server::config::Config {
-        redis_url: Some(format!("redis://127.0.0.1:{}", redis.1)),
-        signing_key: Some(bulkhead::audit::checkpoint::Signer25519::parse(SIGNING_KEY).unwrap()),
-        ..Default::default()
-    };
-    let app = common::spawn_app_with(config).await;
+    let app = common::spawn_app_with(redis_and_signing(&redis)).await;
     let admin = app.signed_in(Role::PlatformAdmin, "ops@example.com").await;
-    level_3_tenant(&app, &admin, "vault").await;
-    let up = http_server(200).await;
-    app.submit(
-        &admin,
-        "configure_activation",
-        &[
-            ("slug", "vault"),
-            ("version", "1"),
-            ("domain", "api.vault.example"),
-            ("upstream", "http://10.0.0.9:8080"),
-            ("health_url", &format!("http://{up}/")),
-        ],
-    )
-    .await;
-    run(&app, &admin, "vault", "render", &[]).await;
+    configured_and_rendered(&app, &admin, http_server(200).await).await;
+    // (DNS and TLS are tested on their own; here the checklist stands as the apply step leaves it.)
     sqlx::query("UPDATE activations SET state = 'applied'").execute(&app.owner).await.unwrap();
     assert_eq!(run(&app, &admin, "vault", "verify", &[]).await, "/tenants/vault/activation?done=passed");
     assert_eq!(run(&app, &admin, "vault", "activate", &[]).await, "/tenants/vault/activation?done=active");

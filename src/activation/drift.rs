@@ -139,9 +139,9 @@ pub async fn probe(
         state.config.signing_key.as_ref().ok_or_else(|| {
             AppError::Conflict("No signing key (BULKHEAD_SIGNING_KEY): no report can be signed.".into())
         })?;
-    let (envelope, key_id) = super::ssr::issue_report(state, signer, &subject, &evidence).await?;
+    let (envelope, key_id) = super::issue::issue_report(state, signer, &subject, &evidence).await?;
     let mut tx = begin(&state.pool, Scope::Platform).await?;
-    super::ssr::keep_report(&mut tx, &Actor::cli(), subject.tenant_id, row.id, slug, &envelope, &key_id).await?;
+    super::issue::keep_report(&mut tx, &Actor::cli(), subject.tenant_id, row.id, slug, &envelope, &key_id).await?;
     tx.commit().await?;
     Ok(Ok((evidence, Some(envelope))))
 }

@@ -17,7 +17,7 @@ pub async fn file_handler(
     let mut tx = crate::server::db::begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
     let subject = subject(&mut tx, &state.config, &slug).await?;
     tx.commit().await?;
-    let rendered = super::render::Rendered::of(&subject.plan).map_err(AppError::internal)?;
+    let rendered = super::bundle::Rendered::of(&subject.plan).map_err(AppError::internal)?;
     let (name, body) = rendered.files.into_iter().find(|(n, _)| *n == name).ok_or(AppError::NotFound)?;
     let mime = if name.ends_with(".json") { "application/json" } else { "application/yaml" };
     Ok((

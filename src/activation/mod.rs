@@ -3,11 +3,19 @@
 //! an instance of its own (`/tenants/{slug}/activation`).
 
 #[cfg(feature = "ssr")]
+pub mod bundle;
+#[cfg(feature = "ssr")]
 pub mod drift;
 #[cfg(feature = "ssr")]
 pub mod files;
 #[cfg(feature = "ssr")]
+pub mod invariants;
+#[cfg(feature = "ssr")]
+pub mod issue;
+#[cfg(feature = "ssr")]
 pub mod lifecycle;
+#[cfg(feature = "ssr")]
+pub mod outside;
 mod pages;
 #[cfg(feature = "ssr")]
 pub mod probes;

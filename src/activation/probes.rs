@@ -4,7 +4,8 @@
 //! the evidence gathered so far; none says "done" about anything it did not
 //! just check.
 
-use super::render::{policy_problems, Rendered};
+use super::bundle::Rendered;
+use super::invariants::policy_problems;
 use super::subject::Subject;
 use crate::server::config::Config;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};

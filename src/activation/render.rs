@@ -18,8 +18,7 @@ use k8s_openapi::api::networking::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// What the manifests are made from.
@@ -57,7 +56,7 @@ pub const EGRESS_PORTS: [(&str, i32); 4] = [("UDP", 53), ("TCP", 53), ("TCP", 54
 /// The port the tenant API listens on.
 pub const API_PORT: i32 = 8080;
 
-fn labels(plan: &Plan, component: Option<&str>) -> BTreeMap<String, String> {
+pub(super) fn labels(plan: &Plan, component: Option<&str>) -> BTreeMap<String, String> {
     let mut l = BTreeMap::from([
         ("app.kubernetes.io/managed-by".to_string(), "bulkhead".to_string()),
         ("bulkhead.io/tenant".to_string(), plan.slug.clone()),
@@ -172,7 +171,7 @@ fn limit_range(plan: &Plan) -> LimitRange {
     }
 }
 
-fn env(plan: &Plan) -> Vec<EnvVar> {
+pub(super) fn env(plan: &Plan) -> Vec<EnvVar> {
     vec![
         EnvVar { name: "TENANT_ID".into(), value: Some(plan.tenant_id.to_string()), ..EnvVar::default() },
         EnvVar { name: "TENANT_SLUG".into(), value: Some(plan.slug.clone()), ..EnvVar::default() },
@@ -231,7 +230,7 @@ fn service(plan: &Plan) -> Service {
     }
 }
 
-fn yaml<T: Serialize>(value: &T) -> Result<String, String> {
+pub(super) fn yaml<T: Serialize>(value: &T) -> Result<String, String> {
     serde_saphyr::to_string(value).map_err(|e| e.to_string())
 }
 
@@ -249,198 +248,11 @@ pub fn kubernetes(plan: &Plan) -> Result<String, String> {
     Ok(docs.iter().map(|d| format!("---\n{d}")).collect())
 }
 
-/// A Compose file: the same two workloads on a network of their own with no way out.
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-pub struct Compose {
-    pub name: String,
-    pub services: BTreeMap<String, ComposeService>,
-    pub networks: BTreeMap<String, ComposeNetwork>,
-}
-
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-pub struct ComposeService {
-    pub image: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub command: Vec<String>,
-    pub environment: BTreeMap<String, String>,
-    pub networks: Vec<String>,
-    pub cpus: String,
-    pub mem_limit: String,
-    pub labels: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-pub struct ComposeNetwork {
-    pub internal: bool,
-    pub labels: BTreeMap<String, String>,
-}
-
-pub fn compose(plan: &Plan) -> Result<String, String> {
-    let network = plan.namespace.clone();
-    let env: BTreeMap<String, String> = env(plan).into_iter().map(|e| (e.name, e.value.unwrap_or_default())).collect();
-    let service = |command: Vec<String>| ComposeService {
-        image: plan.image.clone(),
-        command,
-        environment: env.clone(),
-        networks: vec![network.clone()],
-        // Each of the two gets half of the quota.
-        cpus: format!("{:.3}", plan.cpu_millicores as f64 / 2000.0),
-        mem_limit: format!("{}b", plan.memory_bytes / 2),
-        labels: labels(plan, None),
-    };
-    let file = Compose {
-        name: format!("tenant-{}", plan.slug),
-        services: BTreeMap::from([
-            ("api".to_string(), service(Vec::new())),
-            ("worker".to_string(), service(vec!["worker".into()])),
-        ]),
-        networks: BTreeMap::from([(network.clone(), ComposeNetwork { internal: true, labels: labels(plan, None) })]),
-    };
-    yaml(&file)
-}
-
-/// An S3 (or MinIO) IAM policy document.
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "PascalCase")]
-pub struct IamPolicy {
-    pub version: String,
-    pub statement: Vec<IamStatement>,
-}
-
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "PascalCase")]
-pub struct IamStatement {
-    pub sid: String,
-    pub effect: String,
-    pub action: Vec<String>,
-    pub resource: Vec<String>,
-}
-
-/// The policy that reaches the tenant's bucket and nothing else.
-pub fn storage_policy(plan: &Plan) -> IamPolicy {
-    let bucket = plan.bucket();
-    IamPolicy {
-        version: "2012-10-17".into(),
-        statement: vec![
-            IamStatement {
-                sid: "ListOwnBucket".into(),
-                effect: "Allow".into(),
-                action: vec!["s3:ListBucket".into(), "s3:GetBucketLocation".into()],
-                resource: vec![format!("arn:aws:s3:::{bucket}")],
-            },
-            IamStatement {
-                sid: "ObjectsOfOwnBucket".into(),
-                effect: "Allow".into(),
-                action: vec!["s3:GetObject".into(), "s3:PutObject".into(), "s3:DeleteObject".into()],
-                resource: vec![format!("arn:aws:s3:::{bucket}/*")],
-            },
-        ],
-    }
-}
-
-/// Every rendered file by name, and each one's SHA-256 (the report's subjects).
-pub struct Rendered {
-    pub files: Vec<(String, String)>,
-}
-
-impl Rendered {
-    pub fn of(plan: &Plan) -> Result<Rendered, String> {
-        let policy = serde_json::to_string_pretty(&storage_policy(plan)).map_err(|e| e.to_string())?;
-        Ok(Rendered {
-            files: vec![
-                (format!("tenant-{}.k8s.yaml", plan.slug), kubernetes(plan)?),
-                (format!("tenant-{}.compose.yaml", plan.slug), compose(plan)?),
-                (format!("tenant-{}.storage-policy.json", plan.slug), policy),
-            ],
-        })
-    }
-
-    pub fn digests(&self) -> Vec<(String, String)> {
-        self.files.iter().map(|(name, body)| (name.clone(), hex::encode(Sha256::digest(body.as_bytes())))).collect()
-    }
-
-    /// One digest over all the files, as the checklist records it.
-    pub fn digest(&self) -> Vec<u8> {
-        let mut h = Sha256::new();
-        for (name, d) in self.digests() {
-            h.update(name.as_bytes());
-            h.update(b"\0");
-            h.update(d.as_bytes());
-            h.update(b"\n");
-        }
-        h.finalize().to_vec()
-    }
-}
-
-/// What the rendered NetworkPolicy must hold, checked on the YAML as written
-/// (parsed back): a problem per broken invariant, none when it holds.
-pub fn policy_problems(k8s_yaml: &str, plan: &Plan) -> Vec<String> {
-    let mut problems = Vec::new();
-    let docs: Vec<serde_json::Value> = match serde_saphyr::from_multiple(k8s_yaml) {
-        Ok(d) => d,
-        Err(e) => return vec![format!("the manifests do not parse back: {e}")],
-    };
-    let Some(np) = docs.iter().find(|d| d["kind"] == "NetworkPolicy") else {
-        return vec!["no NetworkPolicy".into()];
-    };
-    let spec = &np["spec"];
-    if spec["podSelector"] != serde_json::json!({}) {
-        problems.push("the NetworkPolicy does not select every pod".into());
-    }
-    let types: Vec<&str> = spec["policyTypes"].as_array().into_iter().flatten().filter_map(|v| v.as_str()).collect();
-    if !(types.contains(&"Ingress") && types.contains(&"Egress")) {
-        problems.push("the NetworkPolicy does not govern both ingress and egress".into());
-    }
-    let froms: Vec<&serde_json::Value> = spec["ingress"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|r| r["from"].as_array().into_iter().flatten())
-        .collect();
-    let router_only = !froms.is_empty()
-        && froms.iter().all(|f| {
-            f["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] == plan.router_namespace.as_str()
-                && f.get("ipBlock").is_none()
-        });
-    if !router_only {
-        problems
-            .push(format!("ingress is allowed from elsewhere than the router's namespace {}", plan.router_namespace));
-    }
-    for rule in spec["egress"].as_array().into_iter().flatten() {
-        for port in rule["ports"].as_array().into_iter().flatten() {
-            let p = (port["protocol"].as_str().unwrap_or("TCP"), port["port"].as_i64().unwrap_or(-1));
-            if !EGRESS_PORTS.iter().any(|(proto, n)| *proto == p.0 && i64::from(*n) == p.1) {
-                problems.push(format!("egress allowed to {}/{}", p.0, p.1));
-            }
-        }
-        if rule["ports"].as_array().is_none_or(|p| p.is_empty()) {
-            problems.push("an egress rule allows every port".into());
-        }
-    }
-    let quota = docs.iter().find(|d| d["kind"] == "ResourceQuota");
-    let hard = quota.map(|q| &q["spec"]["hard"]);
-    if hard.and_then(|h| h["limits.cpu"].as_str()) != Some(&format!("{}m", plan.cpu_millicores))
-        || hard.and_then(|h| h["limits.memory"].as_str()) != Some(&plan.memory_bytes.to_string())
-    {
-        problems.push("the ResourceQuota does not equal the effective limits".into());
-    }
-    for d in docs.iter().filter(|d| d["kind"] == "Deployment") {
-        let env = &d["spec"]["template"]["spec"]["containers"][0]["env"];
-        let has = |name: &str, value: &str| {
-            env.as_array().into_iter().flatten().any(|e| e["name"] == name && e["value"] == value)
-        };
-        if !has("TENANT_ID", &plan.tenant_id.to_string()) || !has("QUEUE_NAME", &plan.queue()) {
-            problems.push(format!("the Deployment {} lacks the tenant id or its queue", d["metadata"]["name"]));
-        }
-    }
-    problems
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn plan() -> Plan {
+    pub(crate) fn plan() -> Plan {
         Plan {
             tenant_id: uuid::Uuid::nil(),
             slug: "acme".into(),
@@ -451,41 +263,5 @@ mod tests {
             memory_bytes: 8 * 1024 * 1024 * 1024,
             storage_bytes: 100 * 1024 * 1024 * 1024,
         }
-    }
-
-    #[test]
-    fn the_rendered_policy_keeps_its_invariants() {
-        let k8s = kubernetes(&plan()).unwrap();
-        assert_eq!(policy_problems(&k8s, &plan()), Vec::<String>::new(), "{k8s}");
-        assert!(k8s.contains("kind: NetworkPolicy") && k8s.contains("apiVersion: networking.k8s.io/v1"), "{k8s}");
-    }
-
-    #[test]
-    fn a_widened_policy_is_caught() {
-        let k8s = kubernetes(&plan()).unwrap();
-        let open_egress = k8s.replace("port: 6379", "port: 443");
-        assert!(policy_problems(&open_egress, &plan()).iter().any(|p| p.contains("egress allowed to TCP/443")));
-        let other_router =
-            k8s.replace("kubernetes.io/metadata.name: bulkhead-router", "kubernetes.io/metadata.name: default");
-        assert!(policy_problems(&other_router, &plan()).iter().any(|p| p.contains("router")));
-        let mut smaller = plan();
-        smaller.cpu_millicores = 2000;
-        assert!(policy_problems(&k8s, &smaller).iter().any(|p| p.contains("ResourceQuota")));
-    }
-
-    #[test]
-    fn the_compose_network_is_internal_and_the_policy_names_one_bucket() {
-        let text = compose(&plan()).unwrap();
-        let back: Compose = serde_saphyr::from_str(&text).unwrap();
-        assert!(back.networks["tenant-acme"].internal);
-        assert_eq!(back.services["worker"].environment["QUEUE_NAME"], "queue_tenant_acme");
-        let policy = serde_json::to_value(storage_policy(&plan())).unwrap();
-        let resources: Vec<&str> = policy["Statement"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|s| s["Resource"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()))
-            .collect();
-        assert!(resources.iter().all(|r| r.starts_with("arn:aws:s3:::bulkhead-tenant-acme")), "{resources:?}");
     }
 }

@@ -4,7 +4,7 @@
 
 use super::lifecycle::{actor_label, lock, record_step};
 use super::state::{self, ActivationState, Step};
-use super::subject::{subject, Subject};
+use super::subject::subject;
 use crate::audit::{self, Actor, NewEvent};
 use crate::domain::isolation::IsolationLevel;
 use crate::error::AppError;
@@ -268,7 +268,7 @@ pub async fn run_step(
                 None,
             ),
             Some(signer) => {
-                let envelope = issue_report(state, signer, &subject, &evidence).await?;
+                let envelope = super::issue::issue_report(state, signer, &subject, &evidence).await?;
                 (Ok(evidence), Some(envelope))
             }
         },
@@ -281,14 +281,14 @@ pub async fn run_step(
     }
     let live = lock(&mut tx, tenant_id, version).await?;
     if step == Step::Render && outcome.is_ok() {
-        let digest = super::render::Rendered::of(&subject.plan).map_err(AppError::internal)?.digest();
+        let digest = super::bundle::Rendered::of(&subject.plan).map_err(AppError::internal)?.digest();
         sqlx::query!("UPDATE activations SET manifests_digest = $2 WHERE id = $1", live.id, digest)
             .execute(&mut *tx)
             .await?;
     }
     let next = record_step(&mut tx, actor, tenant_id, slug, &live, step, outcome).await?;
     if let Some((envelope, key_id)) = envelope {
-        keep_report(&mut tx, actor, tenant_id, live.id, slug, &envelope, &key_id).await?;
+        super::issue::keep_report(&mut tx, actor, tenant_id, live.id, slug, &envelope, &key_id).await?;
     }
     if next == ActivationState::Active {
         // Only now: the tenant's own domain and upstream, and dedicated routing.
@@ -309,79 +309,6 @@ pub async fn run_step(
 
 /// Signs the report of a verification that passed: the rendered files as
 /// subjects, every probe's latest evidence as the predicate.
-/// Keeps a signed report and records its issue (its digest joins the hash chain).
-pub async fn keep_report(
-    conn: &mut PgConnection,
-    actor: &Actor,
-    tenant_id: Uuid,
-    activation_id: Uuid,
-    slug: &str,
-    envelope: &super::report::Envelope,
-    key_id: &str,
-) -> Result<(), AppError> {
-    let body = serde_json::to_value(envelope).map_err(AppError::internal)?;
-    let sha256 = <sha2::Sha256 as sha2::Digest>::digest(serde_json::to_vec(&body).unwrap_or_default()).to_vec();
-    sqlx::query!(
-        "INSERT INTO isolation_reports (tenant_id, activation_id, envelope, sha256, key_id) VALUES ($1, $2, $3, $4, $5)",
-        tenant_id,
-        activation_id,
-        body,
-        sha256,
-        key_id
-    )
-    .execute(&mut *conn)
-    .await?;
-    audit::record(
-        conn,
-        actor,
-        NewEvent::new("activation.report_issued")
-            .tenant(tenant_id)
-            .target(slug)
-            .after(json!({ "sha256": hex::encode(&sha256), "key_id": key_id })),
-    )
-    .await?;
-    Ok(())
-}
-
-pub async fn issue_report(
-    state: &crate::server::state::AppState,
-    signer: &crate::audit::checkpoint::Signer25519,
-    subject: &Subject,
-    verify_evidence: &Value,
-) -> Result<(super::report::Envelope, String), AppError> {
-    let rendered = super::render::Rendered::of(&subject.plan).map_err(AppError::internal)?;
-    let mut tx = crate::server::db::begin(&state.pool, crate::server::db::Scope::Platform).await?;
-    let earlier = sqlx::query!(
-        r#"SELECT DISTINCT ON (s.step) s.step, s.evidence, s.at FROM activation_steps s
-             JOIN activations a ON a.id = s.activation_id
-            WHERE a.tenant_id = $1 AND a.state <> 'rolled_back' AND s.outcome = 'passed' AND s.step IN ('validate', 'apply')
-            ORDER BY s.step, s.id DESC"#,
-        subject.tenant_id
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    let mut probes = serde_json::Map::new();
-    for r in earlier {
-        probes.insert(r.step, json!({ "at": r.at.to_string(), "evidence": r.evidence["evidence"] }));
-    }
-    probes.insert("verify".into(), verify_evidence.clone());
-    let predicate = json!({
-        "tenant": { "id": subject.tenant_id, "slug": subject.slug },
-        "isolation_level": 3,
-        "domain": subject.domain,
-        "upstream": subject.upstream,
-        "namespace": subject.plan.namespace,
-        "queue": subject.plan.queue(),
-        "bucket": subject.plan.bucket(),
-        "issued_at": time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-        "issuer": state.config.public_origin.clone().unwrap_or_else(|| "Bulkhead".into()),
-        "probes": probes,
-    });
-    let statement = super::report::statement(&rendered.digests(), predicate);
-    Ok((super::report::sign(signer, &statement), signer.key_id()))
-}
-
 /// What running a step did: the new state, and the tenant's Redis password
 /// when this run made it (to be shown once).
 pub struct Ran {

@@ -231,7 +231,7 @@ pub mod ssr {
         // Offered only once they are stored.
         match new_codes {
             Some(codes) => crate::auth::mfa::ssr::offer_recovery_codes(state, session, user.id, &codes).await?,
-            None => crate::auth::mfa::ssr::grant(session, user.id, None).await?,
+            None => crate::auth::mfa::enrol::grant(session, user.id, None).await?,
         }
         Ok(())
     }

@@ -78,7 +78,7 @@ pub async fn verify_code(code: String, next: Option<String>) -> Result<(), AppEr
 pub async fn mfa_enrolment() -> Result<Enrolment, AppError> {
     let state = crate::server::state::app_state()?;
     let session = super::session::extract::<tower_sessions::Session>().await?;
-    ssr::enrolment(&state, &session).await
+    enrol::enrolment(&state, &session).await
 }
 
 /// Turns TOTP on once `code` proves the authenticator holds the secret.
@@ -88,7 +88,7 @@ pub async fn confirm_enrolment(code: String) -> Result<(), AppError> {
     let state = crate::server::state::app_state()?;
     let session = super::session::extract::<tower_sessions::Session>().await?;
     let meta = super::session::client_meta().await;
-    match ssr::confirm(&state, &session, &meta, &code).await {
+    match enrol::confirm(&state, &session, &meta, &code).await {
         Ok(()) => leptos_axum::redirect("/login/recovery-codes"),
         Err(err @ AppError::Invalid(_)) => crate::ui::form::ssr::refuse("/login/enrol", &[], &err).await,
         Err(AppError::Unauthorized) => leptos_axum::redirect("/login?error=expired"),
@@ -104,7 +104,7 @@ pub async fn begin_enrolment(password: String) -> Result<(), AppError> {
     let state = crate::server::state::app_state()?;
     let session = super::session::extract::<tower_sessions::Session>().await?;
     let meta = super::session::client_meta().await;
-    match ssr::begin(&state, &session, &meta, password).await {
+    match enrol::begin(&state, &session, &meta, password).await {
         Ok(()) => leptos_axum::redirect("/login/enrol"),
         Err(err @ AppError::Invalid(_)) => crate::ui::form::ssr::refuse("/login/enrol", &[], &err).await,
         Err(AppError::Unauthorized) => leptos_axum::redirect("/login?error=expired"),
@@ -163,6 +163,8 @@ pub async fn take_recovery_codes() -> Result<Vec<String>, AppError> {
     ssr::take_recovery_codes(&state, &session, &user).await
 }
 
+#[cfg(feature = "ssr")]
+pub mod enrol;
 #[cfg(feature = "ssr")]
 pub mod reset;
 #[cfg(feature = "ssr")]

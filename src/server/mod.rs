@@ -4,6 +4,7 @@
 pub mod assets;
 pub mod client_address;
 pub mod config;
+pub mod config_env;
 pub mod db;
 pub mod headers;
 pub mod json;

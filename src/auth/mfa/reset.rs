@@ -120,5 +120,5 @@ pub async fn open(
     tx.commit().await?;
     // Whoever this browser was signed in as, it is not any more.
     session.remove_value(crate::auth::sign_in_state::SESSION_KEY).await?;
-    super::ssr::grant(session, link.user.id, Some(link.id)).await
+    super::enrol::grant(session, link.user.id, Some(link.id)).await
 }

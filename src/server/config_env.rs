@@ -1,0 +1,152 @@
+//! The configuration as the environment gives it: every `BULKHEAD_*`
+//! variable parsed, a bad value named in its error, the defaults otherwise.
+
+use super::config::{Config, ConfigError, Profile};
+use std::time::Duration;
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn secs(name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(Duration::from_secs)
+            .ok_or(ConfigError { name, message: format!("expected a positive number of seconds, got {v:?}") }),
+    }
+}
+
+fn number<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, ConfigError> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => {
+            v.trim().parse::<T>().map_err(|_| ConfigError { name, message: format!("expected a number, got {v:?}") })
+        }
+    }
+}
+
+impl Config {
+    /// Reads the `BULKHEAD_*` variables (see README and `.env.example`).
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let d = Config::default();
+        if var("BULKHEAD_TRUST_FORWARDED_FOR").is_some() {
+            return Err(ConfigError {
+                name: "BULKHEAD_TRUST_FORWARDED_FOR",
+                message: "replaced by BULKHEAD_TRUSTED_PROXIES: list the proxies' addresses or networks".into(),
+            });
+        }
+        let profile = match var("BULKHEAD_ENV").as_deref().map(str::to_ascii_lowercase).as_deref() {
+            Some("development") | Some("dev") => Profile::Development,
+            None | Some("production") | Some("prod") => Profile::Production,
+            Some(other) => {
+                return Err(ConfigError {
+                    name: "BULKHEAD_ENV",
+                    message: format!("expected development or production, got {other:?}"),
+                })
+            }
+        };
+        let config = Config {
+            profile,
+            public_origin: var("BULKHEAD_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_string()),
+            session_idle_timeout: secs("BULKHEAD_SESSION_IDLE_SECS", d.session_idle_timeout)?,
+            session_absolute_timeout: secs("BULKHEAD_SESSION_ABSOLUTE_SECS", d.session_absolute_timeout)?,
+            login_account_limit: number("BULKHEAD_LOGIN_ACCOUNT_LIMIT", d.login_account_limit)?,
+            login_ip_limit: number("BULKHEAD_LOGIN_IP_LIMIT", d.login_ip_limit)?,
+            login_base_delay: secs("BULKHEAD_LOGIN_BASE_DELAY_SECS", d.login_base_delay)?,
+            login_max_delay: secs("BULKHEAD_LOGIN_MAX_DELAY_SECS", d.login_max_delay)?,
+            login_window: secs("BULKHEAD_LOGIN_WINDOW_SECS", d.login_window)?,
+            trusted_proxies: match var("BULKHEAD_TRUSTED_PROXIES") {
+                None => Vec::new(),
+                Some(list) => super::client_address::parse_networks(&list)
+                    .map_err(|message| ConfigError { name: "BULKHEAD_TRUSTED_PROXIES", message })?,
+            },
+            max_body_bytes: number("BULKHEAD_MAX_BODY_BYTES", d.max_body_bytes)?,
+            db_max_connections: number("BULKHEAD_DB_MAX_CONNECTIONS", d.db_max_connections)?,
+            secret_key: var("BULKHEAD_SECRET_KEY"),
+            require_staff_mfa: match var("BULKHEAD_REQUIRE_STAFF_MFA")
+                .as_deref()
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
+                Some("1" | "true" | "yes") => true,
+                Some("0" | "false" | "no") => false,
+                None => profile == Profile::Production,
+                Some(other) => {
+                    return Err(ConfigError {
+                        name: "BULKHEAD_REQUIRE_STAFF_MFA",
+                        message: format!("expected true or false, got {other:?}"),
+                    })
+                }
+            },
+            mfa_code_limit: number("BULKHEAD_MFA_CODE_LIMIT", d.mfa_code_limit)?,
+            base_domain: match var("BULKHEAD_BASE_DOMAIN") {
+                None => None,
+                Some(v) => Some(crate::routing::host::normalise(&v).ok_or(ConfigError {
+                    name: "BULKHEAD_BASE_DOMAIN",
+                    message: format!("expected a domain name such as tenants.example.com, got {v:?}"),
+                })?),
+            },
+            shared_upstream: var("BULKHEAD_SHARED_UPSTREAM").unwrap_or(d.shared_upstream),
+            router_namespace: match var("BULKHEAD_ROUTER_NAMESPACE") {
+                None => d.router_namespace,
+                Some(v) => crate::tenants::domain::parse_namespace(&v)
+                    .map_err(|message| ConfigError { name: "BULKHEAD_ROUTER_NAMESPACE", message })?,
+            },
+            tenant_image: var("BULKHEAD_TENANT_IMAGE").unwrap_or(d.tenant_image),
+            tls_roots: var("BULKHEAD_TLS_ROOTS").map(std::path::PathBuf::from),
+            redis_url: var("BULKHEAD_REDIS_URL"),
+            tls_check_port: number("BULKHEAD_TLS_CHECK_PORT", d.tls_check_port)?,
+            dns_server: match var("BULKHEAD_DNS_SERVER") {
+                None => None,
+                Some(v) => Some(
+                    v.parse::<std::net::SocketAddr>()
+                        .or_else(|_| v.parse::<std::net::IpAddr>().map(|ip| std::net::SocketAddr::new(ip, 53)))
+                        .map_err(|_| ConfigError {
+                            name: "BULKHEAD_DNS_SERVER",
+                            message: format!("expected an address such as 10.0.0.2 or 10.0.0.2:53, got {v:?}"),
+                        })?,
+                ),
+            },
+            probe_interval: Duration::from_secs(number("BULKHEAD_PROBE_INTERVAL_SECS", 3600u64)?),
+            retired_signing_keys: var("BULKHEAD_RETIRED_SIGNING_KEYS")
+                .unwrap_or_default()
+                .split(',')
+                .filter(|k| !k.trim().is_empty())
+                .map(crate::audit::checkpoint::parse_public_key)
+                .collect::<Result<_, _>>()
+                .map_err(|message| ConfigError { name: "BULKHEAD_RETIRED_SIGNING_KEYS", message })?,
+            flush_interval: Duration::from_millis(number("BULKHEAD_FLUSH_INTERVAL_MS", 1000u64)?.clamp(10, 60_000)),
+            secret_checks_per_second: number("BULKHEAD_SECRET_CHECKS_PER_SECOND", d.secret_checks_per_second)?,
+            secret_checks_burst: number("BULKHEAD_SECRET_CHECKS_BURST", d.secret_checks_burst)?,
+            hashing_slots: match var("BULKHEAD_HASHING_SLOTS") {
+                None => None,
+                Some(_) => Some(number("BULKHEAD_HASHING_SLOTS", 0usize)?),
+            },
+            hashing_queue: number("BULKHEAD_HASHING_QUEUE", d.hashing_queue)?,
+            signing_key: match var("BULKHEAD_SIGNING_KEY") {
+                None => None,
+                Some(text) => Some(
+                    crate::audit::checkpoint::Signer25519::parse(&text)
+                        .map_err(|message| ConfigError { name: "BULKHEAD_SIGNING_KEY", message })?,
+                ),
+            },
+            checkpoint_interval: secs("BULKHEAD_CHECKPOINT_INTERVAL_SECS", d.checkpoint_interval)?,
+            heavy_connections: number("BULKHEAD_HEAVY_CONNECTIONS", d.heavy_connections)?,
+            heavy_statement_timeout: secs("BULKHEAD_HEAVY_STATEMENT_TIMEOUT_SECS", d.heavy_statement_timeout)?,
+            export_send_timeout: secs("BULKHEAD_EXPORT_SEND_TIMEOUT_SECS", d.export_send_timeout)?,
+            account_lock_after: number("BULKHEAD_ACCOUNT_LOCK_AFTER", d.account_lock_after)?,
+            mail: var("BULKHEAD_SMTP_URL").map(|smtp_url| crate::mail::MailConfig {
+                smtp_url,
+                from: var("BULKHEAD_MAIL_FROM").unwrap_or_else(|| "Bulkhead <bulkhead@localhost>".into()),
+                retry_base: Duration::from_secs(30),
+            }),
+        };
+        config.check()?;
+        Ok(config)
+    }
+}
