@@ -102,6 +102,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("account") view=AccountPage ssr=SsrMode::Async/>
                     <Route path=path!("team") view=TeamPage ssr=SsrMode::Async/>
                     <Route path=path!("settings/tokens") view=crate::tokens::TokensPage ssr=SsrMode::Async/>
+                    <Route path=path!("settings/webhooks") view=crate::webhooks::WebhooksPage ssr=SsrMode::Async/>
+                    <Route path=path!("settings/webhooks/:id") view=crate::webhooks::WebhookPage ssr=SsrMode::Async/>
+                    <Route path=path!("alerts") view=crate::alerts::AlertsPage ssr=SsrMode::Async/>
                     <Route path=path!("audit/verify") view=AuditVerifyPage ssr=SsrMode::Async/>
                     <Route path=path!("audit/:id") view=AuditEventPage ssr=SsrMode::Async/>
                 </ParentRoute>
@@ -114,11 +117,17 @@ pub fn App() -> impl IntoView {
 #[component]
 fn ConsoleLayout() -> impl IntoView {
     let user = Resource::new(|| (), |_| fetch_current_user());
+    let alerts = Resource::new(|| (), |_| crate::alerts::open_alert_count());
     view! {
         <a class="skip-link" href="#main">"Skip to content"</a>
         <div class="console">
             <header class="topbar">
                 <a class="brand" href="/">"Bulkhead"</a>
+                <Suspense>
+                    {move || Suspend::new(async move {
+                        alerts.await.ok().map(|n| view! { <AlertCount n/> })
+                    })}
+                </Suspense>
                 <Suspense fallback=|| view! { <span class="muted">"Loading…"</span> }>
                     {move || Suspend::new(async move {
                         match user.await {
@@ -138,8 +147,11 @@ fn ConsoleLayout() -> impl IntoView {
                                 <ul>
                                     <li><A href="/" exact=true>"My tenant"</A></li>
                                     <li><A href="/team">"Team"</A></li>
+                                    <li><A href="/alerts">"Alerts"</A></li>
+                                    <li><A href="/alerts">"Alerts"</A></li>
                                     <li><A href="/audit">"Audit trail"</A></li>
                                     <li><A href="/settings/tokens">"API tokens"</A></li>
+                                    <li><A href="/settings/webhooks">"Webhooks"</A></li>
                                 </ul>
                             }.into_any()
                         } else {
@@ -148,8 +160,10 @@ fn ConsoleLayout() -> impl IntoView {
                                     <li><A href="/" exact=true>"Dashboard"</A></li>
                                     <li><A href="/tenants">"Tenants"</A></li>
                                     <li><A href="/tiers">"Tiers"</A></li>
+                                    <li><A href="/alerts">"Alerts"</A></li>
                                     <li><A href="/audit">"Audit trail"</A></li>
                                     <li><A href="/settings/tokens">"API tokens"</A></li>
+                                    <li><A href="/settings/webhooks">"Webhooks"</A></li>
                                 </ul>
                             }.into_any()
                         }
@@ -175,6 +189,21 @@ fn UserMenu(user: CurrentUser) -> impl IntoView {
                 <Button kind=ButtonKind::Secondary pending=logout.pending() pending_label="Signing out…">"Sign out"</Button>
             </ActionForm>
         </div>
+    }
+}
+
+/// The header's link to the alerts, with how many quotas stand at or over 80 %.
+#[component]
+fn AlertCount(n: i64) -> impl IntoView {
+    let label = match n {
+        0 => "No quota alert".to_string(),
+        1 => "1 quota alert".to_string(),
+        n => format!("{n} quota alerts"),
+    };
+    view! {
+        <a class="alert-count" class:alert-count-on={n > 0} href="/alerts" aria-label=label.clone() title=label>
+            "Alerts " <span class="count" data-count=n.to_string()>{n}</span>
+        </a>
     }
 }
 

@@ -1,6 +1,7 @@
 //! Bulkhead: the control plane console of a multi-tenant SaaS platform.
 
 pub mod activation;
+pub mod alerts;
 pub mod app;
 pub mod audit;
 pub mod auth;
@@ -14,6 +15,7 @@ pub mod tiers;
 pub mod tokens;
 pub mod ui;
 pub mod usage;
+pub mod webhooks;
 
 #[cfg(feature = "ssr")]
 pub mod cli;

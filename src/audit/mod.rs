@@ -84,6 +84,13 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("tier.updated", "Tier updated"),
     ("token.created", "API token created"),
     ("token.revoked", "API token revoked"),
+    ("quota.warning", "Usage passed 80 % of a quota"),
+    ("quota.exceeded", "Usage reached 100 % of a quota"),
+    ("quota.recovered", "Usage fell back under 75 % of a quota"),
+    ("webhook.created", "Webhook endpoint added"),
+    ("webhook.enabled", "Webhook endpoint turned on"),
+    ("webhook.disabled", "Webhook endpoint turned off"),
+    ("webhook.deleted", "Webhook endpoint removed"),
     ("audit.verified", "Audit chain verified"),
     ("audit.exported", "Audit events exported"),
 ];

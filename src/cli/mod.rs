@@ -241,6 +241,7 @@ async fn serve() -> anyhow_lite::Result<()> {
     startup::spawn_mail(&state);
     crate::activation::drift::spawn_probes(&state);
     crate::usage::ingest::spawn_fold(state.pool.clone());
+    crate::webhooks::send::spawn_sender(&state);
     startup::spawn_routing(&state);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     tracing::info!(%addr, "Bulkhead console listening on http://{addr}");

@@ -178,7 +178,17 @@ impl Meter {
             let event = crate::audit::NewEvent::new(action)
                 .tenant(*tenant)
                 .after(serde_json::json!({ "month": month.to_string(), "reason": reason }));
-            if let Err(err) = crate::audit::record(&mut tx, &routing_actor(), event).await {
+            let recorded = async {
+                crate::audit::record(&mut tx, &routing_actor(), event).await?;
+                if *throttled {
+                    let data =
+                        serde_json::json!({ "tenant": { "id": tenant }, "month": month.to_string(), "reason": reason });
+                    crate::webhooks::outbox::enqueue(&mut tx, "tenant.throttled", data).await?;
+                }
+                Ok::<_, sqlx::Error>(())
+            }
+            .await;
+            if let Err(err) = recorded {
                 self.transitions.lock().unwrap_or_else(|e| e.into_inner()).extend(transitions.iter().copied());
                 return Err(err);
             }
@@ -202,6 +212,8 @@ impl Meter {
             for t in totals {
                 self.counter(t.tenant_id, t.month).known.fetch_max(t.calls, Ordering::AcqRel);
             }
+            // 80 % and 100 % of the month's calls are alerted with the write that passes them.
+            crate::alerts::ssr::evaluate(&mut tx, &tenants).await?;
         }
         let others = sqlx::query!(
             r#"SELECT tenant_id, calls, now() AS "now!" FROM api_calls

@@ -94,6 +94,9 @@ pub struct Config {
     /// How often the isolation probes run again on every dedicated tenant
     /// (`BULKHEAD_PROBE_INTERVAL_SECS`, 3600; 0: never).
     pub probe_interval: Duration,
+    /// The waits before each retry of a webhook delivery
+    /// (`BULKHEAD_WEBHOOK_RETRY_SECS`, comma-separated; about a day by default).
+    pub webhook_retry: Vec<Duration>,
 }
 
 impl std::fmt::Debug for Config {
@@ -150,6 +153,7 @@ impl Default for Config {
             dns_server: None,
             probe_interval: Duration::from_secs(3600),
             retired_signing_keys: Vec::new(),
+            webhook_retry: crate::webhooks::send::SCHEDULE.iter().map(|s| Duration::from_secs(*s)).collect(),
         }
     }
 }

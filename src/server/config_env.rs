@@ -113,6 +113,17 @@ impl Config {
                 ),
             },
             probe_interval: Duration::from_secs(number("BULKHEAD_PROBE_INTERVAL_SECS", 3600u64)?),
+            webhook_retry: match var("BULKHEAD_WEBHOOK_RETRY_SECS") {
+                None => d.webhook_retry.clone(),
+                Some(v) => v
+                    .split(',')
+                    .map(|s| s.trim().parse::<u64>().map(Duration::from_secs))
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| ConfigError {
+                        name: "BULKHEAD_WEBHOOK_RETRY_SECS",
+                        message: format!("expected seconds separated by commas, such as 5,300,1800, got {v:?}"),
+                    })?,
+            },
             retired_signing_keys: var("BULKHEAD_RETIRED_SIGNING_KEYS")
                 .unwrap_or_default()
                 .split(',')

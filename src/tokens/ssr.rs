@@ -242,12 +242,12 @@ pub async fn authenticate(pool: &PgPool, authorization: Option<&str>, scope: Tok
 }
 
 /// Seals a token just made for the admin who made it, to travel in their session.
-pub(super) fn seal_fresh(state: &AppState, user: Uuid, token: &str) -> String {
+pub fn seal_fresh(state: &AppState, user: Uuid, token: &str) -> String {
     hex::encode(state.secrets.seal(user, token.as_bytes()))
 }
 
 /// Opens what [`seal_fresh`] sealed, for the same admin only.
-pub(super) fn open_fresh(state: &AppState, user: Uuid, sealed: &str) -> Option<String> {
+pub fn open_fresh(state: &AppState, user: Uuid, sealed: &str) -> Option<String> {
     let bytes = hex::decode(sealed).ok()?;
     String::from_utf8(state.secrets.open(user, &bytes).ok()?).ok()
 }

@@ -185,11 +185,12 @@ pub async fn store(pool: &PgPool, samples: &[Sample]) -> Result<i64, sqlx::Error
 }
 
 /// Folds the appended samples into the hourly buckets, and the newest of
-/// each tenant and metric into its current usage; how many samples it took.
+/// each tenant and metric into its current usage, and raises the quota
+/// alerts the new usage calls for; how many samples it took.
 /// Samples appended meanwhile wait for the next fold.
 pub async fn fold(pool: &PgPool) -> Result<i64, sqlx::Error> {
     let mut tx = crate::server::db::begin(pool, crate::server::db::Scope::Platform).await?;
-    let folded = sqlx::query_scalar!(
+    let folded = sqlx::query!(
         r#"WITH moved AS (DELETE FROM usage_raw RETURNING tenant_id, metric, at, value),
            buckets AS (
              INSERT INTO usage_hourly AS h (tenant_id, metric, hour, last_value, last_at, max_value, sum_value, samples)
@@ -211,12 +212,15 @@ pub async fn fold(pool: &PgPool) -> Result<i64, sqlx::Error> {
                     round(value)::bigint, at
                FROM moved ORDER BY tenant_id, metric, at DESC
              ON CONFLICT DO NOTHING RETURNING 1)
-           SELECT count(*) AS "folded!" FROM moved"#
+           SELECT count(*) AS "folded!", coalesce(array_agg(DISTINCT tenant_id), '{}') AS "tenants!: Vec<Uuid>"
+             FROM moved"#
     )
     .fetch_one(&mut *tx)
     .await?;
+    // Quotas passed are alerted in the same transaction: a restart loses none.
+    crate::alerts::ssr::evaluate(&mut tx, &folded.tenants).await?;
     tx.commit().await?;
-    Ok(folded)
+    Ok(folded.folded)
 }
 
 /// Folds appended samples every second, in the background.

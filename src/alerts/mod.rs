@@ -1,0 +1,91 @@
+//! Quota alerts: a tenant passing 80 % or 100 % of a quota raises one alert
+//! per crossing (see [`level`]), written to the audit trail, shown on
+//! `/alerts` and in the header's count, and sent to webhooks.
+
+pub mod level;
+mod pages;
+#[cfg(feature = "ssr")]
+pub mod ssr;
+
+pub use pages::AlertsPage;
+
+use crate::domain::limits::Limit;
+use crate::error::AppError;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// A quota at or over 80 % now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenAlert {
+    pub tenant_slug: String,
+    pub tenant_name: String,
+    pub limit: Limit,
+    /// At or over 100 % (else 80 %).
+    pub exceeded: bool,
+    /// Usage and quota when the alert was raised.
+    pub used: Option<i64>,
+    pub quota: Option<i64>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub since: OffsetDateTime,
+}
+
+/// One alert raised.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertRow {
+    pub id: i64,
+    pub tenant_slug: String,
+    pub tenant_name: String,
+    pub limit: Limit,
+    /// `quota.warning`, `quota.exceeded` or `quota.recovered`.
+    pub kind: String,
+    pub used: i64,
+    pub quota: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub raised_at: OffsetDateTime,
+}
+
+impl AlertRow {
+    /// The share of the quota used, in whole per cent.
+    pub fn percent(&self) -> i64 {
+        percent(self.used, self.quota)
+    }
+}
+
+/// `used` as whole per cent of `quota` (rounded down, so 79.9 % reads 79 %).
+pub fn percent(used: i64, quota: i64) -> i64 {
+    if quota <= 0 {
+        return 0;
+    }
+    ((used as i128 * 100) / quota as i128).min(i64::MAX as i128) as i64
+}
+
+/// The alerts page: the quotas standing at or over 80 %, and the latest alerts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertsOverview {
+    pub open: Vec<OpenAlert>,
+    pub recent: Vec<AlertRow>,
+}
+
+/// The alerts the reader may see (a tenant admin: their tenant's).
+#[server(endpoint = "quota_alerts")]
+pub async fn quota_alerts() -> Result<AlertsOverview, AppError> {
+    let user = crate::auth::session::require_user().await?;
+    let state = crate::server::state::app_state()?;
+    let mut tx = crate::server::db::begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
+    let open = ssr::open(&mut tx).await?;
+    let recent = ssr::recent(&mut tx, 100).await?;
+    tx.commit().await?;
+    Ok(AlertsOverview { open, recent })
+}
+
+/// How many quotas the reader may see stand at or over 80 % (the header's count).
+#[server(endpoint = "open_alert_count")]
+pub async fn open_alert_count() -> Result<i64, AppError> {
+    let user = crate::auth::session::require_user().await?;
+    let state = crate::server::state::app_state()?;
+    let mut tx = crate::server::db::begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
+    let n = ssr::open_count(&mut tx).await?;
+    tx.commit().await?;
+    Ok(n)
+}

@@ -1,0 +1,240 @@
+//! Quota alerts on the server: each tenant whose usage moved is measured
+//! against its effective quotas, in the transaction that moved it; a change
+//! of level is written, audited and queued for webhooks together.
+
+use super::level::{self, Kind, Level};
+use super::{AlertRow, OpenAlert};
+use crate::audit::{self, Actor, NewEvent};
+use crate::domain::limits::Limit;
+use crate::quotas::Override;
+use serde_json::json;
+use sqlx::PgConnection;
+use std::collections::HashMap;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// The period an alert belongs to: the month for API calls, none for gauges.
+fn period_of(metric: &str, now: OffsetDateTime) -> String {
+    if metric == Limit::ApiCalls.metric() {
+        format!("{:04}-{:02}", now.year(), now.month() as u8)
+    } else {
+        String::new()
+    }
+}
+
+/// Who alerts are raised by in the audit trail.
+fn usage_actor() -> Actor {
+    Actor { email: Some("usage check".to_string()), role: Some("system".to_string()), ..Actor::default() }
+}
+
+/// Measures `tenants` against their quotas and raises the alerts their
+/// levels call for; how many it raised. Runs in the caller's transaction
+/// (platform scope).
+pub async fn evaluate(conn: &mut PgConnection, tenants: &[Uuid]) -> Result<usize, sqlx::Error> {
+    if tenants.is_empty() {
+        return Ok(0);
+    }
+    let tiers = crate::tiers::ssr::all(&mut *conn).await?;
+    let rows = sqlx::query!(
+        r#"SELECT id, slug, tier_id, environment, now() AS "now!" FROM tenants
+           WHERE id = ANY($1) AND status <> 'deleted'"#,
+        tenants
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let Some(now) = rows.first().map(|r| r.now) else { return Ok(0) };
+    let month = crate::routing::meter::month_of(now);
+    let mut overrides: HashMap<Uuid, Vec<Override>> = HashMap::new();
+    for o in sqlx::query!(
+        "SELECT tenant_id, metric, value, reason, created_at FROM quota_overrides WHERE tenant_id = ANY($1)",
+        tenants
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        overrides.entry(o.tenant_id).or_default().push(Override {
+            metric: o.metric,
+            value: o.value,
+            reason: o.reason,
+            by: None,
+            at: o.created_at,
+        });
+    }
+    let mut usage: HashMap<Uuid, Vec<(String, i64)>> = HashMap::new();
+    for u in sqlx::query!(
+        r#"SELECT DISTINCT ON (tenant_id, metric) tenant_id, metric, value FROM usage_samples
+           WHERE tenant_id = ANY($1) ORDER BY tenant_id, metric, recorded_at DESC"#,
+        tenants
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        if u.metric != Limit::ApiCalls.metric() {
+            usage.entry(u.tenant_id).or_default().push((u.metric, u.value));
+        }
+    }
+    for c in
+        sqlx::query!("SELECT tenant_id, calls FROM api_calls WHERE tenant_id = ANY($1) AND month = $2", tenants, month)
+            .fetch_all(&mut *conn)
+            .await?
+    {
+        usage.entry(c.tenant_id).or_default().push((Limit::ApiCalls.metric().to_string(), c.calls));
+    }
+    let mut levels: HashMap<(Uuid, String), (String, Level)> = HashMap::new();
+    for l in sqlx::query!(
+        "SELECT tenant_id, metric, period, level FROM quota_alert_levels WHERE tenant_id = ANY($1)",
+        tenants
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        levels.insert((l.tenant_id, l.metric), (l.period, Level::from_i16(l.level)));
+    }
+
+    let mut raised = 0;
+    for t in &rows {
+        let Some(tier) = tiers.iter().find(|tier| tier.id.as_str() == t.tier_id) else { continue };
+        let factor = crate::tenants::domain::environment_factor(&t.environment);
+        let limits = crate::quotas::effective_limits(
+            tier,
+            factor,
+            usage.get(&t.id).map(Vec::as_slice).unwrap_or_default(),
+            overrides.get(&t.id).map(Vec::as_slice).unwrap_or_default(),
+        );
+        for limit in limits {
+            let Some(used) = limit.used else { continue };
+            let metric = limit.limit.metric();
+            let period = period_of(metric, now);
+            // A new period starts at the normal level.
+            let from = match levels.get(&(t.id, metric.to_string())) {
+                Some((p, l)) if *p == period => *l,
+                Some(_) | None => Level::Normal,
+            };
+            let (to, kind) = level::next(from, used, limit.value);
+            let stored = levels.get(&(t.id, metric.to_string()));
+            if stored.is_some_and(|(p, l)| *p == period && *l == to) || (stored.is_none() && to == Level::Normal) {
+                continue;
+            }
+            sqlx::query!(
+                "INSERT INTO quota_alert_levels (tenant_id, metric, period, level) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (tenant_id, metric) DO UPDATE SET period = $3, level = $4, changed_at = now()",
+                t.id,
+                metric,
+                period,
+                to as i16
+            )
+            .execute(&mut *conn)
+            .await?;
+            if let Some(kind) = kind {
+                raise(&mut *conn, t.id, &t.slug, limit.limit, kind, used, limit.value, &period).await?;
+                raised += 1;
+            }
+        }
+    }
+    Ok(raised)
+}
+
+/// Writes one alert, its audit event and its webhook message.
+#[allow(clippy::too_many_arguments)]
+async fn raise(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    slug: &str,
+    limit: Limit,
+    kind: Kind,
+    used: i64,
+    quota: i64,
+    period: &str,
+) -> Result<(), sqlx::Error> {
+    let metric = limit.metric();
+    sqlx::query!(
+        "INSERT INTO quota_alerts (tenant_id, metric, kind, used, quota, period) VALUES ($1, $2, $3, $4, $5, $6)",
+        tenant,
+        metric,
+        kind.as_str(),
+        used,
+        quota,
+        period
+    )
+    .execute(&mut *conn)
+    .await?;
+    let data = json!({
+        "tenant": { "id": tenant, "slug": slug },
+        "metric": metric,
+        "used": used,
+        "quota": quota,
+        "utilisation": used as f64 / quota as f64,
+        "period": if period.is_empty() { None } else { Some(period) },
+    });
+    let event = NewEvent::new(kind.as_str()).tenant(tenant).target(slug).after(data.clone());
+    audit::record(&mut *conn, &usage_actor(), event).await?;
+    crate::webhooks::outbox::enqueue(conn, kind.as_str(), data).await
+}
+
+/// The quotas at or over 80 % now, the fullest first.
+pub async fn open(conn: &mut PgConnection) -> Result<Vec<OpenAlert>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"SELECT l.tenant_id, t.slug, t.name, l.metric, l.level, l.changed_at,
+                  a.used AS "used?", a.quota AS "quota?"
+           FROM quota_alert_levels l JOIN tenants t ON t.id = l.tenant_id
+           LEFT JOIN LATERAL (SELECT used, quota FROM quota_alerts q
+                              WHERE q.tenant_id = l.tenant_id AND q.metric = l.metric
+                              ORDER BY raised_at DESC, id DESC LIMIT 1) a ON true
+           WHERE l.level > 0 AND (l.metric <> 'api_calls' OR l.period = to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM'))
+           ORDER BY l.level DESC, l.changed_at DESC LIMIT 200"#
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            let limit = Limit::from_metric(&r.metric)?;
+            Some(OpenAlert {
+                tenant_slug: r.slug,
+                tenant_name: r.name,
+                limit,
+                exceeded: r.level == 2,
+                used: r.used,
+                quota: r.quota,
+                since: r.changed_at,
+            })
+        })
+        .collect())
+}
+
+/// How many quotas stand at or over 80 % now.
+pub async fn open_count(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM quota_alert_levels
+           WHERE level > 0 AND (metric <> 'api_calls' OR period = to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM'))"#
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// The latest alerts raised, newest first.
+pub async fn recent(conn: &mut PgConnection, limit: i64) -> Result<Vec<AlertRow>, sqlx::Error> {
+    let rows = sqlx::query!(
+        "SELECT q.id, t.slug, t.name, q.metric, q.kind, q.used, q.quota, q.raised_at
+         FROM quota_alerts q JOIN tenants t ON t.id = q.tenant_id
+         ORDER BY q.raised_at DESC, q.id DESC LIMIT $1",
+        limit
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            Some(AlertRow {
+                id: r.id,
+                tenant_slug: r.slug,
+                tenant_name: r.name,
+                limit: Limit::from_metric(&r.metric)?,
+                kind: r.kind,
+                used: r.used,
+                quota: r.quota,
+                raised_at: r.raised_at,
+            })
+        })
+        .collect())
+}

@@ -1,0 +1,316 @@
+//! Quota alerts and the webhooks that carry them: one alert per crossing of
+//! 80 % and 100 % (hysteresis), audited, counted in the header, written to an
+//! outbox with the usage that raised it, delivered signed as Standard
+//! Webhooks define, retried until the receiver takes it, and an endpoint
+//! answering 410 turned off.
+
+mod common;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use bulkhead::audit::Actor;
+use bulkhead::auth::Role;
+use bulkhead::server::config::Config;
+use bulkhead::tokens::ssr::{create, NewToken};
+use common::{spawn_app_with, TestApp};
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// A webhook receiver: answers `failures` first attempts with 500 (or every
+/// one with `always`), then checks the signature with the endpoint's secret.
+#[derive(Default)]
+struct Receiver {
+    failures: usize,
+    always: Option<u16>,
+    secret: Option<String>,
+    /// Every attempt's `webhook-id`.
+    seen: Vec<String>,
+    /// The bodies taken, signature verified.
+    taken: Vec<Value>,
+    refused_signatures: usize,
+}
+
+type Shared = Arc<Mutex<Receiver>>;
+
+async fn receive(State(r): State<Shared>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let mut r = r.lock().unwrap();
+    let id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    r.seen.push(id);
+    if let Some(code) = r.always {
+        return StatusCode::from_u16(code).unwrap();
+    }
+    if r.seen.len() <= r.failures {
+        return StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    let secret = r.secret.clone().expect("the secret is known before anything is sent");
+    match standardwebhooks::Webhook::new(&secret).unwrap().verify(&body, &headers) {
+        Ok(()) => {
+            r.taken.push(serde_json::from_slice(&body).unwrap());
+            StatusCode::NO_CONTENT
+        }
+        Err(_) => {
+            r.refused_signatures += 1;
+            StatusCode::UNAUTHORIZED
+        }
+    }
+}
+
+async fn start_receiver(receiver: Receiver) -> (String, Shared) {
+    let shared: Shared = Arc::new(Mutex::new(receiver));
+    let router = axum::Router::new().route("/hooks", axum::routing::post(receive)).with_state(shared.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (format!("http://{addr}/hooks"), shared)
+}
+
+/// A console retrying every second, a free-tier tenant (10 users), an ingest token.
+async fn arranged() -> (TestApp, String, uuid::Uuid) {
+    let config = Config { webhook_retry: vec![Duration::from_secs(1); 7], ..Config::default() };
+    let app = spawn_app_with(config).await;
+    let acme: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO tenants (slug, name, tier_id, status) VALUES ('acme', 'Acme', 'free', 'active') RETURNING id",
+    )
+    .fetch_one(&app.owner)
+    .await
+    .unwrap();
+    let token =
+        create(&app.pool, &Actor::cli(), None, NewToken::parse("collector", &["ingest"], "").unwrap()).await.unwrap();
+    app.start_routing().await;
+    (app, token, acme)
+}
+
+/// Reports `users` for `tenant` now and folds it.
+async fn report_users(app: &TestApp, token: &str, tenant: &str, users: i64) {
+    let at = OffsetDateTime::now_utc().format(&Rfc3339).unwrap();
+    let id = format!("{tenant}-{}", uuid::Uuid::new_v4());
+    let body = json!({ "samples": [{ "id": id, "tenant": tenant, "metric": "users", "value": users, "at": at }] });
+    let res =
+        reqwest::Client::new().post(app.url("/api/v1/usage")).bearer_auth(token).json(&body).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    bulkhead::usage::ingest::fold(&app.pool).await.unwrap();
+}
+
+async fn alerts(app: &TestApp) -> Vec<String> {
+    sqlx::query_scalar("SELECT kind FROM quota_alerts ORDER BY id").fetch_all(&app.owner).await.unwrap()
+}
+
+/// Adds an endpoint through the console's form; answers the secret the page shows once.
+async fn add_endpoint(app: &TestApp, admin: &reqwest::Client, url: &str, events: &[&str]) -> String {
+    let mut fields = vec![("url", url), ("description", "billing")];
+    fields.extend(events.iter().map(|e| (*e, "on")));
+    let to = app.submit(admin, "create_webhook", &fields).await;
+    assert!(to.starts_with("/settings/webhooks?form="), "{to}");
+    let page = admin.get(app.url(&to)).send().await.unwrap().text().await.unwrap();
+    let start = page.find("whsec_").expect("the page shows the new secret");
+    let end = page[start..].find('<').unwrap();
+    let secret = page[start..start + end].to_string();
+    let again = admin.get(app.url("/settings/webhooks")).send().await.unwrap().text().await.unwrap();
+    assert!(again.contains(url) && !again.contains(&secret), "listed, the secret shown once");
+    secret
+}
+
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("waited 20 s for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crossing_80_percent_alerts_once_and_a_failing_receiver_gets_it_exactly_once_signed() {
+    let (app, token, acme) = arranged().await;
+    let admin = app.signed_in(Role::PlatformAdmin, "ops@example.com").await;
+    let (url, receiver) = start_receiver(Receiver { failures: 3, ..Receiver::default() }).await;
+    let secret = add_endpoint(&app, &admin, &url, &["quota_warning", "quota_exceeded", "quota_recovered"]).await;
+    receiver.lock().unwrap().secret = Some(secret);
+
+    // Hovering around 80 % of 10 users raises one warning; under 75 % re-arms it.
+    report_users(&app, &token, "acme", 5).await;
+    assert!(alerts(&app).await.is_empty());
+    for users in [8, 9, 8, 8] {
+        report_users(&app, &token, "acme", users).await;
+    }
+    assert_eq!(alerts(&app).await, ["quota.warning"]);
+    assert_eq!(app.count_events("quota.warning").await, 1, "audited once");
+    let count: i64 = admin.post(app.url("/api/open_alert_count")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(count, 1, "the header counts it");
+    let page = admin.get(app.url("/alerts")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Acme") && page.contains("80 % passed") && page.contains("8 of 10 (80 %)"), "{page}");
+
+    // The message waited in the outbox: the sender starts only now, as after a restart.
+    bulkhead::webhooks::send::spawn_sender(&app.state);
+    wait_for("the fourth attempt to succeed", || receiver.lock().unwrap().taken.len() == 1).await;
+    report_users(&app, &token, "acme", 12).await;
+    report_users(&app, &token, "acme", 7).await;
+    assert_eq!(alerts(&app).await, ["quota.warning", "quota.exceeded", "quota.recovered"]);
+    wait_for("the next two events", || receiver.lock().unwrap().taken.len() == 3).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let r = receiver.lock().unwrap();
+    assert_eq!(r.refused_signatures, 0, "every delivery's signature checks out");
+    let first = &r.taken[0];
+    assert_eq!(first["type"], "quota.warning");
+    assert_eq!(first["data"]["tenant"]["slug"], "acme");
+    assert_eq!(first["data"]["tenant"]["id"], acme.to_string());
+    assert_eq!((first["data"]["metric"].as_str(), first["data"]["used"].as_i64()), (Some("users"), Some(8)));
+    let kinds: Vec<&str> = r.taken.iter().map(|b| b["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["quota.warning", "quota.exceeded", "quota.recovered"], "each event once, in order");
+    // Four attempts at the first message, all with its one id.
+    assert_eq!(r.seen.len(), 6, "{:?}", r.seen);
+    assert!(r.seen[..4].iter().all(|id| id == &r.seen[0]) && r.seen[0].starts_with("msg_"));
+    drop(r);
+    let attempts: Vec<Option<i32>> = sqlx::query_scalar(
+        "SELECT a.status FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id
+         WHERE d.id = (SELECT min(id) FROM webhook_deliveries) ORDER BY a.id",
+    )
+    .fetch_all(&app.owner)
+    .await
+    .unwrap();
+    assert_eq!(attempts, [Some(500), Some(500), Some(500), Some(204)]);
+
+    // The delivery log shows it, and "send again" sends the same message once more.
+    let endpoint: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM webhook_endpoints").fetch_one(&app.owner).await.unwrap();
+    let log = admin.get(app.url(&format!("/settings/webhooks/{endpoint}"))).send().await.unwrap().text().await.unwrap();
+    assert!(log.contains("delivered") && log.contains("500") && log.contains("204"), "{log}");
+    let first_delivery: i64 =
+        sqlx::query_scalar("SELECT min(id) FROM webhook_deliveries").fetch_one(&app.owner).await.unwrap();
+    let to = app
+        .submit(
+            &admin,
+            "change_webhook",
+            &[("id", &endpoint.to_string()), ("change", "again"), ("delivery", &first_delivery.to_string())],
+        )
+        .await;
+    assert_eq!(to, format!("/settings/webhooks/{endpoint}?done=again"));
+    wait_for("the message sent again", || receiver.lock().unwrap().taken.len() == 4).await;
+    let r = receiver.lock().unwrap();
+    assert_eq!(r.taken[3], r.taken[0], "the same message, byte for byte");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_answering_410_is_turned_off_and_audited() {
+    let (app, _, _) = arranged().await;
+    let admin = app.signed_in(Role::PlatformAdmin, "ops@example.com").await;
+    let (url, receiver) = start_receiver(Receiver { always: Some(410), ..Receiver::default() }).await;
+    add_endpoint(&app, &admin, &url, &["quota_warning"]).await;
+    let endpoint: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM webhook_endpoints").fetch_one(&app.owner).await.unwrap();
+    let to = app.submit(&admin, "change_webhook", &[("id", &endpoint.to_string()), ("change", "test")]).await;
+    assert_eq!(to, format!("/settings/webhooks/{endpoint}?done=test"));
+    bulkhead::webhooks::send::spawn_sender(&app.state);
+    wait_for("the test event's attempt", || receiver.lock().unwrap().seen.len() == 1).await;
+    let mut turned_off = false;
+    for _ in 0..50 {
+        let (enabled, reason): (bool, Option<String>) =
+            sqlx::query_as("SELECT enabled, disabled_reason FROM webhook_endpoints")
+                .fetch_one(&app.owner)
+                .await
+                .unwrap();
+        if !enabled {
+            assert!(reason.unwrap().contains("410"));
+            turned_off = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(turned_off, "a 410 turns the endpoint off");
+    assert_eq!(app.count_events("webhook.disabled").await, 1);
+
+    // Nothing more goes to it: another test event waits, unsent.
+    app.submit(&admin, "change_webhook", &[("id", &endpoint.to_string()), ("change", "test")]).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(receiver.lock().unwrap().seen.len(), 1);
+    let page =
+        admin.get(app.url(&format!("/settings/webhooks/{endpoint}"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("410 Gone") && page.contains("given up"), "{page}");
+}
+
+#[tokio::test]
+async fn api_calls_alert_from_the_routing_counts_and_each_tenant_sees_its_own() {
+    let (app, _, acme) = arranged().await;
+    let globex: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO tenants (slug, name, tier_id, status) VALUES ('globex', 'Globex', 'free', 'active') RETURNING id",
+    )
+    .fetch_one(&app.owner)
+    .await
+    .unwrap();
+    for tenant in [acme, globex] {
+        sqlx::query(
+            "INSERT INTO quota_overrides (tenant_id, metric, value, reason) VALUES ($1, 'api_calls', 10, 'a small test month')",
+        )
+        .bind(tenant)
+        .execute(&app.owner)
+        .await
+        .unwrap();
+    }
+    let now = OffsetDateTime::now_utc();
+    for (tenant, calls) in [(acme, 10), (globex, 8)] {
+        for _ in 0..calls {
+            app.state.routing.meter.admit(tenant, 10, now);
+        }
+    }
+    app.state.routing.flush(&app.pool).await.unwrap();
+    let raised: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT t.slug, q.kind, q.period FROM quota_alerts q JOIN tenants t ON t.id = q.tenant_id ORDER BY t.slug",
+    )
+    .fetch_all(&app.owner)
+    .await
+    .unwrap();
+    let month = format!("{:04}-{:02}", now.year(), now.month() as u8);
+    assert_eq!(
+        raised,
+        [("acme".into(), "quota.exceeded".into(), month.clone()), ("globex".into(), "quota.warning".into(), month)]
+    );
+    // Flushing again, with no new calls, raises nothing.
+    app.state.routing.flush(&app.pool).await.unwrap();
+    assert_eq!(alerts(&app).await.len(), 2);
+
+    let acme_admin = app.tenant_admin(acme, "admin@acme.example").await;
+    let count: i64 = acme_admin.post(app.url("/api/open_alert_count")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(count, 1, "a tenant admin counts their own tenant's alerts only");
+    let page = acme_admin.get(app.url("/alerts")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Acme") && !page.contains("Globex"), "{page}");
+    // And never reaches the webhooks.
+    let to =
+        app.submit(&acme_admin, "create_webhook", &[("url", "https://x.example/h"), ("quota_warning", "on")]).await;
+    assert!(app.refusal(&acme_admin, &to, "/settings/webhooks", "_form").await.contains("permission"));
+}
+
+#[tokio::test]
+async fn bad_endpoints_are_refused_by_field_and_nothing_is_written() {
+    let (app, _, _) = arranged().await;
+    let admin = app.signed_in(Role::PlatformAdmin, "ops@example.com").await;
+    let auditor = app.signed_in(Role::PlatformAuditor, "audit@example.com").await;
+    let to = app.submit(&admin, "create_webhook", &[("url", "ftp://files.example"), ("description", "")]).await;
+    let echo = app.echo(&admin, &to).await;
+    assert!(echo.error("url").unwrap().contains("http"), "{echo:?}");
+    assert!(echo.error("events").unwrap().contains("at least one"), "{echo:?}");
+    let to = app.submit(&auditor, "create_webhook", &[("url", "https://x.example/h"), ("quota_warning", "on")]).await;
+    assert!(app.refusal(&auditor, &to, "/settings/webhooks", "_form").await.contains("permission"));
+    let endpoints: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM webhook_endpoints").fetch_one(&app.owner).await.unwrap();
+    assert_eq!(endpoints, 0);
+    // A message queued in a transaction that rolls back is never sent.
+    let mut tx = bulkhead::server::db::begin(&app.pool, bulkhead::server::db::Scope::Platform).await.unwrap();
+    sqlx::query(
+        "INSERT INTO webhook_endpoints (url, event_types, secret_sealed) VALUES ('https://x.example/h', '{quota.warning}', '\\x00')",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    bulkhead::webhooks::outbox::enqueue(&mut tx, "quota.warning", json!({})).await.unwrap();
+    let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_deliveries").fetch_one(&mut *tx).await.unwrap();
+    assert_eq!(queued, 1);
+    tx.rollback().await.unwrap();
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_messages").fetch_one(&app.owner).await.unwrap();
+    assert_eq!(kept, 0);
+}
