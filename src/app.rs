@@ -95,6 +95,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("tenants") view=TenantsPage ssr=SsrMode::Async/>
                     <Route path=path!("tenants/new") view=NewTenantPage ssr=SsrMode::Async/>
                     <Route path=path!("tenants/:slug") view=TenantPage ssr=SsrMode::Async/>
+                    <Route path=path!("tenants/:slug/usage") view=crate::tenants::UsagePage ssr=SsrMode::Async/>
+                    <Route path=path!("usage") view=crate::tenants::UsagePage ssr=SsrMode::Async/>
                     <Route path=path!("tenants/:slug/activation") view=crate::activation::ActivationPage ssr=SsrMode::Async/>
                     <Route path=path!("tiers") view=TiersPage ssr=SsrMode::Async/>
                     <Route path=path!("tiers/:id/edit") view=TierEditPage ssr=SsrMode::Async/>
@@ -146,6 +148,7 @@ fn ConsoleLayout() -> impl IntoView {
                             view! {
                                 <ul>
                                     <li><A href="/" exact=true>"My tenant"</A></li>
+                                    <li><A href="/usage">"Usage"</A></li>
                                     <li><A href="/team">"Team"</A></li>
                                     <li><A href="/alerts">"Alerts"</A></li>
                                     <li><A href="/alerts">"Alerts"</A></li>

@@ -177,3 +177,59 @@ async fn bad_input_is_refused_whole_with_a_reason_per_sample_and_nothing_written
     // The server is still up.
     assert_eq!(reqwest::get(app.url("/livez")).await.unwrap().status(), 204);
 }
+
+#[tokio::test]
+async fn the_usage_page_draws_30_days_against_the_quota_for_whoever_may_see_them() {
+    let (app, token, acme) = arranged().await;
+    // A year of hourly users for Acme (quota 1,000 on Standard), with one peak of
+    // 900 ten days ago and a larger one 40 days ago, outside the chart.
+    sqlx::query(
+        "INSERT INTO usage_hourly (tenant_id, metric, hour, last_value, last_at, max_value, sum_value, samples)
+         SELECT $1, 'users', h, 100, h, CASE WHEN h = date_trunc('hour', now()) - interval '10 days' THEN 900
+                                             WHEN h = date_trunc('hour', now()) - interval '40 days' THEN 990 ELSE 100 END, 200, 2
+           FROM generate_series(date_trunc('hour', now()) - interval '365 days', date_trunc('hour', now()), interval '1 hour') AS h",
+    )
+    .bind(acme)
+    .execute(&app.owner)
+    .await
+    .unwrap();
+    let (status, _) = send(
+        &app,
+        &token,
+        &json!({ "samples": [{ "id": "now-1", "tenant": "acme", "metric": "users", "value": 850, "at": at(Duration::minutes(1)) }] }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    bulkhead::usage::ingest::fold(&app.pool).await.unwrap();
+    let now = OffsetDateTime::now_utc();
+    for _ in 0..42 {
+        app.state.routing.meter.admit(acme, 1_000_000, now);
+    }
+    app.state.routing.flush(&app.pool).await.unwrap();
+
+    let admin = app.signed_in(bulkhead::auth::Role::PlatformAuditor, "audit@example.com").await;
+    let page = admin.get(app.url("/tenants/acme/usage")).send().await.unwrap().text().await.unwrap();
+    let peak_day = (now - Duration::days(10)).date().to_string();
+    let old_day = (now - Duration::days(40)).date().to_string();
+    let body = &page[page.find("<main").unwrap_or(0)..];
+    assert!(page.contains(r#"<title id="chart-users-title">Users</title>"#), "{body}");
+    assert!(
+        body.contains(&format!("Peak 900 on {peak_day}. Quota 1,000; at or over 80 % on 2 of 30 days")),
+        "the peak day and today (850): {body}"
+    );
+    assert!(page.contains(r#"class="chart-quota""#) && page.contains(r#"class="chart-warn""#), "quota and 80 % lines");
+    assert!(!page.contains(&old_day), "nothing older than 30 days");
+    assert!(page.contains("850 of 1,000 (85 %)"), "the meter reads the newest sample");
+    assert!(page.contains(r#"class="meter meter-warning""#), "amber from 80 %");
+    assert!(page.contains(r#"class="chart-bar""#), "API calls per day, as bars");
+    assert!(page.contains(">42<"), "today's calls in the table");
+
+    // A tenant admin reads their own usage, and finds nothing of another tenant's.
+    let globex: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM tenants WHERE slug = 'globex'").fetch_one(&app.owner).await.unwrap();
+    let globex_admin = app.tenant_admin(globex, "admin@globex.example").await;
+    let own = globex_admin.get(app.url("/usage")).send().await.unwrap().text().await.unwrap();
+    assert!(own.contains("Usage · Globex") && !own.contains("Peak 900"), "{own}");
+    let res = globex_admin.post(app.url("/api/tenant_usage")).form(&[("slug", "acme")]).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+}

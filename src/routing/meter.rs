@@ -212,6 +212,17 @@ impl Meter {
             for t in totals {
                 self.counter(t.tenant_id, t.month).known.fetch_max(t.calls, Ordering::AcqRel);
             }
+            // And per day, for the usage page's chart (calls counted since the
+            // last flush, a second ago at most, belong to today).
+            sqlx::query!(
+                "INSERT INTO api_calls_daily (tenant_id, day, calls)
+                 SELECT t, (now() AT TIME ZONE 'UTC')::date, sum(c) FROM unnest($1::uuid[], $2::bigint[]) AS x(t, c) GROUP BY t
+                 ON CONFLICT (tenant_id, day) DO UPDATE SET calls = api_calls_daily.calls + EXCLUDED.calls",
+                &tenants,
+                &calls
+            )
+            .execute(&mut *tx)
+            .await?;
             // 80 % and 100 % of the month's calls are alerted with the write that passes them.
             crate::alerts::ssr::evaluate(&mut tx, &tenants).await?;
         }

@@ -6,9 +6,11 @@ mod list_pages;
 mod pages;
 #[cfg(feature = "ssr")]
 pub mod ssr;
+mod usage_page;
 
 pub use list_pages::{NewTenantPage, TenantsPage};
 pub use pages::{MyTenantPage, TenantPage};
+pub use usage_page::{tenant_usage, UsagePage};
 
 use crate::domain::isolation::IsolationLevel;
 use crate::domain::tenant_status::TenantStatus;

@@ -171,7 +171,10 @@ fn TenantView(
             </Table>
         </section>
         <section>
-            <h2>"Usage"</h2>
+            <div class="page-head">
+                <h2>"Usage"</h2>
+                <a class="btn btn-link" href=if detail.viewer_is_staff { format!("/tenants/{}/usage", t.slug) } else { "/usage".to_string() }>"Usage over 30 days"</a>
+            </div>
             {if has_usage {
                 view! { <div class="meters">{meters}</div> }.into_any()
             } else {

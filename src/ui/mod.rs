@@ -1,6 +1,7 @@
 //! Shared components: form field, button, badge, meter bar, table, empty state
 //! and flash message. They hold no data access and know no capability.
 
+pub mod chart;
 pub mod form;
 
 use leptos::prelude::*;
