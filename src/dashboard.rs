@@ -14,18 +14,11 @@ pub struct Overview {
     pub active_tenants: i64,
     pub users: i64,
     pub recent_events: Vec<EventSummary>,
-    /// Tenants at 80 % of this month's API calls or more, nearest first.
+    /// Tenants at 80 % of a quota or more, nearest first.
     pub near_quota: Vec<NearQuota>,
 }
 
-/// A tenant near (or over) its monthly API calls.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NearQuota {
-    pub slug: String,
-    pub name: String,
-    pub used: i64,
-    pub limit: i64,
-}
+use crate::alerts::NearQuota;
 
 /// The dashboard's figures, for platform staff.
 #[server(endpoint = "overview")]
@@ -42,20 +35,7 @@ pub async fn load_overview() -> Result<Overview, AppError> {
     .fetch_one(&mut *tx)
     .await?;
     let recent_events = crate::audit::recent(&mut tx, 10).await?;
-    let near_quota = sqlx::query_as!(
-        NearQuota,
-        r#"SELECT t.slug, t.name, c.calls AS used, coalesce(o.value, tr.api_calls_per_month) AS "limit!"
-           FROM api_calls c
-           JOIN tenants t ON t.id = c.tenant_id
-           JOIN tiers tr ON tr.id = t.tier_id
-           LEFT JOIN quota_overrides o ON o.tenant_id = t.id AND o.metric = 'api_calls'
-           WHERE c.month = date_trunc('month', now() AT TIME ZONE 'UTC')::date AND t.status <> 'deleted'
-             AND c.calls * 5 >= coalesce(o.value, tr.api_calls_per_month) * 4
-           ORDER BY c.calls::float8 / coalesce(o.value, tr.api_calls_per_month) DESC, t.slug
-           LIMIT 10"#
-    )
-    .fetch_all(&mut *tx)
-    .await?;
+    let near_quota = crate::alerts::ssr::nearest(&mut tx, 10).await?;
     tx.commit().await?;
     Ok(Overview {
         tenants: counts.tenants,
@@ -131,23 +111,28 @@ fn OverviewView(overview: Overview) -> impl IntoView {
 #[component]
 fn NearQuotaView(tenants: Vec<NearQuota>) -> impl IntoView {
     view! {
-        <h2>"API calls this month"</h2>
+        <div class="page-head">
+            <h2>"Nearest their quotas"</h2>
+            <a href="/alerts">"All alerts"</a>
+        </div>
         {if tenants.is_empty() {
-            view! { <EmptyState title="No tenant near its API call quota" hint="Tenants at 80 % of their month's API calls or more are listed here, nearest first."/> }.into_any()
+            view! { <EmptyState title="No tenant at 80 % of a quota" hint="Tenants at 80 % of any quota or more are listed here, fullest first."/> }.into_any()
         } else {
             view! {
-                <Table caption="Tenants near their API call quota" headers=vec![("Tenant".into(), false), ("API calls".into(), false), ("State".into(), false)]>
+                <Table caption="Tenants nearest their quotas" headers=vec![("Tenant".into(), false), ("Quota".into(), false), ("Usage".into(), false), ("State".into(), false)]>
                     {tenants.into_iter().map(|t| {
-                        let over = t.used >= t.limit;
-                        let caption = format!("{} of {}", crate::ui::format_count(t.used), crate::ui::format_count(t.limit));
+                        let over = t.used >= t.quota;
+                        let caption = format!("{} of {} ({} %)", t.limit.format(t.used), t.limit.format(t.quota), crate::alerts::percent(t.used, t.quota));
+                        let throttled = over && t.limit == crate::domain::limits::Limit::ApiCalls;
                         view! {
                             <tr>
-                                <th scope="row"><a href=format!("/tenants/{}", t.slug)>{t.name}</a></th>
-                                <td><crate::ui::MeterBar label="API calls".to_string() used=t.used as f64 limit=t.limit as f64 caption/></td>
-                                <td>{if over {
-                                    view! { <crate::ui::Badge text="throttled" tone="danger"/> }.into_any()
-                                } else {
-                                    view! { <crate::ui::Badge text="over 80 %" tone="warning"/> }.into_any()
+                                <th scope="row"><a href=format!("/tenants/{}/usage", t.slug)>{t.name}</a></th>
+                                <td>{t.limit.label()}</td>
+                                <td><crate::ui::MeterBar label=t.limit.label().to_string() used=t.used as f64 limit=t.quota as f64 caption/></td>
+                                <td>{match (over, throttled) {
+                                    (true, true) => view! { <crate::ui::Badge text="throttled" tone="danger"/> }.into_any(),
+                                    (true, false) => view! { <crate::ui::Badge text="over 100 %" tone="danger"/> }.into_any(),
+                                    _ => view! { <crate::ui::Badge text="over 80 %" tone="warning"/> }.into_any(),
                                 }}</td>
                             </tr>
                         }

@@ -144,6 +144,9 @@ async fn crossing_80_percent_alerts_once_and_a_failing_receiver_gets_it_exactly_
     assert_eq!(count, 1, "the header counts it");
     let page = admin.get(app.url("/alerts")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("Acme") && page.contains("80 % passed") && page.contains("8 of 10 (80 %)"), "{page}");
+    let dashboard = admin.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    let near = &dashboard[dashboard.find("Nearest their quotas").expect("the dashboard lists them")..];
+    assert!(near.contains("/tenants/acme/usage") && near.contains("8 of 10 (80 %)"), "{near}");
 
     // The message waited in the outbox: the sender starts only now, as after a restart.
     bulkhead::webhooks::send::spawn_sender(&app.state);

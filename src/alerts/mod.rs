@@ -30,6 +30,17 @@ pub struct OpenAlert {
     pub since: OffsetDateTime,
 }
 
+/// A tenant at or over 80 % of a quota, with its usage now (the dashboard's list).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NearQuota {
+    pub slug: String,
+    pub name: String,
+    pub limit: Limit,
+    pub used: i64,
+    /// The quota when its alert was raised.
+    pub quota: i64,
+}
+
 /// One alert raised.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertRow {

@@ -3,7 +3,7 @@
 //! of level is written, audited and queued for webhooks together.
 
 use super::level::{self, Kind, Level};
-use super::{AlertRow, OpenAlert};
+use super::{AlertRow, NearQuota, OpenAlert};
 use crate::audit::{self, Actor, NewEvent};
 use crate::domain::limits::Limit;
 use crate::quotas::Override;
@@ -234,6 +234,45 @@ pub async fn recent(conn: &mut PgConnection, limit: i64) -> Result<Vec<AlertRow>
                 used: r.used,
                 quota: r.quota,
                 raised_at: r.raised_at,
+            })
+        })
+        .collect())
+}
+
+/// The tenants nearest their quotas: those at or over 80 % of one (their
+/// alert level says which), fullest first, with their usage now. Reads the
+/// open levels only, never every tenant.
+pub async fn nearest(conn: &mut PgConnection, limit: i64) -> Result<Vec<NearQuota>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"WITH open AS (
+             SELECT tenant_id, metric FROM quota_alert_levels
+             WHERE level > 0 AND (metric <> 'api_calls' OR period = to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM')))
+           SELECT t.slug, t.name, o.metric, u.used AS "used!", q.quota AS "quota!"
+           FROM open o JOIN tenants t ON t.id = o.tenant_id AND t.status <> 'deleted'
+           CROSS JOIN LATERAL (
+             SELECT CASE WHEN o.metric = 'api_calls'
+                         THEN (SELECT calls FROM api_calls c WHERE c.tenant_id = o.tenant_id
+                                 AND c.month = date_trunc('month', now() AT TIME ZONE 'UTC')::date)
+                         ELSE (SELECT value FROM usage_samples s WHERE s.tenant_id = o.tenant_id AND s.metric = o.metric
+                                 ORDER BY recorded_at DESC LIMIT 1) END AS used) u
+           CROSS JOIN LATERAL (
+             SELECT quota FROM quota_alerts a WHERE a.tenant_id = o.tenant_id AND a.metric = o.metric
+             ORDER BY a.id DESC LIMIT 1) q
+           WHERE u.used IS NOT NULL
+           ORDER BY u.used::float8 / q.quota DESC, t.slug LIMIT $1"#,
+        limit
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            Some(NearQuota {
+                slug: r.slug,
+                name: r.name,
+                limit: Limit::from_metric(&r.metric)?,
+                used: r.used,
+                quota: r.quota,
             })
         })
         .collect())

@@ -103,12 +103,12 @@ async fn send_due(
     schedule: &[Duration],
 ) -> Result<usize, sqlx::Error> {
     let mut tx = db::begin(pool, Scope::Platform).await?;
-    let due = sqlx::query_as!(
+    let mut due = sqlx::query_as!(
         Due,
         r#"WITH taken AS (
              SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
              WHERE d.next_attempt_at <= now() AND e.enabled
-             ORDER BY d.next_attempt_at LIMIT $1 FOR UPDATE OF d SKIP LOCKED)
+             ORDER BY d.next_attempt_at, d.id LIMIT $1 FOR UPDATE OF d SKIP LOCKED)
            UPDATE webhook_deliveries d SET next_attempt_at = now() + interval '2 minutes'
            FROM taken, webhook_endpoints e, webhook_messages m
            WHERE d.id = taken.id AND e.id = d.endpoint_id AND m.id = d.message_id
@@ -118,13 +118,27 @@ async fn send_due(
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
+    due.sort_by_key(|d| d.id);
     let taken = due.len();
-    let sends = due.into_iter().map(|d| async move {
-        let outcome = attempt(client, secrets, &d).await;
-        (d, outcome)
+    // Endpoints are sent to at once; one endpoint's messages one after the
+    // other, oldest first (a retried message may still arrive after a newer one:
+    // each body carries its time).
+    let mut by_endpoint: Vec<Vec<Due>> = Vec::new();
+    for d in due {
+        match by_endpoint.iter_mut().find(|g| g[0].endpoint_id == d.endpoint_id) {
+            Some(g) => g.push(d),
+            None => by_endpoint.push(vec![d]),
+        }
+    }
+    let sends = by_endpoint.into_iter().map(|group| async move {
+        for d in group {
+            let outcome = attempt(client, secrets, &d).await;
+            note(pool, &d, &outcome, schedule).await?;
+        }
+        Ok::<_, sqlx::Error>(())
     });
-    for (d, outcome) in futures_util::future::join_all(sends).await {
-        note(pool, &d, &outcome, schedule).await?;
+    for sent in futures_util::future::join_all(sends).await {
+        sent?;
     }
     Ok(taken)
 }
