@@ -56,6 +56,7 @@ pub fn feature_routes() -> axum::Router<crate::server::state::AppState> {
         .route("/tenants/{slug}/activation/files/{name}", get(crate::activation::files::file_handler))
         .route("/tenants/{slug}/activation/report.json", get(crate::activation::files::report_handler))
         .route("/audit/export", get(crate::audit::export::handler))
+        .route("/billing/export", get(crate::billing::http::console_handler))
 }
 
 /// The endpoints machines call in the path of every proxied request, served
@@ -67,12 +68,13 @@ pub fn machine_routes(
     pool: sqlx::PgPool,
 ) -> axum::Router<crate::server::state::AppState> {
     use axum::routing::{get, post};
-    let ingest = std::sync::Arc::new(crate::usage::ingest::Ingest { routing: routing.clone(), pool });
+    let machines = std::sync::Arc::new(crate::usage::ingest::Machines { routing: routing.clone(), pool });
     axum::Router::new().route("/route/check", get(crate::routing::check::handler)).with_state(routing).merge(
         axum::Router::new()
             .route("/api/v1/usage", post(crate::usage::ingest::handler))
             .layer(axum::extract::DefaultBodyLimit::max(crate::usage::ingest::MAX_BODY_BYTES))
-            .with_state(ingest),
+            .route("/api/v1/billing", get(crate::billing::http::api_handler))
+            .with_state(machines),
     )
 }
 
@@ -107,6 +109,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("settings/webhooks") view=crate::webhooks::WebhooksPage ssr=SsrMode::Async/>
                     <Route path=path!("settings/webhooks/:id") view=crate::webhooks::WebhookPage ssr=SsrMode::Async/>
                     <Route path=path!("alerts") view=crate::alerts::AlertsPage ssr=SsrMode::Async/>
+                    <Route path=path!("billing") view=crate::billing::BillingPage ssr=SsrMode::Async/>
                     <Route path=path!("audit/verify") view=AuditVerifyPage ssr=SsrMode::Async/>
                     <Route path=path!("audit/:id") view=AuditEventPage ssr=SsrMode::Async/>
                 </ParentRoute>
@@ -154,6 +157,7 @@ fn ConsoleLayout() -> impl IntoView {
                                     <li><A href="/alerts">"Alerts"</A></li>
                                     <li><A href="/audit">"Audit trail"</A></li>
                                     <li><A href="/settings/tokens">"API tokens"</A></li>
+                                    <li><A href="/billing">"Billing"</A></li>
                                     <li><A href="/settings/webhooks">"Webhooks"</A></li>
                                 </ul>
                             }.into_any()
@@ -166,6 +170,7 @@ fn ConsoleLayout() -> impl IntoView {
                                     <li><A href="/alerts">"Alerts"</A></li>
                                     <li><A href="/audit">"Audit trail"</A></li>
                                     <li><A href="/settings/tokens">"API tokens"</A></li>
+                                    <li><A href="/billing">"Billing"</A></li>
                                     <li><A href="/settings/webhooks">"Webhooks"</A></li>
                                 </ul>
                             }.into_any()

@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod billing;
 pub mod dashboard;
 pub mod domain;
 pub mod error;

@@ -87,6 +87,8 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("quota.warning", "Usage passed 80 % of a quota"),
     ("quota.exceeded", "Usage reached 100 % of a quota"),
     ("quota.recovered", "Usage fell back under 75 % of a quota"),
+    ("billing.exported", "Billing figures exported"),
+    ("billing.period_closed", "Billing month closed"),
     ("webhook.created", "Webhook endpoint added"),
     ("webhook.enabled", "Webhook endpoint turned on"),
     ("webhook.disabled", "Webhook endpoint turned off"),

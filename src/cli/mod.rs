@@ -8,6 +8,7 @@ use crate::server::{config::Config, db, startup};
 use clap::{Parser, Subcommand};
 
 mod audit;
+mod billing;
 mod report;
 mod tenants;
 mod tokens;
@@ -54,6 +55,11 @@ pub enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Export billing figures.
+    Billing {
+        #[command(subcommand)]
+        command: billing::BillingCommand,
     },
     /// Check isolation integrity reports.
     Report {
@@ -144,6 +150,7 @@ async fn dispatch(cli: Cli) -> anyhow_lite::Result<()> {
         Command::Audit { command } => audit::run(command).await,
         Command::Token { command } => tokens::run(command).await,
         Command::Report { command } => report::run(command).await,
+        Command::Billing { command } => billing::run(command).await,
     }
 }
 
@@ -242,6 +249,7 @@ async fn serve() -> anyhow_lite::Result<()> {
     crate::activation::drift::spawn_probes(&state);
     crate::usage::ingest::spawn_fold(state.pool.clone());
     crate::webhooks::send::spawn_sender(&state);
+    crate::billing::ssr::spawn_closer(state.pool.clone());
     startup::spawn_routing(&state);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     tracing::info!(%addr, "Bulkhead console listening on http://{addr}");

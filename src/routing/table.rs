@@ -150,6 +150,28 @@ impl Table {
         self.tokens.get(&hash).filter(|g| g.expires_at.is_none_or(|e| e > now))
     }
 
+    /// Checks a machine's `Authorization: Bearer …` header for a token in
+    /// force with `scope` and notes its use: 401 without a usable token, 403
+    /// when it lacks the scope.
+    pub fn authorize(
+        &self,
+        headers: &http::HeaderMap,
+        scope: TokenScope,
+        now: OffsetDateTime,
+    ) -> Result<&Grant, http::StatusCode> {
+        let presented = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        let grant = presented.and_then(|t| self.grant(t, now)).ok_or(http::StatusCode::UNAUTHORIZED)?;
+        if !grant.scopes.contains(&scope) {
+            return Err(http::StatusCode::FORBIDDEN);
+        }
+        grant.used.store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(grant)
+    }
+
     /// The tokens presented since the last call, forgotten as they are read.
     pub fn take_used(&self) -> Vec<Uuid> {
         use std::sync::atomic::Ordering;

@@ -33,8 +33,8 @@ pub const FUTURE_SKEW_SECS: i64 = 60;
 /// The gauges a sample may report, as the API names them.
 pub const METRICS: [&str; 5] = ["storage_bytes", "users", "db_connections", "cpu_millicores", "memory_bytes"];
 
-/// What ingestion reads: the routing table (tokens and tenants) and the pool.
-pub struct Ingest {
+/// What the machine endpoints read: the routing table (tokens and tenants) and the pool.
+pub struct Machines {
     pub routing: Arc<Routing>,
     pub pool: PgPool,
 }
@@ -242,21 +242,12 @@ fn answer(status: StatusCode, body: Value) -> Response {
 }
 
 /// `POST /api/v1/usage`.
-pub async fn handler(State(ingest): State<Arc<Ingest>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+pub async fn handler(State(ingest): State<Arc<Machines>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     let now = OffsetDateTime::now_utc();
     let table = ingest.routing.table();
-    let presented = headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let Some(grant) = presented.and_then(|t| table.grant(t, now)) else {
-        return StatusCode::UNAUTHORIZED.into_response();
-    };
-    if !grant.scopes.contains(&TokenScope::Ingest) {
-        return StatusCode::FORBIDDEN.into_response();
+    if let Err(refused) = table.authorize(&headers, TokenScope::Ingest, now) {
+        return refused.into_response();
     }
-    grant.used.store(true, std::sync::atomic::Ordering::Relaxed);
     let body: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => return answer(StatusCode::BAD_REQUEST, json!({ "error": format!("the body is not JSON: {e}") })),

@@ -1,0 +1,113 @@
+//! The billing export over HTTP: `GET /billing/export` for platform staff
+//! signed in to the console, `GET /api/v1/billing` for machines with a
+//! `billing` token. Both take `period=YYYY-MM` and `format=csv|json`.
+
+use super::{ssr, Period};
+use crate::audit::{record, NewEvent};
+use crate::auth::session::{AuthContext, ClientMeta};
+use crate::domain::token_scope::TokenScope;
+use crate::error::AppError;
+use crate::server::db;
+use crate::server::state::AppState;
+use crate::usage::ingest::Machines;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use http::{header, HeaderMap, StatusCode};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Csv,
+    Json,
+}
+
+/// The period and format asked for; a month not yet begun is refused.
+fn asked(params: &HashMap<String, String>, default: Format, today: time::Date) -> Result<(Period, Format), AppError> {
+    let period = Period::parse(params.get("period").map(String::as_str).unwrap_or_default())?;
+    if period.first_day() > today {
+        return Err(AppError::invalid("period", format!("{period} has not begun: its figures do not exist yet.")));
+    }
+    let format = match params.get("format").map(String::as_str) {
+        None | Some("") => default,
+        Some("csv") => Format::Csv,
+        Some("json") => Format::Json,
+        Some(_) => return Err(AppError::invalid("format", "Choose csv or json.")),
+    };
+    Ok((period, format))
+}
+
+fn answer(period: Period, format: Format, rows: &[ssr::Figures]) -> Response {
+    let (body, kind, extension) = match format {
+        Format::Csv => (ssr::csv(rows), "text/csv; charset=utf-8", "csv"),
+        Format::Json => (ssr::json(period, rows).to_string(), "application/json", "json"),
+    };
+    let disposition = format!("attachment; filename=\"bulkhead-billing-{period}.{extension}\"");
+    ([(header::CONTENT_TYPE, kind.to_string()), (header::CONTENT_DISPOSITION, disposition)], body).into_response()
+}
+
+/// `GET /billing/export`: platform staff, from the console; audited.
+pub async fn console_handler(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+    auth: Option<Extension<AuthContext>>,
+    meta: Option<Extension<ClientMeta>>,
+) -> Result<Response, AppError> {
+    let user = auth.and_then(|Extension(a)| a.user).ok_or(AppError::Unauthorized)?;
+    if !user.role.is_platform_staff() {
+        return Err(AppError::Forbidden);
+    }
+    let (period, format) = asked(&params, Format::Csv, time::OffsetDateTime::now_utc().date())?;
+    let actor = meta.map(|Extension(m)| m).unwrap_or_default().actor(Some(&user));
+    let mut tx = db::begin(&state.heavy_pool, crate::auth::session::scope_for(&user)?).await?;
+    let rows = ssr::figures(&mut tx, period).await?;
+    let event = NewEvent::new("billing.exported").target(&period.to_string()).after(serde_json::json!({
+        "period": period.to_string(), "format": if format == Format::Csv { "csv" } else { "json" }, "tenants": rows.len(),
+    }));
+    record(&mut tx, &actor, event).await?;
+    tx.commit().await?;
+    Ok(answer(period, format, &rows))
+}
+
+/// `GET /api/v1/billing`: machines with a `billing` token; JSON unless `format=csv`.
+pub async fn api_handler(
+    State(machines): State<Arc<Machines>>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let now = time::OffsetDateTime::now_utc();
+    if let Err(refused) = machines.routing.table().authorize(&headers, TokenScope::Billing, now) {
+        return refused.into_response();
+    }
+    let (period, format) = match asked(&params, Format::Json, now.date()) {
+        Ok(a) => a,
+        Err(e) => {
+            // A month not yet begun is well formed but cannot be answered (422);
+            // anything malformed is a bad request (400).
+            let future =
+                params.get("period").is_some_and(|p| Period::parse(p).is_ok()) && e.field_message("period").is_some();
+            let status = if future { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::BAD_REQUEST };
+            let message = match &e {
+                AppError::Invalid(errors) => errors.iter().map(|f| f.message.clone()).collect::<Vec<_>>().join(" "),
+                other => other.to_string(),
+            };
+            return (status, Json(serde_json::json!({ "error": message }))).into_response();
+        }
+    };
+    let figures = async {
+        let mut tx = db::begin(&machines.pool, db::Scope::Platform).await?;
+        let rows = ssr::figures(&mut tx, period).await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(rows)
+    }
+    .await;
+    match figures {
+        Ok(rows) => answer(period, format, &rows),
+        Err(err) => {
+            tracing::error!(error = %err, "billing figures could not be read");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "error": "try again in a moment" })))
+                .into_response()
+        }
+    }
+}
