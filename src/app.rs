@@ -66,14 +66,16 @@ pub fn feature_routes() -> axum::Router<crate::server::state::AppState> {
 pub fn machine_routes(
     routing: std::sync::Arc<crate::routing::Routing>,
     pool: sqlx::PgPool,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 ) -> axum::Router<crate::server::state::AppState> {
     use axum::routing::{get, post};
-    let machines = std::sync::Arc::new(crate::usage::ingest::Machines { routing: routing.clone(), pool });
+    let machines = std::sync::Arc::new(crate::usage::ingest::Machines { routing: routing.clone(), pool, metrics });
     axum::Router::new().route("/route/check", get(crate::routing::check::handler)).with_state(routing).merge(
         axum::Router::new()
             .route("/api/v1/usage", post(crate::usage::ingest::handler))
             .layer(axum::extract::DefaultBodyLimit::max(crate::usage::ingest::MAX_BODY_BYTES))
             .route("/api/v1/billing", get(crate::billing::http::api_handler))
+            .route("/metrics", get(crate::metrics::handler))
             .with_state(machines),
     )
 }

@@ -61,13 +61,9 @@ pub async fn evaluate(conn: &mut PgConnection, tenants: &[Uuid]) -> Result<usize
         });
     }
     let mut usage: HashMap<Uuid, Vec<(String, i64)>> = HashMap::new();
-    for u in sqlx::query!(
-        r#"SELECT DISTINCT ON (tenant_id, metric) tenant_id, metric, value FROM usage_samples
-           WHERE tenant_id = ANY($1) ORDER BY tenant_id, metric, recorded_at DESC"#,
-        tenants
-    )
-    .fetch_all(&mut *conn)
-    .await?
+    for u in sqlx::query!("SELECT tenant_id, metric, value FROM usage_current WHERE tenant_id = ANY($1)", tenants)
+        .fetch_all(&mut *conn)
+        .await?
     {
         if u.metric != Limit::ApiCalls.metric() {
             usage.entry(u.tenant_id).or_default().push((u.metric, u.value));
@@ -253,8 +249,8 @@ pub async fn nearest(conn: &mut PgConnection, limit: i64) -> Result<Vec<NearQuot
              SELECT CASE WHEN o.metric = 'api_calls'
                          THEN (SELECT calls FROM api_calls c WHERE c.tenant_id = o.tenant_id
                                  AND c.month = date_trunc('month', now() AT TIME ZONE 'UTC')::date)
-                         ELSE (SELECT value FROM usage_samples s WHERE s.tenant_id = o.tenant_id AND s.metric = o.metric
-                                 ORDER BY recorded_at DESC LIMIT 1) END AS used) u
+                         ELSE (SELECT value FROM usage_current s WHERE s.tenant_id = o.tenant_id AND s.metric = o.metric)
+                    END AS used) u
            CROSS JOIN LATERAL (
              SELECT quota FROM quota_alerts a WHERE a.tenant_id = o.tenant_id AND a.metric = o.metric
              ORDER BY a.id DESC LIMIT 1) q

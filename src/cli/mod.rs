@@ -250,6 +250,7 @@ async fn serve() -> anyhow_lite::Result<()> {
     crate::usage::ingest::spawn_fold(state.pool.clone());
     crate::webhooks::send::spawn_sender(&state);
     crate::billing::ssr::spawn_closer(state.pool.clone());
+    crate::metrics::tenants::spawn_snapshots(&state);
     startup::spawn_routing(&state);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     tracing::info!(%addr, "Bulkhead console listening on http://{addr}");

@@ -129,7 +129,9 @@ fn identify<'t>(table: &'t Table, base: Option<&str>, headers: &HeaderMap) -> Re
 pub async fn handler(State(routing): State<Arc<Routing>>, request: Request) -> Response {
     let nginx = Query::<CheckQuery>::try_from_uri(request.uri()).is_ok_and(|q| q.proxy.as_deref() == Some("nginx"));
     let table = routing.table();
-    respond(decide(&routing, &table, request.headers(), OffsetDateTime::now_utc()), nginx)
+    let outcome = decide(&routing, &table, request.headers(), OffsetDateTime::now_utc());
+    routing.decisions.note(&outcome);
+    respond(outcome, nginx)
 }
 
 fn respond(outcome: Outcome, nginx: bool) -> Response {

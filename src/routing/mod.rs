@@ -30,6 +30,37 @@ pub struct Routing {
     pub base_domain: Option<String>,
     /// Where the calls of tenants without an instance of their own go.
     pub shared_upstream: String,
+    /// The check's answers, counted by outcome (for `/metrics`).
+    pub decisions: Decisions,
+}
+
+/// The routing check's answers counted by outcome, one atomic each.
+#[derive(Debug, Default)]
+pub struct Decisions([std::sync::atomic::AtomicU64; 6]);
+
+impl Decisions {
+    const NAMES: [&'static str; 6] =
+        ["allowed", "bad_request", "unauthorized", "forbidden", "unknown_tenant", "throttled"];
+
+    /// Counts one answer.
+    pub fn note(&self, outcome: &check::Outcome) {
+        let i = match outcome {
+            check::Outcome::Allowed(..) => 0,
+            check::Outcome::Refused { status, .. } => match status.as_u16() {
+                400 => 1,
+                401 => 2,
+                403 => 3,
+                404 => 4,
+                _ => 5,
+            },
+        };
+        self.0[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Each outcome and how many answers it had.
+    pub fn counts(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        Self::NAMES.iter().zip(&self.0).map(|(n, c)| (*n, c.load(std::sync::atomic::Ordering::Relaxed)))
+    }
 }
 
 impl Routing {
@@ -41,6 +72,7 @@ impl Routing {
             loaded: tokio::sync::watch::channel(0).0,
             base_domain,
             shared_upstream,
+            decisions: Decisions::default(),
         }
     }
 

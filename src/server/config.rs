@@ -97,6 +97,9 @@ pub struct Config {
     /// The waits before each retry of a webhook delivery
     /// (`BULKHEAD_WEBHOOK_RETRY_SECS`, comma-separated; about a day by default).
     pub webhook_retry: Vec<Duration>,
+    /// How many tenants (the fullest, from 50 % of a quota) get series of
+    /// their own in `/metrics` (`BULKHEAD_METRICS_TENANT_SERIES`, 500).
+    pub metrics_tenant_series: usize,
 }
 
 impl std::fmt::Debug for Config {
@@ -153,6 +156,7 @@ impl Default for Config {
             dns_server: None,
             probe_interval: Duration::from_secs(3600),
             retired_signing_keys: Vec::new(),
+            metrics_tenant_series: 500,
             webhook_retry: crate::webhooks::send::SCHEDULE.iter().map(|s| Duration::from_secs(*s)).collect(),
         }
     }

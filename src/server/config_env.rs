@@ -113,6 +113,7 @@ impl Config {
                 ),
             },
             probe_interval: Duration::from_secs(number("BULKHEAD_PROBE_INTERVAL_SECS", 3600u64)?),
+            metrics_tenant_series: number("BULKHEAD_METRICS_TENANT_SERIES", d.metrics_tenant_series)?,
             webhook_retry: match var("BULKHEAD_WEBHOOK_RETRY_SECS") {
                 None => d.webhook_retry.clone(),
                 Some(v) => v

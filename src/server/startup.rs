@@ -122,10 +122,12 @@ pub fn router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         // In the path of every proxied request: no session, no page middleware.
         .merge(
-            machine_routes(state.routing.clone(), state.pool.clone())
+            machine_routes(state.routing.clone(), state.pool.clone(), state.metrics.clone())
                 .route("/livez", get(routes::livez))
                 .route("/.well-known/bulkhead/report-keys", get(routes::report_keys)),
         )
+        // Every request counted and timed, by its route's pattern.
+        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::http::track))
         .with_state(state)
 }
 
@@ -166,6 +168,7 @@ pub fn state(pool: PgPool, config: Config, leptos_options: LeptosOptions) -> App
         secret_checks,
         heavy_pool,
         heavy_work: Arc::default(),
+        metrics: Arc::default(),
     }
 }
 

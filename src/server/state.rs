@@ -23,6 +23,8 @@ pub struct AppState {
     pub heavy_pool: PgPool,
     /// Who is running heavy work now: one at a time per user.
     pub heavy_work: Arc<HeavyWork>,
+    /// What `/metrics` serves.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The users running an export or a verification now.
