@@ -69,15 +69,19 @@ pub fn machine_routes(
     metrics: std::sync::Arc<crate::metrics::Metrics>,
 ) -> axum::Router<crate::server::state::AppState> {
     use axum::routing::{get, post};
-    let machines = std::sync::Arc::new(crate::usage::ingest::Machines { routing: routing.clone(), pool, metrics });
-    axum::Router::new().route("/route/check", get(crate::routing::check::handler)).with_state(routing).merge(
-        axum::Router::new()
-            .route("/api/v1/usage", post(crate::usage::ingest::handler))
-            .layer(axum::extract::DefaultBodyLimit::max(crate::usage::ingest::MAX_BODY_BYTES))
-            .route("/api/v1/billing", get(crate::billing::http::api_handler))
-            .route("/metrics", get(crate::metrics::handler))
-            .with_state(machines),
-    )
+    let sources: crate::metrics::Sources = std::sync::Arc::new((routing.clone(), pool.clone(), metrics));
+    let machines = std::sync::Arc::new(crate::usage::ingest::Machines { routing: routing.clone(), pool });
+    axum::Router::new()
+        .route("/route/check", get(crate::routing::check::handler))
+        .with_state(routing)
+        .merge(
+            axum::Router::new()
+                .route("/api/v1/usage", post(crate::usage::ingest::handler))
+                .layer(axum::extract::DefaultBodyLimit::max(crate::usage::ingest::MAX_BODY_BYTES))
+                .route("/api/v1/billing", get(crate::billing::http::api_handler))
+                .with_state(machines),
+        )
+        .merge(axum::Router::new().route("/metrics", get(crate::metrics::handler)).with_state(sources))
 }
 
 /// The console: every page and where it lives.

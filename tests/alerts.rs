@@ -149,7 +149,11 @@ async fn crossing_80_percent_alerts_once_and_a_failing_receiver_gets_it_exactly_
     assert!(near.contains("/tenants/acme/usage") && near.contains("8 of 10 (80 %)"), "{near}");
 
     // The message waited in the outbox: the sender starts only now, as after a restart.
-    bulkhead::webhooks::send::spawn_sender(&app.state);
+    bulkhead::webhooks::send::spawn_sender(
+        app.pool.clone(),
+        app.state.secrets.clone(),
+        app.state.config.webhook_retry.clone(),
+    );
     wait_for("the fourth attempt to succeed", || receiver.lock().unwrap().taken.len() == 1).await;
     report_users(&app, &token, "acme", 12).await;
     report_users(&app, &token, "acme", 7).await;
@@ -209,7 +213,11 @@ async fn an_endpoint_answering_410_is_turned_off_and_audited() {
         sqlx::query_scalar("SELECT id FROM webhook_endpoints").fetch_one(&app.owner).await.unwrap();
     let to = app.submit(&admin, "change_webhook", &[("id", &endpoint.to_string()), ("change", "test")]).await;
     assert_eq!(to, format!("/settings/webhooks/{endpoint}?done=test"));
-    bulkhead::webhooks::send::spawn_sender(&app.state);
+    bulkhead::webhooks::send::spawn_sender(
+        app.pool.clone(),
+        app.state.secrets.clone(),
+        app.state.config.webhook_retry.clone(),
+    );
     wait_for("the test event's attempt", || receiver.lock().unwrap().seen.len() == 1).await;
     let mut turned_off = false;
     for _ in 0..50 {

@@ -43,7 +43,7 @@ pub async fn evaluate(conn: &mut PgConnection, tenants: &[Uuid]) -> Result<usize
     .fetch_all(&mut *conn)
     .await?;
     let Some(now) = rows.first().map(|r| r.now) else { return Ok(0) };
-    let month = crate::routing::meter::month_of(now);
+    let month = now.date().replace_day(1).expect("every month has a first day");
     let mut overrides: HashMap<Uuid, Vec<Override>> = HashMap::new();
     for o in sqlx::query!(
         "SELECT tenant_id, metric, value, reason, created_at FROM quota_overrides WHERE tenant_id = ANY($1)",

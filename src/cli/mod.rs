@@ -248,9 +248,13 @@ async fn serve() -> anyhow_lite::Result<()> {
     startup::spawn_mail(&state);
     crate::activation::drift::spawn_probes(&state);
     crate::usage::ingest::spawn_fold(state.pool.clone());
-    crate::webhooks::send::spawn_sender(&state);
+    crate::webhooks::send::spawn_sender(state.pool.clone(), state.secrets.clone(), state.config.webhook_retry.clone());
     crate::billing::ssr::spawn_closer(state.pool.clone());
-    crate::metrics::tenants::spawn_snapshots(&state);
+    crate::metrics::tenants::spawn_snapshots(
+        state.pool.clone(),
+        state.metrics.clone(),
+        state.config.metrics_tenant_series,
+    );
     startup::spawn_routing(&state);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     tracing::info!(%addr, "Bulkhead console listening on http://{addr}");

@@ -9,7 +9,7 @@ mod process;
 pub mod tenants;
 
 use crate::domain::token_scope::TokenScope;
-use crate::usage::ingest::Machines;
+use crate::routing::Routing;
 use arc_swap::ArcSwap;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -93,13 +93,17 @@ impl Metrics {
     }
 }
 
+/// What `/metrics` reads: the routing check (its tokens and counts), the pool, the metrics.
+pub type Sources = Arc<(Arc<Routing>, sqlx::PgPool, Arc<Metrics>)>;
+
 /// `GET /metrics`.
-pub async fn handler(State(machines): State<Arc<Machines>>, headers: ::http::HeaderMap) -> Response {
+pub async fn handler(State(sources): State<Sources>, headers: ::http::HeaderMap) -> Response {
+    let (routing, pool, metrics) = &*sources;
     let now = time::OffsetDateTime::now_utc();
-    if let Err(refused) = machines.routing.table().authorize(&headers, TokenScope::Metrics, now) {
+    if let Err(refused) = routing.table().authorize(&headers, TokenScope::Metrics, now) {
         return refused.into_response();
     }
-    let body = machines.metrics.encode(&machines.routing, &machines.pool);
+    let body = metrics.encode(routing, pool);
     ([(::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body)
         .into_response()
 }

@@ -173,8 +173,7 @@ pub async fn snapshot(pool: &PgPool, max_tenants: usize) -> Result<String, sqlx:
 }
 
 /// Reads the snapshot now and every [`EVERY`] after, in the background.
-pub fn spawn_snapshots(state: &crate::server::state::AppState) {
-    let (pool, metrics, max) = (state.pool.clone(), state.metrics.clone(), state.config.metrics_tenant_series);
+pub fn spawn_snapshots(pool: PgPool, metrics: std::sync::Arc<super::Metrics>, max: usize) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -116,6 +116,10 @@ impl std::fmt::Debug for Config {
     }
 }
 
+/// The waits before each retry of a webhook delivery: 5 s, 5 min, 30 min,
+/// 2 h, 5 h, 10 h, 10 h; eight attempts over about 27 hours.
+pub const WEBHOOK_RETRY_SECS: [u64; 7] = [5, 300, 1800, 7200, 18000, 36000, 36000];
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -157,7 +161,7 @@ impl Default for Config {
             probe_interval: Duration::from_secs(3600),
             retired_signing_keys: Vec::new(),
             metrics_tenant_series: 500,
-            webhook_retry: crate::webhooks::send::SCHEDULE.iter().map(|s| Duration::from_secs(*s)).collect(),
+            webhook_retry: WEBHOOK_RETRY_SECS.iter().map(|s| Duration::from_secs(*s)).collect(),
         }
     }
 }

@@ -37,7 +37,6 @@ pub const METRICS: [&str; 5] = ["storage_bytes", "users", "db_connections", "cpu
 pub struct Machines {
     pub routing: Arc<Routing>,
     pub pool: PgPool,
-    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// One sample that passed every check.

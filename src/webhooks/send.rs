@@ -16,9 +16,6 @@ use sqlx::PgPool;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-/// The delays before each retry: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h,
-/// eight attempts over about 27 hours.
-pub const SCHEDULE: [u64; 7] = [5, 300, 1800, 7200, 18000, 36000, 36000];
 /// Deliveries taken at once.
 const BATCH: i64 = 32;
 /// How long an endpoint has to answer.
@@ -62,8 +59,7 @@ pub fn signed_headers(
 }
 
 /// Sends due deliveries every second, forever.
-pub fn spawn_sender(state: &crate::server::state::AppState) {
-    let (pool, secrets, schedule) = (state.pool.clone(), state.secrets.clone(), state.config.webhook_retry.clone());
+pub fn spawn_sender(pool: PgPool, secrets: SecretBox, schedule: Vec<Duration>) {
     tokio::spawn(async move {
         let client = match reqwest::Client::builder()
             .timeout(TIMEOUT)
@@ -272,7 +268,7 @@ mod tests {
 
     #[test]
     fn the_schedule_lasts_about_a_day() {
-        let total: u64 = SCHEDULE.iter().sum();
+        let total: u64 = crate::server::config::WEBHOOK_RETRY_SECS.iter().sum();
         assert!((24 * 3600..30 * 3600).contains(&total), "{total}");
     }
 }
