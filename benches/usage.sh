@@ -18,7 +18,7 @@ psql_admin -q -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE 
 export DATABASE_URL="$(database_url_for $db)"
 "$bin" migrate >/dev/null
 "$bin" tenant seed --count 100000 >/dev/null
-password="bench-$(head -c 12 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')"
+password="usage-page-$(head -c 12 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')"
 printf '%s' "$password" | "$bin" admin create --email bench@example.com --password-stdin >/dev/null
 started=$(date +%s)
 psql "$DATABASE_URL" -q -v ON_ERROR_STOP=1 <<'SQL'

@@ -285,6 +285,21 @@ async fn api_calls_alert_from_the_routing_counts_and_each_tenant_sees_its_own() 
     app.state.routing.flush(&app.pool).await.unwrap();
     assert_eq!(alerts(&app).await.len(), 2);
 
+    // A call past the month's allowance throttles Acme: announced to the webhooks that asked.
+    let admin = app.create_admin("ops@example.com", common::TEST_PASSWORD).await;
+    let endpoint =
+        bulkhead::webhooks::ssr::NewEndpoint::parse("https://ops.example/h", "", &["tenant.throttled"]).unwrap();
+    bulkhead::webhooks::ssr::create(&app.state, &Actor::cli(), admin, endpoint).await.unwrap();
+    assert!(matches!(app.state.routing.meter.admit(acme, 10, now), bulkhead::routing::meter::Admission::Spent { .. }));
+    app.state.routing.flush(&app.pool).await.unwrap();
+    let throttled: Vec<String> =
+        sqlx::query_scalar("SELECT body FROM webhook_messages WHERE event_type = 'tenant.throttled'")
+            .fetch_all(&app.owner)
+            .await
+            .unwrap();
+    assert_eq!(throttled.len(), 1);
+    assert!(throttled[0].contains(&acme.to_string()), "{throttled:?}");
+
     let acme_admin = app.tenant_admin(acme, "admin@acme.example").await;
     let count: i64 = acme_admin.post(app.url("/api/open_alert_count")).send().await.unwrap().json().await.unwrap();
     assert_eq!(count, 1, "a tenant admin counts their own tenant's alerts only");

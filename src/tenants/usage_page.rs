@@ -63,10 +63,11 @@ fn UsageView(report: UsageReport) -> impl IntoView {
         <section aria-labelledby="charts-title">
             <h2 id="charts-title">{format!("Last {CHART_DAYS} days")}</h2>
             <div class="charts">
-                {charts.into_iter().map(|c| view! { <MetricChart chart=c labels=[from.clone(), middle.clone(), to.clone()]/> }).collect_view()}
+                {charts.into_iter().map(|c| view! { <MetricChart chart=c labels=[from.clone(), middle.clone(), to.clone()]/> }.into_any()).collect_view()}
             </div>
         </section>
     }
+    .into_any()
 }
 
 fn meter(l: &EffectiveLimit) -> Option<impl IntoView> {
@@ -131,7 +132,7 @@ fn MetricChart(chart: Chart, labels: [String; 3]) -> impl IntoView {
     let rows = chart
         .days
         .iter()
-        .map(|d| view! { <tr><th scope="row">{d.day.clone()}</th><td class="num">{format(d.average)}</td><td class="num">{format(d.peak)}</td></tr> })
+        .map(|d| view! { <tr><th scope="row">{d.day.clone()}</th><td class="num">{format(d.average)}</td><td class="num">{format(d.peak)}</td></tr> }.into_any())
         .collect_view();
     let (avg_head, peak_head) = if chart.bars { ("Calls", "Calls") } else { ("Average", "Peak") };
     view! {
@@ -150,7 +151,8 @@ fn MetricChart(chart: Chart, labels: [String; 3]) -> impl IntoView {
                         <tbody>{rows}</tbody>
                     </table>
                 </details>
-            })}
+            }.into_any())}
         </figure>
     }
+    .into_any()
 }

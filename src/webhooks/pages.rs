@@ -64,6 +64,7 @@ fn WebhooksView(overview: WebhooksOverview) -> impl IntoView {
         {list}
         {can_edit.then(|| view! { <NewEndpointForm echo/> })}
     }
+    .into_any()
 }
 
 fn state_badge(e: &EndpointRow) -> impl IntoView {
@@ -223,6 +224,7 @@ fn EndpointView(detail: EndpointDetail, change: ServerAction<ChangeWebhook>) -> 
             {log}
         </section>
     }
+    .into_any()
 }
 
 #[component]
@@ -268,4 +270,5 @@ fn DeliveryLine(
             <td>{again}</td>
         </tr>
     }
+    .into_any()
 }
