@@ -101,7 +101,7 @@ test("usage over 80 % raises an alert, reaches a signed webhook, shows on the us
     // The month's billing figures, downloaded as CSV.
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Billing" }).click();
     const month = new Date().toISOString().slice(0, 7);
-    await page.getByLabel("Month").fill(month);
+    await page.getByLabel("Month", { exact: true }).fill(month);
     const downloading = page.waitForEvent("download");
     await page.getByRole("button", { name: "Download" }).click();
     const download = await downloading;

@@ -66,7 +66,11 @@ pub fn Chart(data: ChartData) -> impl IntoView {
             .map(|(_, p)| p)
             .map(|(s, v)| format!("{},{}", round(x(*s as f64 + 0.5)), round(y(*v))))
             .collect::<Vec<_>>();
-        view! { <polyline class="chart-line" points=line.join(" ")/> }.into_any()
+        // The newest value is marked: a series of one point is seen too.
+        let last = points.last().map(|(s, v)| {
+            view! { <circle class="chart-dot" cx=round(x(*s as f64 + 0.5)) cy=round(y(*v)) r="3"/> }
+        });
+        view! { <polyline class="chart-line" points=line.join(" ")/>{last} }.into_any()
     };
     let marks = quota.map(|q| {
         let (yq, yw) = (round(y(q)), round(y(q * 0.8)));
