@@ -201,10 +201,10 @@ async fn a_spent_month_is_refused_until_its_allowance_grows() {
     assert!(page.contains("3 of 3"), "API calls against the quota");
     let dashboard = admin.get(app.url("/")).send().await.unwrap().text().await.unwrap();
     assert!(
-        dashboard.contains(r#"href="/tenants/acme">Acme</a>"#),
-        "the dashboard lists the tenants nearest their quota"
+        dashboard.contains(r#"href="/tenants/acme/usage">Acme</a>"#),
+        "the dashboard lists the tenants nearest their quota, each leading to its usage"
     );
-    assert!(!dashboard.contains(r#"href="/tenants/globex">"#), "and only them");
+    assert!(!dashboard.contains(r#"href="/tenants/globex"#), "and only them");
 
     app.routing_follows("UPDATE quota_overrides SET value = 10").await;
     assert_eq!(check(&app, &token, &host).await.status(), StatusCode::OK, "a larger allowance lifts the refusal");
