@@ -315,3 +315,70 @@ async fn a_tenant_admin_reads_platform_staff_for_who_set_an_override() {
     let json = staff.get(app.url("/tenants/acme/export?format=json")).send().await.unwrap().text().await.unwrap();
     assert!(json.contains(&staff_email), "platform staff see who");
 }
+
+/// The dashboard's figures, as its server function answers them.
+async fn figures(app: &TestApp, client: &reqwest::Client) -> (i64, i64, i64) {
+    let o: serde_json::Value = client.post(app.url("/api/overview")).send().await.unwrap().json().await.unwrap();
+    (o["tenants"].as_i64().unwrap(), o["active_tenants"].as_i64().unwrap(), o["users"].as_i64().unwrap())
+}
+
+/// The same figures counted the slow way.
+async fn counted(app: &TestApp) -> (i64, i64, i64) {
+    sqlx::query_as(
+        "SELECT (SELECT count(*) FROM tenants WHERE status <> 'deleted'), (SELECT count(*) FROM tenants WHERE status = 'active'),
+                (SELECT count(*) FROM users WHERE disabled_at IS NULL)",
+    )
+    .fetch_one(&app.owner)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_dashboards_counters_follow_every_change_to_tenants_and_users() {
+    let app = spawn_app().await;
+    let client = signed_in(&app).await;
+    bulkhead::tenants::ssr::seed(&app.pool, &bulkhead::audit::Actor::cli(), 500).await.unwrap();
+    assert_eq!(figures(&app, &client).await, counted(&app).await);
+    let before = figures(&app, &client).await;
+
+    // Through the console: a new tenant, then suspended; the counters move with each.
+    let to = create(&app, &client, &tenant_form("Counted Co", "counted-co", "standard", "")).await;
+    assert!(to.starts_with("/tenants/counted-co"), "{to}");
+    assert_eq!(figures(&app, &client).await.0, before.0 + 1);
+    // And by any statement at all: many rows at once, tiers, deletions, users.
+    for change in [
+        "UPDATE tenants SET status = 'suspended' WHERE slug = 'counted-co'",
+        "UPDATE tenants SET status = 'active' WHERE status = 'provisioning' AND tier_id = 'free'",
+        "UPDATE tenants SET tier_id = 'premium' WHERE slug LIKE 'seed-1%'",
+        "UPDATE tenants SET status = 'deleted' WHERE slug LIKE 'seed-2%'",
+        "INSERT INTO tenants (slug, name, tier_id, status) VALUES ('gone-a', 'Gone A', 'free', 'active'), ('gone-b', 'Gone B', 'free', 'suspended')",
+        "DELETE FROM tenants WHERE slug LIKE 'gone-%'",
+        "UPDATE tenants SET name = name || ' renamed'",
+        "INSERT INTO users (email, password_hash, role) VALUES ('spare@example.com', 'x', 'platform_auditor'), ('gone@example.com', 'x', 'platform_auditor')",
+        "UPDATE users SET disabled_at = now() WHERE email = 'spare@example.com'",
+        "UPDATE users SET disabled_at = now() WHERE email LIKE '%@example.com' AND email <> 'ops@example.com'",
+        "UPDATE users SET disabled_at = NULL WHERE email = 'spare@example.com'",
+        "DELETE FROM users WHERE email = 'gone@example.com'",
+    ] {
+        sqlx::query(change).execute(&app.owner).await.unwrap_or_else(|e| panic!("{change}: {e}"));
+        assert_eq!(figures(&app, &client).await, counted(&app).await, "after {change}");
+    }
+    let per_tier: Vec<(String, String, i64, i64)> = sqlx::query_as(
+        "SELECT c.status, c.tier_id, c.n, (SELECT count(*) FROM tenants t WHERE t.status = c.status AND t.tier_id = c.tier_id)
+         FROM tenant_counts c ORDER BY 1, 2",
+    )
+    .fetch_all(&app.owner)
+    .await
+    .unwrap();
+    assert!(per_tier.iter().all(|(_, _, kept, real)| kept == real), "{per_tier:?}");
+
+    // The dashboard reads the counters, never counts the tenants: a counter
+    // set apart from the rows shows as it is.
+    sqlx::query("UPDATE tenant_counts SET n = n + 1000 WHERE status = 'active' AND tier_id = 'free'")
+        .execute(&app.owner)
+        .await
+        .unwrap();
+    let (tenants, active, _) = counted(&app).await;
+    let (shown_tenants, shown_active, _) = figures(&app, &client).await;
+    assert_eq!((shown_tenants, shown_active), (tenants + 1000, active + 1000));
+}
