@@ -80,14 +80,24 @@ async fn a_batch_lands_in_hourly_buckets_once_however_often_it_is_sent() {
     .await
     .unwrap();
     assert_eq!((max, sum, n), (300.0, 600.0, 3));
-    let current: i64 = sqlx::query_scalar(
-        "SELECT value FROM usage_samples WHERE tenant_id = $1 AND metric = 'storage' ORDER BY recorded_at DESC LIMIT 1",
-    )
-    .bind(acme)
-    .fetch_one(&app.owner)
-    .await
-    .unwrap();
-    assert_eq!(current, 200, "the newest sample, not the largest");
+    let current = || async {
+        sqlx::query_scalar::<_, i64>("SELECT value FROM usage_current WHERE tenant_id = $1 AND metric = 'storage'")
+            .bind(acme)
+            .fetch_one(&app.owner)
+            .await
+            .unwrap()
+    };
+    assert_eq!(current().await, 200, "the newest sample, not the largest");
+    // A late sample lands in its bucket and leaves the current value alone.
+    let late = json!({ "samples": [
+        { "id": "late-1", "tenant": "acme", "metric": "storage_bytes", "value": 999, "at": at(Duration::hours(5)) },
+    ]});
+    assert_eq!(send(&app, &token, &late).await.0, 200);
+    bulkhead::usage::ingest::fold(&app.pool).await.unwrap();
+    assert_eq!(current().await, 200, "a late sample is not the current usage");
+    // The history is the buckets: one row per tenant, metric and hour, however often a tenant reports.
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM usage_samples").fetch_one(&app.owner).await.unwrap();
+    assert_eq!(rows, 0, "no row per sample or per fold besides the buckets");
 
     // A tenant admin reads their own buckets only.
     let mut tx = bulkhead::server::db::begin(&app.pool, bulkhead::server::db::Scope::Tenant(acme)).await.unwrap();

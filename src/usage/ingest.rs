@@ -205,13 +205,15 @@ pub async fn fold(pool: &PgPool) -> Result<i64, sqlx::Error> {
                samples = h.samples + EXCLUDED.samples
              RETURNING 1),
            current AS (
-             INSERT INTO usage_samples (tenant_id, metric, value, recorded_at)
+             INSERT INTO usage_current AS c (tenant_id, metric, value, recorded_at)
              SELECT DISTINCT ON (tenant_id, metric) tenant_id,
                     CASE metric WHEN 'storage_bytes' THEN 'storage' WHEN 'cpu_millicores' THEN 'cpu'
                                 WHEN 'memory_bytes' THEN 'memory' ELSE metric END,
                     round(value)::bigint, at
                FROM moved ORDER BY tenant_id, metric, at DESC
-             ON CONFLICT DO NOTHING RETURNING 1)
+             ON CONFLICT (tenant_id, metric) DO UPDATE SET value = EXCLUDED.value, recorded_at = EXCLUDED.recorded_at
+               WHERE c.recorded_at <= EXCLUDED.recorded_at
+             RETURNING 1)
            SELECT count(*) AS "folded!", coalesce(array_agg(DISTINCT tenant_id), '{}') AS "tenants!: Vec<Uuid>"
              FROM moved"#
     )
