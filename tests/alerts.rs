@@ -201,6 +201,8 @@ async fn crossing_80_percent_alerts_once_and_a_failing_receiver_gets_it_exactly_
     wait_for("the message sent again", || receiver.lock().unwrap().taken.len() == 4).await;
     let r = receiver.lock().unwrap();
     assert_eq!(r.taken[3], r.taken[0], "the same message, byte for byte");
+    drop(r);
+    assert_eq!(app.count_events("webhook.resent").await, 1, "sending again is audited");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,6 +245,7 @@ async fn an_endpoint_answering_410_is_turned_off_and_audited() {
     let page =
         admin.get(app.url(&format!("/settings/webhooks/{endpoint}"))).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("410 Gone") && page.contains("given up"), "{page}");
+    assert_eq!(app.count_events("webhook.test_sent").await, 2);
 }
 
 #[tokio::test]

@@ -57,7 +57,10 @@ async fn metrics_need_the_scope_and_label_only_the_fullest_tenants() {
     let (status, body) = scrape(&app, Some(&metrics)).await;
     assert_eq!(status, 200);
     assert!(body.ends_with("# EOF\n"), "one complete exposition");
-    let labelled: Vec<&str> = body.lines().filter(|l| l.starts_with("bulkhead_tenant_utilisation_ratio{")).collect();
+    // (A family's series come in no set order.)
+    let mut labelled: Vec<&str> =
+        body.lines().filter(|l| l.starts_with("bulkhead_tenant_utilisation_ratio{")).collect();
+    labelled.sort_unstable();
     assert_eq!(
         labelled,
         [

@@ -6,7 +6,6 @@ use super::level::{self, Kind, Level};
 use super::{AlertRow, NearQuota, OpenAlert};
 use crate::audit::{self, Actor, NewEvent};
 use crate::domain::limits::Limit;
-use crate::quotas::Override;
 use serde_json::json;
 use sqlx::PgConnection;
 use std::collections::HashMap;
@@ -44,22 +43,7 @@ pub async fn evaluate(conn: &mut PgConnection, tenants: &[Uuid]) -> Result<usize
     .await?;
     let Some(now) = rows.first().map(|r| r.now) else { return Ok(0) };
     let month = now.date().replace_day(1).expect("every month has a first day");
-    let mut overrides: HashMap<Uuid, Vec<Override>> = HashMap::new();
-    for o in sqlx::query!(
-        "SELECT tenant_id, metric, value, reason, created_at FROM quota_overrides WHERE tenant_id = ANY($1)",
-        tenants
-    )
-    .fetch_all(&mut *conn)
-    .await?
-    {
-        overrides.entry(o.tenant_id).or_default().push(Override {
-            metric: o.metric,
-            value: o.value,
-            reason: o.reason,
-            by: None,
-            at: o.created_at,
-        });
-    }
+    let overrides = crate::quotas::ssr::overrides_by_tenant(&mut *conn, Some(tenants)).await?;
     let mut usage: HashMap<Uuid, Vec<(String, i64)>> = HashMap::new();
     for u in sqlx::query!("SELECT tenant_id, metric, value FROM usage_current WHERE tenant_id = ANY($1)", tenants)
         .fetch_all(&mut *conn)

@@ -93,6 +93,8 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("webhook.enabled", "Webhook endpoint turned on"),
     ("webhook.disabled", "Webhook endpoint turned off"),
     ("webhook.deleted", "Webhook endpoint removed"),
+    ("webhook.test_sent", "Webhook test event sent"),
+    ("webhook.resent", "Webhook message sent again"),
     ("audit.verified", "Audit chain verified"),
     ("audit.exported", "Audit events exported"),
 ];

@@ -4,7 +4,6 @@
 use super::{ClosedPeriod, Period};
 use crate::audit::{self, Actor, NewEvent};
 use crate::domain::limits::Limit;
-use crate::quotas::Override;
 use crate::server::db::{self, Scope};
 use crate::usage::GAUGES;
 use serde_json::{json, Value};
@@ -61,19 +60,7 @@ pub async fn figures(conn: &mut PgConnection, period: Period) -> Result<Vec<Figu
     {
         gauges.insert((g.tenant_id, g.metric), (g.peak, g.average));
     }
-    let mut overrides: HashMap<Uuid, Vec<Override>> = HashMap::new();
-    for o in sqlx::query!("SELECT tenant_id, metric, value, reason, created_at FROM quota_overrides")
-        .fetch_all(&mut *conn)
-        .await?
-    {
-        overrides.entry(o.tenant_id).or_default().push(Override {
-            metric: o.metric,
-            value: o.value,
-            reason: o.reason,
-            by: None,
-            at: o.created_at,
-        });
-    }
+    let overrides = crate::quotas::ssr::overrides_by_tenant(&mut *conn, None).await?;
     let used: std::collections::HashSet<Uuid> = gauges.keys().map(|(t, _)| *t).collect();
     let tenants = sqlx::query!(
         r#"SELECT t.id, t.slug, t.name, t.tier_id, t.environment, t.status, coalesce(c.calls, 0) AS "calls!"

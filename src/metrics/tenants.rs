@@ -10,7 +10,6 @@
 //! 500 × 18 labelled series plus a few dozen counts.
 
 use crate::domain::limits::Limit;
-use crate::quotas::Override;
 use crate::server::db::{self, Scope};
 use prometheus_client::encoding::text::encode_registry;
 use prometheus_client::metrics::family::Family;
@@ -61,19 +60,7 @@ pub async fn snapshot(pool: &PgPool, max_tenants: usize) -> Result<String, sqlx:
     {
         usage.entry(c.tenant_id).or_default().push((Limit::ApiCalls.metric().to_string(), c.calls));
     }
-    let mut overrides: HashMap<Uuid, Vec<Override>> = HashMap::new();
-    for o in sqlx::query!("SELECT tenant_id, metric, value, reason, created_at FROM quota_overrides")
-        .fetch_all(&mut *tx)
-        .await?
-    {
-        overrides.entry(o.tenant_id).or_default().push(Override {
-            metric: o.metric,
-            value: o.value,
-            reason: o.reason,
-            by: None,
-            at: o.created_at,
-        });
-    }
+    let overrides = crate::quotas::ssr::overrides_by_tenant(&mut *tx, None).await?;
     let open_alerts = crate::alerts::ssr::open_count(&mut tx).await?;
     tx.commit().await?;
 

@@ -1,6 +1,9 @@
 //! Effective quotas: the tier's limit, scaled by the environment for CPU and
 //! memory, and where each value comes from.
 
+#[cfg(feature = "ssr")]
+pub mod ssr;
+
 pub use crate::domain::limits::Limit;
 use crate::tiers::Tier;
 use serde::{Deserialize, Serialize};

@@ -120,14 +120,16 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("request", method = %req.method(), path = %path, request_id = %id)
         }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        // Every console request counted and timed, by its route's pattern. Not the
+        // machine endpoints merged below: the routing check, in the path of every
+        // proxied request, is counted by its own atomics (routing decisions).
+        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::http::track))
         // In the path of every proxied request: no session, no page middleware.
         .merge(
             machine_routes(state.routing.clone(), state.pool.clone(), state.metrics.clone())
                 .route("/livez", get(routes::livez))
                 .route("/.well-known/bulkhead/report-keys", get(routes::report_keys)),
         )
-        // Every request counted and timed, by its route's pattern.
-        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::http::track))
         .with_state(state)
 }
 

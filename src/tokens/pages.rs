@@ -3,7 +3,7 @@
 use super::{api_tokens, CreateApiToken, RevokeApiToken, TokenRow, TokensOverview};
 use crate::domain::token_scope::TokenScope;
 use crate::ui::form::{Echo, ECHO_PARAM};
-use crate::ui::{format_time, Badge, Button, EmptyState, Flash, FlashKind, FormField, Loaded, Table};
+use crate::ui::{format_time, Badge, Button, EmptyState, Flash, FlashKind, FormField, Loaded, ShownOnce, Table};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -33,14 +33,7 @@ pub fn TokensPage() -> impl IntoView {
 fn TokensView(overview: TokensOverview) -> impl IntoView {
     let TokensOverview { tokens, echo, fresh, can_edit } = overview;
     let echo = Echo::new(echo);
-    let fresh = fresh.map(|token| {
-        view! {
-            <div class="flash flash-success" role="status">
-                <p>"Token created. Copy it now: it is shown only this once, and Bulkhead keeps only its hash."</p>
-                <p><code class="secret" aria-label="New API token">{token}</code></p>
-            </div>
-        }
-    });
+    let fresh = fresh.map(|token| view! { <ShownOnce message="Token created. Copy it now: it is shown only this once, and Bulkhead keeps only its hash." label="New API token" secret=token/> });
     let list = if tokens.is_empty() {
         view! { <EmptyState title="No API tokens yet" hint="Make one for each machine that calls Bulkhead, named after it."/> }.into_any()
     } else {

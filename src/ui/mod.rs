@@ -165,6 +165,18 @@ pub fn MeterBar(label: String, used: f64, limit: f64, #[prop(into)] caption: Str
     }
 }
 
+/// A secret just made, shown this once in a success message, labelled for
+/// whoever copies it (an API token, a webhook's signing secret).
+#[component]
+pub fn ShownOnce(message: &'static str, label: &'static str, secret: String) -> impl IntoView {
+    view! {
+        <div class="flash flash-success" role="status">
+            <p>{message}</p>
+            <p><code class="secret" aria-label=label>{secret}</code></p>
+        </div>
+    }
+}
+
 /// A table with a caption and sticky headers; numeric columns are right-aligned by CSS class.
 #[component]
 pub fn Table(caption: &'static str, headers: Vec<(String, bool)>, children: Children) -> impl IntoView {

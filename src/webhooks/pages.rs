@@ -7,7 +7,9 @@ use super::{
     EndpointRow, WebhooksOverview, EVENT_TYPES,
 };
 use crate::ui::form::{Echo, ECHO_PARAM};
-use crate::ui::{format_time, Badge, Button, ButtonKind, EmptyState, Flash, FlashKind, FormField, Loaded, Table};
+use crate::ui::{
+    format_time, Badge, Button, ButtonKind, EmptyState, Flash, FlashKind, FormField, Loaded, ShownOnce, Table,
+};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -36,14 +38,7 @@ pub fn WebhooksPage() -> impl IntoView {
 fn WebhooksView(overview: WebhooksOverview) -> impl IntoView {
     let WebhooksOverview { endpoints, echo, fresh, can_edit } = overview;
     let echo = Echo::new(echo);
-    let fresh = fresh.map(|secret| {
-        view! {
-            <div class="flash flash-success" role="status">
-                <p>"Endpoint added. Copy its signing secret now: it is shown only this once."</p>
-                <p><code class="secret" aria-label="New signing secret">{secret}</code></p>
-            </div>
-        }
-    });
+    let fresh = fresh.map(|secret| view! { <ShownOnce message="Endpoint added. Copy its signing secret now: it is shown only this once." label="New signing secret" secret=secret/> });
     let list = if endpoints.is_empty() {
         view! { <EmptyState title="No webhook endpoints yet" hint="Add the address of the system that should hear of alerts and billing periods."/> }.into_any()
     } else {

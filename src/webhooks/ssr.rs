@@ -214,7 +214,7 @@ pub enum Done {
     Stayed(&'static str),
 }
 
-/// Applies `change` to endpoint `id` (audited when it changes the endpoint).
+/// Applies `change` to endpoint `id`, audited in the same transaction.
 pub async fn change(pool: &PgPool, actor: &Actor, id: Uuid, change: Change) -> Result<Done, AppError> {
     let mut tx = db::begin(pool, Scope::Platform).await?;
     let url = sqlx::query_scalar!("SELECT url FROM webhook_endpoints WHERE id = $1 FOR UPDATE", id)
@@ -247,6 +247,8 @@ pub async fn change(pool: &PgPool, actor: &Actor, id: Uuid, change: Change) -> R
         Change::SendTest => {
             let data = json!({ "endpoint": id, "note": "A test event sent from the console." });
             super::outbox::enqueue_to(&mut tx, id, "webhook.test", data).await?;
+            audit::record(&mut tx, actor, NewEvent::new("webhook.test_sent").target(&url).after(json!({ "id": id })))
+                .await?;
             Done::Stayed("test")
         }
         Change::SendAgain(delivery) => {
@@ -260,6 +262,8 @@ pub async fn change(pool: &PgPool, actor: &Actor, id: Uuid, change: Change) -> R
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(AppError::NotFound)?;
+            let event = NewEvent::new("webhook.resent").target(&url).after(json!({ "id": id, "delivery": delivery }));
+            audit::record(&mut tx, actor, event).await?;
             Done::Stayed("again")
         }
     };
