@@ -23,10 +23,9 @@ use crate::alerts::NearQuota;
 /// The dashboard's figures, for platform staff.
 #[server(endpoint = "overview")]
 pub async fn load_overview() -> Result<Overview, AppError> {
-    use crate::server::db::begin;
     let user = crate::auth::session::require_platform_staff().await?;
     let state = crate::server::state::app_state()?;
-    let mut tx = begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
+    let mut tx = crate::server::db::read(&state.pool, crate::auth::session::scope_for(&user)?).await?;
     // Counters kept by the statements that change tenants and users: a few
     // rows read, never 100,000 counted.
     let counts = sqlx::query!(
@@ -38,7 +37,7 @@ pub async fn load_overview() -> Result<Overview, AppError> {
     .await?;
     let recent_events = crate::audit::recent(&mut tx, 10).await?;
     let near_quota = crate::alerts::ssr::nearest(&mut tx, 10).await?;
-    tx.commit().await?;
+    tx.done().await?;
     Ok(Overview {
         tenants: counts.tenants,
         active_tenants: counts.active,

@@ -148,6 +148,53 @@ async fn the_audit_chain_verifies_and_names_the_first_tampered_event() {
     assert_eq!(report, audit::ChainReport { checked: 5, first_broken: Some(3) });
 }
 
+/// The chain is recomputed outside the database; on content that jsonb
+/// renders in its own way (escapes, numbers, key order, nesting, NULLs)
+/// it must agree with the database's own digest, event by event.
+#[tokio::test]
+async fn the_chain_is_checked_outside_the_database_exactly_as_inside() {
+    let (pool, owner) = setup().await;
+    let a = make_tenant(&owner, "alpha").await;
+    let awkward = [
+        "quote \" backslash \\ slash / tab \t newline \n cr \r",
+        "controls \u{1} \u{8} \u{c} \u{1f} del \u{7f}",
+        "unicode é ß 漢字 🙂 \u{2028} \u{2029}",
+        "",
+    ];
+    for (i, text) in awkward.iter().enumerate() {
+        let actor = Actor {
+            user_id: (i % 2 == 0).then(Uuid::new_v4),
+            email: Some(format!("{text}@example.com")),
+            role: (i == 1).then(|| "platform_admin".to_string()),
+            ip: (i != 2).then(|| "2001:db8::1".to_string()),
+            user_agent: Some(text.to_string()),
+        };
+        let mut event = NewEvent::new("test.awkward").target(*text).after(json!({
+            "text": text, "zeta": 1.50, "alpha": [1, 2.0, -0.0, 1e300, 12345678901234567890u64, null, true],
+            "nested": { "b": { "": "empty key" }, "a": text, "aa": 0.1 }, "k": "é"
+        }));
+        if i % 2 == 1 {
+            event = event.tenant(a).before(json!([text, {}, [], "\\u0041 stays as written"]));
+        }
+        let mut tx = db::begin(&pool, Scope::Platform).await.unwrap();
+        audit::record(&mut tx, &actor, event).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    let mut tx = db::begin(&pool, Scope::Platform).await.unwrap();
+    assert_eq!(audit::verify_chain(&mut tx).await.unwrap(), audit::ChainReport { checked: 4, first_broken: None });
+    tx.commit().await.unwrap();
+    // And a change the owner makes deep in a document is found where it is.
+    sqlx::query("UPDATE audit_events SET after = jsonb_set(after, '{nested,aa}', '0.10') WHERE id = 3")
+        .execute(&owner)
+        .await
+        .unwrap();
+    let mut tx = db::begin(&pool, Scope::Platform).await.unwrap();
+    assert_eq!(audit::verify_chain(&mut tx).await.unwrap(), audit::ChainReport { checked: 4, first_broken: Some(3) });
+    let in_database: Option<i64> =
+        sqlx::query_scalar("SELECT first_broken FROM audit_verify()").fetch_one(&owner).await.unwrap();
+    assert_eq!(in_database, Some(3), "the database's own check agrees");
+}
+
 #[tokio::test]
 async fn the_trigger_refuses_changes_from_anyone_but_the_owner_even_a_superuser() {
     let (pool, owner) = setup().await;

@@ -108,9 +108,9 @@ const FRESH_QUEUE_KEY: &str = "fresh_queue_password";
 pub async fn activation(slug: String) -> Result<ActivationView, AppError> {
     let user = crate::auth::session::require_user().await?;
     let state = crate::server::state::app_state()?;
-    let mut tx = crate::server::db::begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
+    let mut tx = crate::server::db::read(&state.pool, crate::auth::session::scope_for(&user)?).await?;
     let mut view = ssr::view(&mut tx, &slug).await?.ok_or(AppError::NotFound)?;
-    tx.commit().await?;
+    tx.done().await?;
     view.can_run = user.role == crate::auth::Role::PlatformAdmin;
     let session = crate::auth::session::extract::<tower_sessions::Session>().await?;
     let sealed: Option<Vec<u8>> = session.get(FRESH_QUEUE_KEY).await?;

@@ -83,10 +83,10 @@ pub struct AlertsOverview {
 pub async fn quota_alerts() -> Result<AlertsOverview, AppError> {
     let user = crate::auth::session::require_user().await?;
     let state = crate::server::state::app_state()?;
-    let mut tx = crate::server::db::begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
+    let mut tx = crate::server::db::read(&state.pool, crate::auth::session::scope_for(&user)?).await?;
     let open = ssr::open(&mut tx).await?;
     let recent = ssr::recent(&mut tx, 100).await?;
-    tx.commit().await?;
+    tx.done().await?;
     Ok(AlertsOverview { open, recent })
 }
 
@@ -95,8 +95,8 @@ pub async fn quota_alerts() -> Result<AlertsOverview, AppError> {
 pub async fn open_alert_count() -> Result<i64, AppError> {
     let user = crate::auth::session::require_user().await?;
     let state = crate::server::state::app_state()?;
-    let mut tx = crate::server::db::begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
+    let mut tx = crate::server::db::read(&state.pool, crate::auth::session::scope_for(&user)?).await?;
     let n = ssr::open_count(&mut tx).await?;
-    tx.commit().await?;
+    tx.done().await?;
     Ok(n)
 }

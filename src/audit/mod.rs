@@ -6,6 +6,8 @@
 //! in the reader's scope and filters only by what the reader asked for.
 
 #[cfg(feature = "ssr")]
+pub mod chain;
+#[cfg(feature = "ssr")]
 pub mod checkpoint;
 pub mod diff;
 #[cfg(feature = "ssr")]
@@ -14,9 +16,11 @@ mod pages;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 
+#[cfg(feature = "ssr")]
+pub use chain::verify_chain;
 pub use pages::{get_audit_event, list_audit_events, verify_audit_chain, AuditEventPage, AuditPage, AuditVerifyPage};
 #[cfg(feature = "ssr")]
-pub use ssr::{recent, record, verify_chain, Actor, ChainReport, NewEvent};
+pub use ssr::{recent, record, Actor, ChainReport, NewEvent};
 
 use crate::error::{AppError, FieldError};
 use crate::ui::url_encode;

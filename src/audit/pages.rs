@@ -23,9 +23,9 @@ pub async fn list_audit_events(
     let query = AuditQuery::parse(tenant, actor, action, from, to, before)?;
     let user = crate::auth::session::require_user().await?;
     let state = crate::server::state::app_state()?;
-    let mut tx = crate::server::db::begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
+    let mut tx = crate::server::db::read(&state.pool, crate::auth::session::scope_for(&user)?).await?;
     let page = super::ssr::list(&mut tx, &query).await?;
-    tx.commit().await?;
+    tx.done().await?;
     Ok(page)
 }
 
@@ -34,9 +34,9 @@ pub async fn list_audit_events(
 pub async fn get_audit_event(id: i64) -> Result<EventDetail, AppError> {
     let user = crate::auth::session::require_user().await?;
     let state = crate::server::state::app_state()?;
-    let mut tx = crate::server::db::begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
+    let mut tx = crate::server::db::read(&state.pool, crate::auth::session::scope_for(&user)?).await?;
     let event = super::ssr::detail(&mut tx, id).await?.ok_or(AppError::NotFound)?;
-    tx.commit().await?;
+    tx.done().await?;
     Ok(event)
 }
 
@@ -51,7 +51,7 @@ pub async fn verify_audit_chain() -> Result<Verification, AppError> {
     let _turn = state.heavy_work.start(user.id)?;
     let started = std::time::Instant::now();
     let mut tx = crate::server::db::begin(&state.heavy_pool, crate::auth::session::scope_for(&user)?).await?;
-    let report = super::ssr::verify_chain(&mut tx).await?;
+    let report = super::chain::verify_chain(&mut tx).await?;
     let millis = started.elapsed().as_millis() as u64;
     super::ssr::record(
         &mut tx,

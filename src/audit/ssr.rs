@@ -234,18 +234,3 @@ pub struct ChainReport {
     /// before (or, when the newest events were removed, the first missing id).
     pub first_broken: Option<i64>,
 }
-
-/// Recomputes every event's hash in id order (the database function
-/// `audit_verify`, which sees the whole trail whatever the caller's scope).
-pub async fn verify_chain(conn: &mut PgConnection) -> Result<ChainReport, sqlx::Error> {
-    let row =
-        sqlx::query!(r#"SELECT checked AS "checked!", first_broken FROM audit_verify()"#).fetch_one(&mut *conn).await?;
-    // A history re-chained by the owner passes the chain check; the signed
-    // checkpoints kept beside it do not.
-    let rewritten = super::checkpoint::first_rewritten(conn).await?;
-    let first_broken = match (row.first_broken, rewritten) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
-    Ok(ChainReport { checked: row.checked, first_broken })
-}

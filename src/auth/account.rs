@@ -96,7 +96,7 @@ pub mod ssr {
     use uuid::Uuid;
 
     pub async fn view(state: &AppState, user: &CurrentUser) -> Result<AccountView, AppError> {
-        let mut tx = db::begin(&state.pool, Scope::Auth).await?;
+        let mut tx = db::read(&state.pool, Scope::Auth).await?;
         let row = sqlx::query!(
             r#"SELECT totp_enrolled_at IS NOT NULL AS "mfa!",
                       (SELECT count(*) FROM recovery_codes r WHERE r.user_id = u.id AND r.used_at IS NULL) AS "left!"
@@ -105,7 +105,7 @@ pub mod ssr {
         )
         .fetch_one(&mut *tx)
         .await?;
-        tx.commit().await?;
+        tx.done().await?;
         Ok(AccountView { email: user.email.clone(), mfa: row.mfa, recovery_codes_left: row.left })
     }
 

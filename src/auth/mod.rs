@@ -4,6 +4,8 @@ pub mod account;
 mod account_page;
 pub mod email;
 #[cfg(feature = "ssr")]
+pub mod held;
+#[cfg(feature = "ssr")]
 pub mod link_token;
 pub mod mfa;
 mod mfa_pages;
@@ -16,6 +18,8 @@ pub mod reauth;
 pub mod request;
 #[cfg(feature = "ssr")]
 pub mod session;
+#[cfg(feature = "ssr")]
+pub mod session_store;
 #[cfg(feature = "ssr")]
 pub mod sign_in_state;
 #[cfg(feature = "ssr")]

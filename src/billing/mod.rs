@@ -86,9 +86,9 @@ pub struct BillingOverview {
 pub async fn billing_periods() -> Result<BillingOverview, AppError> {
     let user = crate::auth::session::require_platform_staff().await?;
     let state = crate::server::state::app_state()?;
-    let mut tx = crate::server::db::begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
+    let mut tx = crate::server::db::read(&state.pool, crate::auth::session::scope_for(&user)?).await?;
     let closed = ssr::closed(&mut tx).await?;
-    tx.commit().await?;
+    tx.done().await?;
     let last_month = Period::of(time::OffsetDateTime::now_utc().date()).previous().to_string();
     Ok(BillingOverview { last_month, closed })
 }

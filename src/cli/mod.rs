@@ -244,6 +244,7 @@ async fn serve() -> anyhow_lite::Result<()> {
     }
     let state = startup::state(pool, config, options);
     startup::spawn_cleanup(&state);
+    startup::spawn_sessions(&state);
     startup::spawn_checkpoints(&state);
     startup::spawn_mail(&state);
     crate::activation::drift::spawn_probes(&state);

@@ -111,7 +111,8 @@ const CHANNEL: &str = "bulkhead_routing";
 /// `flush_every`, until the process ends.
 pub fn spawn(routing: Arc<Routing>, pool: PgPool, flush_every: Duration) {
     let (r, p) = (routing.clone(), pool.clone());
-    tokio::spawn(async move { follow(r, p).await });
+    let listen_pool = crate::server::db::side_pool(&pool, 1);
+    tokio::spawn(async move { follow(r, p, listen_pool).await });
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(flush_every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -127,10 +128,10 @@ pub fn spawn(routing: Arc<Routing>, pool: PgPool, flush_every: Duration) {
 
 /// Listens for changes and reloads the table after each burst of them; after a
 /// lost connection, reconnects and reloads in full (a change may have been missed).
-async fn follow(routing: Arc<Routing>, pool: PgPool) {
+async fn follow(routing: Arc<Routing>, pool: PgPool, listen_pool: PgPool) {
     loop {
         let result = async {
-            let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
+            let mut listener = sqlx::postgres::PgListener::connect_with(&listen_pool).await?;
             listener.listen(CHANNEL).await?;
             routing.reload(&pool).await?;
             loop {

@@ -8,8 +8,10 @@
 //! `bulkhead_tenant` with `app.tenant_id` set for that transaction only.
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Executor, PgPool, Postgres, Transaction};
+use sqlx::{Executor, PgConnection, PgPool, Postgres, Transaction};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -32,8 +34,16 @@ pub const APP_ROLE: &str = "bulkhead_app";
 /// Opens the runtime pool. Connections are made lazily, so the server starts
 /// (and `/readyz` reports) while the database is down, and recovers when it returns.
 pub fn connect(database_url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    Ok(connect_counting(database_url, max_connections)?.0)
+}
+
+/// [`connect`], with a count of the times a connection went back to the pool
+/// (one per transaction or statement run on the pool).
+pub fn connect_counting(database_url: &str, max_connections: u32) -> Result<(PgPool, Arc<AtomicU64>), sqlx::Error> {
     let options = PgConnectOptions::from_str(database_url)?.application_name("bulkhead");
-    Ok(PgPoolOptions::new()
+    let returned = Arc::new(AtomicU64::new(0));
+    let counter = returned.clone();
+    let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(3))
         .after_connect(|conn, _meta| {
@@ -42,7 +52,12 @@ pub fn connect(database_url: &str, max_connections: u32) -> Result<PgPool, sqlx:
                 Ok(())
             })
         })
-        .connect_lazy_with(options))
+        .after_release(move |_conn, _meta| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            Box::pin(async { Ok(true) })
+        })
+        .connect_lazy_with(options);
+    Ok((pool, returned))
 }
 
 /// A small pool beside `pool`, to the same database, for heavy reads (audit
@@ -58,6 +73,23 @@ pub fn heavy_pool(pool: &PgPool, max_connections: u32, statement_timeout: Durati
             Box::pin(async move {
                 conn.execute("SET ROLE bulkhead_app").await?;
                 conn.execute(format!("SET statement_timeout = {millis}").as_str()).await?;
+                Ok(())
+            })
+        })
+        .connect_lazy_with(options)
+}
+
+/// A pool beside `pool`, to the same database, for connections held for good
+/// (a `LISTEN`ing connection): the console's own pool never lends one of its
+/// connections forever, so a pool of one still serves every page.
+pub fn side_pool(pool: &PgPool, max_connections: u32) -> PgPool {
+    let options = (*pool.connect_options()).clone().application_name("bulkhead listener");
+    PgPoolOptions::new()
+        .max_connections(max_connections.max(1))
+        .acquire_timeout(Duration::from_secs(3))
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                conn.execute("SET ROLE bulkhead_app").await?;
                 Ok(())
             })
         })
@@ -103,6 +135,12 @@ pub async fn login_role_problem(pool: &PgPool) -> Result<Option<String>, sqlx::E
 /// Begins a transaction in the given scope.
 pub async fn begin(pool: &PgPool, scope: Scope) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    enter(&mut tx, scope).await?;
+    Ok(tx)
+}
+
+/// Takes `scope`'s role (and tenant) for the rest of the transaction.
+async fn enter(tx: &mut Transaction<'static, Postgres>, scope: Scope) -> Result<(), sqlx::Error> {
     match scope {
         Scope::Auth => {
             tx.execute("SET LOCAL ROLE bulkhead_auth").await?;
@@ -117,9 +155,120 @@ pub async fn begin(pool: &PgPool, scope: Scope) -> Result<Transaction<'static, P
             tx.execute("SET LOCAL ROLE bulkhead_tenant").await?;
             sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
                 .bind(tenant_id.to_string())
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
         }
     }
+    Ok(())
+}
+
+/// The reads of one page. Every resource of a server-rendered page reads
+/// through one read-only transaction in the reader's scope, begun by the
+/// first of them and committed once the page is rendered: a page view costs
+/// one transaction and one pooled connection, however many resources it has.
+#[derive(Clone, Default)]
+pub struct PageReads(Arc<tokio::sync::Mutex<PageTx>>);
+
+#[derive(Default)]
+enum PageTx {
+    #[default]
+    NotBegun,
+    Open(Scope, Transaction<'static, Postgres>),
+    Finished,
+}
+
+impl PageReads {
+    /// Commits the page's transaction, if any reader began one; readers that
+    /// come later read in a transaction of their own.
+    pub async fn finish(&self) -> Result<(), sqlx::Error> {
+        let mut page = self.0.lock().await;
+        match std::mem::replace(&mut *page, PageTx::Finished) {
+            PageTx::Open(_, tx) => tx.commit().await,
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A read-only transaction: the page's (see [`PageReads`]) when the request
+/// renders a page and reads in the same scope, else its own.
+pub struct Reads(ReadsTx);
+
+enum ReadsTx {
+    Own(Transaction<'static, Postgres>),
+    Page(tokio::sync::OwnedMutexGuard<PageTx>),
+}
+
+impl std::ops::Deref for Reads {
+    type Target = PgConnection;
+    fn deref(&self) -> &PgConnection {
+        match &self.0 {
+            ReadsTx::Own(tx) => tx,
+            ReadsTx::Page(page) => match &**page {
+                PageTx::Open(_, tx) => tx,
+                _ => unreachable!("a page's reads hold an open transaction"),
+            },
+        }
+    }
+}
+
+impl std::ops::DerefMut for Reads {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        match &mut self.0 {
+            ReadsTx::Own(tx) => tx,
+            ReadsTx::Page(page) => match &mut **page {
+                PageTx::Open(_, tx) => tx,
+                _ => unreachable!("a page's reads hold an open transaction"),
+            },
+        }
+    }
+}
+
+impl Reads {
+    /// Ends the reads: commits a transaction of its own, leaves the page's
+    /// open for the page's next resource.
+    pub async fn done(self) -> Result<(), sqlx::Error> {
+        match self.0 {
+            ReadsTx::Own(tx) => tx.commit().await,
+            ReadsTx::Page(_) => Ok(()),
+        }
+    }
+}
+
+async fn begin_read(pool: &PgPool, scope: Scope) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    tx.execute("SET TRANSACTION READ ONLY").await?;
+    enter(&mut tx, scope).await?;
     Ok(tx)
+}
+
+/// Reads in `scope`, through the page's transaction when this runs while a
+/// page renders (a server function called by a resource on the server); the
+/// transaction takes each reader's scope in turn (`SET LOCAL ROLE`, and the
+/// tenant), so Row-Level Security judges every read as before.
+///
+/// A reader must not ask for another `read` while it holds one: the page's
+/// transaction is lent to one reader at a time.
+pub async fn read(pool: &PgPool, scope: Scope) -> Result<Reads, sqlx::Error> {
+    let page = leptos::prelude::use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<PageReads>().cloned());
+    if let Some(page) = page {
+        let mut held = page.0.lock_owned().await;
+        match &mut *held {
+            PageTx::NotBegun => {
+                *held = PageTx::Open(scope, begin_read(pool, scope).await?);
+                return Ok(Reads(ReadsTx::Page(held)));
+            }
+            PageTx::Open(open, tx) => {
+                // Another reader's scope: the same transaction takes this one's
+                // role (and tenant) until the next reader.
+                if *open != scope {
+                    enter(tx, scope).await?;
+                    *open = scope;
+                }
+                return Ok(Reads(ReadsTx::Page(held)));
+            }
+            PageTx::Finished => {}
+        }
+    }
+    Ok(Reads(ReadsTx::Own(begin_read(pool, scope).await?)))
 }

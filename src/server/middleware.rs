@@ -124,7 +124,18 @@ pub async fn auth_gate(State(state): State<AppState>, session: Session, mut req:
         }
     }
     req.extensions_mut().insert(AuthContext { user: check.user });
+    // A page's resources read through one transaction, committed once the
+    // page is rendered (pages render whole before they are sent).
+    let page_reads = is_page.then(super::db::PageReads::default);
+    if let Some(reads) = &page_reads {
+        req.extensions_mut().insert(reads.clone());
+    }
     let mut res = next.run(req).await;
+    if let Some(reads) = page_reads {
+        if let Err(err) = reads.finish().await {
+            tracing::warn!(error = %err, %path, "a page's reads could not be committed");
+        }
+    }
     if is_page {
         // Pages show personal data: never cache them.
         res.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));

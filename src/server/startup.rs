@@ -7,6 +7,7 @@ use super::request_id;
 use super::routes;
 use super::state::AppState;
 use crate::app::{feature_routes, machine_routes, shell, App};
+use crate::auth::session_store::HeldStore;
 use axum::{
     body::Body,
     extract::{Request, State},
@@ -69,7 +70,7 @@ fn route_list() -> Vec<AxumRouteListing> {
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
     let routes = route_list();
-    let store = PostgresStore::new(state.pool.clone());
+    let store = HeldStore::new(PostgresStore::new(state.pool.clone()), state.sessions.clone());
     let sessions = SessionManagerLayer::new(store)
         .with_name(config.session_cookie_name())
         .with_secure(config.secure_cookies())
@@ -170,8 +171,15 @@ pub fn state(pool: PgPool, config: Config, leptos_options: LeptosOptions) -> App
         secret_checks,
         heavy_pool,
         heavy_work: Arc::default(),
+        sessions: Arc::default(),
         metrics: Arc::default(),
     }
+}
+
+/// Holds checked sessions in memory, following the database's notices, and
+/// writes their idle clocks in the background.
+pub fn spawn_sessions(state: &AppState) {
+    crate::auth::held::spawn(state.sessions.clone(), &state.pool, state.config.session_idle_timeout);
 }
 
 /// Keeps the routing check's table in step with the database and writes its

@@ -23,6 +23,9 @@ pub struct AppState {
     pub heavy_pool: PgPool,
     /// Who is running heavy work now: one at a time per user.
     pub heavy_work: Arc<HeavyWork>,
+    /// The sessions this instance has checked, held until the database
+    /// notices a change.
+    pub sessions: Arc<crate::auth::held::HeldSessions>,
     /// What `/metrics` serves.
     pub metrics: Arc<crate::metrics::Metrics>,
 }

@@ -33,7 +33,7 @@ pub async fn list(
     user: &CurrentUser,
     slug: &str,
 ) -> Result<AdminsOverview, AppError> {
-    let mut tx = db::begin(&state.pool, scope_for(user)?).await?;
+    let mut tx = db::read(&state.pool, scope_for(user)?).await?;
     let (tenant_id, _) = tenant(&mut tx, slug).await?;
     let admins = sqlx::query_as!(
         AdminRow,
@@ -56,7 +56,7 @@ pub async fn list(
     )
     .fetch_all(&mut *tx)
     .await?;
-    tx.commit().await?;
+    tx.done().await?;
     // The link is shown on the next view of the page of the tenant it was
     // made for, and then no more. "Next view" lasts a few seconds: a page
     // may ask twice while it renders and hydrates.

@@ -84,9 +84,9 @@ pub async fn list_tenants(
     let filter = ssr::ListFilter::parse(q, tier, status, isolation, sort, after)?;
     let user = crate::auth::session::require_platform_staff().await?;
     let state = crate::server::state::app_state()?;
-    let mut tx = crate::server::db::begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
+    let mut tx = crate::server::db::read(&state.pool, crate::auth::session::scope_for(&user)?).await?;
     let page = ssr::list(&mut tx, &filter).await?;
-    tx.commit().await?;
+    tx.done().await?;
     Ok(page)
 }
 
@@ -121,7 +121,7 @@ pub async fn my_tenant() -> Result<TenantDetail, AppError> {
 #[cfg(feature = "ssr")]
 async fn tenant_for(user: &crate::auth::CurrentUser, slug: Option<String>) -> Result<TenantDetail, AppError> {
     let state = crate::server::state::app_state()?;
-    let mut tx = crate::server::db::begin(&state.pool, crate::auth::session::scope_for(user)?).await?;
+    let mut tx = crate::server::db::read(&state.pool, crate::auth::session::scope_for(user)?).await?;
     let slug = match slug {
         Some(s) => s,
         None => {
@@ -129,7 +129,7 @@ async fn tenant_for(user: &crate::auth::CurrentUser, slug: Option<String>) -> Re
         }
     };
     let mut detail = ssr::detail(&mut tx, &slug).await?.ok_or(AppError::NotFound)?;
-    tx.commit().await?;
+    tx.done().await?;
     detail.can_edit = user.role == crate::auth::Role::PlatformAdmin && detail.tenant.status != TenantStatus::Deleted;
     detail.viewer_is_staff = user.role.is_platform_staff();
     Ok(detail)

@@ -17,7 +17,7 @@ use leptos_router::hooks::use_params_map;
 pub async fn tenant_usage(slug: Option<String>) -> Result<UsageReport, AppError> {
     let user = crate::auth::session::require_user().await?;
     let state = crate::server::state::app_state()?;
-    let mut tx = crate::server::db::begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
+    let mut tx = crate::server::db::read(&state.pool, crate::auth::session::scope_for(&user)?).await?;
     let slug = match slug.filter(|s| !s.is_empty()) {
         Some(s) => crate::domain::slug::Slug::parse(&s).map_err(|_| AppError::NotFound)?.to_string(),
         None => {
@@ -26,7 +26,7 @@ pub async fn tenant_usage(slug: Option<String>) -> Result<UsageReport, AppError>
     };
     let detail = super::ssr::detail(&mut tx, &slug).await?.ok_or(AppError::NotFound)?;
     let (from, to, charts) = crate::usage::ssr::charts(&mut tx, detail.tenant.id, &detail.limits).await?;
-    tx.commit().await?;
+    tx.done().await?;
     Ok(UsageReport { slug: detail.tenant.slug, name: detail.tenant.name, limits: detail.limits, from, to, charts })
 }
 

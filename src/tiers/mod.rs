@@ -58,13 +58,12 @@ pub mod ssr;
 /// The catalogue, for signed-in staff.
 #[server(endpoint = "tiers")]
 pub async fn list_tiers() -> Result<Vec<Tier>, AppError> {
-    use crate::server::db::begin;
     // Everyone signed in reads the catalogue, in their own scope.
     let user = crate::auth::session::require_user().await?;
     let state = crate::server::state::app_state()?;
-    let mut tx = begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
+    let mut tx = crate::server::db::read(&state.pool, crate::auth::session::scope_for(&user)?).await?;
     let tiers = ssr::all(&mut tx).await?;
-    tx.commit().await?;
+    tx.done().await?;
     Ok(tiers)
 }
 

@@ -59,9 +59,9 @@ pub struct TokensOverview {
 pub async fn api_tokens(form: Option<String>) -> Result<TokensOverview, AppError> {
     let user = crate::auth::session::require_platform_staff().await?;
     let state = crate::server::state::app_state()?;
-    let mut tx = crate::server::db::begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
+    let mut tx = crate::server::db::read(&state.pool, crate::auth::session::scope_for(&user)?).await?;
     let tokens = ssr::list(&mut tx).await?;
-    tx.commit().await?;
+    tx.done().await?;
     let mut echo = match form {
         Some(id) => crate::ui::form::ssr::take(&id).await.unwrap_or_default(),
         None => FormEcho::default(),

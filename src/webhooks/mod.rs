@@ -117,9 +117,9 @@ pub struct EndpointDetail {
 pub async fn webhook_endpoints(form: Option<String>) -> Result<WebhooksOverview, AppError> {
     let user = crate::auth::session::require_platform_staff().await?;
     let state = crate::server::state::app_state()?;
-    let mut tx = crate::server::db::begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
+    let mut tx = crate::server::db::read(&state.pool, crate::auth::session::scope_for(&user)?).await?;
     let endpoints = ssr::list(&mut tx).await?;
-    tx.commit().await?;
+    tx.done().await?;
     let mut echo = match form {
         Some(id) => crate::ui::form::ssr::take(&id).await.unwrap_or_default(),
         None => FormEcho::default(),
@@ -174,10 +174,10 @@ pub async fn webhook_endpoint(id: String, form: Option<String>) -> Result<Endpoi
     let user = crate::auth::session::require_platform_staff().await?;
     let state = crate::server::state::app_state()?;
     let id = Uuid::parse_str(id.trim()).map_err(|_| AppError::NotFound)?;
-    let mut tx = crate::server::db::begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
+    let mut tx = crate::server::db::read(&state.pool, crate::auth::session::scope_for(&user)?).await?;
     let endpoint = ssr::list(&mut tx).await?.into_iter().find(|e| e.id == id).ok_or(AppError::NotFound)?;
     let deliveries = ssr::deliveries(&mut tx, id).await?;
-    tx.commit().await?;
+    tx.done().await?;
     let echo = match form {
         Some(f) => crate::ui::form::ssr::take(&f).await.unwrap_or_default(),
         None => FormEcho::default(),

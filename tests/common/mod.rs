@@ -70,6 +70,8 @@ pub struct TestApp {
     pub owner: PgPool,
     /// The server's state (its routing table and counters among it).
     pub state: bulkhead::server::state::AppState,
+    /// How many times a connection went back to the runtime pool.
+    pub returned: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -83,18 +85,19 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
 
 /// Serves a console whose pool connects to `pool_url` (which may be a proxy).
 pub async fn spawn_app_on(database_url: String, pool_url: String, config: Config) -> TestApp {
-    let pool = db::connect(&pool_url, config.db_max_connections).unwrap();
+    let (pool, returned) = db::connect_counting(&pool_url, config.db_max_connections).unwrap();
     let owner = PgPool::connect(&database_url).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let mut options = startup::leptos_options();
     options.site_addr = addr;
     let state = startup::state(pool.clone(), config, options);
+    startup::spawn_sessions(&state);
     let router = startup::router(state.clone());
     tokio::spawn(async move {
         startup::serve(listener, router).await.unwrap();
     });
-    TestApp { base: format!("http://{addr}"), addr, database_url, pool, owner, state }
+    TestApp { base: format!("http://{addr}"), addr, database_url, pool, owner, state, returned }
 }
 
 impl TestApp {
