@@ -15,6 +15,7 @@ use axum::Extension;
 use futures_util::TryStreamExt;
 use std::collections::HashMap;
 use tokio::sync::mpsc;
+use uuid::Uuid;
 
 /// The file formats on offer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,41 +59,64 @@ pub fn csv_field(out: &mut String, value: &str) {
         if guarded {
             out.push('\'');
         }
-        out.push_str(&value.replace('"', "\"\""));
+        // Quotes doubled, the rest copied a run at a time.
+        let mut rest = value;
+        while let Some(at) = rest.find('"') {
+            out.push_str(&rest[..=at]);
+            out.push('"');
+            rest = &rest[at + 1..];
+        }
+        out.push_str(rest);
         out.push('"');
     } else {
         out.push_str(value);
     }
 }
 
-/// One event as a CSV record, CRLF-terminated (RFC 4180).
-pub fn csv_line(out: &mut String, e: &EventDetail) {
-    let time = e.occurred_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-    let json = |v: &Option<serde_json::Value>| v.as_ref().map(|v| v.to_string()).unwrap_or_default();
-    let fields = [
-        e.id.to_string(),
-        time,
-        e.actor_user_id.map(|u| u.to_string()).unwrap_or_default(),
-        e.actor_email.clone().unwrap_or_default(),
-        e.actor_role.clone().unwrap_or_default(),
-        e.ip.clone().unwrap_or_default(),
-        e.user_agent.clone().unwrap_or_default(),
-        e.tenant_id.map(|u| u.to_string()).unwrap_or_default(),
-        e.tenant_slug.clone().unwrap_or_default(),
-        e.action.clone(),
-        e.target.clone().unwrap_or_default(),
-        json(&e.before),
-        json(&e.after),
-        e.prev_hash.clone(),
-        e.hash.clone(),
-    ];
-    for (i, f) in fields.iter().enumerate() {
-        if i > 0 {
+/// Writes CSV records, reusing its buffers from one event to the next.
+#[derive(Default)]
+pub struct CsvWriter {
+    scratch: Vec<u8>,
+}
+
+impl CsvWriter {
+    /// One event as a CSV record, CRLF-terminated (RFC 4180).
+    pub fn line(&mut self, out: &mut String, e: &EventDetail) {
+        use std::fmt::Write;
+        let _ = write!(out, "{}", e.id);
+        out.push(',');
+        self.scratch.clear();
+        let _ = e.occurred_at.format_into(&mut self.scratch, &time::format_description::well_known::Rfc3339);
+        out.push_str(std::str::from_utf8(&self.scratch).unwrap_or_default());
+        let mut uuid = Uuid::encode_buffer();
+        out.push(',');
+        out.push_str(e.actor_user_id.map(|u| &*u.hyphenated().encode_lower(&mut uuid)).unwrap_or_default());
+        for text in [&e.actor_email, &e.actor_role, &e.ip, &e.user_agent] {
             out.push(',');
+            csv_field(out, text.as_deref().unwrap_or_default());
         }
-        csv_field(out, f);
+        out.push(',');
+        out.push_str(e.tenant_id.map(|u| &*u.hyphenated().encode_lower(&mut uuid)).unwrap_or_default());
+        out.push(',');
+        csv_field(out, e.tenant_slug.as_deref().unwrap_or_default());
+        out.push(',');
+        csv_field(out, &e.action);
+        out.push(',');
+        csv_field(out, e.target.as_deref().unwrap_or_default());
+        for doc in [&e.before, &e.after] {
+            out.push(',');
+            if let Some(doc) = doc {
+                self.scratch.clear();
+                let _ = serde_json::to_writer(&mut self.scratch, doc);
+                csv_field(out, std::str::from_utf8(&self.scratch).unwrap_or_default());
+            }
+        }
+        for hash in [&e.prev_hash, &e.hash] {
+            out.push(',');
+            out.push_str(hash);
+        }
+        out.push_str("\r\n");
     }
-    out.push_str("\r\n");
 }
 
 /// One event as a JSON line.
@@ -176,12 +200,13 @@ async fn stream_rows(
     let r = resolve(&mut tx, query).await?;
     let mut rows = events(&mut tx, &r, None);
     let mut buf = String::with_capacity(CHUNK + 4096);
+    let mut csv = CsvWriter::default();
     if format == Format::Csv {
         buf.push_str(CSV_HEADER);
     }
     while let Some(event) = rows.try_next().await? {
         match format {
-            Format::Csv => csv_line(&mut buf, &event),
+            Format::Csv => csv.line(&mut buf, &event),
             Format::JsonLines => json_line(&mut buf, &event),
         }
         if buf.len() >= CHUNK {
