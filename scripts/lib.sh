@@ -54,7 +54,7 @@ ensure_toolchain() {
 # Builds the console as operators run it: optimised, file names hashed,
 # brotli and gzip copies of every static file.
 build_release() {
-  cargo leptos build --release --precompress
+  cargo leptos build --release --precompress --split
 }
 
 # Directory holding initdb and pg_ctl, or nothing.

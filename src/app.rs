@@ -1,14 +1,7 @@
 //! The HTML shell, the router and the console's layout.
 
-use crate::audit::{AuditEventPage, AuditPage, AuditVerifyPage};
-use crate::auth::{
-    fetch_current_user, AccountPage, CurrentUser, EnrolPage, LoginCodePage, LoginPage, Logout, MfaResetPage,
-    RecoveryCodesPage,
-};
-use crate::dashboard::DashboardPage;
-use crate::team::{InvitationPage, TeamPage};
-use crate::tenants::{NewTenantPage, TenantPage, TenantsPage};
-use crate::tiers::{TierEditPage, TiersPage};
+use crate::auth::{fetch_current_user, CurrentUser, Logout};
+use crate::pages;
 use crate::ui::{Badge, Button, ButtonKind};
 use leptos::prelude::*;
 #[cfg(feature = "ssr")]
@@ -16,7 +9,7 @@ use leptos_meta::MetaTags;
 use leptos_meta::{provide_meta_context, Title};
 use leptos_router::{
     components::{Outlet, ParentRoute, Redirect, Route, Router, Routes, A},
-    path, SsrMode,
+    path, Lazy, SsrMode,
 };
 
 /// The document around the application, rendered on the server.
@@ -92,32 +85,32 @@ pub fn App() -> impl IntoView {
         <Title formatter=crate::ui::document_title/>
         <Router>
             <Routes fallback=NotFound>
-                <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
-                <Route path=path!("/login/code") view=LoginCodePage ssr=SsrMode::Async/>
-                <Route path=path!("/login/enrol") view=EnrolPage ssr=SsrMode::Async/>
-                <Route path=path!("/login/recovery-codes") view=RecoveryCodesPage ssr=SsrMode::Async/>
-                <Route path=path!("/invite/:token") view=InvitationPage ssr=SsrMode::Async/>
-                <Route path=path!("/mfa-reset/:token") view=MfaResetPage ssr=SsrMode::Async/>
+                <Route path=path!("/login") view={Lazy::<pages::Login>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/login/code") view={Lazy::<pages::LoginCode>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/login/enrol") view={Lazy::<pages::Enrol>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/login/recovery-codes") view={Lazy::<pages::RecoveryCodes>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/invite/:token") view={Lazy::<pages::Invitation>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/mfa-reset/:token") view={Lazy::<pages::MfaReset>::new()} ssr=SsrMode::Async/>
                 <ParentRoute path=path!("") view=ConsoleLayout ssr=SsrMode::Async>
-                    <Route path=path!("") view=DashboardPage ssr=SsrMode::Async/>
-                    <Route path=path!("tenants") view=TenantsPage ssr=SsrMode::Async/>
-                    <Route path=path!("tenants/new") view=NewTenantPage ssr=SsrMode::Async/>
-                    <Route path=path!("tenants/:slug") view=TenantPage ssr=SsrMode::Async/>
-                    <Route path=path!("tenants/:slug/usage") view=crate::tenants::UsagePage ssr=SsrMode::Async/>
-                    <Route path=path!("usage") view=crate::tenants::UsagePage ssr=SsrMode::Async/>
-                    <Route path=path!("tenants/:slug/activation") view=crate::activation::ActivationPage ssr=SsrMode::Async/>
-                    <Route path=path!("tiers") view=TiersPage ssr=SsrMode::Async/>
-                    <Route path=path!("tiers/:id/edit") view=TierEditPage ssr=SsrMode::Async/>
-                    <Route path=path!("audit") view=AuditPage ssr=SsrMode::Async/>
-                    <Route path=path!("account") view=AccountPage ssr=SsrMode::Async/>
-                    <Route path=path!("team") view=TeamPage ssr=SsrMode::Async/>
-                    <Route path=path!("settings/tokens") view=crate::tokens::TokensPage ssr=SsrMode::Async/>
-                    <Route path=path!("settings/webhooks") view=crate::webhooks::WebhooksPage ssr=SsrMode::Async/>
-                    <Route path=path!("settings/webhooks/:id") view=crate::webhooks::WebhookPage ssr=SsrMode::Async/>
-                    <Route path=path!("alerts") view=crate::alerts::AlertsPage ssr=SsrMode::Async/>
-                    <Route path=path!("billing") view=crate::billing::BillingPage ssr=SsrMode::Async/>
-                    <Route path=path!("audit/verify") view=AuditVerifyPage ssr=SsrMode::Async/>
-                    <Route path=path!("audit/:id") view=AuditEventPage ssr=SsrMode::Async/>
+                    <Route path=path!("") view={Lazy::<pages::Dashboard>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("tenants") view={Lazy::<pages::Tenants>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("tenants/new") view={Lazy::<pages::NewTenant>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("tenants/:slug") view={Lazy::<pages::Tenant>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("tenants/:slug/usage") view={Lazy::<pages::Usage>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("usage") view={Lazy::<pages::Usage>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("tenants/:slug/activation") view={Lazy::<pages::Activation>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("tiers") view={Lazy::<pages::Tiers>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("tiers/:id/edit") view={Lazy::<pages::TierEdit>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("audit") view={Lazy::<pages::Audit>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("account") view={Lazy::<pages::Account>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("team") view={Lazy::<pages::Team>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("settings/tokens") view={Lazy::<pages::Tokens>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("settings/webhooks") view={Lazy::<pages::Webhooks>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("settings/webhooks/:id") view={Lazy::<pages::Webhook>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("alerts") view={Lazy::<pages::Alerts>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("billing") view={Lazy::<pages::Billing>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("audit/verify") view={Lazy::<pages::AuditVerify>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("audit/:id") view={Lazy::<pages::AuditEvent>::new()} ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>

@@ -9,6 +9,7 @@ pub mod billing;
 pub mod dashboard;
 pub mod domain;
 pub mod error;
+pub mod pages;
 pub mod quotas;
 pub mod team;
 pub mod tenants;
@@ -34,5 +35,6 @@ pub mod server;
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    // Lazy routes: the page's own chunk is fetched before it hydrates.
+    leptos::mount::hydrate_lazy(app::App);
 }

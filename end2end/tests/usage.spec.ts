@@ -92,6 +92,7 @@ test("usage over 80 % raises an alert, reaches a signed webhook, shows on the us
     expect(JSON.parse(delivery.body).type).toBe("quota.warning");
     await page.goto("/settings/webhooks");
     await page.getByRole("row").filter({ hasText: `billing ${run}` }).getByRole("link").click();
+    await expect(page).toHaveURL(/\/settings\/webhooks\/[0-9a-f-]{36}$/);
     await expect(async () => {
       await page.reload();
       await expect(page.getByRole("row").filter({ hasText: "quota.warning" }).first()).toContainText("delivered", { timeout: 500 });
