@@ -132,33 +132,29 @@ pub async fn login_role_problem(pool: &PgPool) -> Result<Option<String>, sqlx::E
     })
 }
 
-/// Begins a transaction in the given scope.
+/// Begins a transaction in the given scope: `BEGIN` and the scope's role
+/// (and tenant) in one round trip.
 pub async fn begin(pool: &PgPool, scope: Scope) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    enter(&mut tx, scope).await?;
-    Ok(tx)
+    pool.begin_with(format!("BEGIN; {}", scope_sql(scope))).await
+}
+
+/// The statements that put a transaction in `scope`: `SET LOCAL` only, so
+/// they end with it. A tenant's id is a `Uuid`, written in its own canonical
+/// form (hexadecimal digits and hyphens), never text from a request.
+fn scope_sql(scope: Scope) -> String {
+    match scope {
+        Scope::Auth => "SET LOCAL ROLE bulkhead_auth".into(),
+        Scope::Platform => "SET LOCAL ROLE bulkhead_platform".into(),
+        Scope::Auditor => "SET LOCAL ROLE bulkhead_auditor".into(),
+        Scope::Tenant(tenant_id) => {
+            format!("SET LOCAL ROLE bulkhead_tenant; SET LOCAL app.tenant_id = '{}'", tenant_id.hyphenated())
+        }
+    }
 }
 
 /// Takes `scope`'s role (and tenant) for the rest of the transaction.
 async fn enter(tx: &mut Transaction<'static, Postgres>, scope: Scope) -> Result<(), sqlx::Error> {
-    match scope {
-        Scope::Auth => {
-            tx.execute("SET LOCAL ROLE bulkhead_auth").await?;
-        }
-        Scope::Platform => {
-            tx.execute("SET LOCAL ROLE bulkhead_platform").await?;
-        }
-        Scope::Auditor => {
-            tx.execute("SET LOCAL ROLE bulkhead_auditor").await?;
-        }
-        Scope::Tenant(tenant_id) => {
-            tx.execute("SET LOCAL ROLE bulkhead_tenant").await?;
-            sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
-                .bind(tenant_id.to_string())
-                .execute(&mut **tx)
-                .await?;
-        }
-    }
+    tx.execute(scope_sql(scope).as_str()).await?;
     Ok(())
 }
 
@@ -235,10 +231,7 @@ impl Reads {
 }
 
 async fn begin_read(pool: &PgPool, scope: Scope) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    tx.execute("SET TRANSACTION READ ONLY").await?;
-    enter(&mut tx, scope).await?;
-    Ok(tx)
+    pool.begin_with(format!("BEGIN READ ONLY; {}", scope_sql(scope))).await
 }
 
 /// Reads in `scope`, through the page's transaction when this runs while a
