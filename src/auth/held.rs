@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot};
 use tower_sessions::session::{Id, Record};
 use uuid::Uuid;
 
@@ -52,6 +53,8 @@ pub struct HeldSessions {
     records: Mutex<HashMap<Id, Record>>,
     hits: AtomicU64,
     misses: AtomicU64,
+    /// Where requests ask the listening task for a fence (see [`HeldSessions::fence`]).
+    fences: Mutex<Option<mpsc::UnboundedSender<oneshot::Sender<()>>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -67,6 +70,22 @@ impl HeldSessions {
     /// Whether notices reach this instance (and so whether anything is held).
     pub fn listening(&self) -> bool {
         self.listening.load(Ordering::Acquire)
+    }
+
+    /// Waits until every notice committed before this call has been acted
+    /// on: the listening connection runs a query, and PostgreSQL sends the
+    /// notices pending for it before that query's answer. Requests waiting at
+    /// the same time share one fence (one round trip on the listening
+    /// connection, not on the pool). `false` when the instance is not
+    /// listening or the fence did not come back in time: then nothing held
+    /// may be trusted, and the caller reads the database.
+    pub async fn fence(&self) -> bool {
+        if !self.listening() {
+            return false;
+        }
+        let (done, answer) = oneshot::channel();
+        let sent = lock(&self.fences).as_ref().is_some_and(|fences| fences.send(done).is_ok());
+        sent && matches!(tokio::time::timeout(Duration::from_secs(1), answer).await, Ok(Ok(())))
     }
 
     /// Sessions answered from memory and from the database since the start.
@@ -257,15 +276,37 @@ async fn follow(held: Arc<HeldSessions>, pool: PgPool) {
         let result = async {
             let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
             listener.listen(CHANNEL).await?;
+            let (fences, mut asked) = mpsc::unbounded_channel::<oneshot::Sender<()>>();
+            *lock(&held.fences) = Some(fences);
             held.set_listening(true);
             loop {
-                match listener.try_recv().await? {
-                    Some(notice) => held.notice(notice.payload()),
-                    None => return Ok::<(), sqlx::Error>(()),
+                tokio::select! {
+                    biased;
+                    first = asked.recv() => {
+                        let Some(first) = first else { return Ok(()) };
+                        let mut waiting = vec![first];
+                        while let Ok(next) = asked.try_recv() {
+                            waiting.push(next);
+                        }
+                        // The notices committed before this query are delivered
+                        // before its answer, and kept in the listener's buffer.
+                        sqlx::query("SELECT 1").execute(&mut listener).await?;
+                        while let Some(notice) = listener.next_buffered() {
+                            held.notice(notice.payload());
+                        }
+                        for done in waiting {
+                            let _ = done.send(());
+                        }
+                    }
+                    notice = listener.try_recv() => match notice? {
+                        Some(notice) => held.notice(notice.payload()),
+                        None => return Ok::<(), sqlx::Error>(()),
+                    },
                 }
             }
         }
         .await;
+        *lock(&held.fences) = None;
         held.set_listening(false);
         match result {
             Ok(()) => tracing::warn!("session notices lost the database; reading sessions from it until they are back"),

@@ -35,12 +35,21 @@ pub struct SessionCheck {
 /// from the database and held; the idle clock is written in the background
 /// (`held`), at most once a minute.
 pub async fn check(state: &AppState, session: &Session) -> Result<SessionCheck, AppError> {
+    // Every change committed before this request is acted on before anything
+    // held is read: a session signed out on another instance a moment ago
+    // is gone here too.
+    let fenced = session.id().is_some() && state.sessions.fence().await;
+    if !fenced {
+        if let Some(id) = session.id() {
+            state.sessions.forget_record(&id);
+        }
+    }
     let Some(auth_session_id) = session.get::<Uuid>(SESSION_KEY).await? else {
         return Ok(SessionCheck::default());
     };
     let idle = state.config.session_idle_timeout;
     let now = time::OffsetDateTime::now_utc();
-    if let Some(user) = state.sessions.user(auth_session_id, idle, now) {
+    if let Some(user) = fenced.then(|| state.sessions.user(auth_session_id, idle, now)).flatten() {
         return Ok(SessionCheck { user: Some(user), expired: false });
     }
     let epoch = state.sessions.epoch();
