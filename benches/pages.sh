@@ -29,18 +29,7 @@ fi
 password="pages-bench-$(head -c 12 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')"
 email="bench-$RANDOM@example.com"
 printf '%s' "$password" | "$bin" admin create --email "$email" --password-stdin >/dev/null
-port=$(( (RANDOM % 20000) + 30000 ))
-LEPTOS_SITE_ADDR="127.0.0.1:$port" LEPTOS_SITE_ROOT=target/site BULKHEAD_ENV=development RUST_LOG=warn \
-  BULKHEAD_LOGIN_IP_LIMIT=1000 "$bin" serve &
-pid=$!
-trap 'kill $pid 2>/dev/null || true' EXIT
-base="http://127.0.0.1:$port"
-for _ in $(seq 1 100); do curl -fs "$base/livez" -o /dev/null && break; sleep 0.1; done
-jar="$(mktemp)"
-curl -fs -c "$jar" -o /dev/null -H "Origin: $base" -H 'Accept: text/html' \
-  --data-urlencode "email=$email" --data-urlencode "password=$password" --data-urlencode next= "$base/api/login"
-cookie="$(awk '$6 ~ /session/ { print $6 "=" $7 }' "$jar")"
-[ -n "$cookie" ] || { echo "sign-in failed" >&2; exit 1; }
+bench_console "$email" "$password"
 
 post_lua="$(mktemp --suffix=.lua)"
 printf 'wrk.method = "POST"\nwrk.body = ""\n' > "$post_lua"

@@ -41,16 +41,7 @@ SQL
 heavy_slug="$(psql "$DATABASE_URL" -tAc "SELECT slug FROM tenants WHERE status <> 'deleted' ORDER BY created_at LIMIT 1")"
 echo "seeded in $(( $(date +%s) - started )) s: $(psql "$DATABASE_URL" -tAc 'SELECT count(*) FROM usage_hourly') hourly buckets"
 token="$("$bin" token create --name bench --scope metrics)"
-port=$(( (RANDOM % 20000) + 30000 ))
-LEPTOS_SITE_ADDR="127.0.0.1:$port" LEPTOS_SITE_ROOT=target/site BULKHEAD_ENV=development RUST_LOG=warn \
-  BULKHEAD_LOGIN_IP_LIMIT=1000 "$bin" serve &
-pid=$!
-trap 'kill $pid 2>/dev/null || true' EXIT
-base="http://127.0.0.1:$port"
-for _ in $(seq 1 100); do curl -fs "$base/livez" -o /dev/null && break; sleep 0.1; done
-jar="$(mktemp)"
-curl -fs -c "$jar" -o /dev/null -H "Origin: $base" -H 'Accept: text/html' \
-  --data-urlencode email=bench@example.com --data-urlencode "password=$password" --data-urlencode next= "$base/api/login"
+bench_console bench@example.com "$password"
 
 # p50 and p95 of `n` requests' time to first byte, in ms.
 timed() { # n, curl arguments…

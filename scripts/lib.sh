@@ -131,3 +131,22 @@ psql_admin() { psql "$ADMIN_DATABASE_URL" -v ON_ERROR_STOP=1 "$@"; }
 
 # The URL of database NAME on the admin server.
 database_url_for() { echo "${ADMIN_DATABASE_URL%/*}/$1"; }
+
+# For the benches: serves the release build ($bin) on a random loopback port
+# (development profile), stops it when the script ends, and signs in as
+# $1 with password $2. Sets base, pid, jar (curl's cookie file) and cookie
+# (the session as a Cookie header's value).
+bench_console() {
+  local email="$1" password="$2" port=$(( (RANDOM % 20000) + 30000 ))
+  LEPTOS_SITE_ADDR="127.0.0.1:$port" LEPTOS_SITE_ROOT=target/site BULKHEAD_ENV=development RUST_LOG=warn \
+    BULKHEAD_LOGIN_IP_LIMIT=1000 "$bin" serve &
+  pid=$!
+  trap 'kill $pid 2>/dev/null || true' EXIT
+  base="http://127.0.0.1:$port"
+  for _ in $(seq 1 100); do curl -fs "$base/livez" -o /dev/null && break; sleep 0.1; done
+  jar="$(mktemp)"
+  curl -fs -c "$jar" -o /dev/null -H "Origin: $base" -H 'Accept: text/html' \
+    --data-urlencode "email=$email" --data-urlencode "password=$password" --data-urlencode next= "$base/api/login"
+  cookie="$(awk '$6 ~ /session/ { print $6 "=" $7 }' "$jar")"
+  [ -n "$cookie" ] || { echo "sign-in failed" >&2; exit 1; }
+}

@@ -19,6 +19,8 @@ pub mod request;
 #[cfg(feature = "ssr")]
 pub mod session;
 #[cfg(feature = "ssr")]
+mod session_check;
+#[cfg(feature = "ssr")]
 pub mod session_store;
 #[cfg(feature = "ssr")]
 pub mod sign_in_state;
