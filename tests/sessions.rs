@@ -84,14 +84,10 @@ async fn sign_out_is_refused_at_once_on_another_instance() {
         assert_eq!(cookie.status(&a, "/tenants").await, 200);
         assert_eq!(cookie.status(&b, "/tenants").await, 200);
         let (hits, _) = b.state.sessions.counts();
-        let returned = b.returned.load(Ordering::Relaxed);
+        let taken = b.taken.load(Ordering::Relaxed);
         assert_eq!(cookie.status(&b, "/tenants").await, 200);
         assert_eq!(b.state.sessions.counts().0, hits + 1, "the second view is answered from memory");
-        assert_eq!(
-            b.returned.load(Ordering::Relaxed) - returned,
-            1,
-            "one connection for the page, none for the session"
-        );
+        assert_eq!(b.taken.load(Ordering::Relaxed) - taken, 1, "one connection for the page, none for the session");
 
         let res = bare()
             .post(a.url("/api/logout"))
@@ -229,12 +225,12 @@ async fn a_page_view_takes_one_connection_and_a_pool_of_one_serves_every_page() 
     for (client, page) in views {
         // Twice: the first view may read the session; the second is as every later one.
         for view in 0..2 {
-            let before = app.returned.load(Ordering::Relaxed);
+            let before = app.taken.load(Ordering::Relaxed);
             let res = client.get(app.url(page)).send().await.unwrap();
             assert_eq!(res.status(), 200, "{page} with one connection in the pool");
             let body = res.text().await.unwrap();
             assert!(!body.contains("Something went wrong"), "{page}: {body}");
-            let used = app.returned.load(Ordering::Relaxed) - before;
+            let used = app.taken.load(Ordering::Relaxed) - before;
             if view == 1 {
                 assert!(used <= 1, "{page} took {used} connections (one transaction at most)");
             }

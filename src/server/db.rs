@@ -37,27 +37,31 @@ pub fn connect(database_url: &str, max_connections: u32) -> Result<PgPool, sqlx:
     Ok(connect_counting(database_url, max_connections)?.0)
 }
 
-/// [`connect`], with a count of the times a connection went back to the pool
-/// (one per transaction or statement run on the pool).
+/// [`connect`], with a count of the times a connection was taken from the
+/// pool (one per transaction or statement run on it). Counted as it is
+/// taken, inside `acquire`, so the count is complete when the request that
+/// took it has its answer (a connection goes back to the pool later, from a
+/// task of its own).
 pub fn connect_counting(database_url: &str, max_connections: u32) -> Result<(PgPool, Arc<AtomicU64>), sqlx::Error> {
     let options = PgConnectOptions::from_str(database_url)?.application_name("bulkhead");
-    let returned = Arc::new(AtomicU64::new(0));
-    let counter = returned.clone();
+    let taken = Arc::new(AtomicU64::new(0));
+    let (on_open, on_reuse) = (taken.clone(), taken.clone());
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(3))
-        .after_connect(|conn, _meta| {
+        .after_connect(move |conn, _meta| {
+            on_open.fetch_add(1, Ordering::Relaxed);
             Box::pin(async move {
                 conn.execute("SET ROLE bulkhead_app").await?;
                 Ok(())
             })
         })
-        .after_release(move |_conn, _meta| {
-            counter.fetch_add(1, Ordering::Relaxed);
+        .before_acquire(move |_conn, _meta| {
+            on_reuse.fetch_add(1, Ordering::Relaxed);
             Box::pin(async { Ok(true) })
         })
         .connect_lazy_with(options);
-    Ok((pool, returned))
+    Ok((pool, taken))
 }
 
 /// A small pool beside `pool`, to the same database, for heavy reads (audit

@@ -70,8 +70,8 @@ pub struct TestApp {
     pub owner: PgPool,
     /// The server's state (its routing table and counters among it).
     pub state: bulkhead::server::state::AppState,
-    /// How many times a connection went back to the runtime pool.
-    pub returned: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// How many times a connection was taken from the runtime pool.
+    pub taken: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -85,7 +85,7 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
 
 /// Serves a console whose pool connects to `pool_url` (which may be a proxy).
 pub async fn spawn_app_on(database_url: String, pool_url: String, config: Config) -> TestApp {
-    let (pool, returned) = db::connect_counting(&pool_url, config.db_max_connections).unwrap();
+    let (pool, taken) = db::connect_counting(&pool_url, config.db_max_connections).unwrap();
     let owner = PgPool::connect(&database_url).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -97,7 +97,7 @@ pub async fn spawn_app_on(database_url: String, pool_url: String, config: Config
     tokio::spawn(async move {
         startup::serve(listener, router).await.unwrap();
     });
-    TestApp { base: format!("http://{addr}"), addr, database_url, pool, owner, state, returned }
+    TestApp { base: format!("http://{addr}"), addr, database_url, pool, owner, state, taken }
 }
 
 impl TestApp {
