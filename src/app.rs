@@ -153,7 +153,6 @@ fn ConsoleLayout() -> impl IntoView {
                                     <li><A href="/usage">"Usage"</A></li>
                                     <li><A href="/team">"Team"</A></li>
                                     <li><A href="/alerts">"Alerts"</A></li>
-                                    <li><A href="/alerts">"Alerts"</A></li>
                                     <li><A href="/audit">"Audit trail"</A></li>
                                     <li><A href="/settings/tokens">"API tokens"</A></li>
                                     <li><A href="/billing">"Billing"</A></li>

@@ -314,6 +314,69 @@ async fn api_calls_alert_from_the_routing_counts_and_each_tenant_sees_its_own() 
     assert!(app.refusal(&acme_admin, &to, "/settings/webhooks", "_form").await.contains("permission"));
 }
 
+async fn version_of(app: &TestApp, table: &str, key: &str, id: &str) -> i32 {
+    sqlx::query_scalar(&format!("SELECT version FROM {table} WHERE {key} = $1"))
+        .bind(id)
+        .fetch_one(&app.owner)
+        .await
+        .unwrap()
+}
+
+/// The standard tier's terms with `users` as its user limit.
+fn standard_terms(users: &str) -> bulkhead::tiers::ssr::TierEdit {
+    let amounts = [
+        ("cpu", "4 cores"),
+        ("memory", "16 GiB"),
+        ("storage", "200 GiB"),
+        ("users", users),
+        ("api_calls", "2,000,000"),
+        ("db_connections", "150"),
+    ];
+    bulkhead::tiers::ssr::TierEdit {
+        amounts: amounts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        levels: vec![1, 2],
+        default_level: "1".into(),
+        backup: "Daily".into(),
+        support: "12 h".into(),
+        rate: None,
+        burst: None,
+    }
+}
+
+#[tokio::test]
+async fn a_quota_lowered_by_an_override_a_tier_change_or_a_tier_edit_raises_its_alert_with_the_change() {
+    let (app, token, _) = arranged().await;
+    let ops = Actor::cli();
+    report_users(&app, &token, "acme", 5).await;
+    assert!(alerts(&app).await.is_empty(), "5 of the free tier's 10 users");
+
+    // Usage stays where it is: only the quota moves, and each change raises
+    // (or clears) the alert in its own transaction.
+    let v = version_of(&app, "tenants", "slug", "acme").await;
+    bulkhead::tenants::ssr::set_override(&app.pool, &ops, "acme", v, "users", "6", "a smaller team").await.unwrap();
+    assert_eq!(alerts(&app).await, ["quota.warning"], "5 of 6");
+    let v = version_of(&app, "tenants", "slug", "acme").await;
+    bulkhead::tenants::ssr::remove_override(&app.pool, &ops, "acme", v, "users").await.unwrap();
+    assert_eq!(alerts(&app).await, ["quota.warning", "quota.recovered"], "5 of 10 again");
+
+    let v = version_of(&app, "tenants", "slug", "acme").await;
+    bulkhead::tenants::ssr::change_tier(&app.pool, &ops, "acme", v, "standard", "").await.unwrap();
+    assert_eq!(alerts(&app).await.len(), 2, "5 of 1,000 raises nothing");
+    let v = version_of(&app, "tiers", "id", "standard").await;
+    bulkhead::tiers::ssr::update(&app.pool, &ops, "standard", v, standard_terms("5")).await.unwrap();
+    assert_eq!(alerts(&app).await[2..], ["quota.exceeded"], "the standard tier cut to 5 users: its tenants alerted");
+    let v = version_of(&app, "tenants", "slug", "acme").await;
+    bulkhead::tenants::ssr::change_tier(&app.pool, &ops, "acme", v, "free", "").await.unwrap();
+    assert_eq!(alerts(&app).await[3..], ["quota.recovered"], "back on the free tier, 5 of 10");
+
+    // Each alert is audited and queued with the change that raised it.
+    let audited: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE action LIKE 'quota.%'")
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+    assert_eq!(audited, 4);
+}
+
 #[tokio::test]
 async fn bad_endpoints_are_refused_by_field_and_nothing_is_written() {
     let (app, _, _) = arranged().await;

@@ -33,7 +33,7 @@ pub async fn evaluate(conn: &mut PgConnection, tenants: &[Uuid]) -> Result<usize
     if tenants.is_empty() {
         return Ok(0);
     }
-    let tiers = crate::tiers::ssr::all(&mut *conn).await?;
+    let tiers = crate::tiers::catalogue::all(&mut *conn).await?;
     let rows = sqlx::query!(
         r#"SELECT id, slug, tier_id, environment, now() AS "now!" FROM tenants
            WHERE id = ANY($1) AND status <> 'deleted'"#,

@@ -53,6 +53,8 @@ impl Tier {
 }
 
 #[cfg(feature = "ssr")]
+pub mod catalogue;
+#[cfg(feature = "ssr")]
 pub mod ssr;
 
 /// The catalogue, for signed-in staff.

@@ -8,7 +8,9 @@ use crate::domain::tier_id::TierId;
 use crate::error::{AppError, FieldError};
 use crate::server::db::{self, Scope};
 use serde_json::json;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
+
+pub use super::catalogue::{all, find};
 
 /// A tier's new terms, as typed.
 #[derive(Debug, Clone, Default)]
@@ -166,33 +168,12 @@ pub async fn update(pool: &PgPool, actor: &Actor, id: &str, version: i32, edit: 
         NewEvent::new("tier.updated").target(id).before(snapshot(&before)).after(snapshot(&after)),
     )
     .await?;
+    // The tier's tenants measured against the new terms, in the same
+    // transaction: a lowered limit raises its alerts with the change.
+    let tenants = sqlx::query_scalar!("SELECT id FROM tenants WHERE tier_id = $1 AND status <> 'deleted'", id)
+        .fetch_all(&mut *tx)
+        .await?;
+    crate::alerts::ssr::evaluate(&mut tx, &tenants).await?;
     tx.commit().await?;
     Ok(())
-}
-
-/// Every tier, cheapest first.
-pub async fn all(conn: &mut PgConnection) -> Result<Vec<Tier>, sqlx::Error> {
-    sqlx::query_as!(
-        Tier,
-        r#"SELECT id AS "id: TierId", name, cpu_millicores, memory_bytes, storage_bytes, max_users, api_calls_per_month,
-                      db_connections, api_rate_per_second, api_burst, allowed_isolation_levels AS "allowed_isolation_levels: Vec<IsolationLevel>",
-                      default_isolation_level AS "default_isolation_level: IsolationLevel", backup, support, version
-               FROM tiers ORDER BY position"#
-    )
-    .fetch_all(conn)
-    .await
-}
-
-/// One tier by id.
-pub async fn find(conn: &mut PgConnection, id: &str) -> Result<Option<Tier>, sqlx::Error> {
-    sqlx::query_as!(
-        Tier,
-        r#"SELECT id AS "id: TierId", name, cpu_millicores, memory_bytes, storage_bytes, max_users, api_calls_per_month,
-                      db_connections, api_rate_per_second, api_burst, allowed_isolation_levels AS "allowed_isolation_levels: Vec<IsolationLevel>",
-                      default_isolation_level AS "default_isolation_level: IsolationLevel", backup, support, version
-               FROM tiers WHERE id = $1"#,
-        id
-    )
-    .fetch_optional(conn)
-    .await
 }

@@ -94,6 +94,8 @@ pub async fn change_tier(
             .after(json!({ "tier": tier.id, "isolation_level": level, "status": status, "namespace_target": namespace_target })),
     )
     .await?;
+    // Lower limits may put usage past an alert level: raised with the change.
+    crate::alerts::ssr::evaluate(&mut tx, &[t.id]).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -362,6 +364,10 @@ pub async fn change_details(
             .after(json!({ "name": name.as_str(), "region": region, "environment": environment, "compliance": compliance })),
     )
     .await?;
+    if t.environment != environment {
+        // The environment scales the limits.
+        crate::alerts::ssr::evaluate(&mut tx, &[t.id]).await?;
+    }
     tx.commit().await?;
     Ok(())
 }

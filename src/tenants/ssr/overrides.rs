@@ -80,6 +80,7 @@ pub async fn set_override(
             .after(json!({ "metric": metric, "override": value, "reason": reason })),
     )
     .await?;
+    crate::alerts::ssr::evaluate(&mut tx, &[t.id]).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -113,6 +114,7 @@ pub async fn remove_override(
             .after(json!({ "metric": metric, "override": null })),
     )
     .await?;
+    crate::alerts::ssr::evaluate(&mut tx, &[t.id]).await?;
     tx.commit().await?;
     Ok(())
 }
