@@ -68,9 +68,14 @@ async fn start_receiver(receiver: Receiver) -> (String, Shared) {
     (format!("http://{addr}/hooks"), shared)
 }
 
-/// A console retrying every second, a free-tier tenant (10 users), an ingest token.
+fn retrying_every_second() -> Config {
+    Config { webhook_retry: vec![Duration::from_secs(1); 7], ..Config::default() }
+}
+
+/// A console retrying every second that may send to this machine (where the
+/// test receivers listen), a free-tier tenant (10 users), an ingest token.
 async fn arranged() -> (TestApp, String, uuid::Uuid) {
-    let config = Config { webhook_retry: vec![Duration::from_secs(1); 7], ..Config::default() };
+    let config = Config { webhook_allow_networks: vec!["127.0.0.0/8".parse().unwrap()], ..retrying_every_second() };
     let app = spawn_app_with(config).await;
     let acme: uuid::Uuid = sqlx::query_scalar(
         "INSERT INTO tenants (slug, name, tier_id, status) VALUES ('acme', 'Acme', 'free', 'active') RETURNING id",
@@ -149,11 +154,7 @@ async fn crossing_80_percent_alerts_once_and_a_failing_receiver_gets_it_exactly_
     assert!(near.contains("/tenants/acme/usage") && near.contains("8 of 10 (80 %)"), "{near}");
 
     // The message waited in the outbox: the sender starts only now, as after a restart.
-    bulkhead::webhooks::send::spawn_sender(
-        app.pool.clone(),
-        app.state.secrets.clone(),
-        app.state.config.webhook_retry.clone(),
-    );
+    bulkhead::webhooks::send::spawn_sender(&app.state);
     wait_for("the fourth attempt to succeed", || receiver.lock().unwrap().taken.len() == 1).await;
     report_users(&app, &token, "acme", 12).await;
     report_users(&app, &token, "acme", 7).await;
@@ -215,11 +216,7 @@ async fn an_endpoint_answering_410_is_turned_off_and_audited() {
         sqlx::query_scalar("SELECT id FROM webhook_endpoints").fetch_one(&app.owner).await.unwrap();
     let to = app.submit(&admin, "change_webhook", &[("id", &endpoint.to_string()), ("change", "test")]).await;
     assert_eq!(to, format!("/settings/webhooks/{endpoint}?done=test"));
-    bulkhead::webhooks::send::spawn_sender(
-        app.pool.clone(),
-        app.state.secrets.clone(),
-        app.state.config.webhook_retry.clone(),
-    );
+    bulkhead::webhooks::send::spawn_sender(&app.state);
     wait_for("the test event's attempt", || receiver.lock().unwrap().seen.len() == 1).await;
     let mut turned_off = false;
     for _ in 0..50 {
@@ -375,6 +372,53 @@ async fn a_quota_lowered_by_an_override_a_tier_change_or_a_tier_edit_raises_its_
         .await
         .unwrap();
     assert_eq!(audited, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_reach_no_private_address_unless_an_operator_allows_its_network() {
+    let app = spawn_app_with(retrying_every_second()).await;
+    let (url, receiver) = start_receiver(Receiver::default()).await;
+    let admin = app.signed_in(Role::PlatformAdmin, "ops@example.com").await;
+    // An address written as a number on a private network: refused under the field.
+    for bad in [url.as_str(), "http://169.254.169.254/latest/meta-data", "http://[::1]/h", "https://0x7f.1/h"] {
+        let to = app.submit(&admin, "create_webhook", &[("url", bad), ("quota_warning", "on")]).await;
+        let echo = app.echo(&admin, &to).await;
+        assert!(echo.error("url").is_some_and(|e| e.contains("private")), "{bad}: {echo:?}");
+    }
+    let endpoints: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM webhook_endpoints").fetch_one(&app.owner).await.unwrap();
+    assert_eq!(endpoints, 0);
+
+    // A name is checked each time it is resolved: "localhost" is saved, and
+    // every attempt is refused before a connection is made.
+    let named = url.replace("127.0.0.1", "localhost");
+    let ops: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM users WHERE email = 'ops@example.com'").fetch_one(&app.owner).await.unwrap();
+    let new = bulkhead::webhooks::ssr::NewEndpoint::parse(&named, "", &["quota.warning"]).unwrap();
+    bulkhead::webhooks::ssr::create(&app.state, &Actor::cli(), ops, new).await.unwrap();
+    let endpoint: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM webhook_endpoints").fetch_one(&app.owner).await.unwrap();
+    let to = app.submit(&admin, "change_webhook", &[("id", &endpoint.to_string()), ("change", "test")]).await;
+    assert_eq!(to, format!("/settings/webhooks/{endpoint}?done=test"));
+    bulkhead::webhooks::send::spawn_sender(&app.state);
+    let mut refused = Vec::new();
+    for _ in 0..100 {
+        refused = sqlx::query_scalar("SELECT error FROM webhook_attempts WHERE error IS NOT NULL")
+            .fetch_all(&app.owner)
+            .await
+            .unwrap();
+        if refused.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(refused.len() >= 2, "tried again, refused again: {refused:?}");
+    assert!(refused.iter().all(|e: &String| e.contains("private")), "{refused:?}");
+    assert!(receiver.lock().unwrap().seen.is_empty(), "the receiver was never reached");
+    // The page shows why, in the delivery log.
+    let page =
+        admin.get(app.url(&format!("/settings/webhooks/{endpoint}"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("private or reserved network"), "{page}");
 }
 
 #[tokio::test]

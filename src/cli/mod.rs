@@ -249,7 +249,7 @@ async fn serve() -> anyhow_lite::Result<()> {
     startup::spawn_mail(&state);
     crate::activation::drift::spawn_probes(&state);
     crate::usage::ingest::spawn_fold(state.pool.clone());
-    crate::webhooks::send::spawn_sender(state.pool.clone(), state.secrets.clone(), state.config.webhook_retry.clone());
+    crate::webhooks::send::spawn_sender(&state);
     crate::billing::ssr::spawn_closer(state.pool.clone());
     crate::metrics::tenants::spawn_snapshots(
         state.pool.clone(),

@@ -97,6 +97,9 @@ pub struct Config {
     /// The waits before each retry of a webhook delivery
     /// (`BULKHEAD_WEBHOOK_RETRY_SECS`, comma-separated; about a day by default).
     pub webhook_retry: Vec<Duration>,
+    /// Networks webhooks may reach besides the public internet
+    /// (`BULKHEAD_WEBHOOK_ALLOW_NETWORKS`; none by default).
+    pub webhook_allow_networks: Vec<ipnet::IpNet>,
     /// How many tenants (the fullest, from 50 % of a quota) get series of
     /// their own in `/metrics` (`BULKHEAD_METRICS_TENANT_SERIES`, 500).
     pub metrics_tenant_series: usize,
@@ -162,6 +165,7 @@ impl Default for Config {
             retired_signing_keys: Vec::new(),
             metrics_tenant_series: 500,
             webhook_retry: WEBHOOK_RETRY_SECS.iter().map(|s| Duration::from_secs(*s)).collect(),
+            webhook_allow_networks: Vec::new(),
         }
     }
 }

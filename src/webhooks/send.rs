@@ -8,6 +8,7 @@
 //! with `FOR UPDATE SKIP LOCKED` and leases them for two minutes, so a
 //! console that stops mid-send leaves them to the others.
 
+use super::fence::Fence;
 use crate::audit::{self, Actor, NewEvent};
 use crate::auth::totp::SecretBox;
 use crate::server::db::{self, Scope};
@@ -58,12 +59,16 @@ pub fn signed_headers(
     ])
 }
 
-/// Sends due deliveries every second, forever.
-pub fn spawn_sender(pool: PgPool, secrets: SecretBox, schedule: Vec<Duration>) {
+/// Sends due deliveries every second, forever, to the addresses the fence
+/// permits (names resolved through it, so each connection is checked).
+pub fn spawn_sender(state: &crate::server::state::AppState) {
+    let (pool, secrets, schedule) = (state.pool.clone(), state.secrets.clone(), state.config.webhook_retry.clone());
+    let fence = Fence::new(state.config.webhook_allow_networks.clone());
     tokio::spawn(async move {
         let client = match reqwest::Client::builder()
             .timeout(TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(std::sync::Arc::new(fence.clone()))
             .user_agent("Bulkhead-Webhooks/1")
             .build()
         {
@@ -78,7 +83,7 @@ pub fn spawn_sender(pool: PgPool, secrets: SecretBox, schedule: Vec<Duration>) {
         loop {
             tick.tick().await;
             loop {
-                match send_due(&pool, &secrets, &client, &schedule).await {
+                match send_due(&pool, &secrets, (&client, &fence), &schedule).await {
                     Ok(n) if n as i64 == BATCH => continue,
                     Ok(_) => break,
                     Err(err) => {
@@ -95,7 +100,7 @@ pub fn spawn_sender(pool: PgPool, secrets: SecretBox, schedule: Vec<Duration>) {
 async fn send_due(
     pool: &PgPool,
     secrets: &SecretBox,
-    client: &reqwest::Client,
+    client: (&reqwest::Client, &Fence),
     schedule: &[Duration],
 ) -> Result<usize, sqlx::Error> {
     let mut tx = db::begin(pool, Scope::Platform).await?;
@@ -139,8 +144,12 @@ async fn send_due(
     Ok(taken)
 }
 
-async fn attempt(client: &reqwest::Client, secrets: &SecretBox, d: &Due) -> Outcome {
+async fn attempt((client, fence): (&reqwest::Client, &Fence), secrets: &SecretBox, d: &Due) -> Outcome {
     let started = Instant::now();
+    // An address written as a number never reaches the resolver.
+    if let Err(error) = fence.check_url(&d.url) {
+        return Outcome { status: None, duration_ms: 0, error: Some(error) };
+    }
     let elapsed = |started: Instant| started.elapsed().as_millis().min(i32::MAX as u128) as i32;
     let secret = match secrets.open(d.endpoint_id, &d.secret_sealed).ok().and_then(|s| String::from_utf8(s).ok()) {
         Some(s) => s,
@@ -170,8 +179,18 @@ async fn attempt(client: &reqwest::Client, secrets: &SecretBox, d: &Due) -> Outc
             Outcome { status: Some(status.as_u16()), duration_ms: elapsed(started), error }
         }
         Err(err) => {
-            let error =
-                if err.is_timeout() { format!("no answer within {} s", TIMEOUT.as_secs()) } else { format!("{err}") };
+            let error = if err.is_timeout() {
+                format!("no answer within {} s", TIMEOUT.as_secs())
+            } else {
+                // The cause is what helps (the fence's refusal, a refused connection).
+                let mut text = err.to_string();
+                let mut cause = std::error::Error::source(&err);
+                while let Some(c) = cause {
+                    text.push_str(&format!(": {c}"));
+                    cause = c.source();
+                }
+                text
+            };
             Outcome { status: None, duration_ms: elapsed(started), error: Some(error) }
         }
     }

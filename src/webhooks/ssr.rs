@@ -87,6 +87,9 @@ pub fn generate_secret() -> String {
 /// Stores a new endpoint (its secret sealed, bound to it) and audits it;
 /// answers the secret, to be shown once.
 pub async fn create(state: &AppState, actor: &Actor, created_by: Uuid, new: NewEndpoint) -> Result<String, AppError> {
+    super::fence::Fence::new(state.config.webhook_allow_networks.clone())
+        .check_url(&new.url)
+        .map_err(|message| AppError::invalid("url", message))?;
     let id = Uuid::new_v4();
     let secret = generate_secret();
     let sealed = state.secrets.seal(id, secret.as_bytes());
