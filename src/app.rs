@@ -154,9 +154,6 @@ fn ConsoleLayout() -> impl IntoView {
                                     <li><A href="/team">"Team"</A></li>
                                     <li><A href="/alerts">"Alerts"</A></li>
                                     <li><A href="/audit">"Audit trail"</A></li>
-                                    <li><A href="/settings/tokens">"API tokens"</A></li>
-                                    <li><A href="/billing">"Billing"</A></li>
-                                    <li><A href="/settings/webhooks">"Webhooks"</A></li>
                                 </ul>
                             }.into_any()
                         } else {

@@ -237,6 +237,16 @@ async fn a_page_view_takes_one_connection_and_a_pool_of_one_serves_every_page() 
         }
     }
 
+    // Every page a tenant admin's menu offers is one they may open.
+    let home = owner.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    let nav = &home[home.find("class=\"sidenav\"").expect("the menu")..];
+    let nav = &nav[..nav.find("</nav>").unwrap()];
+    let links: Vec<&str> = nav.split("href=\"").skip(1).map(|s| &s[..s.find('"').unwrap()]).collect();
+    assert!(links.len() >= 5, "{nav}");
+    for link in links {
+        assert_eq!(owner.get(app.url(link)).send().await.unwrap().status(), 200, "{link} offered to a tenant admin");
+    }
+
     // With the routing table following the database too (its listening
     // connection is not one of the pool's), the one connection still serves.
     app.start_routing().await;
