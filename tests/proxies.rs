@@ -164,13 +164,12 @@ async fn the_proxy_routes_throttles_and_refuses(app: &TestApp, port: u16, small:
 
     // A tier change in the console lifts the throttle on the next request.
     let admin = app.signed_in(bulkhead::auth::Role::PlatformAdmin, &format!("ops-{small}@example.com")).await;
-    let mut loads = app.state.routing.loads();
-    loads.borrow_and_update();
+    let mark = app.state.routing.begun();
     let to = app
         .submit(&admin, "change_tier", &[("slug", small), ("version", "1"), ("tier", "standard"), ("isolation", "1")])
         .await;
     assert_eq!(to, format!("/tenants/{small}?done=tier"));
-    tokio::time::timeout(Duration::from_secs(5), loads.changed()).await.unwrap().unwrap();
+    app.routing_reloaded(mark).await;
     assert_eq!(through(port, &host, &[]).await.0, StatusCode::OK);
 }
 

@@ -57,6 +57,9 @@ test.describe("with JavaScript", () => {
     await expect.poll(() => consoleErrors.seen.some((e) => /inline script/.test(e))).toBe(true);
     expect(await page.evaluate(() => (window as unknown as { __injected?: boolean }).__injected)).toBeUndefined();
     // Hydrated all the same: the button shows its pending state while the sign-in is under way.
+    // (The page's own code is a chunk fetched after the shell: a click before it has run is a
+    // plain form post, which the tests without JavaScript cover.)
+    await page.waitForLoadState("networkidle");
     await page.unroute("**/login");
     await page.route("**/api/login*", async (route) => {
       await new Promise((r) => setTimeout(r, 1500));

@@ -24,8 +24,12 @@ pub struct Routing {
     table: ArcSwap<Table>,
     pub meter: Meter,
     pub rates: rate::Rates,
-    /// When the table was last loaded in full, for `/readyz` and tests.
+    /// The number of the latest load completed, for `/readyz` and tests.
+    /// Loads are numbered as they begin (`begun`): a load numbered above a
+    /// value of `begun` read after it, so it saw every change committed
+    /// before that value was read.
     loaded: tokio::sync::watch::Sender<u64>,
+    begun: std::sync::atomic::AtomicU64,
     /// Tenants are named `<slug>.<base_domain>` (`BULKHEAD_BASE_DOMAIN`).
     pub base_domain: Option<String>,
     /// Where the calls of tenants without an instance of their own go.
@@ -70,6 +74,7 @@ impl Routing {
             meter: Meter::default(),
             rates: rate::Rates::default(),
             loaded: tokio::sync::watch::channel(0).0,
+            begun: Default::default(),
             base_domain,
             shared_upstream,
             decisions: Decisions::default(),
@@ -83,9 +88,10 @@ impl Routing {
 
     /// Loads the table in full from the database.
     pub async fn reload(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
+        let number = self.begun.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         let table = Table::load(pool, &self.shared_upstream).await?;
         self.table.store(Arc::new(table));
-        self.loaded.send_modify(|n| *n += 1);
+        self.loaded.send_modify(|n| *n = (*n).max(number));
         Ok(())
     }
 
@@ -97,9 +103,17 @@ impl Routing {
         self.meter.flush(pool).await
     }
 
-    /// How many times the table has been loaded; changes after every reload.
+    /// The number of the latest load completed; changes after every reload.
     pub fn loads(&self) -> tokio::sync::watch::Receiver<u64> {
         self.loaded.subscribe()
+    }
+
+    /// How many loads have begun. A load numbered (in [`Routing::loads`])
+    /// above this value began after it was read, so it saw every change
+    /// committed before that (a load already under way when a change
+    /// commits may have read the table without it).
+    pub fn begun(&self) -> u64 {
+        self.begun.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 

@@ -112,12 +112,26 @@ impl TestApp {
     /// Runs `change` on the database and waits until the routing table has
     /// reloaded after it; answers how long that took.
     pub async fn routing_follows(&self, change: &str) -> std::time::Duration {
-        let mut loads = self.state.routing.loads();
-        loads.borrow_and_update();
+        let mark = self.state.routing.begun();
         let started = std::time::Instant::now();
         sqlx::query(change).execute(&self.owner).await.unwrap();
-        tokio::time::timeout(std::time::Duration::from_secs(10), loads.changed()).await.unwrap().unwrap();
+        self.routing_reloaded(mark).await;
         started.elapsed()
+    }
+
+    /// Waits for the routing table to be loaded after a change made since
+    /// `mark` (the routing's `begun()` before the change) has committed.
+    /// The change's own notice starts that load (20 ms after it, the burst's
+    /// wait), unless a load began while the change was being made: that one
+    /// may have read before the commit, so a notice is sent to be sure.
+    pub async fn routing_reloaded(&self, mark: u64) {
+        let after = self.state.routing.begun();
+        if after > mark {
+            sqlx::query("NOTIFY bulkhead_routing").execute(&self.owner).await.unwrap();
+        }
+        let mut loads = self.state.routing.loads();
+        let fresh = loads.wait_for(|n| *n > after);
+        tokio::time::timeout(std::time::Duration::from_secs(10), fresh).await.unwrap().unwrap();
     }
 
     /// Puts `slug` at isolation level 3 with a completed activation checklist,
