@@ -124,7 +124,7 @@ pub async fn auth_gate(State(state): State<AppState>, session: Session, mut req:
         }
     }
     req.extensions_mut().insert(AuthContext { user: check.user });
-    // A page's resources read through one transaction, committed once the
+    // A page's resources read through one transaction, ended once the
     // page is rendered (pages render whole before they are sent).
     let page_reads = is_page.then(super::db::PageReads::default);
     if let Some(reads) = &page_reads {
@@ -132,9 +132,7 @@ pub async fn auth_gate(State(state): State<AppState>, session: Session, mut req:
     }
     let mut res = next.run(req).await;
     if let Some(reads) = page_reads {
-        if let Err(err) = reads.finish().await {
-            tracing::warn!(error = %err, %path, "a page's reads could not be committed");
-        }
+        reads.finish().await;
     }
     if is_page {
         // Pages show personal data: never cache them.

@@ -162,7 +162,7 @@ pub fn state(pool: PgPool, config: Config, leptos_options: LeptosOptions) -> App
         config.trusted_proxies.clone(),
     ));
     let heavy_pool = super::db::heavy_pool(&pool, config.heavy_connections, config.heavy_statement_timeout);
-    AppState {
+    AppState::new(super::state::Shared {
         leptos_options,
         pool,
         config: Arc::new(config),
@@ -173,7 +173,7 @@ pub fn state(pool: PgPool, config: Config, leptos_options: LeptosOptions) -> App
         heavy_work: Arc::default(),
         sessions: Arc::default(),
         metrics: Arc::default(),
-    }
+    })
 }
 
 /// Holds checked sessions in memory, following the database's notices, and
