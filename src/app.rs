@@ -8,7 +8,8 @@ use leptos::prelude::*;
 use leptos_meta::MetaTags;
 use leptos_meta::{provide_meta_context, Title};
 use leptos_router::{
-    components::{Outlet, ParentRoute, Redirect, Route, Router, Routes, A},
+    components::{Outlet, ParentRoute, Redirect, Route, Router, Routes},
+    hooks::use_location,
     path, Lazy, SsrMode,
 };
 
@@ -149,24 +150,24 @@ fn ConsoleLayout() -> impl IntoView {
                         if tenant_admin {
                             view! {
                                 <ul>
-                                    <li><A href="/" exact=true>"My tenant"</A></li>
-                                    <li><A href="/usage">"Usage"</A></li>
-                                    <li><A href="/team">"Team"</A></li>
-                                    <li><A href="/alerts">"Alerts"</A></li>
-                                    <li><A href="/audit">"Audit trail"</A></li>
+                                    <li><NavLink href="/" exact=true label="My tenant"/></li>
+                                    <li><NavLink href="/usage" label="Usage"/></li>
+                                    <li><NavLink href="/team" label="Team"/></li>
+                                    <li><NavLink href="/alerts" label="Alerts"/></li>
+                                    <li><NavLink href="/audit" label="Audit trail"/></li>
                                 </ul>
                             }.into_any()
                         } else {
                             view! {
                                 <ul>
-                                    <li><A href="/" exact=true>"Dashboard"</A></li>
-                                    <li><A href="/tenants">"Tenants"</A></li>
-                                    <li><A href="/tiers">"Tiers"</A></li>
-                                    <li><A href="/alerts">"Alerts"</A></li>
-                                    <li><A href="/audit">"Audit trail"</A></li>
-                                    <li><A href="/settings/tokens">"API tokens"</A></li>
-                                    <li><A href="/billing">"Billing"</A></li>
-                                    <li><A href="/settings/webhooks">"Webhooks"</A></li>
+                                    <li><NavLink href="/" exact=true label="Dashboard"/></li>
+                                    <li><NavLink href="/tenants" label="Tenants"/></li>
+                                    <li><NavLink href="/tiers" label="Tiers"/></li>
+                                    <li><NavLink href="/alerts" label="Alerts"/></li>
+                                    <li><NavLink href="/audit" label="Audit trail"/></li>
+                                    <li><NavLink href="/settings/tokens" label="API tokens"/></li>
+                                    <li><NavLink href="/billing" label="Billing"/></li>
+                                    <li><NavLink href="/settings/webhooks" label="Webhooks"/></li>
                                 </ul>
                             }.into_any()
                         }
@@ -192,6 +193,26 @@ fn UserMenu(user: CurrentUser) -> impl IntoView {
                 <Button kind=ButtonKind::Secondary pending=logout.pending() pending_label="Signing out…">"Sign out"</Button>
             </ActionForm>
         </div>
+    }
+}
+
+/// A link of the side navigation, marked as the page shown (`aria-current`)
+/// while the address is at it or under it (`exact`: at it only). The router
+/// follows plain links too; this one reads the address once per link.
+#[component]
+fn NavLink(href: &'static str, label: &'static str, #[prop(optional)] exact: bool) -> impl IntoView {
+    let pathname = use_location().pathname;
+    let current = move || pathname.with(|path| is_at(path, href, exact)).then_some("page");
+    view! { <a href=href aria-current=current>{label}</a> }
+}
+
+/// Whether `path` is the page at `href`, or (unless `exact`) one under it.
+fn is_at(path: &str, href: &str, exact: bool) -> bool {
+    let path = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
+    match path.strip_prefix(href) {
+        Some("") => true,
+        Some(rest) => !exact && (href.ends_with('/') || rest.starts_with('/')),
+        None => false,
     }
 }
 
@@ -226,5 +247,22 @@ fn NotFound() -> impl IntoView {
                 <p><a href="/">"Go to the dashboard"</a></p>
             </section>
         </main>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_at;
+
+    #[test]
+    fn a_navigation_link_is_current_at_its_page_and_under_it() {
+        assert!(is_at("/", "/", true));
+        assert!(!is_at("/tenants", "/", true));
+        assert!(is_at("/tenants", "/tenants", false));
+        assert!(is_at("/tenants/", "/tenants", false));
+        assert!(is_at("/tenants/acme/usage", "/tenants", false));
+        assert!(!is_at("/tenants-archive", "/tenants", false));
+        assert!(!is_at("/tiers", "/tenants", false));
+        assert!(!is_at("/settings/webhooks", "/settings/tokens", false));
     }
 }

@@ -33,6 +33,8 @@ test("each page's code is fetched once, when the page is first shown", async ({ 
   for (const [link, heading] of visits) {
     await nav.getByRole("link", { name: link, exact: true }).click();
     await expect(page.getByRole("heading", { level: 1, name: heading })).toBeVisible();
+    // The navigation marks the page shown, and only it, as the address changes.
+    await expect(nav.locator('[aria-current="page"]')).toHaveText([link]);
   }
 
   const later = [...fetched.keys()].filter((f) => !atSignIn.has(f));
