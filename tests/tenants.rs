@@ -163,6 +163,11 @@ async fn the_list_searches_filters_and_pages_without_gaps_or_repeats() {
     };
     let found = list(&[("q", "100%")]).await;
     assert_eq!(found.tenants.iter().map(|t| t.slug.as_str()).collect::<Vec<_>>(), vec!["acme-corp"]);
+    // The tier filter's choices come with the page, cheapest first.
+    assert_eq!(
+        found.tiers.iter().map(|t| (t.id.as_str(), t.name.as_str())).collect::<Vec<_>>(),
+        [("free", "Free"), ("standard", "Standard"), ("premium", "Premium"), ("enterprise", "Enterprise")]
+    );
     let found = list(&[("q", "tenant-11")]).await;
     assert_eq!(found.tenants.len(), 11, "tenant-11 and tenant-110..119");
     let standard = list(&[("tier", "standard")]).await;
@@ -219,6 +224,7 @@ async fn the_list_searches_filters_and_pages_without_gaps_or_repeats() {
 
     let html = client.get(app.url("/tenants?tier=standard")).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("Next page"));
+    assert!(html.contains(r#"<option value="standard" selected>Standard</option>"#), "the chosen tier stays chosen");
     assert!(!html.contains(">ACME 100% Corp<"));
 }
 

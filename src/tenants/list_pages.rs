@@ -18,7 +18,6 @@ pub fn TenantsPage() -> impl IntoView {
         move || (param("q"), param("tier"), param("status"), param("isolation"), param("sort"), param("after")),
         |(q, tier, status, isolation, sort, after)| list_tenants(q, tier, status, isolation, sort, after),
     );
-    let tiers = Resource::new(|| (), |_| list_tiers());
     view! {
         <Title text="Tenants"/>
         {move || param("done").and_then(|c| done_message(&c)).map(|m| view! { <Flash kind=FlashKind::Success message=m/> })}
@@ -35,14 +34,15 @@ pub fn TenantsPage() -> impl IntoView {
                 <label for="filter-tier">"Tier"</label>
                 <select id="filter-tier" name="tier">
                     <option value="">"All tiers"</option>
-                    <Suspense>
+                    // Kept while the next page loads: the chosen tier stays chosen.
+                    <Transition>
                         {move || Suspend::new(async move {
-                            tiers.await.unwrap_or_default().into_iter().map(|t| {
+                            page.await.map(|p| p.tiers).unwrap_or_default().into_iter().map(|t| {
                                 let selected = param("tier").as_deref() == Some(t.id.as_str());
                                 view! { <option value=t.id.to_string() selected=selected>{t.name}</option> }
                             }).collect_view()
                         })}
-                    </Suspense>
+                    </Transition>
                 </select>
             </div>
             <div class="field">

@@ -43,6 +43,16 @@ pub struct TenantRow {
 pub struct TenantPageData {
     pub tenants: Vec<TenantRow>,
     pub next: Option<String>,
+    /// The tier filter's choices, read with the page (one load, not two).
+    #[serde(default)]
+    pub tiers: Vec<TierChoice>,
+}
+
+/// A tier as a filter offers it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TierChoice {
+    pub id: TierId,
+    pub name: String,
 }
 
 /// Everything the tenant's page shows.
@@ -85,7 +95,8 @@ pub async fn list_tenants(
     let user = crate::auth::session::require_platform_staff().await?;
     let state = crate::server::state::app_state()?;
     let mut tx = crate::server::db::read(&state.pool, crate::auth::session::scope_for(&user)?).await?;
-    let page = ssr::list(&mut tx, &filter).await?;
+    let mut page = ssr::list(&mut tx, &filter).await?;
+    page.tiers = ssr::tier_choices(&mut tx).await?;
     tx.done().await?;
     Ok(page)
 }

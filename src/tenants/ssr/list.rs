@@ -1,7 +1,7 @@
 //! The tenant list: filters, orders and keyset paging.
 
 use super::super::domain;
-use super::super::{TenantPageData, TenantRow};
+use super::super::{TenantPageData, TenantRow, TierChoice};
 use crate::domain::isolation::IsolationLevel;
 use crate::domain::tenant_status::TenantStatus;
 use crate::domain::tier_id::TierId;
@@ -135,7 +135,12 @@ pub async fn list(conn: &mut PgConnection, f: &ListFilter) -> Result<TenantPageD
     } else {
         None
     };
-    Ok(TenantPageData { tenants, next })
+    Ok(TenantPageData { tenants, next, tiers: Vec::new() })
+}
+
+/// The tiers the list's filter offers, cheapest first.
+pub async fn tier_choices(conn: &mut PgConnection) -> Result<Vec<TierChoice>, sqlx::Error> {
+    sqlx::query_as!(TierChoice, r#"SELECT id AS "id: TierId", name FROM tiers ORDER BY position"#).fetch_all(conn).await
 }
 
 #[cfg(test)]
