@@ -7,10 +7,11 @@
 # (POST /api/me to /healthz); then the chain check and the CSV export
 # against COPY reading the same rows, and the transactions a page view commits.
 # Usage: benches/pages.sh   (needs the release build; DATABASE_URL or a private PostgreSQL)
+#        BIN=path/to/another/bulkhead REUSE=1 benches/pages.sh   (another build on the same seed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
-bin=target/release/bulkhead
+bin="${BIN:-target/release/bulkhead}"
 [ -x "$bin" ] || { echo "build first: scripts/run --release (or cargo leptos build --release)" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 ensure_database
@@ -45,7 +46,7 @@ load() { # connections, path, [extra wrk arguments…]
       END { printf "%.0f %.1f %.1f %s\n", rps, p50, p99, (bad ? bad : 0) }'
 }
 # Warm every page once (plans, the session held in memory).
-for path in / /tenants "/tenants?q=seed-4242" /audit; do curl -s -o /dev/null -H "Cookie: $cookie" "$base$path"; done
+for path in / /account /tenants "/tenants?q=seed-4242" /audit; do curl -s -o /dev/null -H "Cookie: $cookie" "$base$path"; done
 
 echo "| path | req/s | p50 | p99 | ratio | non-2xx |"
 echo "|---|---|---|---|---|---|"
@@ -59,6 +60,7 @@ row() { # label, baseline req/s, connections, path, [wrk arguments…]
   echo "| $label | $rps | $p50 ms | $p99 ms | $(awk -v a="$rps" -v b="$baseline" 'BEGIN { printf "%.2f", a / b }') | $bad |"
 }
 row '`POST /api/me` (session check; ratio to /healthz)' "$healthz" 32 /api/me -s "$post_lua"
+row '`/account` (the signed-in frame, little data)' "$login" 32 /account
 row '`/tenants` (100,000 tenants)' "$login" 32 /tenants
 row '`/tenants?q=seed-4242` (trigram search)' "$login" 32 "/tenants?q=seed-4242"
 row '`/audit` (1,000,000 events)' "$login" 32 /audit
