@@ -44,7 +44,6 @@ pub struct TenantPageData {
     pub tenants: Vec<TenantRow>,
     pub next: Option<String>,
     /// The tier filter's choices, read with the page (one load, not two).
-    #[serde(default)]
     pub tiers: Vec<TierChoice>,
 }
 
@@ -95,8 +94,7 @@ pub async fn list_tenants(
     let user = crate::auth::session::require_platform_staff().await?;
     let state = crate::server::state::app_state()?;
     let mut tx = crate::server::db::read(&state.pool, crate::auth::session::scope_for(&user)?).await?;
-    let mut page = ssr::list(&mut tx, &filter).await?;
-    page.tiers = ssr::tier_choices(&mut tx).await?;
+    let page = ssr::list(&mut tx, &filter).await?;
     tx.done().await?;
     Ok(page)
 }

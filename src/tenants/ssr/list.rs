@@ -106,8 +106,9 @@ macro_rules! tenant_page {
     };
 }
 
-/// One page of tenants. The cursor is the last row's id; its sort key is
-/// read back from the row, so every order pages by index without OFFSET.
+/// One page of tenants, and the tiers its filter offers. The cursor is the
+/// last row's id; its sort key is read back from the row, so every order
+/// pages by index without OFFSET.
 pub async fn list(conn: &mut PgConnection, f: &ListFilter) -> Result<TenantPageData, sqlx::Error> {
     let pattern = f.search.as_deref().map(like_pattern);
     let mut tenants = match f.sort {
@@ -135,11 +136,11 @@ pub async fn list(conn: &mut PgConnection, f: &ListFilter) -> Result<TenantPageD
     } else {
         None
     };
-    Ok(TenantPageData { tenants, next, tiers: Vec::new() })
+    Ok(TenantPageData { tenants, next, tiers: tier_choices(conn).await? })
 }
 
 /// The tiers the list's filter offers, cheapest first.
-pub async fn tier_choices(conn: &mut PgConnection) -> Result<Vec<TierChoice>, sqlx::Error> {
+async fn tier_choices(conn: &mut PgConnection) -> Result<Vec<TierChoice>, sqlx::Error> {
     sqlx::query_as!(TierChoice, r#"SELECT id AS "id: TierId", name FROM tiers ORDER BY position"#).fetch_all(conn).await
 }
 

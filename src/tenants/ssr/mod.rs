@@ -10,7 +10,7 @@ mod seed;
 
 pub use changes::{change_details, change_isolation, change_tier, delete, set_prevent_deletion, set_status, Details};
 pub use export::{export_document, export_handler};
-pub use list::{list, tier_choices, ListFilter, Sort, PAGE_SIZE};
+pub use list::{list, ListFilter, Sort, PAGE_SIZE};
 pub use overrides::{overrides, remove_override, set_override};
 pub use seed::seed;
 
