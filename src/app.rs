@@ -99,6 +99,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("tenants/:slug") view={Lazy::<pages::Tenant>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("tenants/:slug/usage") view={Lazy::<pages::Usage>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("usage") view={Lazy::<pages::Usage>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("tenants/:slug/keys") view={Lazy::<pages::Keys>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("keys") view={Lazy::<pages::Keys>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("tenants/:slug/activation") view={Lazy::<pages::Activation>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("tiers") view={Lazy::<pages::Tiers>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("tiers/:id/edit") view={Lazy::<pages::TierEdit>::new()} ssr=SsrMode::Async/>
@@ -152,6 +154,7 @@ fn ConsoleLayout() -> impl IntoView {
                                 <ul>
                                     <li><NavLink href="/" exact=true label="My tenant"/></li>
                                     <li><NavLink href="/usage" label="Usage"/></li>
+                                    <li><NavLink href="/keys" label="API keys"/></li>
                                     <li><NavLink href="/team" label="Team"/></li>
                                     <li><NavLink href="/alerts" label="Alerts"/></li>
                                     <li><NavLink href="/audit" label="Audit trail"/></li>

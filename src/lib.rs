@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod billing;
 pub mod dashboard;
+pub mod keys;
 pub mod domain;
 pub mod error;
 pub mod pages;

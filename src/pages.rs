@@ -49,6 +49,7 @@ lazy_pages! {
     Account => crate::auth::AccountPage,
     Team => crate::team::TeamPage,
     Tokens => crate::tokens::TokensPage,
+    Keys => crate::keys::KeysPage,
     Webhooks => crate::webhooks::WebhooksPage,
     Webhook => crate::webhooks::WebhookPage,
     Alerts => crate::alerts::AlertsPage,

@@ -1,6 +1,8 @@
 //! The shipped proxy configurations (`deploy/nginx`, `deploy/caddy`) run by a
 //! real nginx and a real Caddy, in front of two tiny upstreams (the shared
-//! pool and one dedicated instance), with Bulkhead as their routing check.
+//! pool and one dedicated instance), with Bulkhead as their routing check:
+//! callers identified by their tenant's key, strangers refused at the edge
+//! without spending anything, headers a client cannot forge.
 
 mod common;
 
@@ -14,11 +16,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// A proxy process, stopped when the test ends.
+/// A proxy process, stopped when the test ends: asked to quit (nginx's
+/// master then stops its workers; killed outright, it would leave them
+/// running, listening), and killed only if it does not.
 struct Running(Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -44,12 +55,23 @@ async fn wait_for(port: u16, what: &str, log: &Path) {
     panic!("{what} did not start: {}", std::fs::read_to_string(log).unwrap_or_default());
 }
 
-/// An upstream that says who it is, for which tenant, and what Authorization it received.
+/// An upstream that says who it is, for which tenant, what Authorization it
+/// received, and every header under Bulkhead's names that reached it.
 async fn upstream(name: &'static str) -> SocketAddr {
     use axum::http::HeaderMap;
     let app = axum::Router::new().fallback(move |headers: HeaderMap| async move {
         let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
-        format!("{name} tenant={} auth={}", h("x-tenant-slug"), h("authorization"))
+        let mut others: Vec<String> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.to_str().unwrap_or("?")))
+            .filter(|(k, _)| {
+                ["x-bulkhead-", "x-upstream", "x-api-key"].iter().any(|p| k.starts_with(p))
+                    || (k.starts_with("x-tenant-") && !["x-tenant-id", "x-tenant-slug", "x-tenant-tier"].contains(k))
+            })
+            .map(|(k, v)| format!(" {k}={v}"))
+            .collect();
+        others.sort();
+        format!("{name} tenant={} id={} auth={}{}", h("x-tenant-slug"), h("x-tenant-id"), h("authorization"), others.concat())
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -103,7 +125,9 @@ async fn caddy(bulkhead: &str, token: &str) -> (Running, u16) {
 }
 
 async fn through(port: u16, host: &str, extra: &[(&str, &str)]) -> (StatusCode, String, String) {
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    let client = CLIENT
+        .get_or_init(|| reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap());
     let mut req =
         client.get(format!("http://127.0.0.1:{port}/v1/orders")).header("host", host).bearer_auth("client-secret");
     for (k, v) in extra {
@@ -114,11 +138,16 @@ async fn through(port: u16, host: &str, extra: &[(&str, &str)]) -> (StatusCode, 
     (res.status(), retry, res.text().await.unwrap())
 }
 
-async fn arranged() -> (TestApp, String, SocketAddr, SocketAddr) {
+/// The tenants' keys, by slug.
+type Keys = std::collections::HashMap<&'static str, String>;
+
+async fn arranged() -> (TestApp, String, Keys) {
     let (shared, dedicated) = (upstream("shared").await, upstream("dedicated").await);
     let config = Config {
         base_domain: Some("tenants.test".into()),
         shared_upstream: format!("http://{shared}"),
+        anonymous_rate: 1,
+        anonymous_burst: 5,
         ..Config::default()
     };
     let app = spawn_app_with(config).await;
@@ -129,7 +158,9 @@ async fn arranged() -> (TestApp, String, SocketAddr, SocketAddr) {
            ('vault', 'Vault', 'enterprise', 'active', 'api.vault.example', 'http://{dedicated}', false),
            ('frozen', 'Frozen', 'standard', 'suspended', NULL, NULL, false),
            ('small-n', 'Small N', 'free', 'active', NULL, NULL, false),
-           ('small-c', 'Small C', 'free', 'active', NULL, NULL, false)"
+           ('small-c', 'Small C', 'free', 'active', NULL, NULL, false),
+           ('open-n', 'Open N', 'standard', 'active', NULL, NULL, false),
+           ('open-c', 'Open C', 'standard', 'active', NULL, NULL, false)"
     ))
     .execute(&app.owner)
     .await
@@ -140,25 +171,78 @@ async fn arranged() -> (TestApp, String, SocketAddr, SocketAddr) {
         .await
         .unwrap();
     sqlx::query("UPDATE tiers SET api_calls_per_month = 1 WHERE id = 'free'").execute(&app.owner).await.unwrap();
+    sqlx::query("UPDATE tenants SET anonymous_calls = 'pass' WHERE slug LIKE 'open-%'")
+        .execute(&app.owner)
+        .await
+        .unwrap();
     let token =
         create(&app.pool, &Actor::cli(), None, NewToken::parse("edge", &["routing"], "").unwrap()).await.unwrap();
+    let mut keys = Keys::new();
+    for slug in ["acme", "globex", "vault", "frozen", "small-n", "small-c"] {
+        keys.insert(slug, app.tenant_key(slug, "service").await);
+    }
     app.start_routing().await;
-    (app, token, shared, dedicated)
+    (app, token, keys)
 }
 
-async fn the_proxy_routes_throttles_and_refuses(app: &TestApp, port: u16, small: &str) {
-    let (status, _, body) = through(port, "acme.tenants.test", &[]).await;
-    assert_eq!((status, body.as_str()), (StatusCode::OK, "shared tenant=acme auth=Bearer client-secret"));
-    let (_, _, body) = through(port, "api.partner.example", &[("x-tenant-id", "globex")]).await;
-    assert_eq!(body, "shared tenant=globex auth=Bearer client-secret", "X-Tenant-ID when the host names no tenant");
-    let (_, _, body) = through(port, "api.vault.example", &[]).await;
-    assert_eq!(body, "dedicated tenant=vault auth=Bearer client-secret", "a dedicated tenant's own upstream");
-    assert_eq!(through(port, "frozen.tenants.test", &[]).await.0, StatusCode::FORBIDDEN);
-    assert_eq!(through(port, "nobody.tenants.test", &[]).await.0, StatusCode::NOT_FOUND);
+async fn monthly_calls(app: &TestApp, slug: &str) -> i64 {
+    bulkhead::server::startup::stop_routing(&app.state).await;
+    sqlx::query_scalar(
+        "SELECT coalesce(sum(calls), 0)::bigint FROM api_calls JOIN tenants t ON t.id = tenant_id WHERE t.slug = $1",
+    )
+    .bind(slug)
+    .fetch_one(&app.owner)
+    .await
+    .unwrap()
+}
 
+async fn the_proxy_routes_throttles_and_refuses(app: &TestApp, port: u16, keys: &Keys, small: &str, open: &str) {
+    let key = |slug: &str| ("x-api-key", keys[slug].as_str());
+    let acme_id: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM tenants WHERE slug = 'acme'").fetch_one(&app.owner).await.unwrap();
+    let (status, _, body) = through(port, "acme.tenants.test", &[key("acme")]).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, format!("shared tenant=acme id={acme_id} auth=Bearer client-secret").as_str())
+    );
+    let (_, _, body) = through(port, "api.partner.example", &[key("globex")]).await;
+    assert!(body.starts_with("shared tenant=globex "), "the key names its tenant whatever the host: {body}");
+    let (_, _, body) = through(port, "api.vault.example", &[key("vault")]).await;
+    assert!(body.starts_with("dedicated tenant=vault "), "a dedicated tenant's own upstream: {body}");
+    let (_, _, body) = through(port, "vault.tenants.test", &[key("vault")]).await;
+    assert!(body.starts_with("dedicated tenant=vault "), "whatever host names it: {body}");
+    assert_eq!(through(port, "frozen.tenants.test", &[key("frozen")]).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(through(port, "globex.tenants.test", &[key("acme")]).await.0, StatusCode::FORBIDDEN, "A's key, B's host");
+    assert_eq!(through(port, "nobody.tenants.test", &[key("acme")]).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(through(port, "nobody.tenants.test", &[]).await.0, StatusCode::UNAUTHORIZED);
+
+    // What a client sends under Bulkhead's names changes nothing and never reaches the upstream.
+    let forged = [
+        key("acme"),
+        ("x-tenant-id", "globex"),
+        ("x-tenant-slug", "globex"),
+        ("x-upstream", "http://127.0.0.1:1"),
+        ("x-upstream-host", "127.0.0.1:1"),
+        ("x-bulkhead-status", "200"),
+        ("x-bulkhead-token", "bkh_guess"),
+    ];
+    let (status, _, body) = through(port, "acme.tenants.test", &forged).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, format!("shared tenant=acme id={acme_id} auth=Bearer client-secret").as_str()),
+        "the upstream hears Bulkhead alone"
+    );
+
+    // A thousand strangers naming a tenant: refused at the edge, its month and bucket untouched.
     let host = format!("{small}.tenants.test");
-    assert_eq!(through(port, &host, &[]).await.0, StatusCode::OK);
-    let (status, retry, _) = through(port, &host, &[]).await;
+    for _ in 0..1000 {
+        assert_eq!(through(port, &host, &[]).await.0, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(through(port, &host, &[("x-api-key", "bk_live_guess")]).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(monthly_calls(app, small).await, 0, "nothing spent");
+    let (status, _, body) = through(port, &host, &[key(small)]).await;
+    assert_eq!(status, StatusCode::OK, "the tenant's own key at once: {body}");
+    let (status, retry, _) = through(port, &host, &[key(small)]).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "the month's one call is spent");
     assert!(retry.parse::<u64>().unwrap() > 0, "Retry-After: {retry:?}");
 
@@ -170,18 +254,45 @@ async fn the_proxy_routes_throttles_and_refuses(app: &TestApp, port: u16, small:
         .await;
     assert_eq!(to, format!("/tenants/{small}?done=tier"));
     app.routing_reloaded(mark).await;
-    assert_eq!(through(port, &host, &[]).await.0, StatusCode::OK);
+    assert_eq!(through(port, &host, &[key(small)]).await.0, StatusCode::OK);
+
+    // A tenant in pass-through mode: strangers reach its API uncounted, limited per address.
+    let host = format!("{open}.tenants.test");
+    for i in 0..5 {
+        let (status, _, body) = through(port, &host, &[]).await;
+        assert_eq!(status, StatusCode::OK, "call {i}: {body}");
+        assert!(body.starts_with(&format!("shared tenant={open} ")), "{body}");
+    }
+    let (status, retry, _) = through(port, &host, &[]).await;
+    assert_eq!((status, retry.as_str()), (StatusCode::TOO_MANY_REQUESTS, "1"), "the address's burst is spent");
+    assert_eq!(monthly_calls(app, open).await, 0, "never against the tenant's allowance");
 }
 
 #[tokio::test]
 async fn nginx_and_caddy_route_through_the_check_as_shipped() {
-    let (app, token, _, _) = arranged().await;
+    let (app, token, keys) = arranged().await;
     let (_nginx, nginx_port) = nginx(&app.base, &token).await;
-    the_proxy_routes_throttles_and_refuses(&app, nginx_port, "small-n").await;
+    the_proxy_routes_throttles_and_refuses(&app, nginx_port, &keys, "small-n", "open-n").await;
     let (_caddy, caddy_port) = caddy(&app.base, &token).await;
-    the_proxy_routes_throttles_and_refuses(&app, caddy_port, "small-c").await;
+    the_proxy_routes_throttles_and_refuses(&app, caddy_port, &keys, "small-c", "open-c").await;
 
     // A proxy with a wrong token gets nothing through, and nothing is counted for it.
     let (_bad, bad_port) = nginx(&app.base, "bkh_wrong").await;
-    assert_eq!(through(bad_port, "acme.tenants.test", &[]).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(through(bad_port, "acme.tenants.test", &[("x-api-key", &keys["acme"])]).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_stopped_nginx_leaves_no_process_behind() {
+    let (app, token, _) = arranged().await;
+    let (running, port) = nginx(&app.base, &token).await;
+    let master = running.0.id();
+    drop(running);
+    let ps = Command::new("ps").args(["-eo", "pid,ppid,args"]).output().unwrap();
+    let left: Vec<String> = String::from_utf8_lossy(&ps.stdout)
+        .lines()
+        .filter(|l| l.contains("nginx") && l.split_whitespace().nth(1) == Some(&master.to_string()))
+        .map(str::to_string)
+        .collect();
+    assert!(left.is_empty(), "workers of the stopped master: {left:?}");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "nothing listens on its port");
 }

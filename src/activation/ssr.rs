@@ -160,6 +160,16 @@ pub async fn configure(
             errors.into_iter().map(|(f, m)| crate::error::FieldError { field: f.into(), message: m }).collect(),
         ));
     };
+    // `<slug>.<base domain>` names the tenant `slug` at the edge: another
+    // tenant's dedicated domain may not take it.
+    let under_base =
+        state.config.base_domain.as_deref().and_then(|base| crate::routing::host::subdomain(&domain, base));
+    if under_base.is_some_and(|label| label != slug) {
+        return Err(AppError::invalid(
+            "domain",
+            format!("“{domain}” names another tenant under the base domain: choose a name of the customer's own."),
+        ));
+    }
     let mut tx = crate::server::db::begin(&state.pool, crate::server::db::Scope::Platform).await?;
     let (tenant_id, _) = tenant_for_update(&mut tx, slug).await?;
     let live = lock(&mut tx, tenant_id, version).await?;

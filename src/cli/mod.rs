@@ -1,5 +1,6 @@
 //! The command line: `serve` (the default), `migrate`, `admin create|bootstrap|disable|unlock`,
 //! `tenant create|show|render|probe|seed`, `audit verify|checkpoint|seed`, `token create|list|revoke`,
+//! `key create|list|revoke|anonymous-calls`,
 //! `report verify`.
 
 use crate::audit::Actor;
@@ -9,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod audit;
 mod billing;
+mod keys;
 mod report;
 mod tenants;
 mod tokens;
@@ -55,6 +57,11 @@ pub enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Manage tenants' API keys (audited as the command line).
+    Key {
+        #[command(subcommand)]
+        command: keys::KeyCommand,
     },
     /// Export billing figures.
     Billing {
@@ -149,6 +156,7 @@ async fn dispatch(cli: Cli) -> anyhow_lite::Result<()> {
         Command::Tenant { command } => tenants::run(command).await,
         Command::Audit { command } => audit::run(command).await,
         Command::Token { command } => tokens::run(command).await,
+        Command::Key { command } => keys::run(command).await,
         Command::Report { command } => report::run(command).await,
         Command::Billing { command } => billing::run(command).await,
     }

@@ -34,6 +34,11 @@ pub struct Metrics {
     pub(crate) latency: Family<Labels, Histogram>,
     decisions: Family<Labels, Counter<u64, AtomicU64>>,
     pool: Family<Labels, Gauge>,
+    /// The routing table's age (seconds since its last full load; -1 before
+    /// the first), whether its listening connection is up, and its size.
+    table_age: Gauge<f64, std::sync::atomic::AtomicU64>,
+    table_listening: Gauge,
+    table_entries: Family<Labels, Gauge>,
     process: process::Process,
     /// The tenants' series, encoded, with the time they took to read.
     tenants: ArcSwap<String>,
@@ -59,8 +64,34 @@ impl Default for Metrics {
         registry.register("bulkhead_routing_decisions", "Routing check answers, by outcome", decisions.clone());
         let pool = Family::<Labels, Gauge>::default();
         registry.register("bulkhead_db_pool_connections", "Database pool connections, by state", pool.clone());
+        let table_age = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register_with_unit(
+            "bulkhead_routing_table_age",
+            "Time since the routing table was last loaded in full (-1: not yet loaded)",
+            prometheus_client::registry::Unit::Seconds,
+            table_age.clone(),
+        );
+        let table_listening = Gauge::default();
+        registry.register(
+            "bulkhead_routing_table_listening",
+            "1 while the routing table hears the database's change notices",
+            table_listening.clone(),
+        );
+        let table_entries = Family::<Labels, Gauge>::default();
+        registry.register("bulkhead_routing_table_entries", "Entries in the routing table, by kind", table_entries.clone());
         let process = process::Process::register(&mut registry);
-        Metrics { registry, requests, latency, decisions, pool, process, tenants: ArcSwap::from_pointee(String::new()) }
+        Metrics {
+            registry,
+            requests,
+            latency,
+            decisions,
+            pool,
+            table_age,
+            table_listening,
+            table_entries,
+            process,
+            tenants: ArcSwap::from_pointee(String::new()),
+        }
     }
 }
 
@@ -84,6 +115,12 @@ impl Metrics {
         self.pool.get_or_create(&vec![("state", "idle".to_string())]).set(idle);
         self.pool.get_or_create(&vec![("state", "in_use".to_string())]).set(pool.size() as i64 - idle);
         self.pool.get_or_create(&vec![("state", "max".to_string())]).set(pool.options().get_max_connections() as i64);
+        self.table_age.set(routing.age().map(|a| a.as_secs_f64()).unwrap_or(-1.0));
+        self.table_listening.set(routing.listening() as i64);
+        let table = routing.table();
+        self.table_entries.get_or_create(&vec![("kind", "tenants".to_string())]).set(table.tenants() as i64);
+        self.table_entries.get_or_create(&vec![("kind", "keys".to_string())]).set(table.key_count() as i64);
+        drop(table);
         self.process.update();
         let mut out = String::with_capacity(64 * 1024);
         encode_registry(&mut out, &self.registry).expect("writing to a String cannot fail");

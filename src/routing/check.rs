@@ -1,8 +1,10 @@
 //! `GET /route/check`: which tenant a proxied request is for, and whether it
-//! may pass. The proxy presents its own token (scope `routing`) in
-//! `Authorization` on the check only, or in `X-Bulkhead-Token` when it cannot
-//! replace the client's header there; the client's headers reach the tenant's
-//! API untouched.
+//! may pass. The proxy proves itself with its own token (scope `routing`) in
+//! `X-Bulkhead-Token`, set by the proxy over anything a client sent (or in
+//! `Authorization`, for a proxy that replaces the client's header on the
+//! check). The caller proves itself with a tenant key (`X-API-Key`, or its
+//! own `Authorization: Bearer bk_live_…`): the key decides the tenant, and
+//! only a call with a key in force spends a tenant's allowance.
 
 use super::host;
 use super::meter::Admission;
@@ -10,7 +12,8 @@ use super::table::{Route, Table, Upstream};
 use super::Routing;
 use crate::domain::tenant_status::TenantStatus;
 use crate::domain::token_scope::TokenScope;
-use axum::extract::{Query, Request, State};
+use axum::extract::{ConnectInfo, Query, Request, State};
+use std::net::SocketAddr;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -24,6 +27,10 @@ pub struct CheckQuery {
     /// status in `X-Bulkhead-Status` (nginx's `auth_request` turns any other
     /// status into a 500; `deploy/nginx` turns it back).
     proxy: Option<String>,
+    /// `shared` or `dedicated`: the proxy sends an allowed call there whatever
+    /// the answer says (Traefik's routers), so a tenant that runs elsewhere is
+    /// refused (421): a dedicated tenant never reaches the shared pool.
+    expect: Option<String>,
 }
 
 /// The check's answer.
@@ -53,20 +60,84 @@ fn single<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ()>
     first.map(|v| std::str::from_utf8(v.as_bytes()).map_err(|_| ())).transpose()
 }
 
-/// Decides for one request against `table` (the routing table as it stands),
-/// counting it when it passes.
-pub fn decide<'t>(routing: &Routing, table: &'t Table, headers: &HeaderMap, now: OffsetDateTime) -> Outcome<'t> {
-    // X-Bulkhead-Token first: a proxy that cannot replace the client's
-    // Authorization on the check (Traefik) adds its token there instead.
-    let presented = match single(headers, "x-bulkhead-token") {
-        Ok(Some(token)) => Some(token),
+/// The header a tenant's caller presents its key in; a key may also come as
+/// the caller's `Authorization: Bearer bk_live_…` when the proxy proves
+/// itself in `X-Bulkhead-Token`.
+pub const KEY_HEADER: &str = "x-api-key";
+
+/// The proxy's own token: `X-Bulkhead-Token` when present (every shipped
+/// proxy sets it, replacing whatever a client sent), else `Authorization`
+/// (a proxy that replaces the client's header on the check).
+fn proxy_token(headers: &HeaderMap) -> Option<&str> {
+    match single(headers, "x-bulkhead-token") {
+        Ok(Some(token)) => Some(token.trim()),
         Ok(None) => match single(headers, "authorization") {
-            Ok(authorization) => authorization.and_then(|a| a.strip_prefix("Bearer ")),
-            Err(()) => None,
+            Ok(Some(a)) => a.strip_prefix("Bearer ").map(str::trim).filter(|t| !t.starts_with(crate::keys::ssr::PREFIX)),
+            _ => None,
         },
         Err(()) => None,
-    };
-    let Some(grant) = presented.and_then(|t| table.grant(t.trim(), now)) else {
+    }
+}
+
+/// The tenant key the caller presents: `X-API-Key`, else its own
+/// `Authorization: Bearer bk_live_…`. `Err` when a header repeats.
+fn presented_key(headers: &HeaderMap) -> Result<Option<&str>, ()> {
+    if let Some(key) = single(headers, KEY_HEADER)? {
+        return Ok(Some(key.trim()));
+    }
+    let bearer = single(headers, "authorization")?.and_then(|a| a.strip_prefix("Bearer ")).map(str::trim);
+    Ok(bearer.filter(|b| b.starts_with(crate::keys::ssr::PREFIX)))
+}
+
+/// The answer's refusal when a tenant cannot be served at all, or where its
+/// call goes. A dedicated tenant is never sent to the shared pool: without
+/// its own upstream its call is refused (503), and a proxy that says it will
+/// send the call to the shared pool whatever the answer (`expect=shared`,
+/// Traefik's router for `<slug>.<base>`) is told 421.
+fn destination<'t>(route: &'t Route, table: &'t Table, expect: Expect) -> Result<Option<&'t Upstream>, Outcome<'t>> {
+    if matches!(route.status, TenantStatus::Suspended | TenantStatus::Deleted) {
+        return Err(refused(StatusCode::FORBIDDEN));
+    }
+    match (route.dedicated, expect) {
+        (true, Expect::Shared) | (false, Expect::Dedicated) => Err(refused(StatusCode::MISDIRECTED_REQUEST)),
+        (true, _) => route.upstream.as_ref().map(Some).ok_or(refused(StatusCode::SERVICE_UNAVAILABLE)),
+        (false, _) => Ok(table.shared.as_ref()),
+    }
+}
+
+/// Where a proxy sends an allowed call whatever the answer says (`expect=`):
+/// Traefik routes by its own rules, one router for the shared pool and one
+/// per dedicated tenant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Expect {
+    /// The proxy follows `X-Upstream` (nginx, Caddy).
+    #[default]
+    Answer,
+    Shared,
+    Dedicated,
+}
+
+/// What the proxy says about the request beyond its headers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Proxied {
+    /// The client's address, as the trusted proxies vouch for it.
+    pub client: Option<std::net::IpAddr>,
+    /// Where the proxy sends the call whatever the answer.
+    pub expect: Expect,
+}
+
+/// Decides for one request against `table` (the routing table as it stands),
+/// counting it when it passes. The caller is identified by its tenant key
+/// before anything is counted: a call without a valid key spends nothing of
+/// any tenant's.
+pub fn decide<'t>(
+    routing: &Routing,
+    table: &'t Table,
+    headers: &HeaderMap,
+    proxied: Proxied,
+    now: OffsetDateTime,
+) -> Outcome<'t> {
+    let Some(grant) = proxy_token(headers).and_then(|t| table.grant(t, now)) else {
         return refused(StatusCode::UNAUTHORIZED);
     };
     if !grant.scopes.contains(&TokenScope::Routing) {
@@ -75,29 +146,101 @@ pub fn decide<'t>(routing: &Routing, table: &'t Table, headers: &HeaderMap, now:
     if !grant.used.load(std::sync::atomic::Ordering::Relaxed) {
         grant.used.store(true, std::sync::atomic::Ordering::Relaxed);
     }
-    let route = match identify(table, routing.base_domain.as_deref(), headers) {
-        Ok(route) => route,
-        Err(status) => return refused(status),
+    let named = identify(table, routing.base_domain.as_deref(), headers);
+    let presented = match presented_key(headers) {
+        Ok(k) => k,
+        Err(()) => return refused(StatusCode::BAD_REQUEST),
     };
-    if matches!(route.status, TenantStatus::Suspended | TenantStatus::Deleted) {
-        return refused(StatusCode::FORBIDDEN);
+    let Some(presented) = presented else {
+        return anonymous(routing, table, named, proxied);
+    };
+    // A key that is not in force spends nothing, whoever it names.
+    let Some(key) = table.key(presented, now) else {
+        return refused(StatusCode::UNAUTHORIZED);
+    };
+    let route = &*key.route;
+    match named {
+        // A host or X-Tenant-ID that names another tenant than the key's.
+        Ok(Some(r)) if r.id != route.id => return refused(StatusCode::FORBIDDEN),
+        Err(StatusCode::NOT_FOUND) => return refused(StatusCode::FORBIDDEN),
+        Err(status) => return refused(status),
+        Ok(_) => {}
     }
-    // The bucket first: a call refused for its speed does not spend the month.
+    let upstream = match destination(route, table, proxied.expect) {
+        Ok(u) => u,
+        Err(refusal) => return refusal,
+    };
+    if !key.used.load(std::sync::atomic::Ordering::Relaxed) {
+        key.used.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    // The buckets first (the key's, then the tenant's): a call refused for
+    // its speed does not spend the month.
+    let too_fast = |wait: std::time::Duration| Outcome::Refused {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        retry_after_secs: Some(wait.as_secs_f64().ceil().max(1.0) as u64),
+    };
+    if let Some((rate, burst)) = key.rate {
+        if let Err(wait) = routing.key_rates.take(key.id, rate, burst) {
+            return too_fast(wait);
+        }
+    }
     if let Err(wait) = routing.rates.take(route.id, route.rate, route.burst) {
-        let retry_after_secs = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
-        return Outcome::Refused { status: StatusCode::TOO_MANY_REQUESTS, retry_after_secs };
+        return too_fast(wait);
+    }
+    let spent = |retry_after_secs| Outcome::Refused {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        retry_after_secs: Some(retry_after_secs),
+    };
+    if let Some(cap) = key.monthly_calls {
+        if !routing.key_meter.admit(key.id, route.id, cap, now) {
+            return spent(super::meter::until_next_month(now));
+        }
     }
     match routing.meter.admit(route.id, route.monthly_calls, now) {
         Admission::Spent { retry_after_secs } => {
-            Outcome::Refused { status: StatusCode::TOO_MANY_REQUESTS, retry_after_secs: Some(retry_after_secs) }
+            if key.monthly_calls.is_some() {
+                routing.key_meter.give_back(key.id, route.id, now);
+            }
+            spent(retry_after_secs)
         }
-        Admission::Allowed { .. } => Outcome::Allowed(route, route.upstream.as_ref().or(table.shared.as_ref())),
+        Admission::Allowed { .. } => Outcome::Allowed(route, upstream),
     }
 }
 
-/// The tenant a request names: by its host (the tenant's own domain, or
-/// `<slug>.<base domain>`), else by `X-Tenant-ID` (an id or a slug).
-fn identify<'t>(table: &'t Table, base: Option<&str>, headers: &HeaderMap) -> Result<&'t Route, StatusCode> {
+/// A call without a key: refused (401), unless the tenant it names lets such
+/// calls pass, limited per client address and counted against nobody.
+fn anonymous<'t>(
+    routing: &Routing,
+    table: &'t Table,
+    named: Result<Option<&'t Route>, StatusCode>,
+    proxied: Proxied,
+) -> Outcome<'t> {
+    let route = match named {
+        Ok(Some(route)) if route.anonymous_pass => route,
+        Err(StatusCode::BAD_REQUEST) => return refused(StatusCode::BAD_REQUEST),
+        _ => return refused(StatusCode::UNAUTHORIZED),
+    };
+    let upstream = match destination(route, table, proxied.expect) {
+        Ok(u) => u,
+        Err(refusal) => return refusal,
+    };
+    // Without the client's address every anonymous caller shares one bucket:
+    // stricter, never looser.
+    let client = proxied.client.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    match routing.anonymous.take(route.id, client) {
+        Ok(()) => Outcome::Allowed(route, upstream),
+        Err(wait) => Outcome::Refused {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            retry_after_secs: Some(wait.as_secs_f64().ceil().max(1.0) as u64),
+        },
+    }
+}
+
+/// The tenant a request names, if any: by its host (`<slug>.<base domain>`,
+/// or the tenant's own domain), else by `X-Tenant-ID` (an id or a slug).
+/// A name under the base domain is read as a slug alone: no tenant's own
+/// domain can stand for another tenant's `<slug>.<base>`.
+fn identify<'t>(table: &'t Table, base: Option<&str>, headers: &HeaderMap) -> Result<Option<&'t Route>, StatusCode> {
     let bad = StatusCode::BAD_REQUEST;
     let forwarded = single(headers, "x-forwarded-host").map_err(|_| bad)?;
     // A chain of proxies lists hosts; the first is the client's.
@@ -107,29 +250,38 @@ fn identify<'t>(table: &'t Table, base: Option<&str>, headers: &HeaderMap) -> Re
     };
     if let Some(raw) = raw_host {
         let host = host::normalise(raw).ok_or(bad)?;
-        if let Some(route) = table.by_domain(&host) {
-            return Ok(route);
-        }
         if let Some(label) = base.and_then(|b| host::subdomain(&host, b)) {
-            return table.by_slug(label).map(|r| &**r).ok_or(StatusCode::NOT_FOUND);
+            return table.by_slug(label).map(|r| Some(&**r)).ok_or(StatusCode::NOT_FOUND);
+        }
+        if let Some(route) = table.by_domain(&host) {
+            return Ok(Some(route));
         }
     }
     let tenant = single(headers, "x-tenant-id").map_err(|_| bad)?.map(str::trim).filter(|t| !t.is_empty());
-    let Some(tenant) = tenant else { return Err(StatusCode::NOT_FOUND) };
+    let Some(tenant) = tenant else { return Ok(None) };
     if let Ok(id) = Uuid::parse_str(tenant) {
-        return table.by_id(&id).map(|r| &**r).ok_or(StatusCode::NOT_FOUND);
+        return table.by_id(&id).map(|r| Some(&**r)).ok_or(StatusCode::NOT_FOUND);
     }
     let slug = crate::domain::slug::Slug::parse(tenant).map_err(|_| bad)?;
-    table.by_slug(slug.as_str()).map(|r| &**r).ok_or(StatusCode::NOT_FOUND)
+    table.by_slug(slug.as_str()).map(|r| Some(&**r)).ok_or(StatusCode::NOT_FOUND)
 }
 
 /// The handler. It takes the routing memory alone as its state (one
 /// reference count per call, where the console's whole state is several),
 /// and reads the request's headers where they lie rather than a copy.
 pub async fn handler(State(routing): State<Arc<Routing>>, request: Request) -> Response {
-    let nginx = Query::<CheckQuery>::try_from_uri(request.uri()).is_ok_and(|q| q.proxy.as_deref() == Some("nginx"));
+    let query = Query::<CheckQuery>::try_from_uri(request.uri()).map(|Query(q)| q).ok();
+    let nginx = query.as_ref().is_some_and(|q| q.proxy.as_deref() == Some("nginx"));
+    let expect = match query.as_ref().and_then(|q| q.expect.as_deref()) {
+        Some("shared") => Expect::Shared,
+        Some("dedicated") => Expect::Dedicated,
+        _ => Expect::Answer,
+    };
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(a)| a.ip());
+    let client = peer.map(|p| crate::server::client_address::client_address(p, request.headers(), &routing.trusted_proxies));
     let table = routing.table();
-    let outcome = decide(&routing, &table, request.headers(), OffsetDateTime::now_utc());
+    let proxied = Proxied { client, expect };
+    let outcome = decide(&routing, &table, request.headers(), proxied, OffsetDateTime::now_utc());
     routing.decisions.note(&outcome);
     respond(outcome, nginx)
 }

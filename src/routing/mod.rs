@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod host;
+pub mod key_meter;
 pub mod meter;
 pub mod rate;
 pub mod table;
@@ -36,15 +37,61 @@ pub struct Routing {
     pub shared_upstream: String,
     /// The check's answers, counted by outcome (for `/metrics`).
     pub decisions: Decisions,
+    /// Calls counted per tenant key, for keys with a monthly cap.
+    pub key_meter: key_meter::KeyMeter,
+    /// The keys' own buckets, for keys with a rate of their own.
+    pub key_rates: rate::Rates,
+    /// Calls without a key, for tenants that let them pass: per client address.
+    pub anonymous: rate::AddressRates,
+    /// Proxies whose `X-Forwarded-For` names the client (`BULKHEAD_TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// When the table was last loaded in full (`None`: never yet).
+    loaded_at: std::sync::Mutex<Option<std::time::Instant>>,
+    /// The table is kept up to date by this process (`spawn`): `/readyz`
+    /// then waits for its first load and watches its age.
+    following: std::sync::atomic::AtomicBool,
+    /// The connection that hears the database's notices is up.
+    listening: std::sync::atomic::AtomicBool,
+}
+
+/// How the routing table follows the database: a full reload at least every
+/// `reload_every` (whatever the notices say), the listening connection
+/// probed every `probe_every` (a query that must answer within `probe_timeout`),
+/// and past `max_age` without a load the console is not ready.
+#[derive(Debug, Clone, Copy)]
+pub struct Freshness {
+    pub reload_every: Duration,
+    pub probe_every: Duration,
+    pub probe_timeout: Duration,
+    pub max_age: Duration,
+}
+
+impl Default for Freshness {
+    fn default() -> Freshness {
+        Freshness {
+            reload_every: Duration::from_secs(30),
+            probe_every: Duration::from_secs(10),
+            probe_timeout: Duration::from_secs(5),
+            max_age: Duration::from_secs(120),
+        }
+    }
 }
 
 /// The routing check's answers counted by outcome, one atomic each.
 #[derive(Debug, Default)]
-pub struct Decisions([std::sync::atomic::AtomicU64; 6]);
+pub struct Decisions([std::sync::atomic::AtomicU64; 8]);
 
 impl Decisions {
-    const NAMES: [&'static str; 6] =
-        ["allowed", "bad_request", "unauthorized", "forbidden", "unknown_tenant", "throttled"];
+    const NAMES: [&'static str; 8] = [
+        "allowed",
+        "bad_request",
+        "unauthorized",
+        "forbidden",
+        "unknown_tenant",
+        "throttled",
+        "misdirected",
+        "unavailable",
+    ];
 
     /// Counts one answer.
     pub fn note(&self, outcome: &check::Outcome) {
@@ -55,6 +102,8 @@ impl Decisions {
                 401 => 2,
                 403 => 3,
                 404 => 4,
+                421 => 6,
+                503 => 7,
                 _ => 5,
             },
         };
@@ -78,7 +127,38 @@ impl Routing {
             base_domain,
             shared_upstream,
             decisions: Decisions::default(),
+            key_meter: Default::default(),
+            key_rates: rate::Rates::default(),
+            anonymous: rate::AddressRates::new(5, 20),
+            trusted_proxies: Vec::new(),
+            loaded_at: Default::default(),
+            following: Default::default(),
+            listening: Default::default(),
         }
+    }
+
+    /// Calls without a key (for tenants that let them pass) limited to `rate`
+    /// a second and `burst` per client address, whose address the
+    /// `trusted` proxies vouch for.
+    pub fn with_edge(mut self, trusted: Vec<ipnet::IpNet>, rate: u32, burst: u32) -> Routing {
+        self.trusted_proxies = trusted;
+        self.anonymous = rate::AddressRates::new(rate, burst);
+        self
+    }
+
+    /// How long ago the table was loaded in full; `None` before the first load.
+    pub fn age(&self) -> Option<Duration> {
+        self.loaded_at.lock().unwrap_or_else(|e| e.into_inner()).map(|at| at.elapsed())
+    }
+
+    /// Whether this process keeps the table up to date (see [`spawn`]).
+    pub fn following(&self) -> bool {
+        self.following.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether the connection that hears the database's notices is up.
+    pub fn listening(&self) -> bool {
+        self.listening.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The table as it stands.
@@ -91,16 +171,29 @@ impl Routing {
         let number = self.begun.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         let table = Table::load(pool, &self.shared_upstream).await?;
         self.table.store(Arc::new(table));
+        *self.loaded_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
         self.loaded.send_modify(|n| *n = (*n).max(number));
         Ok(())
     }
 
     /// Writes the calls counted since the last flush, and the tokens' last use.
     pub async fn flush(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
-        for id in self.table().take_used() {
+        let table = self.table();
+        for id in table.take_used() {
             self.meter.note_token(id);
         }
-        self.meter.flush(pool).await
+        let keys_used = table.take_used_keys();
+        drop(table);
+        self.meter.flush(pool).await?;
+        self.key_meter.flush(pool).await?;
+        if !keys_used.is_empty() {
+            let mut tx = crate::server::db::begin(pool, crate::server::db::Scope::Platform).await?;
+            sqlx::query!("UPDATE tenant_api_keys SET last_used_at = now() WHERE id = ANY($1)", &keys_used)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Ok(())
     }
 
     /// The number of the latest load completed; changes after every reload.
@@ -124,9 +217,17 @@ const CHANNEL: &str = "bulkhead_routing";
 /// Keeps `routing` in step with the database, and flushes its counters every
 /// `flush_every`, until the process ends.
 pub fn spawn(routing: Arc<Routing>, pool: PgPool, flush_every: Duration) {
-    let (r, p) = (routing.clone(), pool.clone());
     let listen_pool = crate::server::db::side_pool(&pool, 1);
-    tokio::spawn(async move { follow(r, p, listen_pool).await });
+    spawn_with(routing, pool, listen_pool, flush_every, Freshness::default());
+}
+
+/// [`spawn`], listening through `listen_pool` and keeping to `freshness`.
+pub fn spawn_with(routing: Arc<Routing>, pool: PgPool, listen_pool: PgPool, flush_every: Duration, freshness: Freshness) {
+    routing.following.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (r, p) = (routing.clone(), pool.clone());
+    tokio::spawn(async move { follow(r, p, listen_pool, freshness).await });
+    let (r, p) = (routing.clone(), pool.clone());
+    tokio::spawn(async move { reload_regularly(r, p, freshness.reload_every).await });
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(flush_every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -136,32 +237,92 @@ pub fn spawn(routing: Arc<Routing>, pool: PgPool, flush_every: Duration) {
                 tracing::warn!(error = %err, "API calls could not be written; kept for the next flush");
             }
             routing.rates.tidy();
+            routing.key_rates.tidy();
+            routing.anonymous.tidy();
         }
     });
 }
 
+/// Reloads the table in full whenever it is `every` old, whatever the
+/// notices said: a notice lost with a connection dropped without a word
+/// (a NAT, a failover) delays a change by `every` at most.
+async fn reload_regularly(routing: Arc<Routing>, pool: PgPool, every: Duration) {
+    loop {
+        let wait = match routing.age() {
+            Some(age) if age < every => every - age,
+            Some(_) => Duration::ZERO,
+            None => every,
+        };
+        tokio::time::sleep(wait.max(Duration::from_millis(100))).await;
+        if routing.age().is_none_or(|age| age >= every) {
+            if let Err(err) = routing.reload(&pool).await {
+                tracing::warn!(error = %err, "the routing table could not be reloaded; trying again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
 /// Listens for changes and reloads the table after each burst of them; after a
-/// lost connection, reconnects and reloads in full (a change may have been missed).
-async fn follow(routing: Arc<Routing>, pool: PgPool, listen_pool: PgPool) {
+/// lost connection, reconnects and reloads in full (a change may have been
+/// missed). The connection is probed with a query every `probe_every`: one
+/// that does not answer within `probe_timeout` (packets dropped, a peer
+/// gone without a word) is given up and replaced.
+async fn follow(routing: Arc<Routing>, pool: PgPool, listen_pool: PgPool, freshness: Freshness) {
+    use std::sync::atomic::Ordering;
     loop {
         let result = async {
-            let mut listener = sqlx::postgres::PgListener::connect_with(&listen_pool).await?;
-            listener.listen(CHANNEL).await?;
+            let mut listener = tokio::time::timeout(
+                freshness.probe_timeout,
+                sqlx::postgres::PgListener::connect_with(&listen_pool),
+            )
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)??;
+            tokio::time::timeout(freshness.probe_timeout, listener.listen(CHANNEL))
+                .await
+                .map_err(|_| sqlx::Error::PoolTimedOut)??;
+            routing.listening.store(true, Ordering::Relaxed);
             routing.reload(&pool).await?;
+            let mut probe = tokio::time::interval(freshness.probe_every);
+            probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            probe.tick().await;
             loop {
-                listener.recv().await?;
-                // Several statements notify once each: take the burst together.
-                while let Ok(next) = tokio::time::timeout(Duration::from_millis(20), listener.recv()).await {
-                    next?;
+                tokio::select! {
+                    notice = listener.try_recv() => {
+                        // `None`: the connection was lost (sqlx would reconnect
+                        // silently; here a new one is made and the table reloaded).
+                        if notice?.is_none() {
+                            return Err(sqlx::Error::PoolClosed);
+                        }
+                        // Several statements notify once each: take the burst together.
+                        while let Ok(next) = tokio::time::timeout(Duration::from_millis(20), listener.try_recv()).await {
+                            if next?.is_none() {
+                                return Err(sqlx::Error::PoolClosed);
+                            }
+                        }
+                        routing.reload(&pool).await?;
+                    }
+                    _ = probe.tick() => {
+                        let answered = tokio::time::timeout(
+                            freshness.probe_timeout,
+                            sqlx::query("SELECT 1").execute(&mut listener),
+                        )
+                        .await;
+                        match answered {
+                            Ok(Ok(_)) => {}
+                            Ok(Err(err)) => return Err(err),
+                            Err(_) => return Err(sqlx::Error::PoolTimedOut),
+                        }
+                    }
                 }
-                routing.reload(&pool).await?;
             }
             #[allow(unreachable_code)]
             Ok::<(), sqlx::Error>(())
         }
         .await;
+        routing.listening.store(false, Ordering::Relaxed);
         if let Err(err) = result {
-            tracing::warn!(error = %err, "the routing table lost the database; reloading when it is back");
+            tracing::warn!(error = %err, "the routing table lost its listening connection; reconnecting and reloading");
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }

@@ -56,6 +56,47 @@ impl Rates {
     }
 }
 
+/// The buckets of calls that carry no key, for tenants that let them pass:
+/// one per tenant and client address (an IPv6 client's /64), refilled at the
+/// rate `BULKHEAD_ANONYMOUS_RATE` sets. Never the tenant's own allowance.
+pub struct AddressRates {
+    limiter: governor::DefaultKeyedRateLimiter<(Uuid, std::net::IpAddr)>,
+}
+
+impl std::fmt::Debug for AddressRates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AddressRates")
+    }
+}
+
+impl AddressRates {
+    pub fn new(rate: u32, burst: u32) -> AddressRates {
+        let quota = Quota::per_second(NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN))
+            .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
+        AddressRates { limiter: RateLimiter::keyed(quota) }
+    }
+
+    /// Takes one call of `client` to `tenant`; `Err` with the wait.
+    pub fn take(&self, tenant: Uuid, client: std::net::IpAddr) -> Result<(), Duration> {
+        let group = match client {
+            std::net::IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+                std::net::IpAddr::V6(ipnet::Ipv6Net::new(v6, 64).expect("64 is a valid prefix").trunc().network())
+            }
+            std::net::IpAddr::V6(v6) => std::net::IpAddr::V4(v6.to_ipv4_mapped().expect("mapped")),
+            v4 => v4,
+        };
+        self.limiter
+            .check_key(&(tenant, group))
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+
+    /// Forgets full buckets.
+    pub fn tidy(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,5 +111,18 @@ mod tests {
         let wait = rates.take(a, 1, 5).unwrap_err();
         assert!(wait > Duration::ZERO && wait <= Duration::from_secs(1), "{wait:?}");
         assert!(rates.take(b, 1, 5).is_ok(), "each tenant has its own bucket");
+    }
+
+    #[test]
+    fn calls_without_a_key_are_limited_per_address_and_an_ipv6_client_per_64() {
+        let rates = AddressRates::new(1, 2);
+        let tenant = Uuid::new_v4();
+        let a: std::net::IpAddr = "2001:db8::1".parse().unwrap();
+        let b: std::net::IpAddr = "2001:db8::ffff".parse().unwrap();
+        assert!(rates.take(tenant, a).is_ok());
+        assert!(rates.take(tenant, b).is_ok());
+        assert!(rates.take(tenant, a).is_err(), "the same /64");
+        assert!(rates.take(tenant, "192.0.2.1".parse().unwrap()).is_ok(), "another client");
+        assert!(rates.take(Uuid::new_v4(), a).is_ok(), "another tenant");
     }
 }

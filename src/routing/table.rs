@@ -27,6 +27,12 @@ pub struct Route {
     /// The tier's token bucket: refilled at `rate` calls a second, holding `burst`.
     pub rate: u32,
     pub burst: u32,
+    /// Runs on an instance of its own: never sent to the shared pool, even
+    /// when its upstream is missing (the call is refused instead).
+    pub dedicated: bool,
+    /// Calls without a key of this tenant go through uncounted, limited per
+    /// client address (`pass`); otherwise they are refused (the default).
+    pub anonymous_pass: bool,
 }
 
 /// Where a tenant's calls go, as the allowed answer names it: built once
@@ -76,12 +82,28 @@ pub struct Grant {
     pub used: std::sync::atomic::AtomicBool,
 }
 
+/// A tenant's API key in force, by its hash.
+#[derive(Debug)]
+pub struct KeyGrant {
+    pub id: Uuid,
+    /// The tenant the key belongs to: it decides whose call this is.
+    pub route: Arc<Route>,
+    /// Its own bucket (calls a second, burst), inside the tier's.
+    pub rate: Option<(u32, u32)>,
+    /// Its own cap of calls a month, inside the tenant's.
+    pub monthly_calls: Option<i64>,
+    pub expires_at: Option<OffsetDateTime>,
+    /// Presented since the last flush (for its "last used" time).
+    pub used: std::sync::atomic::AtomicBool,
+}
+
 #[derive(Debug, Default)]
 pub struct Table {
     by_slug: HashMap<String, Arc<Route>>,
     by_id: HashMap<Uuid, Arc<Route>>,
     by_domain: HashMap<String, Arc<Route>>,
     tokens: HashMap<[u8; 32], Grant>,
+    keys: HashMap<[u8; 32], KeyGrant>,
     /// The shared pool, where tenants without an instance of their own go.
     pub shared: Option<Upstream>,
 }
@@ -93,9 +115,9 @@ impl Table {
         let mut tx = db::begin(pool, Scope::Platform).await?;
         let rows = sqlx::query!(
             r#"SELECT t.id, t.slug, t.tier_id AS "tier_id: TierId", t.status AS "status: TenantStatus", t.domain,
-                      CASE WHEN t.dedicated_instance THEN t.upstream END AS upstream,
+                      CASE WHEN t.dedicated_instance THEN t.upstream END AS upstream, t.dedicated_instance,
                       coalesce(o.value, tr.api_calls_per_month) AS "monthly_calls!",
-                      tr.api_rate_per_second, tr.api_burst
+                      tr.api_rate_per_second, tr.api_burst, t.anonymous_calls
                FROM tenants t
                JOIN tiers tr ON tr.id = t.tier_id
                LEFT JOIN quota_overrides o ON o.tenant_id = t.id AND o.metric = 'api_calls'"#
@@ -105,6 +127,13 @@ impl Table {
         let tokens = sqlx::query!("SELECT id, token_hash, scopes, expires_at FROM api_tokens WHERE revoked_at IS NULL")
             .fetch_all(&mut *tx)
             .await?;
+        let keys = sqlx::query!(
+            "SELECT k.id, k.tenant_id, k.key_hash, k.rate_per_second, k.burst, k.monthly_calls, k.expires_at
+             FROM tenant_api_keys k JOIN tenants t ON t.id = k.tenant_id
+             WHERE k.revoked_at IS NULL AND t.status <> 'deleted'"
+        )
+        .fetch_all(&mut *tx)
+        .await?;
         tx.commit().await?;
         let mut table = Table { shared: Upstream::new(shared_upstream), ..Table::default() };
         for r in rows {
@@ -117,6 +146,8 @@ impl Table {
                 monthly_calls: r.monthly_calls,
                 rate: r.api_rate_per_second.max(1) as u32,
                 burst: r.api_burst.max(1) as u32,
+                dedicated: r.dedicated_instance,
+                anonymous_pass: r.anonymous_calls == "pass",
             });
             if let Some(domain) = r.domain {
                 table.by_domain.insert(domain, route.clone());
@@ -129,7 +160,43 @@ impl Table {
             let scopes = t.scopes.iter().filter_map(|s| TokenScope::parse(s)).collect();
             table.tokens.insert(hash, Grant { id: t.id, scopes, expires_at: t.expires_at, used: Default::default() });
         }
+        for k in keys {
+            let (Ok(hash), Some(route)) = (<[u8; 32]>::try_from(k.key_hash.as_slice()), table.by_id.get(&k.tenant_id))
+            else {
+                continue;
+            };
+            let rate = match (k.rate_per_second, k.burst) {
+                (Some(r), Some(b)) => Some((r.max(1) as u32, b.max(1) as u32)),
+                _ => None,
+            };
+            let grant = KeyGrant {
+                id: k.id,
+                route: route.clone(),
+                rate,
+                monthly_calls: k.monthly_calls,
+                expires_at: k.expires_at,
+                used: Default::default(),
+            };
+            table.keys.insert(hash, grant);
+        }
         Ok(table)
+    }
+
+    /// The tenant key a caller presents, if it is in force now.
+    pub fn key(&self, key: &str, now: OffsetDateTime) -> Option<&KeyGrant> {
+        let hash: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        self.keys.get(&hash).filter(|k| k.expires_at.is_none_or(|e| e > now))
+    }
+
+    /// The keys presented since the last call, forgotten as they are read.
+    pub fn take_used_keys(&self) -> Vec<Uuid> {
+        use std::sync::atomic::Ordering;
+        self.keys.values().filter(|k| k.used.swap(false, Ordering::AcqRel)).map(|k| k.id).collect()
+    }
+
+    /// How many tenant keys are in force.
+    pub fn key_count(&self) -> usize {
+        self.keys.len()
     }
 
     pub fn by_slug(&self, slug: &str) -> Option<&Arc<Route>> {

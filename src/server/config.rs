@@ -49,6 +49,13 @@ pub struct Config {
     pub shared_upstream: String,
     /// How often the routing check's counted calls are written (`BULKHEAD_FLUSH_INTERVAL_MS`).
     pub flush_interval: Duration,
+    /// Calls without a key that one client address may make a second, and at
+    /// once, to a tenant that lets them pass (`BULKHEAD_ANONYMOUS_RATE`, `…_BURST`).
+    pub anonymous_rate: u32,
+    pub anonymous_burst: u32,
+    /// Past this age without a full load of the routing table, `/readyz`
+    /// answers 503 (`BULKHEAD_ROUTING_MAX_AGE_SECS`).
+    pub routing_max_age: Duration,
     /// Secret checks (sign-in, codes, invitations) one address may make a
     /// second, and at once (`BULKHEAD_SECRET_CHECKS_PER_SECOND`, `…_BURST`).
     pub secret_checks_per_second: u32,
@@ -144,6 +151,9 @@ impl Default for Config {
             base_domain: None,
             shared_upstream: "shared".into(),
             flush_interval: Duration::from_secs(1),
+            anonymous_rate: 5,
+            anonymous_burst: 20,
+            routing_max_age: Duration::from_secs(120),
             secret_checks_per_second: 10,
             secret_checks_burst: 100,
             hashing_slots: None,

@@ -138,6 +138,10 @@ impl Config {
                 .collect::<Result<_, _>>()
                 .map_err(|message| ConfigError { name: "BULKHEAD_RETIRED_SIGNING_KEYS", message })?,
             flush_interval: Duration::from_millis(number("BULKHEAD_FLUSH_INTERVAL_MS", 1000u64)?.clamp(10, 60_000)),
+            anonymous_rate: number("BULKHEAD_ANONYMOUS_RATE", d.anonymous_rate)?.max(1),
+            anonymous_burst: number("BULKHEAD_ANONYMOUS_BURST", d.anonymous_burst)?.max(1),
+            // At least twice the full reload's period (30 s), or every console would flap.
+            routing_max_age: Duration::from_secs(number("BULKHEAD_ROUTING_MAX_AGE_SECS", 120u64)?.max(60)),
             secret_checks_per_second: number("BULKHEAD_SECRET_CHECKS_PER_SECOND", d.secret_checks_per_second)?,
             secret_checks_burst: number("BULKHEAD_SECRET_CHECKS_BURST", d.secret_checks_burst)?,
             hashing_slots: match var("BULKHEAD_HASHING_SLOTS") {

@@ -16,8 +16,33 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         sqlx::query_scalar!("SELECT 1 AS \"one!\"").fetch_one(&mut *conn).await
     })
     .await;
+    // The routing table, where this console keeps it: not ready before its
+    // first load (every key and token would be refused), nor once it is
+    // older than the limit (changes no longer reach it).
+    let routing = &state.routing;
+    let table = routing.following().then(|| {
+        let age = routing.age();
+        let fresh = age.is_some_and(|a| a <= state.config.routing_max_age);
+        let json = serde_json::json!({
+            "loaded": age.is_some(),
+            "age_seconds": age.map(|a| a.as_secs_f64()),
+            "max_age_seconds": state.config.routing_max_age.as_secs(),
+            "listening": routing.listening(),
+        });
+        (fresh, json)
+    });
     match check {
-        Ok(Ok(_)) => (StatusCode::OK, Json(serde_json::json!({ "status": "ready" }))),
+        Ok(Ok(_)) if table.as_ref().is_some_and(|(fresh, _)| !fresh) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "status": "unavailable", "routing_table": table.map(|(_, j)| j) })),
+        ),
+        Ok(Ok(_)) => (
+            StatusCode::OK,
+            Json(match table {
+                Some((_, j)) => serde_json::json!({ "status": "ready", "routing_table": j }),
+                None => serde_json::json!({ "status": "ready" }),
+            }),
+        ),
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "readiness check failed");
             (

@@ -140,6 +140,7 @@ fn TenantView(
             <div class="page-head">
                 <h2>"Configuration"</h2>
                 <div class="export-links">
+                    <a class="btn" href=if detail.viewer_is_staff { format!("/tenants/{}/keys", t.slug) } else { "/keys".to_string() }>"API keys"</a>
                     <a class="btn" href=format!("/audit?tenant={}", t.slug)>"Audit trail"</a>
                     <a class="btn" rel="external" download="" href=format!("/tenants/{}/export?format=json", t.slug)>"Export JSON"</a>
                     <a class="btn" rel="external" download="" href=format!("/tenants/{}/export?format=yaml", t.slug)>"Export YAML"</a>

@@ -134,6 +134,27 @@ impl TestApp {
         tokio::time::timeout(std::time::Duration::from_secs(10), fresh).await.unwrap().unwrap();
     }
 
+    /// Makes an API key for the tenant `slug` (as the command line does) and
+    /// waits until the routing table holds it; answers the key.
+    pub async fn tenant_key(&self, slug: &str, name: &str) -> String {
+        let mark = self.state.routing.begun();
+        let new = bulkhead::keys::ssr::NewKey::parse(name, "", "", "", "never").unwrap();
+        let made = bulkhead::keys::ssr::create(
+            &self.pool,
+            bulkhead::server::db::Scope::Platform,
+            &bulkhead::audit::Actor::cli(),
+            None,
+            slug,
+            new,
+        )
+        .await
+        .unwrap();
+        if self.state.routing.following() {
+            self.routing_reloaded(mark).await;
+        }
+        made.secret
+    }
+
     /// Puts `slug` at isolation level 3 with a completed activation checklist,
     /// as the checklist's last step leaves it, so that it may run dedicated
     /// (the database refuses a dedicated tenant without one).
