@@ -71,7 +71,13 @@ async fn upstream(name: &'static str) -> SocketAddr {
             .map(|(k, v)| format!(" {k}={v}"))
             .collect();
         others.sort();
-        format!("{name} tenant={} id={} auth={}{}", h("x-tenant-slug"), h("x-tenant-id"), h("authorization"), others.concat())
+        format!(
+            "{name} tenant={} id={} auth={}{}",
+            h("x-tenant-slug"),
+            h("x-tenant-id"),
+            h("authorization"),
+            others.concat()
+        )
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -126,8 +132,8 @@ async fn caddy(bulkhead: &str, token: &str) -> (Running, u16) {
 
 async fn through(port: u16, host: &str, extra: &[(&str, &str)]) -> (StatusCode, String, String) {
     static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
-    let client = CLIENT
-        .get_or_init(|| reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap());
+    let client =
+        CLIENT.get_or_init(|| reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap());
     let mut req =
         client.get(format!("http://127.0.0.1:{port}/v1/orders")).header("host", host).bearer_auth("client-secret");
     for (k, v) in extra {
@@ -212,7 +218,11 @@ async fn the_proxy_routes_throttles_and_refuses(app: &TestApp, port: u16, keys: 
     let (_, _, body) = through(port, "vault.tenants.test", &[key("vault")]).await;
     assert!(body.starts_with("dedicated tenant=vault "), "whatever host names it: {body}");
     assert_eq!(through(port, "frozen.tenants.test", &[key("frozen")]).await.0, StatusCode::FORBIDDEN);
-    assert_eq!(through(port, "globex.tenants.test", &[key("acme")]).await.0, StatusCode::FORBIDDEN, "A's key, B's host");
+    assert_eq!(
+        through(port, "globex.tenants.test", &[key("acme")]).await.0,
+        StatusCode::FORBIDDEN,
+        "A's key, B's host"
+    );
     assert_eq!(through(port, "nobody.tenants.test", &[key("acme")]).await.0, StatusCode::FORBIDDEN);
     assert_eq!(through(port, "nobody.tenants.test", &[]).await.0, StatusCode::UNAUTHORIZED);
 
@@ -278,7 +288,10 @@ async fn nginx_and_caddy_route_through_the_check_as_shipped() {
 
     // A proxy with a wrong token gets nothing through, and nothing is counted for it.
     let (_bad, bad_port) = nginx(&app.base, "bkh_wrong").await;
-    assert_eq!(through(bad_port, "acme.tenants.test", &[("x-api-key", &keys["acme"])]).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        through(bad_port, "acme.tenants.test", &[("x-api-key", &keys["acme"])]).await.0,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]

@@ -99,7 +99,11 @@ async fn the_key_decides_the_tenant_and_the_host_must_agree_with_it() {
     assert_eq!(header(&res, "x-tenant-slug"), "acme", "Authorization: Bearer bk_live_…");
 
     // Another tenant's host, slug or id with this key: 403, and nothing counted for either.
-    for named in [("x-forwarded-host", "globex.tenants.test"), ("x-tenant-id", "globex"), ("x-forwarded-host", "nobody.tenants.test")] {
+    for named in [
+        ("x-forwarded-host", "globex.tenants.test"),
+        ("x-tenant-id", "globex"),
+        ("x-forwarded-host", "nobody.tenants.test"),
+    ] {
         let res = check(&app, &token, &[named, ("x-api-key", &acme_key)]).await;
         assert_eq!(res.status(), StatusCode::FORBIDDEN, "{named:?}");
     }
@@ -181,7 +185,14 @@ async fn refusals_say_only_their_status_and_count_nothing() {
     app.routing_follows("UPDATE tenants SET status = 'suspended' WHERE slug = 'globex'").await;
     let acme = [("x-forwarded-host", "acme.tenants.test"), ("x-api-key", key.as_str())];
 
-    let res = app.client().get(app.url("/route/check")).header("x-forwarded-host", "acme.tenants.test").header("x-api-key", &key).send().await.unwrap();
+    let res = app
+        .client()
+        .get(app.url("/route/check"))
+        .header("x-forwarded-host", "acme.tenants.test")
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "no proxy token");
     assert_eq!(check(&app, "bkh_not-a-token", &acme).await.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(check(&app, &ingest, &acme).await.status(), StatusCode::FORBIDDEN, "no routing scope");
@@ -205,7 +216,8 @@ async fn refusals_say_only_their_status_and_count_nothing() {
     sqlx::query("UPDATE tenant_api_keys SET revoked_at = now() WHERE name = 'old'").execute(&app.owner).await.unwrap();
     app.routing_reloaded(mark).await;
     let expired = app.tenant_key("acme", "expired").await;
-    app.routing_follows("UPDATE tenant_api_keys SET expires_at = now() - interval '1 second' WHERE name = 'expired'").await;
+    app.routing_follows("UPDATE tenant_api_keys SET expires_at = now() - interval '1 second' WHERE name = 'expired'")
+        .await;
     let long = "a".repeat(10 * 1024);
     for (headers, status) in [
         (vec![("x-forwarded-host", "acme.tenants.test")], StatusCode::UNAUTHORIZED),
@@ -215,12 +227,18 @@ async fn refusals_say_only_their_status_and_count_nothing() {
         (vec![("x-forwarded-host", "acme.tenants.test"), ("x-api-key", expired.as_str())], StatusCode::UNAUTHORIZED),
         (vec![("x-forwarded-host", "globex.tenants.test"), ("x-api-key", globex_key.as_str())], StatusCode::FORBIDDEN),
         (vec![("x-forwarded-host", "globex.tenants.test"), ("x-api-key", key.as_str())], StatusCode::FORBIDDEN),
-        (vec![("x-tenant-id", "9b2f3c1e-0000-4000-8000-000000000000"), ("x-api-key", key.as_str())], StatusCode::FORBIDDEN),
+        (
+            vec![("x-tenant-id", "9b2f3c1e-0000-4000-8000-000000000000"), ("x-api-key", key.as_str())],
+            StatusCode::FORBIDDEN,
+        ),
         (vec![("x-tenant-id", "Not A Slug!"), ("x-api-key", key.as_str())], StatusCode::BAD_REQUEST),
         (vec![("x-tenant-id", long.as_str()), ("x-api-key", key.as_str())], StatusCode::BAD_REQUEST),
         (vec![("x-forwarded-host", long.as_str()), ("x-api-key", key.as_str())], StatusCode::BAD_REQUEST),
         (vec![("x-forwarded-host", "[::1]:80"), ("x-api-key", key.as_str())], StatusCode::BAD_REQUEST),
-        (vec![("x-tenant-id", "acme"), ("x-tenant-id", "globex"), ("x-api-key", key.as_str())], StatusCode::BAD_REQUEST),
+        (
+            vec![("x-tenant-id", "acme"), ("x-tenant-id", "globex"), ("x-api-key", key.as_str())],
+            StatusCode::BAD_REQUEST,
+        ),
         (vec![("x-api-key", key.as_str()), ("x-api-key", globex_key.as_str())], StatusCode::BAD_REQUEST),
     ] {
         let res = check(&app, &token, &headers).await;
@@ -240,7 +258,10 @@ async fn refusals_say_only_their_status_and_count_nothing() {
 #[tokio::test]
 async fn strangers_naming_a_tenant_spend_nothing_of_its_allowance_or_its_bucket() {
     let (app, token) = routed_app().await;
-    app.routing_follows("UPDATE tiers SET api_rate_per_second = 1, api_burst = 2, api_calls_per_month = 3 WHERE id = 'standard'").await;
+    app.routing_follows(
+        "UPDATE tiers SET api_rate_per_second = 1, api_burst = 2, api_calls_per_month = 3 WHERE id = 'standard'",
+    )
+    .await;
     let key = key_of(&app, "acme").await;
     for _ in 0..1000 {
         let res = check(&app, &token, &[("x-forwarded-host", "acme.tenants.test")]).await;
@@ -270,8 +291,16 @@ async fn pass_through_lets_anonymous_calls_reach_the_api_uncounted_and_limited_p
     let res = check(&app, &token, &anonymous).await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "limited per address");
     assert_eq!(header(&res, "retry-after"), "1");
-    assert_eq!(check(&app, &token, &[("x-forwarded-host", "acme.tenants.test"), ("x-api-key", &key)]).await.status(), StatusCode::OK, "the tenant's own key is not held up");
-    assert_eq!(check(&app, &token, &[("x-forwarded-host", "globex.tenants.test")]).await.status(), StatusCode::UNAUTHORIZED, "refuse stays the default");
+    assert_eq!(
+        check(&app, &token, &[("x-forwarded-host", "acme.tenants.test"), ("x-api-key", &key)]).await.status(),
+        StatusCode::OK,
+        "the tenant's own key is not held up"
+    );
+    assert_eq!(
+        check(&app, &token, &[("x-forwarded-host", "globex.tenants.test")]).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "refuse stays the default"
+    );
     assert_eq!(counted(&app, "acme").await, 1, "only the key's call is counted");
 }
 
@@ -398,8 +427,11 @@ async fn concurrent_calls_are_counted_exactly() {
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..calls {
         let (client, url, token) = (app.client(), app.url("/route/check"), token.clone());
-        let (host, key) =
-            if i % 2 == 0 { ("acme.tenants.test", acme_key.clone()) } else { ("globex.tenants.test", globex_key.clone()) };
+        let (host, key) = if i % 2 == 0 {
+            ("acme.tenants.test", acme_key.clone())
+        } else {
+            ("globex.tenants.test", globex_key.clone())
+        };
         tasks.spawn(async move {
             let req = client.get(url).bearer_auth(token).header("x-forwarded-host", host).header("x-api-key", key);
             req.send().await.unwrap().status()
@@ -412,8 +444,10 @@ async fn concurrent_calls_are_counted_exactly() {
     let last_used: bool =
         sqlx::query_scalar("SELECT last_used_at IS NOT NULL FROM api_tokens").fetch_one(&app.owner).await.unwrap();
     assert!(last_used, "the proxy's token shows its last use");
-    let keys_used: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM tenant_api_keys WHERE last_used_at IS NOT NULL").fetch_one(&app.owner).await.unwrap();
+    let keys_used: i64 = sqlx::query_scalar("SELECT count(*) FROM tenant_api_keys WHERE last_used_at IS NOT NULL")
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
     assert_eq!(keys_used, 2, "and each key its own");
 }
 
@@ -529,7 +563,10 @@ async fn until_answer(app: &TestApp, token: &str, key: &str, want: StatusCode) -
 async fn a_suspension_sent_as_the_listening_connection_is_killed_is_enforced() {
     let (app, token) = routed_app().await;
     let key = key_of(&app, "acme").await;
-    assert_eq!(check(&app, &token, &[("x-forwarded-host", "acme.tenants.test"), ("x-api-key", &key)]).await.status(), StatusCode::OK);
+    assert_eq!(
+        check(&app, &token, &[("x-forwarded-host", "acme.tenants.test"), ("x-api-key", &key)]).await.status(),
+        StatusCode::OK
+    );
     // One call: the change's notice is sent at its commit, after the connection that would hear it is gone.
     sqlx::raw_sql(
         "UPDATE tenants SET status = 'suspended' WHERE slug = 'acme';
@@ -569,7 +606,11 @@ async fn the_console_is_not_ready_before_its_routing_table_is_loaded() {
     let (status, body) = readyz(&app).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["routing_table"]["loaded"], false, "{body}");
-    assert_eq!(check(&app, &token, &[("x-forwarded-host", "acme.tenants.test"), ("x-api-key", &key)]).await.status(), StatusCode::UNAUTHORIZED, "an empty table knows no one");
+    assert_eq!(
+        check(&app, &token, &[("x-forwarded-host", "acme.tenants.test"), ("x-api-key", &key)]).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "an empty table knows no one"
+    );
     hole.frozen.send_replace(false);
     until_answer(&app, &token, &key, StatusCode::OK).await;
     let (status, body) = readyz(&app).await;

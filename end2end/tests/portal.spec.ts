@@ -2,6 +2,11 @@ import { type Page } from "@playwright/test";
 import { expect, test } from "./fixtures";
 import { password as adminPassword, signIn, signInAsAdmin, totp } from "./helpers";
 
+/** The slug the console suggests for a tenant's name. */
+function slugOf(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
+}
+
 async function createTenant(page: Page, name: string) {
   await page.goto("/tenants/new");
   await page.getByLabel("Name", { exact: true }).fill(name);
@@ -49,7 +54,7 @@ test("invite a tenant admin, who sets a password, enrols, signs in with a code a
   await expect(page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "My tenant" })).toBeVisible();
   await expect(page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Tenants" })).toHaveCount(0);
   // Their menu names each of their pages once, and none kept for platform staff.
-  const theirs = ["My tenant", "Usage", "Team", "Alerts", "Audit trail"];
+  const theirs = ["My tenant", "Usage", "API keys", "Team", "Alerts", "Audit trail"];
   await expect(page.getByRole("navigation", { name: "Main" }).getByRole("link")).toHaveText(theirs);
 
   // Password and code again, after signing out.
@@ -69,6 +74,45 @@ test("invite a tenant admin, who sets a password, enrols, signs in with a code a
   await expect(page.getByLabel("Invitation link")).toBeVisible();
   await expect(page.getByRole("region", { name: "Invitations" })).toContainText(`colleague-${run}@customer.example`);
 
+  // Their API keys: one made, shown once, used through the real nginx, revoked.
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "API keys" }).click();
+  await expect(page.getByRole("heading", { name: `API keys · ${name}` })).toBeVisible();
+  await page.getByLabel("Name", { exact: true }).fill("checkout");
+  await page.getByLabel("Calls a second (optional)").fill("5000");
+  await page.getByRole("button", { name: "Create key" }).click();
+  await expect(page.getByText("The tenant's tier allows 50 calls a second")).toBeVisible();
+  await expect(page.getByLabel("Name", { exact: true })).toHaveValue("checkout");
+  await page.getByLabel("Calls a second (optional)").fill("");
+  await page.getByRole("button", { name: "Create key" }).click();
+  const shown = page.getByLabel("New API key");
+  await expect(shown).toHaveText(/^bk_live_[0-9a-f]{64}$/);
+  const key = (await shown.textContent())!.trim();
+  const row = page.getByRole("row").filter({ hasText: "checkout" });
+  await expect(row).toContainText("in force");
+  await page.screenshot({ path: testInfo.outputPath("keys.png"), fullPage: true });
+  await page.reload();
+  await expect(page.getByLabel("New API key")).toHaveCount(0);
+
+  const edge = process.env.BULKHEAD_E2E_EDGE_URL;
+  if (edge) {
+    const call = (headers: Record<string, string>) => page.request.get(`${edge}/v1/orders`, { headers, failOnStatusCode: false });
+    const passed = await call({ "X-API-Key": key });
+    expect(passed.status()).toBe(200);
+    expect(await passed.text()).toContain(`tenant=${slugOf(name)}`);
+    expect((await call({})).status(), "a stranger is refused at the edge").toBe(401);
+    await row.getByText("Revoke checkout", { exact: true }).click();
+    await row.getByRole("button", { name: "Revoke checkout now" }).click();
+    await expect(page.getByRole("status").filter({ hasText: "Key revoked" })).toBeVisible();
+    const revokedAt = Date.now();
+    await expect(async () => expect((await call({ "X-API-Key": key })).status()).toBe(401)).toPass({ timeout: 1000, intervals: [50] });
+    expect(Date.now() - revokedAt).toBeLessThan(1000);
+  } else {
+    await row.getByText("Revoke checkout", { exact: true }).click();
+    await row.getByRole("button", { name: "Revoke checkout now" }).click();
+    await expect(page.getByRole("status").filter({ hasText: "Key revoked" })).toBeVisible();
+  }
+  await expect(page.getByRole("row").filter({ hasText: "checkout" })).toContainText("revoked");
+
   // Another tenant's address shows nothing of it, and answers 404.
   consoleErrors.allow(/status of 404/);
   const other = await page.goto(`/tenants/${otherSlug}`);
@@ -82,5 +126,7 @@ test("invite a tenant admin, who sets a password, enrols, signs in with a code a
   await expect(trail.getByRole("row").filter({ hasText: "tenant.admin_joined" })).toHaveCount(1);
   // Their own invitation by the platform, and the colleague's by them.
   await expect(trail.getByRole("row").filter({ hasText: "tenant.admin_invited" })).toHaveCount(2);
+  await expect(trail.getByRole("row").filter({ hasText: "key.created" })).toHaveCount(1);
+  await expect(trail.getByRole("row").filter({ hasText: "key.revoked" })).toHaveCount(1);
   expect(adminPassword).not.toBe("");
 });

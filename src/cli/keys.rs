@@ -56,7 +56,8 @@ pub(super) async fn run(command: KeyCommand) -> anyhow_lite::Result<()> {
     let outcome = match command {
         KeyCommand::Create { tenant, name, rate, burst, monthly, expires } => {
             let s = |o: &Option<String>| o.clone().unwrap_or_default();
-            match ssr::NewKey::parse(&name, &s(&rate), &s(&burst), &s(&monthly), expires.as_deref().unwrap_or("never")) {
+            match ssr::NewKey::parse(&name, &s(&rate), &s(&burst), &s(&monthly), expires.as_deref().unwrap_or("never"))
+            {
                 Ok(new) => ssr::create(&pool, scope, &Actor::cli(), None, &tenant, new)
                     .await
                     .map(|made| println!("{}", made.secret)),
@@ -88,9 +89,14 @@ pub(super) async fn run(command: KeyCommand) -> anyhow_lite::Result<()> {
                 .await
                 .map(|name| println!("revoked {name}"))
         }
-        KeyCommand::AnonymousCalls { tenant, mode } => ssr::set_anonymous_calls(&pool, &Actor::cli(), &tenant, &mode)
-            .await
-            .map(|()| println!("{tenant}: calls without a key are {}", if mode.trim() == "pass" { "passed" } else { "refused" })),
+        KeyCommand::AnonymousCalls { tenant, mode } => {
+            ssr::set_anonymous_calls(&pool, &Actor::cli(), &tenant, &mode).await.map(|()| {
+                println!(
+                    "{tenant}: calls without a key are {}",
+                    if mode.trim() == "pass" { "passed" } else { "refused" }
+                )
+            })
+        }
     };
     pool.close().await;
     match outcome {

@@ -88,10 +88,8 @@ pub async fn tenant_keys(slug: Option<String>, form: Option<String>) -> Result<K
         Some(id) => crate::ui::form::ssr::take(&id).await.unwrap_or_default(),
         None => FormEcho::default(),
     };
-    let fresh = echo
-        .values
-        .remove(ssr::FRESH_KEY)
-        .and_then(|sealed| crate::tokens::ssr::open_fresh(&state, user.id, &sealed));
+    let fresh =
+        echo.values.remove(ssr::FRESH_KEY).and_then(|sealed| crate::tokens::ssr::open_fresh(&state, user.id, &sealed));
     Ok(KeysOverview {
         slug: tenant.slug,
         tenant_name: tenant.name,
@@ -132,8 +130,7 @@ pub async fn create_tenant_key(
             leptos_axum::redirect(&crate::ui::form::ssr::echo_to(&back, echo).await);
         }
         Err(err) => {
-            let fields =
-                [("name", name), ("rate", rate), ("burst", burst), ("monthly", monthly), ("expires", expires)];
+            let fields = [("name", name), ("rate", rate), ("burst", burst), ("monthly", monthly), ("expires", expires)];
             crate::ui::form::ssr::refuse(&back, &fields, &err).await;
         }
     }

@@ -57,7 +57,8 @@ fn KeysView(overview: KeysOverview) -> impl IntoView {
         }
         .into_any()
     };
-    let back = (!own).then(|| view! { <a class="btn btn-link" href=format!("/tenants/{slug}")>"Back to the tenant"</a> });
+    let back =
+        (!own).then(|| view! { <a class="btn btn-link" href=format!("/tenants/{slug}")>"Back to the tenant"</a> });
     view! {
         <div class="page-head">
             <h1>{format!("API keys · {tenant_name}")}</h1>

@@ -188,7 +188,10 @@ pub async fn create(
         if rate as i64 > limits.api_rate_per_second as i64 {
             errors.push(FieldError {
                 field: "rate".into(),
-                message: format!("The tenant's tier allows {} calls a second: stay within it.", limits.api_rate_per_second),
+                message: format!(
+                    "The tenant's tier allows {} calls a second: stay within it.",
+                    limits.api_rate_per_second
+                ),
             });
         }
         if burst as i64 > limits.api_burst as i64 {
@@ -343,14 +346,20 @@ mod tests {
     #[test]
     fn new_keys_parse_with_a_message_per_field() {
         let k = NewKey::parse(" checkout ", "10", "20", "1_000", "90d").unwrap();
-        assert_eq!((k.name.as_str(), k.rate, k.monthly_calls, k.days), ("checkout", Some((10, 20)), Some(1000), Some(90)));
+        assert_eq!(
+            (k.name.as_str(), k.rate, k.monthly_calls, k.days),
+            ("checkout", Some((10, 20)), Some(1000), Some(90))
+        );
         let k = NewKey::parse("plain", "", " ", "", "never").unwrap();
         assert_eq!((k.rate, k.monthly_calls, k.days), (None, None, None));
         let fields = |e: AppError| match e {
             AppError::Invalid(errors) => errors.into_iter().map(|e| e.field).collect::<Vec<_>>(),
             other => panic!("{other:?}"),
         };
-        assert_eq!(fields(NewKey::parse("", "0", "x", "-5", "forever").unwrap_err()), ["name", "rate", "burst", "monthly", "expires"]);
+        assert_eq!(
+            fields(NewKey::parse("", "0", "x", "-5", "forever").unwrap_err()),
+            ["name", "rate", "burst", "monthly", "expires"]
+        );
         assert_eq!(fields(NewKey::parse("k", "5", "", "", "").unwrap_err()), ["burst"]);
         assert_eq!(fields(NewKey::parse("k", "", "5", "", "").unwrap_err()), ["rate"]);
         assert!(NewKey::parse(&"n".repeat(65), "", "", "", "").is_err());

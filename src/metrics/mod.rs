@@ -78,7 +78,11 @@ impl Default for Metrics {
             table_listening.clone(),
         );
         let table_entries = Family::<Labels, Gauge>::default();
-        registry.register("bulkhead_routing_table_entries", "Entries in the routing table, by kind", table_entries.clone());
+        registry.register(
+            "bulkhead_routing_table_entries",
+            "Entries in the routing table, by kind",
+            table_entries.clone(),
+        );
         let process = process::Process::register(&mut registry);
         Metrics {
             registry,

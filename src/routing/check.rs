@@ -13,10 +13,10 @@ use super::Routing;
 use crate::domain::tenant_status::TenantStatus;
 use crate::domain::token_scope::TokenScope;
 use axum::extract::{ConnectInfo, Query, Request, State};
-use std::net::SocketAddr;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -72,7 +72,9 @@ fn proxy_token(headers: &HeaderMap) -> Option<&str> {
     match single(headers, "x-bulkhead-token") {
         Ok(Some(token)) => Some(token.trim()),
         Ok(None) => match single(headers, "authorization") {
-            Ok(Some(a)) => a.strip_prefix("Bearer ").map(str::trim).filter(|t| !t.starts_with(crate::keys::ssr::PREFIX)),
+            Ok(Some(a)) => {
+                a.strip_prefix("Bearer ").map(str::trim).filter(|t| !t.starts_with(crate::keys::ssr::PREFIX))
+            }
             _ => None,
         },
         Err(()) => None,
@@ -278,7 +280,8 @@ pub async fn handler(State(routing): State<Arc<Routing>>, request: Request) -> R
         _ => Expect::Answer,
     };
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(a)| a.ip());
-    let client = peer.map(|p| crate::server::client_address::client_address(p, request.headers(), &routing.trusted_proxies));
+    let client =
+        peer.map(|p| crate::server::client_address::client_address(p, request.headers(), &routing.trusted_proxies));
     let table = routing.table();
     let proxied = Proxied { client, expect };
     let outcome = decide(&routing, &table, request.headers(), proxied, OffsetDateTime::now_utc());

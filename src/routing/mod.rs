@@ -222,7 +222,13 @@ pub fn spawn(routing: Arc<Routing>, pool: PgPool, flush_every: Duration) {
 }
 
 /// [`spawn`], listening through `listen_pool` and keeping to `freshness`.
-pub fn spawn_with(routing: Arc<Routing>, pool: PgPool, listen_pool: PgPool, flush_every: Duration, freshness: Freshness) {
+pub fn spawn_with(
+    routing: Arc<Routing>,
+    pool: PgPool,
+    listen_pool: PgPool,
+    flush_every: Duration,
+    freshness: Freshness,
+) {
     routing.following.store(true, std::sync::atomic::Ordering::Relaxed);
     let (r, p) = (routing.clone(), pool.clone());
     tokio::spawn(async move { follow(r, p, listen_pool, freshness).await });
