@@ -7,7 +7,7 @@ mod common;
 
 use bulkhead::activation::probes::tls_check;
 use bulkhead::auth::Role;
-use common::{spawn_app, TestApp};
+use common::{redis_server, spawn_app, Redis, TestApp};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -346,33 +346,6 @@ async fn the_tls_check_names_each_problem() {
 
     let unknown = tls_server(&stranger, &[name], in_a_year).await;
     assert!(tls_check(name, unknown, roots(&ours)).await.unwrap_err().contains("unknown issuer"));
-}
-
-/// A Redis server of the test's own on a free port, stopped however the test ends.
-struct Redis(std::process::Child, u16);
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn redis_server() -> Redis {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = std::process::Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("redis-server (Debian package redis-server; .ci/run installs it)");
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return Redis(child, port);
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("redis-server did not start");
 }
 
 const SIGNING_KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";

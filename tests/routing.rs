@@ -617,3 +617,48 @@ async fn the_console_is_not_ready_before_its_routing_table_is_loaded() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["routing_table"]["loaded"], true, "{body}");
 }
+
+#[tokio::test]
+async fn two_consoles_share_a_tenants_rate_through_redis_and_keep_their_own_when_it_is_gone() {
+    let redis = common::redis_server().await;
+    let config = || Config {
+        base_domain: Some("tenants.test".into()),
+        shared_upstream: "http://shared-pool:8080".into(),
+        redis_url: Some(format!("redis://127.0.0.1:{}", redis.1)),
+        ..Config::default()
+    };
+    let a = spawn_app_with(config()).await;
+    sqlx::query("INSERT INTO tenants (slug, name, tier_id) VALUES ('acme', 'Acme', 'standard')")
+        .execute(&a.owner)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE tiers SET api_rate_per_second = 5, api_burst = 5").execute(&a.owner).await.unwrap();
+    let token = create(&a.pool, &Actor::cli(), None, NewToken::parse("edge", &["routing"], "").unwrap()).await.unwrap();
+    let key = a.tenant_key("acme", "acme-service").await;
+    let b = common::spawn_app_on(a.database_url.clone(), a.database_url.clone(), config()).await;
+    a.start_routing().await;
+    b.start_routing().await;
+    let headers = [("x-forwarded-host", "acme.tenants.test"), ("x-api-key", key.as_str())];
+
+    let started = std::time::Instant::now();
+    let mut admitted = 0;
+    for i in 0..40 {
+        let console = if i % 2 == 0 { &a } else { &b };
+        if check(console, &token, &headers).await.status() == StatusCode::OK {
+            admitted += 1;
+        }
+    }
+    let ceiling = 5.0 + 5.0 * started.elapsed().as_secs_f64();
+    assert!(admitted >= 5, "the burst: {admitted}");
+    assert!(f64::from(admitted) <= ceiling + 1.0, "two consoles admitted {admitted}, one bucket allows {ceiling:.1}");
+
+    // Redis gone: each console limits on its own (its own bucket, still full), never not at all.
+    drop(redis);
+    let mut admitted = 0;
+    for _ in 0..20 {
+        if check(&a, &token, &headers).await.status() == StatusCode::OK {
+            admitted += 1;
+        }
+    }
+    assert!((5..=7).contains(&admitted), "this console's own bucket: {admitted}");
+}

@@ -8,7 +8,7 @@
 
 use super::host;
 use super::meter::Admission;
-use super::table::{Route, Table, Upstream};
+use super::table::{KeyGrant, Route, Table, Upstream};
 use super::Routing;
 use crate::domain::tenant_status::TenantStatus;
 use crate::domain::token_scope::TokenScope;
@@ -128,10 +128,22 @@ pub struct Proxied {
     pub expect: Expect,
 }
 
+/// A caller the check has identified, before its buckets and its month.
+pub struct Caller<'t> {
+    pub route: &'t Route,
+    pub key: &'t KeyGrant,
+    pub upstream: Option<&'t Upstream>,
+}
+
+fn too_fast(wait: std::time::Duration) -> Outcome<'static> {
+    Outcome::Refused {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        retry_after_secs: Some(wait.as_secs_f64().ceil().max(1.0) as u64),
+    }
+}
+
 /// Decides for one request against `table` (the routing table as it stands),
-/// counting it when it passes. The caller is identified by its tenant key
-/// before anything is counted: a call without a valid key spends nothing of
-/// any tenant's.
+/// counting it when it passes, with this console's own buckets.
 pub fn decide<'t>(
     routing: &Routing,
     table: &'t Table,
@@ -139,56 +151,72 @@ pub fn decide<'t>(
     proxied: Proxied,
     now: OffsetDateTime,
 ) -> Outcome<'t> {
+    let caller = match identify_caller(routing, table, headers, proxied, now) {
+        Ok(caller) => caller,
+        Err(outcome) => return outcome,
+    };
+    if let Err(wait) = local_buckets(routing, &caller) {
+        return too_fast(wait);
+    }
+    count_month(routing, caller, now)
+}
+
+/// The first half of a decision: the proxy's token, the caller's key, the
+/// tenant the request names against the key's, where the call would go.
+/// The caller is identified by its tenant key before anything is counted: a
+/// call without a valid key spends nothing of any tenant's. `Err` is the
+/// answer already (a refusal, or a call without a key let through).
+pub fn identify_caller<'t>(
+    routing: &Routing,
+    table: &'t Table,
+    headers: &HeaderMap,
+    proxied: Proxied,
+    now: OffsetDateTime,
+) -> Result<Caller<'t>, Outcome<'t>> {
     let Some(grant) = proxy_token(headers).and_then(|t| table.grant(t, now)) else {
-        return refused(StatusCode::UNAUTHORIZED);
+        return Err(refused(StatusCode::UNAUTHORIZED));
     };
     if !grant.scopes.contains(&TokenScope::Routing) {
-        return refused(StatusCode::FORBIDDEN);
+        return Err(refused(StatusCode::FORBIDDEN));
     }
     if !grant.used.load(std::sync::atomic::Ordering::Relaxed) {
         grant.used.store(true, std::sync::atomic::Ordering::Relaxed);
     }
     let named = identify(table, routing.base_domain.as_deref(), headers);
-    let presented = match presented_key(headers) {
-        Ok(k) => k,
-        Err(()) => return refused(StatusCode::BAD_REQUEST),
-    };
+    let presented = presented_key(headers).map_err(|()| refused(StatusCode::BAD_REQUEST))?;
     let Some(presented) = presented else {
-        return anonymous(routing, table, named, proxied);
+        return Err(anonymous(routing, table, named, proxied));
     };
     // A key that is not in force spends nothing, whoever it names.
-    let Some(key) = table.key(presented, now) else {
-        return refused(StatusCode::UNAUTHORIZED);
-    };
+    let key = table.key(presented, now).ok_or(refused(StatusCode::UNAUTHORIZED))?;
     let route = &*key.route;
     match named {
         // A host or X-Tenant-ID that names another tenant than the key's.
-        Ok(Some(r)) if r.id != route.id => return refused(StatusCode::FORBIDDEN),
-        Err(StatusCode::NOT_FOUND) => return refused(StatusCode::FORBIDDEN),
-        Err(status) => return refused(status),
+        Ok(Some(r)) if r.id != route.id => return Err(refused(StatusCode::FORBIDDEN)),
+        Err(StatusCode::NOT_FOUND) => return Err(refused(StatusCode::FORBIDDEN)),
+        Err(status) => return Err(refused(status)),
         Ok(_) => {}
     }
-    let upstream = match destination(route, table, proxied.expect) {
-        Ok(u) => u,
-        Err(refusal) => return refusal,
-    };
+    let upstream = destination(route, table, proxied.expect)?;
     if !key.used.load(std::sync::atomic::Ordering::Relaxed) {
         key.used.store(true, std::sync::atomic::Ordering::Relaxed);
     }
-    // The buckets first (the key's, then the tenant's): a call refused for
-    // its speed does not spend the month.
-    let too_fast = |wait: std::time::Duration| Outcome::Refused {
-        status: StatusCode::TOO_MANY_REQUESTS,
-        retry_after_secs: Some(wait.as_secs_f64().ceil().max(1.0) as u64),
-    };
-    if let Some((rate, burst)) = key.rate {
-        if let Err(wait) = routing.key_rates.take(key.id, rate, burst) {
-            return too_fast(wait);
-        }
+    Ok(Caller { route, key, upstream })
+}
+
+/// The buckets, on this console alone (the key's, then the tenant's): a call
+/// refused for its speed does not spend the month. `Err` with the wait.
+pub fn local_buckets(routing: &Routing, caller: &Caller) -> Result<(), std::time::Duration> {
+    if let Some((rate, burst)) = caller.key.rate {
+        routing.key_rates.take(caller.key.id, rate, burst)?;
     }
-    if let Err(wait) = routing.rates.take(route.id, route.rate, route.burst) {
-        return too_fast(wait);
-    }
+    routing.rates.take(caller.route.id, caller.route.rate, caller.route.burst)
+}
+
+/// The last half of a decision: the key's monthly cap, then the tenant's
+/// allowance; counted when both allow it.
+pub fn count_month<'t>(routing: &Routing, caller: Caller<'t>, now: OffsetDateTime) -> Outcome<'t> {
+    let Caller { route, key, upstream } = caller;
     let spent = |retry_after_secs| Outcome::Refused {
         status: StatusCode::TOO_MANY_REQUESTS,
         retry_after_secs: Some(retry_after_secs),
@@ -282,9 +310,33 @@ pub async fn handler(State(routing): State<Arc<Routing>>, request: Request) -> R
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(a)| a.ip());
     let client =
         peer.map(|p| crate::server::client_address::client_address(p, request.headers(), &routing.trusted_proxies));
-    let table = routing.table();
     let proxied = Proxied { client, expect };
-    let outcome = decide(&routing, &table, request.headers(), proxied, OffsetDateTime::now_utc());
+    let now = OffsetDateTime::now_utc();
+    let Some(shared) = routing.shared_rates.as_ref() else {
+        let table = routing.table();
+        let outcome = decide(&routing, &table, request.headers(), proxied, now);
+        routing.decisions.note(&outcome);
+        return respond(outcome, nginx);
+    };
+    // Buckets shared by every console through Redis: one round trip, and
+    // this console's own buckets when Redis does not answer in time.
+    let table = routing.table_arc();
+    let caller = match identify_caller(&routing, &table, request.headers(), proxied, now) {
+        Ok(caller) => caller,
+        Err(outcome) => {
+            routing.decisions.note(&outcome);
+            return respond(outcome, nginx);
+        }
+    };
+    let key_bucket = caller.key.rate.map(|(rate, burst)| (caller.key.id, rate, burst));
+    let waited = match shared.take((caller.route.id, caller.route.rate, caller.route.burst), key_bucket).await {
+        Some(result) => result,
+        None => local_buckets(&routing, &caller),
+    };
+    let outcome = match waited {
+        Ok(()) => count_month(&routing, caller, now),
+        Err(wait) => too_fast(wait),
+    };
     routing.decisions.note(&outcome);
     respond(outcome, nginx)
 }

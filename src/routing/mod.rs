@@ -9,6 +9,7 @@ pub mod host;
 pub mod key_meter;
 pub mod meter;
 pub mod rate;
+pub mod shared_rate;
 pub mod table;
 
 use arc_swap::ArcSwap;
@@ -45,6 +46,8 @@ pub struct Routing {
     pub anonymous: rate::AddressRates,
     /// Proxies whose `X-Forwarded-For` names the client (`BULKHEAD_TRUSTED_PROXIES`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Per-second buckets shared with the other consoles through Redis.
+    pub shared_rates: Option<shared_rate::SharedRates>,
     /// When the table was last loaded in full (`None`: never yet).
     loaded_at: std::sync::Mutex<Option<std::time::Instant>>,
     /// The table is kept up to date by this process (`spawn`): `/readyz`
@@ -131,6 +134,7 @@ impl Routing {
             key_rates: rate::Rates::default(),
             anonymous: rate::AddressRates::new(5, 20),
             trusted_proxies: Vec::new(),
+            shared_rates: None,
             loaded_at: Default::default(),
             following: Default::default(),
             listening: Default::default(),
@@ -144,6 +148,25 @@ impl Routing {
         self.trusted_proxies = trusted;
         self.anonymous = rate::AddressRates::new(rate, burst);
         self
+    }
+
+    /// Per-second buckets shared through the Redis at `url` (`None`: this
+    /// console's own; so too, said in the log, for a URL that does not parse).
+    pub fn with_shared_rates(mut self, url: Option<&str>) -> Routing {
+        self.shared_rates = match url.map(shared_rate::SharedRates::new) {
+            Some(Ok(shared)) => Some(shared),
+            Some(Err(err)) => {
+                tracing::error!(error = %err, "BULKHEAD_REDIS_URL is not a Redis address: per-second limits are per console");
+                None
+            }
+            None => None,
+        };
+        self
+    }
+
+    /// The table as it stands, as a reference that may be held across an `.await`.
+    pub fn table_arc(&self) -> Arc<Table> {
+        self.table.load_full()
     }
 
     /// How long ago the table was loaded in full; `None` before the first load.

@@ -148,12 +148,11 @@ pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
 /// Builds the state for `pool` and `config`.
 pub fn state(pool: PgPool, config: Config, leptos_options: LeptosOptions) -> AppState {
     let secrets = config.secret_box();
-    let routing =
-        Arc::new(crate::routing::Routing::new(config.base_domain.clone(), config.shared_upstream.clone()).with_edge(
-            config.trusted_proxies.clone(),
-            config.anonymous_rate,
-            config.anonymous_burst,
-        ));
+    let routing = Arc::new(
+        crate::routing::Routing::new(config.base_domain.clone(), config.shared_upstream.clone())
+            .with_edge(config.trusted_proxies.clone(), config.anonymous_rate, config.anonymous_burst)
+            .with_shared_rates(config.redis_url.as_deref()),
+    );
     // One core is left to the pages: with every core hashing, a flood of
     // sign-ins took a page's p95 from 2 to 14 ms on two cores; with one, to 6
     // (benches/signin_load.rs, docs/BENCHMARKS.md).

@@ -363,3 +363,30 @@ pub async fn rewrite_and_rechain(owner: &PgPool, alter: &str) {
     );
     sqlx::query(&sql).execute(owner).await.unwrap();
 }
+
+/// A Redis server of the test's own on a free port, stopped however the test ends.
+pub struct Redis(pub std::process::Child, pub u16);
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub async fn redis_server() -> Redis {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = std::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server (Debian package redis-server; .ci/run installs it)");
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return Redis(child, port);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("redis-server did not start");
+}
