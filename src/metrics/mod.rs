@@ -39,6 +39,9 @@ pub struct Metrics {
     table_age: Gauge<f64, std::sync::atomic::AtomicU64>,
     table_listening: Gauge,
     table_entries: Family<Labels, Gauge>,
+    /// Usage samples the fold set aside, and how far behind it is.
+    usage_quarantined: Counter<u64, AtomicU64>,
+    usage_fold_lag: Gauge<f64, std::sync::atomic::AtomicU64>,
     process: process::Process,
     /// The tenants' series, encoded, with the time they took to read.
     tenants: ArcSwap<String>,
@@ -83,6 +86,19 @@ impl Default for Metrics {
             "Entries in the routing table, by kind",
             table_entries.clone(),
         );
+        let usage_quarantined = Counter::<u64, AtomicU64>::default();
+        registry.register(
+            "bulkhead_usage_quarantined",
+            "Usage samples the fold set aside because they could not be folded",
+            usage_quarantined.clone(),
+        );
+        let usage_fold_lag = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register_with_unit(
+            "bulkhead_usage_fold_lag",
+            "Age of the oldest reported sample not yet folded, at the last fold (-1: no fold yet)",
+            prometheus_client::registry::Unit::Seconds,
+            usage_fold_lag.clone(),
+        );
         let process = process::Process::register(&mut registry);
         Metrics {
             registry,
@@ -93,6 +109,8 @@ impl Default for Metrics {
             table_age,
             table_listening,
             table_entries,
+            usage_quarantined,
+            usage_fold_lag,
             process,
             tenants: ArcSwap::from_pointee(String::new()),
         }
@@ -125,6 +143,12 @@ impl Metrics {
         self.table_entries.get_or_create(&vec![("kind", "tenants".to_string())]).set(table.tenants() as i64);
         self.table_entries.get_or_create(&vec![("kind", "keys".to_string())]).set(table.key_count() as i64);
         drop(table);
+        let quarantined = crate::usage::ingest::quarantined_total();
+        let seen = self.usage_quarantined.get();
+        if quarantined > seen {
+            self.usage_quarantined.inc_by(quarantined - seen);
+        }
+        self.usage_fold_lag.set(crate::usage::ingest::fold_lag().map(|l| l.as_secs_f64()).unwrap_or(-1.0));
         self.process.update();
         let mut out = String::with_capacity(64 * 1024);
         encode_registry(&mut out, &self.registry).expect("writing to a String cannot fail");

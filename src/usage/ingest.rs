@@ -33,6 +33,44 @@ pub const FUTURE_SKEW_SECS: i64 = 60;
 /// The gauges a sample may report, as the API names them.
 pub const METRICS: [&str; 5] = ["storage_bytes", "users", "db_connections", "cpu_millicores", "memory_bytes"];
 
+/// A gauge's unit and the largest value a sample may report: every value is
+/// a whole number of its unit, from 0 to this. Anything above is a
+/// reporter's bug (an unsigned −1 is 18,446,744,073,709,551,615), refused
+/// before it is written. The bounds are far above any tier's limit and
+/// within 2^53, so every accepted value is exact in the database's types.
+pub fn bound(metric: &str) -> (&'static str, i64) {
+    match metric {
+        "storage_bytes" => ("bytes", 1 << 53),             // 8 PiB
+        "memory_bytes" => ("bytes", 1 << 50),              // 1 PiB
+        "cpu_millicores" => ("millicores", 1_000_000_000), // a million cores
+        "users" => ("users", 1_000_000_000),
+        _ => ("connections", 10_000_000),
+    }
+}
+
+/// A reported value as a whole number of the metric's unit within its
+/// bound, or why not. JSON's integers are read as integers (an integer past
+/// 2^63 is refused as such); a number with a fraction or an exponent is
+/// taken when it is exactly a whole number in range (`2.0`, `1e3`).
+fn whole_value(metric: Option<&str>, v: &Value) -> Result<i64, String> {
+    let (unit, max) = bound(metric.unwrap_or("db_connections"));
+    let out_of_range = || format!("a whole number of {unit} from 0 to {max}");
+    if let Some(n) = v.as_i64() {
+        return if (0..=max).contains(&n) { Ok(n) } else { Err(out_of_range()) };
+    }
+    if v.is_u64() {
+        return Err(out_of_range());
+    }
+    match v.as_f64() {
+        Some(f) if f.is_finite() && f.fract() == 0.0 && f >= 0.0 && f <= max as f64 => Ok(f as i64),
+        Some(f) if f.is_finite() && f.fract() != 0.0 && f >= 0.0 && f <= max as f64 => {
+            Err(format!("{unit} are counted in whole numbers, not {f}"))
+        }
+        Some(_) => Err(out_of_range()),
+        None => Err("missing, or not a number".into()),
+    }
+}
+
 /// What the machine endpoints read: the routing table (tokens and tenants) and the pool.
 pub struct Machines {
     pub routing: Arc<Routing>,
@@ -45,7 +83,8 @@ pub struct Sample {
     pub id: String,
     pub tenant_id: Uuid,
     pub metric: &'static str,
-    pub value: f64,
+    /// A whole number of the metric's unit, within its [`bound`].
+    pub value: i64,
     pub at: OffsetDateTime,
 }
 
@@ -114,10 +153,10 @@ pub fn check(
                 None
             }
         };
-        let value = match s.get("value").and_then(Value::as_f64) {
-            Some(v) if v.is_finite() && v >= 0.0 => Some(v),
-            Some(_) => {
-                bad("value", "a value is a finite number, zero or more".into());
+        let value = match s.get("value").map(|v| whole_value(metric, v)) {
+            Some(Ok(v)) => Some(v),
+            Some(Err(reason)) => {
+                bad("value", reason);
                 None
             }
             None => {
@@ -151,25 +190,61 @@ pub fn check(
     }
 }
 
-/// Writes a checked batch in one transaction: the ids taken, the new
-/// samples appended (folded into the buckets by [`fold`]); how many were new.
-pub async fn store(pool: &PgPool, samples: &[Sample]) -> Result<i64, sqlx::Error> {
+/// What became of a checked batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stored {
+    /// Written; how many samples were new (the rest were known: retries, or
+    /// repeated within the batch).
+    New(i64),
+    /// Refused whole: samples dated in a month already closed for billing.
+    Closed(Vec<Problem>),
+}
+
+/// Writes a checked batch in one transaction: the ids taken (per tenant), the
+/// new samples appended (folded into the buckets by [`fold`]). A sample dated
+/// in a month closed for billing refuses the batch: that month's figures
+/// were sent, and do not change afterwards.
+pub async fn store(pool: &PgPool, samples: &[Sample]) -> Result<Stored, sqlx::Error> {
     let ids: Vec<String> = samples.iter().map(|s| s.id.clone()).collect();
     let tenants: Vec<Uuid> = samples.iter().map(|s| s.tenant_id).collect();
     let metrics: Vec<String> = samples.iter().map(|s| s.metric.to_string()).collect();
-    let values: Vec<f64> = samples.iter().map(|s| s.value).collect();
+    let values: Vec<f64> = samples.iter().map(|s| s.value as f64).collect();
     let ats: Vec<OffsetDateTime> = samples.iter().map(|s| s.at).collect();
+    let mut months: Vec<time::Date> =
+        ats.iter().map(|at| crate::routing::meter::month_of(at.to_offset(time::UtcOffset::UTC))).collect();
+    months.sort();
+    months.dedup();
     let mut tx = crate::server::db::begin(pool, crate::server::db::Scope::Platform).await?;
+    // (A month that closes while this batch is written: the fold sets its samples aside.)
+    let closed = sqlx::query_scalar!("SELECT month FROM billing_periods WHERE month = ANY($1)", &months)
+        .fetch_all(&mut *tx)
+        .await?;
+    if !closed.is_empty() {
+        let problems = samples
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| closed.contains(&crate::routing::meter::month_of(s.at.to_offset(time::UtcOffset::UTC))))
+            .map(|(index, s)| Problem {
+                index,
+                field: "at",
+                reason: format!(
+                    "{} is closed for billing (its figures were sent): a correction is an adjustment, not a late sample",
+                    crate::routing::meter::month_of(s.at.to_offset(time::UtcOffset::UTC))
+                ),
+            })
+            .collect();
+        return Ok(Stored::Closed(problems));
+    }
     let new = sqlx::query_scalar!(
         r#"WITH input AS (
-             SELECT DISTINCT ON (id) * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::float8[], $5::timestamptz[])
-               AS s(id, tenant_id, metric, value, at) ORDER BY id),
+           SELECT DISTINCT ON (tenant_id, id) * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::float8[], $5::timestamptz[])
+               AS s(id, tenant_id, metric, value, at) ORDER BY tenant_id, id),
            taken AS (
              INSERT INTO usage_sample_ids (id, tenant_id) SELECT id, tenant_id FROM input
-             ON CONFLICT (id) DO NOTHING RETURNING id),
+             ON CONFLICT (tenant_id, id) DO NOTHING RETURNING id, tenant_id),
            appended AS (
              INSERT INTO usage_raw (tenant_id, metric, at, value)
-             SELECT i.tenant_id, i.metric, i.at, i.value FROM input i JOIN taken USING (id) RETURNING 1)
+             SELECT i.tenant_id, i.metric, i.at, i.value FROM input i JOIN taken USING (tenant_id, id) RETURNING 1)
            -- (Data-modifying parts run whether read or not.)
            SELECT count(*) AS "new!" FROM taken"#,
         &ids,
@@ -181,17 +256,143 @@ pub async fn store(pool: &PgPool, samples: &[Sample]) -> Result<i64, sqlx::Error
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(new)
+    Ok(Stored::New(new))
+}
+
+/// The most raw samples one fold transaction takes: a backlog is folded in
+/// bounded steps, each committed, rather than in one transaction of any size.
+pub const FOLD_BATCH: i64 = 10_000;
+/// The most batches one fold takes before it lets the next tick come.
+const FOLD_BATCHES_PER_RUN: usize = 20;
+
+/// Samples set aside since this process started (for `/metrics`).
+static QUARANTINED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// The age of the oldest sample waiting to be folded, in milliseconds, at the
+/// end of the last fold (`u64::MAX` before the first).
+static LAG_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(u64::MAX);
+
+/// Samples the fold has set aside since this process started.
+pub fn quarantined_total() -> u64 {
+    QUARANTINED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// How far behind the fold was at its last run; `None` before the first.
+pub fn fold_lag() -> Option<std::time::Duration> {
+    match LAG_MS.load(std::sync::atomic::Ordering::Relaxed) {
+        u64::MAX => None,
+        ms => Some(std::time::Duration::from_millis(ms)),
+    }
 }
 
 /// Folds the appended samples into the hourly buckets, and the newest of
 /// each tenant and metric into its current usage, and raises the quota
-/// alerts the new usage calls for; how many samples it took.
-/// Samples appended meanwhile wait for the next fold.
+/// alerts the new usage calls for; how many samples it took. Samples that
+/// cannot be folded, whatever the reason, are set aside in
+/// `usage_quarantine` with it, and the fold carries on with the rest: one
+/// bad row never holds up every tenant's usage. Samples appended meanwhile
+/// wait for the next fold.
 pub async fn fold(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    let mut folded = 0;
+    for _ in 0..FOLD_BATCHES_PER_RUN {
+        let (taken, n) = fold_batch(pool).await?;
+        folded += n;
+        if taken < FOLD_BATCH {
+            break;
+        }
+    }
     let mut tx = crate::server::db::begin(pool, crate::server::db::Scope::Platform).await?;
+    let lag = sqlx::query_scalar!(
+        r#"SELECT (extract(epoch FROM now() - min(received_at)) * 1000)::bigint AS lag FROM usage_raw"#
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    // Ids older than a sample may be are no longer needed to recognise a retry.
+    sqlx::query!(
+        "DELETE FROM usage_sample_ids WHERE (tenant_id, id) IN (
+           SELECT tenant_id, id FROM usage_sample_ids WHERE received_at < now() - make_interval(days => $1) LIMIT 10000)",
+        (MAX_AGE_DAYS + 1) as i32
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    LAG_MS.store(lag.unwrap_or(0).max(0) as u64, std::sync::atomic::Ordering::Relaxed);
+    Ok(folded)
+}
+
+/// One bounded batch, in one transaction: the rows the database's own check
+/// refuses set aside; the rest folded together, or, when that fails for a
+/// reason nobody foresaw, one at a time, each failure set aside with the
+/// database's words. Answers how many rows it took and how many it folded.
+async fn fold_batch(pool: &PgPool) -> Result<(i64, i64), sqlx::Error> {
+    use sqlx::Connection;
+    let mut tx = crate::server::db::begin(pool, crate::server::db::Scope::Platform).await?;
+    let seqs: Vec<i64> =
+        sqlx::query_scalar!("SELECT seq FROM usage_raw ORDER BY seq LIMIT $1", FOLD_BATCH).fetch_all(&mut *tx).await?;
+    if seqs.is_empty() {
+        return Ok((0, 0));
+    }
+    let set_aside = sqlx::query_scalar!(
+        r#"WITH bad AS (
+             DELETE FROM usage_raw WHERE seq = ANY($1) AND usage_sample_problem(tenant_id, metric, value, at) IS NOT NULL
+             RETURNING tenant_id, metric, at, value, received_at, usage_sample_problem(tenant_id, metric, value, at) AS reason),
+           kept AS (
+             INSERT INTO usage_quarantine (tenant_id, metric, at, value, received_at, reason)
+             SELECT tenant_id, metric, at, value, received_at, reason FROM bad RETURNING 1)
+           SELECT count(*) AS "n!" FROM kept"#,
+        &seqs
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let mut quarantined = set_aside;
+    let mut savepoint = tx.begin().await?;
+    let folded = match fold_rows(&mut savepoint, &seqs).await {
+        Ok(n) => {
+            savepoint.commit().await?;
+            n
+        }
+        Err(err) => {
+            savepoint.rollback().await?;
+            tracing::warn!(error = %err, "a batch of usage could not be folded whole; folding it row by row");
+            let mut n = 0;
+            for seq in &seqs {
+                let mut one = tx.begin().await?;
+                match fold_rows(&mut one, std::slice::from_ref(seq)).await {
+                    Ok(k) => {
+                        one.commit().await?;
+                        n += k;
+                    }
+                    Err(err) => {
+                        one.rollback().await?;
+                        let reason: String = format!("the fold failed: {err}").chars().take(500).collect();
+                        quarantined += sqlx::query!(
+                            "WITH bad AS (DELETE FROM usage_raw WHERE seq = $1 RETURNING tenant_id, metric, at, value, received_at)
+                             INSERT INTO usage_quarantine (tenant_id, metric, at, value, received_at, reason)
+                             SELECT tenant_id, metric, at, value, received_at, $2 FROM bad",
+                            seq,
+                            reason
+                        )
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected() as i64;
+                    }
+                }
+            }
+            n
+        }
+    };
+    tx.commit().await?;
+    if quarantined > 0 {
+        QUARANTINED.fetch_add(quarantined as u64, std::sync::atomic::Ordering::Relaxed);
+        tracing::warn!(quarantined, "usage samples set aside: they could not be folded (see the alerts page)");
+    }
+    Ok((seqs.len() as i64, folded))
+}
+
+/// Folds the raw samples `seqs` (those still there) into the buckets and the
+/// current usage, and raises the alerts it calls for; how many it took.
+async fn fold_rows(conn: &mut sqlx::PgConnection, seqs: &[i64]) -> Result<i64, sqlx::Error> {
     let folded = sqlx::query!(
-        r#"WITH moved AS (DELETE FROM usage_raw RETURNING tenant_id, metric, at, value),
+        r#"WITH moved AS (DELETE FROM usage_raw WHERE seq = ANY($1) RETURNING tenant_id, metric, at, value),
            buckets AS (
              INSERT INTO usage_hourly AS h (tenant_id, metric, hour, last_value, last_at, max_value, sum_value, samples)
              SELECT tenant_id, metric, date_trunc('hour', at), (array_agg(value ORDER BY at DESC))[1], max(at),
@@ -215,13 +416,13 @@ pub async fn fold(pool: &PgPool) -> Result<i64, sqlx::Error> {
                WHERE c.recorded_at <= EXCLUDED.recorded_at
              RETURNING 1)
            SELECT count(*) AS "folded!", coalesce(array_agg(DISTINCT tenant_id), '{}') AS "tenants!: Vec<Uuid>"
-             FROM moved"#
+             FROM moved"#,
+        seqs
     )
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await?;
     // Quotas passed are alerted in the same transaction: a restart loses none.
-    crate::alerts::ssr::evaluate(&mut tx, &folded.tenants).await?;
-    tx.commit().await?;
+    crate::alerts::ssr::evaluate(&mut *conn, &folded.tenants).await?;
     Ok(folded.folded)
 }
 
@@ -241,6 +442,16 @@ pub fn spawn_fold(pool: PgPool) {
 
 fn answer(status: StatusCode, body: Value) -> Response {
     (status, Json(body)).into_response()
+}
+
+/// 422: the batch refused whole, each bad sample by index, field and reason.
+fn refuse_whole(problems: &[Problem]) -> Response {
+    let list: Vec<Value> =
+        problems.iter().map(|p| json!({ "index": p.index, "field": p.field, "reason": p.reason })).collect();
+    answer(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        json!({ "error": "the batch was refused whole: nothing of it was written", "problems": list }),
+    )
 }
 
 /// `POST /api/v1/usage`.
@@ -263,20 +474,14 @@ pub async fn handler(State(ingest): State<Arc<Machines>>, headers: HeaderMap, bo
     };
     let samples = match check(&body, tenant, now) {
         Ok(s) => s,
-        Err(problems) => {
-            let list: Vec<Value> =
-                problems.iter().map(|p| json!({ "index": p.index, "field": p.field, "reason": p.reason })).collect();
-            return answer(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                json!({ "error": "the batch was refused whole: nothing of it was written", "problems": list }),
-            );
-        }
+        Err(problems) => return refuse_whole(&problems),
     };
     match store(&ingest.pool, &samples).await {
-        Ok(new) => answer(
+        Ok(Stored::New(new)) => answer(
             StatusCode::OK,
             json!({ "received": samples.len(), "new": new, "known": samples.len() as i64 - new }),
         ),
+        Ok(Stored::Closed(problems)) => refuse_whole(&problems),
         Err(err) => {
             tracing::error!(error = %err, "a usage batch could not be written");
             answer(StatusCode::SERVICE_UNAVAILABLE, json!({ "error": "the batch could not be written: send it again" }))
