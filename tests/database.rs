@@ -350,3 +350,34 @@ async fn tenant_admins_update_only_the_columns_their_pages_change() {
     let revoked = sqlx::query("UPDATE invitations SET revoked_at = now()").execute(&mut *tx).await.unwrap();
     assert_eq!(revoked.rows_affected(), 1, "revoking is what the Team page does");
 }
+
+#[tokio::test]
+async fn every_runtime_privilege_is_the_one_security_md_documents() {
+    let (_pool, owner) = setup().await;
+    let actual: Vec<String> = sqlx::query_scalar(include_str!("sql/grants.sql")).fetch_all(&owner).await.unwrap();
+    let doc = include_str!("../docs/SECURITY.md");
+    let table = doc.split("<!-- grants:begin -->").nth(1).and_then(|t| t.split("<!-- grants:end -->").next()).unwrap();
+    let documented: Vec<&str> = table.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| table |")).collect();
+    let missing: Vec<&String> = actual.iter().filter(|a| !documented.contains(&a.as_str())).collect();
+    let stale: Vec<&&str> = documented.iter().filter(|d| !actual.iter().any(|a| a == **d)).collect();
+    assert!(
+        missing.is_empty() && stale.is_empty(),
+        "docs/SECURITY.md's grants table differs from the database.\nIn the database, not documented:\n{}\nDocumented, not in the database:\n{}",
+        missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n"),
+        stale.iter().map(|s| **s).collect::<Vec<_>>().join("\n")
+    );
+}
+
+#[tokio::test]
+async fn a_tenant_admins_role_writes_no_current_usage_not_even_its_own() {
+    let (pool, owner) = setup().await;
+    let a = make_tenant(&owner, "alpha").await;
+    let mut tx = db::begin(&pool, Scope::Tenant(a)).await.unwrap();
+    let err =
+        sqlx::query("INSERT INTO usage_current (tenant_id, metric, value, recorded_at) VALUES ($1, 'users', 0, now())")
+            .bind(a)
+            .execute(&mut *tx)
+            .await
+            .unwrap_err();
+    assert!(err.to_string().contains("permission denied"), "{err}");
+}

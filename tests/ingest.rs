@@ -243,3 +243,173 @@ async fn the_usage_page_draws_30_days_against_the_quota_for_whoever_may_see_them
     let res = globex_admin.post(app.url("/api/tenant_usage")).form(&[("slug", "acme")]).send().await.unwrap();
     assert_eq!(res.status(), 404);
 }
+
+/// The first instant of the current month (UTC), less `before`.
+fn before_this_month(before: Duration) -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_day(1).unwrap().replace_time(time::Time::MIDNIGHT) - before
+}
+
+#[tokio::test]
+async fn values_no_bucket_can_hold_are_refused_whole_naming_the_sample() {
+    let (app, token, _) = arranged().await;
+    let good = json!({ "id": "ok", "tenant": "acme", "metric": "users", "value": 3, "at": at(Duration::minutes(5)) });
+    for (bad, why) in [
+        (json!(18446744073709551615u64), "an unsigned −1"),
+        (json!(1e308), "1e308"),
+        (json!(2.5), "half a user"),
+        (json!(-1), "below zero"),
+        (json!(2_000_000_000i64), "more users than any platform has"),
+    ] {
+        let body = json!({ "samples": [good, { "id": "bad", "tenant": "acme", "metric": "users", "value": bad, "at": at(Duration::minutes(5)) }] });
+        let (status, answer) = send(&app, &token, &body).await;
+        assert_eq!(status, 422, "{why}: {answer}");
+        assert_eq!(answer["problems"].as_array().unwrap().len(), 1, "{why}: {answer}");
+        assert_eq!(
+            (answer["problems"][0]["index"].as_i64(), answer["problems"][0]["field"].as_str()),
+            (Some(1), Some("value")),
+            "{why}"
+        );
+    }
+    // Whole numbers in any JSON spelling are taken, within the metric's bound.
+    let body = json!({ "samples": [
+        { "id": "a", "tenant": "acme", "metric": "storage_bytes", "value": 9007199254740992u64, "at": at(Duration::minutes(5)) },
+        { "id": "b", "tenant": "acme", "metric": "users", "value": 2.0, "at": at(Duration::minutes(5)) },
+        { "id": "c", "tenant": "acme", "metric": "cpu_millicores", "value": 1e3, "at": at(Duration::minutes(5)) },
+    ]});
+    let (status, answer) = send(&app, &token, &body).await;
+    assert_eq!((status, answer["new"].as_i64()), (200, Some(3)), "{answer}");
+    assert_eq!(written(&app).await.0, 3, "nothing of the refused batches");
+}
+
+#[tokio::test]
+async fn rows_the_fold_cannot_take_are_set_aside_and_every_other_tenant_keeps_moving() {
+    let (app, token, acme) = arranged().await;
+    // A receiver for the alert the good sample raises.
+    sqlx::query("INSERT INTO webhook_endpoints (url, event_types, secret_sealed) VALUES ('https://hooks.example/in', ARRAY['quota.warning'], '\\x00')")
+        .execute(&app.owner)
+        .await
+        .unwrap();
+    // Rows no ingestion would write, put there by hand (or by an older version).
+    sqlx::query(
+        "INSERT INTO usage_raw (tenant_id, metric, at, value) VALUES
+           ($1, 'storage_bytes', now(), 18446744073709551615),
+           ($1, 'bogus', now(), 1),
+           ('9b2f3c1e-0000-4000-8000-000000000000', 'users', now(), 1),
+           ($1, 'users', now(), 0.5),
+           ($1, 'users', $2, 1)",
+    )
+    .bind(acme)
+    .bind(before_this_month(Duration::hours(1)))
+    .execute(&app.owner)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO billing_periods (month, tenants) VALUES (date_trunc('month', now() AT TIME ZONE 'UTC')::date - interval '1 month', 0)")
+        .execute(&app.owner)
+        .await
+        .unwrap();
+    // And one the database refuses for a reason nobody foresaw (here: a constraint added by hand).
+    sqlx::query("ALTER TABLE usage_hourly ADD CONSTRAINT no_thirteen CHECK (max_value <> 13)")
+        .execute(&app.owner)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO usage_raw (tenant_id, metric, at, value) VALUES ($1, 'db_connections', now(), 13)")
+        .bind(acme)
+        .execute(&app.owner)
+        .await
+        .unwrap();
+    let body = json!({ "samples": [{ "id": "g-1", "tenant": "globex", "metric": "users", "value": 900, "at": at(Duration::minutes(1)) }] });
+    assert_eq!(send(&app, &token, &body).await.0, 200);
+
+    bulkhead::usage::ingest::fold(&app.pool).await.unwrap();
+    let reasons: Vec<String> =
+        sqlx::query_scalar("SELECT reason FROM usage_quarantine ORDER BY id").fetch_all(&app.owner).await.unwrap();
+    assert_eq!(reasons.len(), 6, "{reasons:?}");
+    for expected in [
+        "value out of range",
+        "unknown metric",
+        "no such tenant",
+        "not a whole number",
+        "closed for billing",
+        "no_thirteen",
+    ] {
+        assert!(reasons.iter().any(|r| r.contains(expected)), "{expected}: {reasons:?}");
+    }
+    assert_eq!(sqlx::query_scalar::<_, i64>("SELECT count(*) FROM usage_raw").fetch_one(&app.owner).await.unwrap(), 0);
+    let globex_users: i64 = sqlx::query_scalar(
+        "SELECT value FROM usage_current c JOIN tenants t ON t.id = c.tenant_id WHERE t.slug = 'globex' AND metric = 'users'",
+    )
+    .fetch_one(&app.owner)
+    .await
+    .unwrap();
+    assert_eq!(globex_users, 900, "the good sample reached its tenant's current usage");
+    let alerted: i64 = sqlx::query_scalar("SELECT count(*) FROM quota_alerts a JOIN tenants t ON t.id = a.tenant_id WHERE t.slug = 'globex' AND kind = 'quota.warning'")
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+    assert_eq!(alerted, 1, "and its alert");
+    let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_messages WHERE event_type = 'quota.warning'")
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+    assert_eq!(queued, 1, "and its webhook");
+    assert!(bulkhead::usage::ingest::quarantined_total() >= 6);
+    assert!(bulkhead::usage::ingest::fold_lag().is_some_and(|l| l.is_zero()), "nothing left behind");
+    // Platform admins see what was set aside, and why.
+    let admin = app.signed_in(bulkhead::auth::Role::PlatformAdmin, "ops@example.com").await;
+    let page = admin.get(app.url("/alerts")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Usage samples set aside") && page.contains("no such tenant"), "the alerts page lists them");
+}
+
+#[tokio::test]
+async fn sample_ids_belong_to_their_tenant_and_parallel_retries_are_stored_once() {
+    let (app, token, _) = arranged().await;
+    let body = json!({ "samples": [
+        { "id": "s-1", "tenant": "acme", "metric": "users", "value": 1, "at": at(Duration::minutes(3)) },
+        { "id": "s-1", "tenant": "globex", "metric": "users", "value": 2, "at": at(Duration::minutes(3)) },
+        { "id": "s-2", "tenant": "acme", "metric": "users", "value": 3, "at": at(Duration::minutes(2)) },
+        { "id": "s-2", "tenant": "acme", "metric": "users", "value": 3, "at": at(Duration::minutes(2)) },
+    ]});
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let (client, url, token, body) =
+            (reqwest::Client::new(), app.url("/api/v1/usage"), token.clone(), body.clone());
+        tasks.spawn(async move {
+            let res = client.post(url).bearer_auth(token).json(&body).send().await.unwrap();
+            assert_eq!(res.status(), 200);
+            res.json::<Value>().await.unwrap()
+        });
+    }
+    let (mut new, mut known) = (0, 0);
+    while let Some(answer) = tasks.join_next().await {
+        let answer = answer.unwrap();
+        assert_eq!(answer["received"], 4, "{answer}");
+        new += answer["new"].as_i64().unwrap();
+        known += answer["known"].as_i64().unwrap();
+    }
+    assert_eq!((new, known), (3, 37), "three samples, each stored once: acme's s-1, globex's s-1, acme's s-2");
+    assert_eq!(written(&app).await.0, 3);
+    assert_eq!(sqlx::query_scalar::<_, i64>("SELECT count(*) FROM usage_raw").fetch_one(&app.owner).await.unwrap(), 3);
+}
+
+#[tokio::test]
+async fn a_month_closed_for_billing_takes_no_late_sample() {
+    let (app, token, _) = arranged().await;
+    sqlx::query("INSERT INTO billing_periods (month, tenants) VALUES (date_trunc('month', now() AT TIME ZONE 'UTC')::date - interval '1 month', 0)")
+        .execute(&app.owner)
+        .await
+        .unwrap();
+    let late = before_this_month(Duration::hours(1)).format(&Rfc3339).unwrap();
+    let body = json!({ "samples": [
+        { "id": "now", "tenant": "acme", "metric": "users", "value": 1, "at": at(Duration::minutes(1)) },
+        { "id": "late", "tenant": "acme", "metric": "users", "value": 1, "at": late },
+    ]});
+    let (status, answer) = send(&app, &token, &body).await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(
+        (answer["problems"][0]["index"].as_i64(), answer["problems"][0]["field"].as_str()),
+        (Some(1), Some("at"))
+    );
+    assert!(answer["problems"][0]["reason"].as_str().unwrap().contains("closed for billing"), "{answer}");
+    assert_eq!(written(&app).await.0, 0, "nothing of the batch");
+}

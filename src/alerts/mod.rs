@@ -71,11 +71,27 @@ pub fn percent(used: i64, quota: i64) -> i64 {
     ((used as i128 * 100) / quota as i128).min(i64::MAX as i128) as i64
 }
 
-/// The alerts page: the quotas standing at or over 80 %, and the latest alerts.
+/// A usage sample the fold set aside, and why (platform staff see these).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuarantinedSample {
+    pub tenant_slug: Option<String>,
+    pub metric: String,
+    pub value: f64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub reason: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub quarantined_at: OffsetDateTime,
+}
+
+/// The alerts page: the quotas standing at or over 80 %, the latest alerts,
+/// and (for platform staff) the usage samples the fold set aside.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertsOverview {
     pub open: Vec<OpenAlert>,
     pub recent: Vec<AlertRow>,
+    /// `None` for a tenant admin: the quarantine is the platform's.
+    pub quarantined: Option<Vec<QuarantinedSample>>,
 }
 
 /// The alerts the reader may see (a tenant admin: their tenant's).
@@ -86,8 +102,12 @@ pub async fn quota_alerts() -> Result<AlertsOverview, AppError> {
     let mut tx = crate::server::db::read(&state.pool, crate::auth::session::scope_for(&user)?).await?;
     let open = ssr::open(&mut tx).await?;
     let recent = ssr::recent(&mut tx, 100).await?;
+    let quarantined = match user.role.is_platform_staff() {
+        true => Some(ssr::quarantined(&mut tx, 50).await?),
+        false => None,
+    };
     tx.done().await?;
-    Ok(AlertsOverview { open, recent })
+    Ok(AlertsOverview { open, recent, quarantined })
 }
 
 /// How many quotas the reader may see stand at or over 80 % (the header's count).

@@ -1,6 +1,6 @@
 //! `/alerts`: the quotas standing at or over 80 % now, and the alerts raised.
 
-use super::{percent, quota_alerts, AlertRow, AlertsOverview, OpenAlert};
+use super::{percent, quota_alerts, AlertRow, AlertsOverview, OpenAlert, QuarantinedSample};
 use crate::ui::{format_time, Badge, EmptyState, Loaded, Table};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -18,7 +18,30 @@ pub fn AlertsPage() -> impl IntoView {
 
 #[component]
 fn AlertsView(overview: AlertsOverview) -> impl IntoView {
-    let AlertsOverview { open, recent } = overview;
+    let AlertsOverview { open, recent, quarantined } = overview;
+    let quarantine_view = quarantined.map(|rows| {
+        let list = if rows.is_empty() {
+            view! { <EmptyState title="No usage sample set aside" hint="Samples the fold cannot take (a value no quota can hold, a tenant that does not exist, a month closed for billing) would be listed here, with the reason."/> }.into_any()
+        } else {
+            let headers = ["Set aside", "Tenant", "Metric", "Value", "Dated", "Reason"]
+                .into_iter()
+                .map(|h| (h.to_string(), h == "Value"))
+                .collect();
+            view! {
+                <Table caption="Usage samples set aside" headers>
+                    {rows.into_iter().map(|q| view! { <QuarantineLine sample=q/> }).collect_view()}
+                </Table>
+            }
+            .into_any()
+        };
+        view! {
+            <section aria-labelledby="quarantine-title">
+                <h2 id="quarantine-title">"Usage samples set aside"</h2>
+                <p class="muted">"The fold sets aside what it cannot take, so one bad sample never holds up every tenant's usage. The 50 most recent; the rest are in the usage_quarantine table."</p>
+                {list}
+            </section>
+        }
+    });
     let open_view = if open.is_empty() {
         view! { <EmptyState title="No quota at or over 80 %" hint="Alerts appear here when a tenant's usage passes 80 % of a quota."/> }.into_any()
     } else {
@@ -52,6 +75,21 @@ fn AlertsView(overview: AlertsOverview) -> impl IntoView {
             <h2 id="recent-title">"Raised"</h2>
             {recent_view}
         </section>
+        {quarantine_view}
+    }
+}
+
+#[component]
+fn QuarantineLine(sample: QuarantinedSample) -> impl IntoView {
+    view! {
+        <tr>
+            <td class="nowrap">{format_time(sample.quarantined_at)}</td>
+            <th scope="row">{sample.tenant_slug.unwrap_or_else(|| "(no such tenant)".into())}</th>
+            <td><code>{sample.metric}</code></td>
+            <td class="num">{format!("{}", sample.value)}</td>
+            <td class="nowrap">{format_time(sample.at)}</td>
+            <td>{sample.reason}</td>
+        </tr>
     }
 }
 

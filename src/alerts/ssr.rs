@@ -193,6 +193,20 @@ pub async fn open_count(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
 }
 
 /// The latest alerts raised, newest first.
+/// The usage samples the fold set aside most recently, newest first.
+pub async fn quarantined(conn: &mut PgConnection, limit: i64) -> Result<Vec<super::QuarantinedSample>, sqlx::Error> {
+    sqlx::query_as!(
+        super::QuarantinedSample,
+        r#"SELECT t.slug AS "tenant_slug?", q.metric, q.value, q.at, q.reason, q.quarantined_at
+           FROM usage_quarantine q LEFT JOIN tenants t ON t.id = q.tenant_id
+           ORDER BY q.quarantined_at DESC, q.id DESC LIMIT $1"#,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// The latest alerts raised, newest first.
 pub async fn recent(conn: &mut PgConnection, limit: i64) -> Result<Vec<AlertRow>, sqlx::Error> {
     let rows = sqlx::query!(
         "SELECT q.id, t.slug, t.name, q.metric, q.kind, q.used, q.quota, q.raised_at
