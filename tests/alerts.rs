@@ -450,3 +450,91 @@ async fn bad_endpoints_are_refused_by_field_and_nothing_is_written() {
     let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_messages").fetch_one(&app.owner).await.unwrap();
     assert_eq!(kept, 0);
 }
+
+/// A receiver that counts what reaches it and answers as `kind` says:
+/// `normal` (204), `silent` (never), `stream` (200 and a body without end,
+/// counting the bytes it managed to send) or `redirect` (307 to `to`).
+async fn odd_receiver(
+    kind: &'static str,
+    to: Option<String>,
+) -> (String, Arc<Mutex<Vec<Duration>>>, Arc<std::sync::atomic::AtomicU64>) {
+    use axum::response::IntoResponse;
+    let hits: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let streamed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let started = std::time::Instant::now();
+    let (h, st) = (hits.clone(), streamed.clone());
+    let handler = move || {
+        let (h, st, to) = (h.clone(), st.clone(), to.clone());
+        async move {
+            h.lock().unwrap().push(started.elapsed());
+            match kind {
+                "silent" => {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    StatusCode::NO_CONTENT.into_response()
+                }
+                "stream" => {
+                    let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
+                    let body = futures_util::stream::repeat_with(move || {
+                        st.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                        Ok::<_, std::io::Error>(chunk.clone())
+                    });
+                    axum::body::Body::from_stream(body).into_response()
+                }
+                "redirect" => (StatusCode::TEMPORARY_REDIRECT, [("location", to.unwrap())]).into_response(),
+                _ => StatusCode::NO_CONTENT.into_response(),
+            }
+        }
+    };
+    let router = axum::Router::new().route("/hooks", axum::routing::post(handler));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (format!("http://{addr}/hooks"), hits, streamed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_receiver_can_stall_another_or_the_sender() {
+    let config = Config { webhook_allow_networks: vec!["127.0.0.0/8".parse().unwrap()], ..Config::default() };
+    let app = spawn_app_with(config).await;
+    sqlx::query("INSERT INTO tenants (slug, name, tier_id, status) VALUES ('acme', 'Acme', 'free', 'active')")
+        .execute(&app.owner)
+        .await
+        .unwrap();
+    let token =
+        create(&app.pool, &Actor::cli(), None, NewToken::parse("collector", &["ingest"], "").unwrap()).await.unwrap();
+    app.start_routing().await;
+    let admin = app.signed_in(Role::PlatformAdmin, "ops@example.com").await;
+    let (target, target_hits, _) = odd_receiver("normal", None).await;
+    let (normal, normal_hits, _) = odd_receiver("normal", None).await;
+    let (silent, silent_hits, _) = odd_receiver("silent", None).await;
+    let (stream, stream_hits, streamed) = odd_receiver("stream", None).await;
+    let (redirect, redirect_hits, _) = odd_receiver("redirect", Some(target)).await;
+    for url in [&silent, &stream, &redirect, &normal] {
+        add_endpoint(&app, &admin, url, &["quota_warning", "quota_exceeded"]).await;
+    }
+    bulkhead::webhooks::send::spawn_sender(&app.state);
+
+    report_users(&app, &token, "acme", 8).await;
+    wait_for("the warning at the normal receiver", || normal_hits.lock().unwrap().len() == 1).await;
+    // The silent receiver still holds its attempt (15 s); the next event must not wait for it.
+    let sent = std::time::Instant::now();
+    report_users(&app, &token, "acme", 12).await;
+    wait_for("the exceeded alert at the normal receiver", || normal_hits.lock().unwrap().len() == 2).await;
+    let took = sent.elapsed();
+    assert!(took < Duration::from_secs(2), "another endpoint's delivery arrived after {took:?}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let streamed = streamed.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(streamed < 32 * 1024 * 1024, "the endless body was read no further than a cap: {streamed} bytes sent");
+    assert!(!stream_hits.lock().unwrap().is_empty());
+    assert_eq!(redirect_hits.lock().unwrap().len(), 2, "each event once at the redirecting receiver");
+    assert!(target_hits.lock().unwrap().is_empty(), "the redirect was not followed");
+    assert_eq!(silent_hits.lock().unwrap().len(), 1, "the silent receiver holds its one attempt");
+    let most: i64 = sqlx::query_scalar(
+        "SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM webhook_attempts GROUP BY delivery_id) a",
+    )
+    .fetch_one(&app.owner)
+    .await
+    .unwrap();
+    assert_eq!(most, 1, "no attempt was made twice");
+}

@@ -80,9 +80,13 @@ test("invite a tenant admin, who sets a password, enrols, signs in with a code a
   await page.getByLabel("Name", { exact: true }).fill("checkout");
   await page.getByLabel("Calls a second (optional)").fill("5000");
   await page.getByRole("button", { name: "Create key" }).click();
+  await expect(page.getByText("Give a burst with the rate.")).toBeVisible();
+  await page.getByLabel("Burst (optional)").fill("10");
+  await page.getByRole("button", { name: "Create key" }).click();
   await expect(page.getByText("The tenant's tier allows 50 calls a second")).toBeVisible();
   await expect(page.getByLabel("Name", { exact: true })).toHaveValue("checkout");
   await page.getByLabel("Calls a second (optional)").fill("");
+  await page.getByLabel("Burst (optional)").fill("");
   await page.getByRole("button", { name: "Create key" }).click();
   const shown = page.getByLabel("New API key");
   await expect(shown).toHaveText(/^bk_live_[0-9a-f]{64}$/);

@@ -5,8 +5,14 @@
 //! again after the next delay of the schedule, then given up.
 //!
 //! Several consoles may send from one database: each takes due deliveries
-//! with `FOR UPDATE SKIP LOCKED` and leases them for two minutes, so a
-//! console that stops mid-send leaves them to the others.
+//! with `FOR UPDATE SKIP LOCKED` and leases them for two minutes, renewed
+//! before each attempt, so a console that stops mid-send leaves them to the
+//! others and no attempt is made twice.
+//!
+//! No receiver can stall the sender: each endpoint's deliveries run in a
+//! task of their own (a slow or silent receiver delays only itself; the next
+//! take skips endpoints still being sent to), an answer's body is read up to
+//! [`BODY_CAP`] and dropped, and each attempt ends after [`TIMEOUT`].
 
 use super::fence::Fence;
 use crate::audit::{self, Actor, NewEvent};
@@ -14,6 +20,8 @@ use crate::auth::totp::SecretBox;
 use crate::server::db::{self, Scope};
 use serde_json::json;
 use sqlx::PgPool;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -21,6 +29,21 @@ use uuid::Uuid;
 const BATCH: i64 = 32;
 /// How long an endpoint has to answer.
 const TIMEOUT: Duration = Duration::from_secs(15);
+/// The most of an answer's body that is read (and dropped): a receiver that
+/// streams without end costs the sender nothing more.
+pub const BODY_CAP: usize = 64 * 1024;
+
+/// Endpoints this console is sending to now: the next take leaves them out.
+type Busy = Arc<Mutex<HashSet<Uuid>>>;
+
+/// Frees an endpoint for the next take when its task ends, however it ends.
+struct Sending(Busy, Uuid);
+
+impl Drop for Sending {
+    fn drop(&mut self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.1);
+    }
+}
 
 /// One due delivery, as taken.
 struct Due {
@@ -59,35 +82,53 @@ pub fn signed_headers(
     ])
 }
 
+/// What every endpoint's task needs.
+#[derive(Clone)]
+struct Sender {
+    pool: PgPool,
+    secrets: SecretBox,
+    client: reqwest::Client,
+    fence: Fence,
+    schedule: Arc<Vec<Duration>>,
+    busy: Busy,
+}
+
 /// Sends due deliveries every second, forever, to the addresses the fence
 /// permits (names resolved through it, so each connection is checked).
 pub fn spawn_sender(state: &crate::server::state::AppState) {
-    let (pool, secrets, schedule) = (state.pool.clone(), state.secrets.clone(), state.config.webhook_retry.clone());
     let fence = Fence::new(state.config.webhook_allow_networks.clone());
+    let client = match reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(Arc::new(fence.clone()))
+        .user_agent("Bulkhead-Webhooks/1")
+        .build()
+    {
+        Ok(c) => c,
+        Err(err) => {
+            tracing::error!(error = %err, "webhooks cannot be sent: no HTTP client");
+            return;
+        }
+    };
+    let sender = Sender {
+        pool: state.pool.clone(),
+        secrets: state.secrets.clone(),
+        client,
+        fence,
+        schedule: Arc::new(state.config.webhook_retry.clone()),
+        busy: Busy::default(),
+    };
     tokio::spawn(async move {
-        let client = match reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(std::sync::Arc::new(fence.clone()))
-            .user_agent("Bulkhead-Webhooks/1")
-            .build()
-        {
-            Ok(c) => c,
-            Err(err) => {
-                tracing::error!(error = %err, "webhooks cannot be sent: no HTTP client");
-                return;
-            }
-        };
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
             loop {
-                match send_due(&pool, &secrets, (&client, &fence), &schedule).await {
+                match take_due(&sender).await {
                     Ok(n) if n as i64 == BATCH => continue,
                     Ok(_) => break,
                     Err(err) => {
-                        tracing::warn!(error = %err, "webhook deliveries could not be read or noted; trying again");
+                        tracing::warn!(error = %err, "webhook deliveries could not be read; trying again");
                         break;
                     }
                 }
@@ -96,34 +137,31 @@ pub fn spawn_sender(state: &crate::server::state::AppState) {
     });
 }
 
-/// Takes the due deliveries, sends them at once, notes each outcome; how many it took.
-async fn send_due(
-    pool: &PgPool,
-    secrets: &SecretBox,
-    client: (&reqwest::Client, &Fence),
-    schedule: &[Duration],
-) -> Result<usize, sqlx::Error> {
-    let mut tx = db::begin(pool, Scope::Platform).await?;
+/// Takes due deliveries of endpoints not being sent to, and starts a task
+/// per endpoint that sends them oldest first; how many it took.
+async fn take_due(sender: &Sender) -> Result<usize, sqlx::Error> {
+    let busy: Vec<Uuid> = sender.busy.lock().unwrap_or_else(|e| e.into_inner()).iter().copied().collect();
+    let mut tx = db::begin(&sender.pool, Scope::Platform).await?;
     let mut due = sqlx::query_as!(
         Due,
         r#"WITH taken AS (
              SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
-             WHERE d.next_attempt_at <= now() AND e.enabled
+             WHERE d.next_attempt_at <= now() AND e.enabled AND NOT (d.endpoint_id = ANY($2))
              ORDER BY d.next_attempt_at, d.id LIMIT $1 FOR UPDATE OF d SKIP LOCKED)
            UPDATE webhook_deliveries d SET next_attempt_at = now() + interval '2 minutes'
            FROM taken, webhook_endpoints e, webhook_messages m
            WHERE d.id = taken.id AND e.id = d.endpoint_id AND m.id = d.message_id
            RETURNING d.id, d.attempts, d.endpoint_id, e.url, e.secret_sealed, d.message_id, m.body"#,
-        BATCH
+        BATCH,
+        &busy
     )
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
     due.sort_by_key(|d| d.id);
     let taken = due.len();
-    // Endpoints are sent to at once; one endpoint's messages one after the
-    // other, oldest first (a retried message may still arrive after a newer one:
-    // each body carries its time).
+    // One endpoint's messages one after the other, oldest first (a retried
+    // message may still arrive after a newer one: each body carries its time).
     let mut by_endpoint: Vec<Vec<Due>> = Vec::new();
     for d in due {
         match by_endpoint.iter_mut().find(|g| g[0].endpoint_id == d.endpoint_id) {
@@ -131,17 +169,41 @@ async fn send_due(
             None => by_endpoint.push(vec![d]),
         }
     }
-    let sends = by_endpoint.into_iter().map(|group| async move {
-        for d in group {
-            let outcome = attempt(client, secrets, &d).await;
-            note(pool, &d, &outcome, schedule).await?;
-        }
-        Ok::<_, sqlx::Error>(())
-    });
-    for sent in futures_util::future::join_all(sends).await {
-        sent?;
+    for group in by_endpoint {
+        let endpoint = group[0].endpoint_id;
+        sender.busy.lock().unwrap_or_else(|e| e.into_inner()).insert(endpoint);
+        let guard = Sending(sender.busy.clone(), endpoint);
+        let sender = sender.clone();
+        tokio::spawn(async move {
+            let _guard = guard;
+            if let Err(err) = deliver(&sender, group).await {
+                tracing::warn!(error = %err, "a webhook outcome could not be noted; its lease lets it be tried again");
+            }
+        });
     }
     Ok(taken)
+}
+
+/// Sends one endpoint's deliveries in order, renewing the lease of those
+/// still to send before each attempt, and notes each outcome.
+async fn deliver(sender: &Sender, group: Vec<Due>) -> Result<(), sqlx::Error> {
+    for (i, d) in group.iter().enumerate() {
+        if i > 0 {
+            let rest: Vec<i64> = group[i..].iter().map(|d| d.id).collect();
+            let mut tx = db::begin(&sender.pool, Scope::Platform).await?;
+            sqlx::query!(
+                "UPDATE webhook_deliveries SET next_attempt_at = now() + interval '2 minutes'
+                 WHERE id = ANY($1) AND delivered_at IS NULL AND given_up_at IS NULL",
+                &rest
+            )
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        }
+        let outcome = attempt((&sender.client, &sender.fence), &sender.secrets, d).await;
+        note(&sender.pool, d, &outcome, &sender.schedule).await?;
+    }
+    Ok(())
 }
 
 async fn attempt((client, fence): (&reqwest::Client, &Fence), secrets: &SecretBox, d: &Due) -> Outcome {
@@ -171,10 +233,17 @@ async fn attempt((client, fence): (&reqwest::Client, &Fence), secrets: &SecretBo
         request = request.header(name, value);
     }
     match request.body(d.body.clone()).send().await {
-        Ok(response) => {
+        Ok(mut response) => {
             let status = response.status();
-            // The answer's body is read (and dropped) so the connection can be reused.
-            let _ = response.bytes().await;
+            // A short answer is read (and dropped) so the connection can be
+            // reused; a long one is cut at the cap and the connection dropped.
+            let mut read = 0;
+            while read < BODY_CAP {
+                match response.chunk().await {
+                    Ok(Some(chunk)) => read += chunk.len(),
+                    Ok(None) | Err(_) => break,
+                }
+            }
             let error = (!status.is_success()).then(|| format!("answered {status}"));
             Outcome { status: Some(status.as_u16()), duration_ms: elapsed(started), error }
         }
