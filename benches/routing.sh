@@ -15,7 +15,10 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 secs="${1:-8}"
 tenants="${2:-100000}"
-bin=target/release/bulkhead
+bin="${BIN:-target/release/bulkhead}"
+# BASELINE_BIN: an earlier build whose check knew no tenant keys (the proxy's
+# token and the host alone), measured in the same rounds for comparison.
+baseline="${BASELINE_BIN:-}"
 [ -x "$bin" ] || { echo "build first: cargo build --release --features ssr --bin bulkhead" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "wrk is needed (Debian: apt-get install wrk)" >&2; exit 1; }
 ensure_database
@@ -62,6 +65,14 @@ to_us() { # wrk's 812.00us, 3.42ms or 1.02s, in microseconds
 }
 counted() { psql "$DATABASE_URL" -tAc "SELECT coalesce(sum(calls), 0) FROM api_calls"; }
 
+if [ -n "$baseline" ]; then
+  base_port=$(( port + 10 ))
+  BULKHEAD_BASE_DOMAIN=tenants.bench BULKHEAD_SHARED_UPSTREAM=http://pool:8080 LEPTOS_SITE_ADDR="127.0.0.1:$base_port" \
+    BULKHEAD_ENV=development RUST_LOG=warn "$baseline" serve &
+  base_pid=$!
+  trap 'kill $base_pid 2>/dev/null || true' EXIT
+  sleep 3
+fi
 start
 auth=(-H "X-Bulkhead-Token: $token")
 # The machine is shared and noisy: the four paths run in turns, ROUNDS times,
@@ -76,17 +87,22 @@ for r in $(seq 1 "$rounds"); do
   run "route check, allowed" "${auth[@]}" -H "X-API-Key: ${key[1]}" -H "X-Forwarded-Host: seed-1.tenants.bench" "http://127.0.0.1:$port/route/check"
   allowed_ok=$(( allowed_ok + LAST_OK )); ratios[allowed]+="$(awk -v a="$RPS" -v b="$base" 'BEGIN {printf "%.3f ", a / b}')"
   ratios[allowed_p99]+="$(awk -v a="$P99_US" -v b="$base_p99" 'BEGIN {printf "%.3f ", a / b}')"
+  if [ -n "$baseline" ]; then
+    run "baseline build, token only" -H "Authorization: Bearer $token" -H "X-Forwarded-Host: seed-1.tenants.bench" "http://127.0.0.1:$base_port/route/check"
+    ratios[baseline]+="$(awk -v a="$RPS" -v b="$base" 'BEGIN {printf "%.3f ", a / b}')"
+  fi
   run "route check, month spent" "${auth[@]}" -H "X-API-Key: ${key[2]}" -H "X-Forwarded-Host: seed-2.tenants.bench" "http://127.0.0.1:$port/route/check"
   ratios[spent]+="$(awk -v a="$RPS" -v b="$base" 'BEGIN {printf "%.3f ", a / b}')"
   run "route check, no key" "${auth[@]}" -H "X-Forwarded-Host: seed-1.tenants.bench" "http://127.0.0.1:$port/route/check"
   ratios[nokey]+="$(awk -v a="$RPS" -v b="$base" 'BEGIN {printf "%.3f ", a / b}')"
 done
 median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
-for path in allowed spent nokey; do
+for path in allowed spent nokey ${baseline:+baseline}; do
   echo "÷ /livez, $path: rounds ${ratios[$path]}-> median $(median "${ratios[$path]}")"
 done
 echo "p99 ÷ /livez's p99, allowed: rounds ${ratios[allowed_p99]}-> median $(median "${ratios[allowed_p99]}")"
 rss_kib="$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")"
+[ -n "$baseline" ] && { kill "$base_pid" 2>/dev/null || true; }
 kill -TERM "$pid" || true; wait "$pid" || true
 echo "resident size with $tenants tenants and $(( tenants * 3 )) keys cached: $(( rss_kib / 1024 )) MiB"
 echo "exactness after a graceful stop: wrk saw $(( allowed_ok + 1 )) allowed (the spent tenant's one included), the database counted $(counted)"
