@@ -351,3 +351,67 @@ async fn tenant_render_prints_a_dedicated_instance_and_refuses_a_shared_tenant()
     let bad = bulkhead(&url, &["tenant", "render", "--slug", "vault-co", "--format", "helm"], None);
     assert!(!bad.status.success());
 }
+
+#[tokio::test]
+async fn key_create_prints_the_key_alone_and_list_and_revoke_name_it_by_its_tenant() {
+    let url = common::fresh_database().await;
+    let made = bulkhead(&url, &["tenant", "create", "--name", "Acme", "--tier", "standard"], None);
+    assert!(made.status.success(), "{}", text(&made));
+
+    let key = bulkhead(
+        &url,
+        &[
+            "key",
+            "create",
+            "--tenant",
+            "acme",
+            "--name",
+            "checkout",
+            "--rate",
+            "10",
+            "--burst",
+            "20",
+            "--monthly",
+            "1000",
+            "--expires",
+            "90d",
+        ],
+        None,
+    );
+    assert!(key.status.success(), "{}", text(&key));
+    let printed = String::from_utf8_lossy(&key.stdout).trim().to_string();
+    assert!(
+        printed.starts_with("bk_live_") && printed.len() == 8 + 64 && !printed.contains(char::is_whitespace),
+        "{printed:?}"
+    );
+
+    let greedy =
+        bulkhead(&url, &["key", "create", "--tenant", "acme", "--name", "greedy", "--monthly", "999999999999"], None);
+    assert!(!greedy.status.success());
+    assert!(text(&greedy).contains("--monthly") && text(&greedy).contains("allowance"), "{}", text(&greedy));
+    let nowhere = bulkhead(&url, &["key", "create", "--tenant", "nobody", "--name", "k"], None);
+    assert!(!nowhere.status.success(), "{}", text(&nowhere));
+
+    let list = bulkhead(&url, &["key", "list", "--tenant", "acme"], None);
+    let listed = text(&list);
+    assert!(listed.contains("checkout") && listed.contains(&printed[..14]) && listed.contains("in force"), "{listed}");
+    assert!(!listed.contains(&printed), "never the key itself");
+
+    let revoked = bulkhead(&url, &["key", "revoke", "--tenant", "acme", "--name", "checkout"], None);
+    assert!(revoked.status.success(), "{}", text(&revoked));
+    assert!(text(&bulkhead(&url, &["key", "list", "--tenant", "acme"], None)).contains("revoked"));
+    let again = bulkhead(&url, &["key", "revoke", "--tenant", "acme", "--name", "checkout"], None);
+    assert!(!again.status.success(), "a key revoked once is not in force: {}", text(&again));
+
+    let pass = bulkhead(&url, &["key", "anonymous-calls", "--tenant", "acme", "pass"], None);
+    assert!(pass.status.success(), "{}", text(&pass));
+    let owner = sqlx::PgPool::connect(&url).await.unwrap();
+    let (mode, events): (String, i64) = sqlx::query_as(
+        "SELECT (SELECT anonymous_calls FROM tenants WHERE slug = 'acme'),
+                (SELECT count(*) FROM audit_events WHERE action IN ('key.created', 'key.revoked', 'tenant.anonymous_calls_changed'))",
+    )
+    .fetch_one(&owner)
+    .await
+    .unwrap();
+    assert_eq!((mode.as_str(), events), ("pass", 3), "each change audited");
+}

@@ -1,6 +1,7 @@
 //! Domain values shared by every capability. Imports nothing of the app.
 
 pub mod amounts;
+pub mod api_key;
 pub mod isolation;
 pub mod limits;
 pub mod slug;

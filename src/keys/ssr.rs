@@ -13,11 +13,7 @@ use sqlx::{PgConnection, PgPool};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-/// What every key starts with, so people and secret scanners recognise one
-/// (and tell it from a machine token, `bkh_`).
-pub const PREFIX: &str = "bk_live_";
-/// A key's length: the prefix and 32 random bytes in hexadecimal.
-pub const LENGTH: usize = PREFIX.len() + 64;
+pub use crate::domain::api_key::{LENGTH, PREFIX};
 /// The echo value that carries a key just made, sealed, to the page that shows it.
 pub(super) const FRESH_KEY: &str = "fresh_key";
 /// The longest life a key may be given.

@@ -73,7 +73,7 @@ fn proxy_token(headers: &HeaderMap) -> Option<&str> {
         Ok(Some(token)) => Some(token.trim()),
         Ok(None) => match single(headers, "authorization") {
             Ok(Some(a)) => {
-                a.strip_prefix("Bearer ").map(str::trim).filter(|t| !t.starts_with(crate::keys::ssr::PREFIX))
+                a.strip_prefix("Bearer ").map(str::trim).filter(|t| !t.starts_with(crate::domain::api_key::PREFIX))
             }
             _ => None,
         },
@@ -88,7 +88,7 @@ fn presented_key(headers: &HeaderMap) -> Result<Option<&str>, ()> {
         return Ok(Some(key.trim()));
     }
     let bearer = single(headers, "authorization")?.and_then(|a| a.strip_prefix("Bearer ")).map(str::trim);
-    Ok(bearer.filter(|b| b.starts_with(crate::keys::ssr::PREFIX)))
+    Ok(bearer.filter(|b| b.starts_with(crate::domain::api_key::PREFIX)))
 }
 
 /// The answer's refusal when a tenant cannot be served at all, or where its
