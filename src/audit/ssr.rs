@@ -86,6 +86,54 @@ pub async fn record(conn: &mut PgConnection, actor: &Actor, event: NewEvent<'_>)
     Ok(())
 }
 
+/// How long a rolled-up refusal's window lasts: one event per key in it.
+pub const ROLLUP_WINDOW_SECS: i32 = 15 * 60;
+
+/// Records `event` for a refusal a flood could repeat (a guessed link), once
+/// per action and client address (an IPv6 client's /64) and window: the
+/// refusals after it in the window are only counted, and the next event
+/// recorded for them carries their number (`refused_since_last_event` in
+/// its `after`). Answers whether an event was written.
+pub async fn record_rolled_up(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    event: NewEvent<'_>,
+) -> Result<bool, sqlx::Error> {
+    let group = match actor.ip.as_deref().map(str::parse::<std::net::IpAddr>) {
+        Some(Ok(ip)) => crate::server::client_address::throttle_group(ip),
+        _ => "unknown".to_string(),
+    };
+    let key: String = format!("{}:{group}", event.action).chars().take(200).collect();
+    let rolled = sqlx::query!(
+        r#"WITH prev AS (SELECT suppressed FROM audit_rollups WHERE key = $1),
+           up AS (
+             INSERT INTO audit_rollups AS r (key, window_start, suppressed) VALUES ($1, now(), 0)
+             ON CONFLICT (key) DO UPDATE SET
+               suppressed = CASE WHEN r.window_start > now() - make_interval(secs => $2) THEN r.suppressed + 1 ELSE 0 END,
+               window_start = CASE WHEN r.window_start > now() - make_interval(secs => $2) THEN r.window_start ELSE now() END
+             RETURNING window_start = now() AS fresh)
+           SELECT up.fresh AS "record!", coalesce(prev.suppressed, 0) AS "suppressed!" FROM up LEFT JOIN prev ON true"#,
+        key,
+        f64::from(ROLLUP_WINDOW_SECS)
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if !rolled.record {
+        return Ok(false);
+    }
+    let event = if rolled.suppressed > 0 {
+        let mut after = event.after.clone().unwrap_or_else(|| serde_json::json!({}));
+        if let Some(map) = after.as_object_mut() {
+            map.insert("refused_since_last_event".into(), rolled.suppressed.into());
+        }
+        event.after(after)
+    } else {
+        event
+    };
+    record(conn, actor, event).await?;
+    Ok(true)
+}
+
 /// The newest events the connection's scope may see.
 pub async fn recent(conn: &mut PgConnection, limit: i64) -> Result<Vec<EventSummary>, sqlx::Error> {
     sqlx::query_as!(

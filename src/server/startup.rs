@@ -285,6 +285,10 @@ pub fn spawn_cleanup(state: &AppState) {
                 )
                 .execute(&mut *tx)
                 .await?;
+                // Roll-ups whose window ended a day ago have nothing left to report.
+                sqlx::query!("DELETE FROM audit_rollups WHERE window_start < now() - interval '1 day'")
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await
             }
             .await;

@@ -268,13 +268,15 @@ pub async fn status(state: &AppState, token: &str) -> Result<InvitationView, App
     Ok(InvitationView { email: row.email, tenant_name: row.tenant_name, problem: row.problem })
 }
 
+/// Audits a refused invitation link, rolled up per client address: a flood
+/// of guessed tokens writes one event per address and window, with its count.
 async fn refused(state: &AppState, meta: &ClientMeta, email: Option<&str>, reason: &str) -> Result<(), AppError> {
     let mut tx = db::begin(&state.pool, Scope::Auth).await?;
     let mut event = NewEvent::new("tenant.invitation_refused").after(json!({ "reason": reason }));
     if let Some(e) = email {
         event = event.target(e);
     }
-    audit::record(&mut tx, &meta.actor(None), event).await?;
+    audit::ssr::record_rolled_up(&mut tx, &meta.actor(None), event).await?;
     tx.commit().await?;
     Ok(())
 }

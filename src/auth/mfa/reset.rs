@@ -98,8 +98,9 @@ pub async fn open(
         Some(link) if link.problem.is_none() => link,
         other => {
             let problem = other.and_then(|l| l.problem).unwrap_or_else(|| "unknown".into());
+            // Rolled up per client address: a flood of guessed links writes one event per window.
             let mut tx = db::begin(&state.pool, Scope::Auth).await?;
-            audit::record(
+            audit::ssr::record_rolled_up(
                 &mut tx,
                 &meta.actor(None),
                 NewEvent::new("auth.mfa.reset_link_refused").after(json!({ "reason": problem })),
