@@ -99,13 +99,5 @@ pub(super) async fn run(command: KeyCommand) -> anyhow_lite::Result<()> {
         }
     };
     pool.close().await;
-    match outcome {
-        Ok(()) => Ok(()),
-        Err(crate::error::AppError::Invalid(errors)) => {
-            let lines: Vec<String> = errors.iter().map(|e| format!("  --{}: {}", e.field, e.message)).collect();
-            Err(format!("nothing was changed:\n{}", lines.join("\n")).into())
-        }
-        Err(crate::error::AppError::NotFound) => Err("no such tenant, or no key in force of that name".into()),
-        Err(other) => Err(other.to_string().into()),
-    }
+    super::said(outcome, "no such tenant, or no key in force of that name")
 }

@@ -129,6 +129,20 @@ mod anyhow_lite {
     pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 }
 
+/// A command's outcome as the command line says it: refused fields one per
+/// line under "nothing was changed", `not_found` for a missing subject.
+pub(crate) fn said(outcome: Result<(), crate::error::AppError>, not_found: &str) -> anyhow_lite::Result<()> {
+    match outcome {
+        Ok(()) => Ok(()),
+        Err(crate::error::AppError::Invalid(errors)) => {
+            let lines: Vec<String> = errors.iter().map(|e| format!("  --{}: {}", e.field, e.message)).collect();
+            Err(format!("nothing was changed:\n{}", lines.join("\n")).into())
+        }
+        Err(crate::error::AppError::NotFound) => Err(not_found.to_string().into()),
+        Err(other) => Err(other.to_string().into()),
+    }
+}
+
 /// Runs the command line; returns the process exit code.
 pub async fn run(cli: Cli) -> i32 {
     match dispatch(cli).await {

@@ -66,13 +66,5 @@ pub(super) async fn run(command: TokenCommand) -> anyhow_lite::Result<()> {
             .map(|name| println!("revoked {name}")),
     };
     pool.close().await;
-    match outcome {
-        Ok(()) => Ok(()),
-        Err(crate::error::AppError::Invalid(errors)) => {
-            let lines: Vec<String> = errors.iter().map(|e| format!("  --{}: {}", e.field, e.message)).collect();
-            Err(format!("nothing was changed:\n{}", lines.join("\n")).into())
-        }
-        Err(crate::error::AppError::NotFound) => Err("no token in force has that name".into()),
-        Err(other) => Err(other.to_string().into()),
-    }
+    super::said(outcome, "no token in force has that name")
 }

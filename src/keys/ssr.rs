@@ -16,8 +16,6 @@ use uuid::Uuid;
 pub use crate::domain::api_key::{LENGTH, PREFIX};
 /// The echo value that carries a key just made, sealed, to the page that shows it.
 pub(super) const FRESH_KEY: &str = "fresh_key";
-/// The longest life a key may be given.
-const MAX_DAYS: i64 = 3650;
 
 /// A new key, parsed.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,21 +48,7 @@ impl NewKey {
     /// `d`), with a message per field.
     pub fn parse(name: &str, rate: &str, burst: &str, monthly: &str, expires: &str) -> Result<NewKey, AppError> {
         let mut errors = Vec::new();
-        let name = match crate::domain::text::parse_line(name) {
-            _ if name.trim().is_empty() => {
-                errors.push(FieldError { field: "name".into(), message: "Name the key after its caller.".into() });
-                None
-            }
-            Ok(n) if n.chars().count() > 64 => {
-                errors.push(FieldError { field: "name".into(), message: "Use at most 64 characters.".into() });
-                None
-            }
-            Ok(n) => Some(n),
-            Err(message) => {
-                errors.push(FieldError { field: "name".into(), message });
-                None
-            }
-        };
+        let name = crate::tokens::secret_fields::parse_name(name, "Name the key after its caller.", &mut errors);
         let per_second = positive("rate", rate, 1_000_000, &mut errors);
         let burst_n = positive("burst", burst, 1_000_000, &mut errors);
         let rate = match (per_second, burst_n) {
@@ -82,19 +66,7 @@ impl NewKey {
             }
         };
         let monthly_calls = positive("monthly", monthly, 1_000_000_000_000, &mut errors);
-        let days = match expires.trim().trim_end_matches('d') {
-            "" | "never" => None,
-            n => match n.parse::<i64>() {
-                Ok(d) if (1..=MAX_DAYS).contains(&d) => Some(d),
-                _ => {
-                    errors.push(FieldError {
-                        field: "expires".into(),
-                        message: format!("Give a number of days from 1 to {MAX_DAYS}, or never."),
-                    });
-                    None
-                }
-            },
-        };
+        let days = crate::tokens::secret_fields::parse_life(expires, &mut errors);
         match name {
             Some(name) if errors.is_empty() => Ok(NewKey { name, rate, monthly_calls, days }),
             _ => Err(AppError::Invalid(errors)),

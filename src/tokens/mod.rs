@@ -4,6 +4,8 @@
 
 mod pages;
 #[cfg(feature = "ssr")]
+pub mod secret_fields;
+#[cfg(feature = "ssr")]
 pub mod ssr;
 
 pub use pages::TokensPage;

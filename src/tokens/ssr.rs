@@ -18,8 +18,6 @@ use uuid::Uuid;
 pub const PREFIX: &str = "bkh_";
 /// The echo value that carries a token just made, sealed, to the page that shows it.
 pub(super) const FRESH_KEY: &str = "fresh_token";
-/// The longest life a token may be given.
-const MAX_DAYS: i64 = 3650;
 
 /// A new token, parsed.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,21 +33,7 @@ impl NewToken {
     /// number of days, with or without a `d`), with a message per field.
     pub fn parse(name: &str, scopes: &[&str], expires: &str) -> Result<NewToken, AppError> {
         let mut errors = Vec::new();
-        let name = match crate::domain::text::parse_line(name) {
-            _ if name.trim().is_empty() => {
-                errors.push(FieldError { field: "name".into(), message: "Name the token after its user.".into() });
-                None
-            }
-            Ok(n) if n.chars().count() > 64 => {
-                errors.push(FieldError { field: "name".into(), message: "Use at most 64 characters.".into() });
-                None
-            }
-            Ok(n) => Some(n),
-            Err(message) => {
-                errors.push(FieldError { field: "name".into(), message });
-                None
-            }
-        };
+        let name = super::secret_fields::parse_name(name, "Name the token after its user.", &mut errors);
         let mut parsed: Vec<TokenScope> = Vec::new();
         for s in scopes {
             match TokenScope::parse(s) {
@@ -65,19 +49,7 @@ impl NewToken {
             errors.push(FieldError { field: "scopes".into(), message: "Choose at least one scope.".into() });
         }
         parsed.sort();
-        let days = match expires.trim().trim_end_matches('d') {
-            "" | "never" => None,
-            n => match n.parse::<i64>() {
-                Ok(d) if (1..=MAX_DAYS).contains(&d) => Some(d),
-                _ => {
-                    errors.push(FieldError {
-                        field: "expires".into(),
-                        message: format!("Give a number of days from 1 to {MAX_DAYS}, or never."),
-                    });
-                    None
-                }
-            },
-        };
+        let days = super::secret_fields::parse_life(expires, &mut errors);
         match name {
             Some(name) if errors.is_empty() => Ok(NewToken { name, scopes: parsed, days }),
             _ => Err(AppError::Invalid(errors)),
