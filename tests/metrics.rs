@@ -77,9 +77,23 @@ async fn metrics_need_the_scope_and_label_only_the_fullest_tenants() {
         r#"bulkhead_tenants{status="active",tier="free"} 6"#,
         "bulkhead_tenants_labelled 2",
         r#"bulkhead_routing_decisions_total{outcome="throttled"} 0"#,
+        r#"bulkhead_routing_table_entries{kind="tenants"} 6"#,
+        r#"bulkhead_routing_table_entries{kind="keys"} 0"#,
+        "bulkhead_routing_table_listening 1",
     ] {
         assert!(body.lines().any(|l| l == line), "{line} in\n{body}");
     }
+    // The table's age (fresh: just loaded), the quarantine and the fold's lag are exposed.
+    let value = |name: &str| {
+        body.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+            .unwrap_or_else(|| panic!("{name} in\n{body}"))
+            .parse::<f64>()
+            .unwrap()
+    };
+    assert!((0.0..30.0).contains(&value("bulkhead_routing_table_age_seconds")), "{body}");
+    assert!(value("bulkhead_usage_quarantined_total") >= 0.0);
+    value("bulkhead_usage_fold_lag_seconds");
     assert!(
         body.lines()
             .any(|l| l.starts_with(r#"bulkhead_http_requests_total{route="/login",method="GET",status="200"}"#)),
