@@ -61,10 +61,13 @@ pub fn machine_routes(
     routing: std::sync::Arc<crate::routing::Routing>,
     pool: sqlx::PgPool,
     metrics: std::sync::Arc<crate::metrics::Metrics>,
+    heavy: (sqlx::PgPool, std::sync::Arc<crate::server::state::HeavyWork>),
 ) -> axum::Router<crate::server::state::AppState> {
     use axum::routing::{get, post};
     let sources: crate::metrics::Sources = std::sync::Arc::new((routing.clone(), pool.clone(), metrics));
-    let machines = std::sync::Arc::new(crate::usage::ingest::Machines { routing: routing.clone(), pool });
+    let (heavy_pool, heavy_work) = heavy;
+    let machines =
+        std::sync::Arc::new(crate::usage::ingest::Machines { routing: routing.clone(), pool, heavy_pool, heavy_work });
     axum::Router::new()
         .route("/route/check", get(crate::routing::check::handler))
         .with_state(routing)

@@ -168,3 +168,32 @@ async fn a_closing_month_sends_every_tenants_figures_to_billing_webhooks_once() 
     assert_eq!(deliveries, 1, "queued for the endpoint that asked");
     assert_eq!(app.count_events("billing.period_closed").await, 1);
 }
+
+#[tokio::test]
+async fn the_billing_api_reads_on_the_heavy_pool_one_export_at_a_time_per_token() {
+    // A statement timeout of one millisecond on the heavy pool: an export that runs there is cut.
+    let config = bulkhead::server::config::Config {
+        heavy_statement_timeout: std::time::Duration::from_millis(1),
+        ..Default::default()
+    };
+    let app = common::spawn_app_with(config).await;
+    sqlx::query("INSERT INTO tenants (slug, name, tier_id, status) SELECT 'seed-' || n, 'Seed ' || n, 'free', 'active' FROM generate_series(1, 30000) n")
+        .execute(&app.owner)
+        .await
+        .unwrap();
+    let billing = token(&app, "billing").await;
+    app.start_routing().await;
+    let period = Period::of(time::OffsetDateTime::now_utc().date()).previous();
+    let res = api(&app, Some(&billing), &format!("period={period}")).await;
+    assert_eq!(res.status(), 503, "cut by the heavy pool's statement timeout, not run on the console's pool");
+
+    // While the token's previous export runs, the next one waits its turn.
+    let id: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM api_tokens WHERE name = 'billing'").fetch_one(&app.owner).await.unwrap();
+    let running = app.state.heavy_work.start(id).unwrap();
+    let res = api(&app, Some(&billing), &format!("period={period}")).await;
+    assert_eq!(res.status(), 429);
+    assert_eq!(res.headers()["retry-after"], "5");
+    drop(running);
+    assert_eq!(api(&app, Some(&billing), &format!("period={period}")).await.status(), 503, "its turn again");
+}

@@ -77,9 +77,10 @@ pub async fn api_handler(
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
     let now = time::OffsetDateTime::now_utc();
-    if let Err(refused) = machines.routing.table().authorize(&headers, TokenScope::Billing, now) {
-        return refused.into_response();
-    }
+    let token = match machines.routing.table().authorize(&headers, TokenScope::Billing, now) {
+        Ok(grant) => grant.id,
+        Err(refused) => return refused.into_response(),
+    };
     let (period, format) = match asked(&params, Format::Json, now.date()) {
         Ok(a) => a,
         Err(e) => {
@@ -95,8 +96,18 @@ pub async fn api_handler(
             return (status, Json(serde_json::json!({ "error": message }))).into_response();
         }
     };
+    // A month's figures read every tenant's month: on the heavy pool (its own
+    // connections, a statement timeout), one export at a time per token.
+    let Ok(_turn) = machines.heavy_work.start(token) else {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "5")],
+            Json(serde_json::json!({ "error": "this token's previous export is still running" })),
+        )
+            .into_response();
+    };
     let figures = async {
-        let mut tx = db::begin(&machines.pool, db::Scope::Platform).await?;
+        let mut tx = db::begin(&machines.heavy_pool, db::Scope::Platform).await?;
         let rows = ssr::figures(&mut tx, period).await?;
         tx.commit().await?;
         Ok::<_, sqlx::Error>(rows)

@@ -127,9 +127,14 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::http::track))
         // In the path of every proxied request: no session, no page middleware.
         .merge(
-            machine_routes(state.routing.clone(), state.pool.clone(), state.metrics.clone())
-                .route("/livez", get(routes::livez))
-                .route("/.well-known/bulkhead/report-keys", get(routes::report_keys)),
+            machine_routes(
+                state.routing.clone(),
+                state.pool.clone(),
+                state.metrics.clone(),
+                (state.heavy_pool.clone(), state.heavy_work.clone()),
+            )
+            .route("/livez", get(routes::livez))
+            .route("/.well-known/bulkhead/report-keys", get(routes::report_keys)),
         )
         .with_state(state)
 }

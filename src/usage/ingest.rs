@@ -71,10 +71,14 @@ fn whole_value(metric: Option<&str>, v: &Value) -> Result<i64, String> {
     }
 }
 
-/// What the machine endpoints read: the routing table (tokens and tenants) and the pool.
+/// What the machine endpoints read: the routing table (tokens and tenants),
+/// the pool, and for long reads (the billing export) the heavy pool, with
+/// one such read at a time per token.
 pub struct Machines {
     pub routing: Arc<Routing>,
     pub pool: PgPool,
+    pub heavy_pool: PgPool,
+    pub heavy_work: Arc<crate::server::state::HeavyWork>,
 }
 
 /// One sample that passed every check.
