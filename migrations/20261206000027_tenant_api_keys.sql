@@ -34,7 +34,8 @@ CREATE POLICY tenant_own ON tenant_api_keys TO bulkhead_tenant
   USING (tenant_id = (SELECT nullif(current_setting('app.tenant_id', true), '')::uuid))
   WITH CHECK (tenant_id = (SELECT nullif(current_setting('app.tenant_id', true), '')::uuid));
 REVOKE ALL ON tenant_api_keys FROM PUBLIC;
-GRANT SELECT, INSERT, UPDATE (revoked_at, last_used_at) ON tenant_api_keys TO bulkhead_platform;
+GRANT SELECT, INSERT, UPDATE (revoked_at, last_used_at, rate_per_second, burst, monthly_calls, expires_at)
+  ON tenant_api_keys TO bulkhead_platform;
 GRANT SELECT, INSERT, UPDATE (revoked_at) ON tenant_api_keys TO bulkhead_tenant;
 GRANT SELECT (id, tenant_id, name, hint, rate_per_second, burst, monthly_calls, created_by, created_at,
               expires_at, revoked_at, last_used_at) ON tenant_api_keys TO bulkhead_auditor;

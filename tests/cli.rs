@@ -397,6 +397,19 @@ async fn key_create_prints_the_key_alone_and_list_and_revoke_name_it_by_its_tena
     assert!(listed.contains("checkout") && listed.contains(&printed[..14]) && listed.contains("in force"), "{listed}");
     assert!(!listed.contains(&printed), "never the key itself");
 
+    // New limits replace the old ones, within the tenant's, audited with before and after.
+    let too_fast = bulkhead(
+        &url,
+        &["key", "update", "--tenant", "acme", "--name", "checkout", "--rate", "500", "--burst", "5"],
+        None,
+    );
+    assert!(!too_fast.status.success() && text(&too_fast).contains("--rate"), "{}", text(&too_fast));
+    let changed =
+        bulkhead(&url, &["key", "update", "--tenant", "acme", "--name", "checkout", "--monthly", "500"], None);
+    assert!(changed.status.success(), "{}", text(&changed));
+    let listed = text(&bulkhead(&url, &["key", "list", "--tenant", "acme"], None));
+    assert!(listed.contains("tier rate") && listed.contains("0/500 this month"), "{listed}");
+
     let revoked = bulkhead(&url, &["key", "revoke", "--tenant", "acme", "--name", "checkout"], None);
     assert!(revoked.status.success(), "{}", text(&revoked));
     assert!(text(&bulkhead(&url, &["key", "list", "--tenant", "acme"], None)).contains("revoked"));
@@ -408,10 +421,10 @@ async fn key_create_prints_the_key_alone_and_list_and_revoke_name_it_by_its_tena
     let owner = sqlx::PgPool::connect(&url).await.unwrap();
     let (mode, events): (String, i64) = sqlx::query_as(
         "SELECT (SELECT anonymous_calls FROM tenants WHERE slug = 'acme'),
-                (SELECT count(*) FROM audit_events WHERE action IN ('key.created', 'key.revoked', 'tenant.anonymous_calls_changed'))",
+                (SELECT count(*) FROM audit_events WHERE action IN ('key.created', 'key.changed', 'key.revoked', 'tenant.anonymous_calls_changed'))",
     )
     .fetch_one(&owner)
     .await
     .unwrap();
-    assert_eq!((mode.as_str(), events), ("pass", 3), "each change audited");
+    assert_eq!((mode.as_str(), events), ("pass", 4), "each change audited");
 }

@@ -89,6 +89,7 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("token.created", "API token created"),
     ("token.revoked", "API token revoked"),
     ("key.created", "Tenant API key created"),
+    ("key.changed", "Tenant API key's limits changed"),
     ("key.revoked", "Tenant API key revoked"),
     ("tenant.anonymous_calls_changed", "Calls without a key: mode changed"),
     ("quota.warning", "Usage passed 80 % of a quota"),

@@ -1,4 +1,4 @@
-//! `bulkhead key create|list|revoke|anonymous-calls`: tenant API keys from the
+//! `bulkhead key create|update|list|revoke|anonymous-calls`: tenant API keys from the
 //! command line, audited as the command line.
 
 use super::{anyhow_lite, database_url};
@@ -24,6 +24,23 @@ pub enum KeyCommand {
         #[arg(long)]
         monthly: Option<String>,
         /// Its life in days (`90d` or `90`); without it, until revoked.
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// Replace the limits and life of a tenant's key in force: those given
+    /// apply, those left out are lifted (audited with before and after).
+    Update {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        rate: Option<String>,
+        #[arg(long)]
+        burst: Option<String>,
+        #[arg(long)]
+        monthly: Option<String>,
+        /// Its life in days from now (`90d` or `90`); without it, until revoked.
         #[arg(long)]
         expires: Option<String>,
     },
@@ -61,6 +78,16 @@ pub(super) async fn run(command: KeyCommand) -> anyhow_lite::Result<()> {
                 Ok(new) => ssr::create(&pool, scope, &Actor::cli(), None, &tenant, new)
                     .await
                     .map(|made| println!("{}", made.secret)),
+                Err(e) => Err(e),
+            }
+        }
+        KeyCommand::Update { tenant, name, rate, burst, monthly, expires } => {
+            let s = |o: &Option<String>| o.clone().unwrap_or_default();
+            match ssr::NewKey::parse(&name, &s(&rate), &s(&burst), &s(&monthly), expires.as_deref().unwrap_or("never"))
+            {
+                Ok(new) => {
+                    ssr::update(&pool, scope, &Actor::cli(), &tenant, new).await.map(|()| println!("changed {name}"))
+                }
                 Err(e) => Err(e),
             }
         }

@@ -141,43 +141,7 @@ pub async fn create(
     if tenant.status == "deleted" {
         return Err(AppError::invalid("_form", "This tenant is deleted: it takes no new keys."));
     }
-    let limits = sqlx::query!(
-        r#"SELECT tr.api_rate_per_second, tr.api_burst,
-                  coalesce(o.value, tr.api_calls_per_month) AS "monthly!"
-           FROM tenants t JOIN tiers tr ON tr.id = t.tier_id
-           LEFT JOIN quota_overrides o ON o.tenant_id = t.id AND o.metric = 'api_calls'
-           WHERE t.id = $1"#,
-        tenant.id
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    let mut errors = Vec::new();
-    if let Some((rate, burst)) = new.rate {
-        if rate as i64 > limits.api_rate_per_second as i64 {
-            errors.push(FieldError {
-                field: "rate".into(),
-                message: format!(
-                    "The tenant's tier allows {} calls a second: stay within it.",
-                    limits.api_rate_per_second
-                ),
-            });
-        }
-        if burst as i64 > limits.api_burst as i64 {
-            errors.push(FieldError {
-                field: "burst".into(),
-                message: format!("The tenant's tier allows a burst of {}: stay within it.", limits.api_burst),
-            });
-        }
-    }
-    if new.monthly_calls.is_some_and(|m| m > limits.monthly) {
-        errors.push(FieldError {
-            field: "monthly".into(),
-            message: format!("The tenant's allowance is {} calls a month: stay within it.", limits.monthly),
-        });
-    }
-    if !errors.is_empty() {
-        return Err(AppError::Invalid(errors));
-    }
+    within_tenant(&mut tx, tenant.id, &new).await?;
     let (rate, burst) = match new.rate {
         Some((r, b)) => (Some(r as i32), Some(b as i32)),
         None => (None, None),
@@ -212,6 +176,100 @@ pub async fn create(
     .await?;
     tx.commit().await?;
     Ok(MadeKey { id, tenant_id: tenant.id, secret })
+}
+
+/// Refuses limits above the tenant's own: a key's rate and burst within its
+/// tier's, its monthly cap within the tenant's allowance (a message per field).
+async fn within_tenant(conn: &mut PgConnection, tenant_id: Uuid, new: &NewKey) -> Result<(), AppError> {
+    let limits = sqlx::query!(
+        r#"SELECT tr.api_rate_per_second, tr.api_burst,
+                  coalesce(o.value, tr.api_calls_per_month) AS "monthly!"
+           FROM tenants t JOIN tiers tr ON tr.id = t.tier_id
+           LEFT JOIN quota_overrides o ON o.tenant_id = t.id AND o.metric = 'api_calls'
+           WHERE t.id = $1"#,
+        tenant_id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let mut errors = Vec::new();
+    if let Some((rate, burst)) = new.rate {
+        if rate as i64 > limits.api_rate_per_second as i64 {
+            errors.push(FieldError {
+                field: "rate".into(),
+                message: format!(
+                    "The tenant's tier allows {} calls a second: stay within it.",
+                    limits.api_rate_per_second
+                ),
+            });
+        }
+        if burst as i64 > limits.api_burst as i64 {
+            errors.push(FieldError {
+                field: "burst".into(),
+                message: format!("The tenant's tier allows a burst of {}: stay within it.", limits.api_burst),
+            });
+        }
+    }
+    if new.monthly_calls.is_some_and(|m| m > limits.monthly) {
+        errors.push(FieldError {
+            field: "monthly".into(),
+            message: format!("The tenant's allowance is {} calls a month: stay within it.", limits.monthly),
+        });
+    }
+    if !errors.is_empty() {
+        return Err(AppError::Invalid(errors));
+    }
+    Ok(())
+}
+
+/// Replaces the limits and life of the tenant's key `name` (in force) with
+/// those of `new` (an empty one lifts it), within the tenant's limits;
+/// audited with the values before and after.
+pub async fn update(pool: &PgPool, scope: Scope, actor: &Actor, slug: &str, new: NewKey) -> Result<(), AppError> {
+    let expires_at = new.days.map(|d| OffsetDateTime::now_utc() + Duration::days(d));
+    let mut tx = db::begin(pool, scope).await?;
+    let tenant = tenant(&mut tx, Some(slug)).await?;
+    within_tenant(&mut tx, tenant.id, &new).await?;
+    let before = sqlx::query!(
+        "SELECT id, rate_per_second, burst, monthly_calls, expires_at FROM tenant_api_keys
+         WHERE tenant_id = $1 AND name = $2 AND revoked_at IS NULL FOR UPDATE",
+        tenant.id,
+        new.name
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    let (rate, burst) = match new.rate {
+        Some((r, b)) => (Some(r as i32), Some(b as i32)),
+        None => (None, None),
+    };
+    sqlx::query!(
+        "UPDATE tenant_api_keys SET rate_per_second = $2, burst = $3, monthly_calls = $4, expires_at = $5 WHERE id = $1",
+        before.id,
+        rate,
+        burst,
+        new.monthly_calls,
+        expires_at
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        NewEvent::new("key.changed")
+            .tenant(tenant.id)
+            .target(&new.name)
+            .before(json!({
+                "id": before.id, "rate_per_second": before.rate_per_second, "burst": before.burst,
+                "monthly_calls": before.monthly_calls, "expires_at": before.expires_at,
+            }))
+            .after(json!({
+                "id": before.id, "rate_per_second": rate, "burst": burst,
+                "monthly_calls": new.monthly_calls, "expires_at": expires_at,
+            })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// A tenant's keys, newest first, with this month's calls of each.
