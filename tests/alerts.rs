@@ -97,7 +97,7 @@ async fn report_users(app: &TestApp, token: &str, tenant: &str, users: i64) {
     let res =
         reqwest::Client::new().post(app.url("/api/v1/usage")).bearer_auth(token).json(&body).send().await.unwrap();
     assert_eq!(res.status(), 200);
-    bulkhead::usage::ingest::fold(&app.pool).await.unwrap();
+    bulkhead::usage::fold::fold(&app.pool).await.unwrap();
 }
 
 async fn alerts(app: &TestApp) -> Vec<String> {

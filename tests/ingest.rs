@@ -67,8 +67,8 @@ async fn a_batch_lands_in_hourly_buckets_once_however_often_it_is_sent() {
         "a retry changes nothing"
     );
     assert_eq!(written(&app).await, (4, 0), "appended, not yet folded");
-    assert_eq!(bulkhead::usage::ingest::fold(&app.pool).await.unwrap(), 4);
-    assert_eq!(bulkhead::usage::ingest::fold(&app.pool).await.unwrap(), 0, "each sample folded once");
+    assert_eq!(bulkhead::usage::fold::fold(&app.pool).await.unwrap(), 4);
+    assert_eq!(bulkhead::usage::fold::fold(&app.pool).await.unwrap(), 0, "each sample folded once");
     assert_eq!(written(&app).await, (4, 4));
 
     // The newest sample is the current usage; max and average per hour.
@@ -93,7 +93,7 @@ async fn a_batch_lands_in_hourly_buckets_once_however_often_it_is_sent() {
         { "id": "late-1", "tenant": "acme", "metric": "storage_bytes", "value": 999, "at": at(Duration::hours(5)) },
     ]});
     assert_eq!(send(&app, &token, &late).await.0, 200);
-    bulkhead::usage::ingest::fold(&app.pool).await.unwrap();
+    bulkhead::usage::fold::fold(&app.pool).await.unwrap();
     assert_eq!(current().await, 200, "a late sample is not the current usage");
     // The history is the buckets: one row per tenant, metric and hour, however often a tenant reports.
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM usage_samples").fetch_one(&app.owner).await.unwrap();
@@ -140,7 +140,7 @@ async fn bad_input_is_refused_whole_with_a_reason_per_sample_and_nothing_written
         ]
     );
     assert!(answer["problems"][3]["reason"].as_str().unwrap().contains("future"));
-    bulkhead::usage::ingest::fold(&app.pool).await.unwrap();
+    bulkhead::usage::fold::fold(&app.pool).await.unwrap();
     assert_eq!(written(&app).await, (0, 0), "nothing of the batch, not even its good sample");
 
     let many: Vec<Value> = (0..1001)
@@ -210,7 +210,7 @@ async fn the_usage_page_draws_30_days_against_the_quota_for_whoever_may_see_them
     )
     .await;
     assert_eq!(status, 200);
-    bulkhead::usage::ingest::fold(&app.pool).await.unwrap();
+    bulkhead::usage::fold::fold(&app.pool).await.unwrap();
     let now = OffsetDateTime::now_utc();
     for _ in 0..42 {
         app.state.routing.meter.admit(acme, 1_000_000, now);
@@ -321,7 +321,7 @@ async fn rows_the_fold_cannot_take_are_set_aside_and_every_other_tenant_keeps_mo
     let body = json!({ "samples": [{ "id": "g-1", "tenant": "globex", "metric": "users", "value": 900, "at": at(Duration::minutes(1)) }] });
     assert_eq!(send(&app, &token, &body).await.0, 200);
 
-    bulkhead::usage::ingest::fold(&app.pool).await.unwrap();
+    bulkhead::usage::fold::fold(&app.pool).await.unwrap();
     let reasons: Vec<String> =
         sqlx::query_scalar("SELECT reason FROM usage_quarantine ORDER BY id").fetch_all(&app.owner).await.unwrap();
     assert_eq!(reasons.len(), 6, "{reasons:?}");
@@ -353,8 +353,8 @@ async fn rows_the_fold_cannot_take_are_set_aside_and_every_other_tenant_keeps_mo
         .await
         .unwrap();
     assert_eq!(queued, 1, "and its webhook");
-    assert!(bulkhead::usage::ingest::quarantined_total() >= 6);
-    assert!(bulkhead::usage::ingest::fold_lag().is_some_and(|l| l.is_zero()), "nothing left behind");
+    assert!(bulkhead::usage::fold_stats::quarantined_total() >= 6);
+    assert!(bulkhead::usage::fold_stats::fold_lag().is_some_and(|l| l.is_zero()), "nothing left behind");
     // Platform admins see what was set aside, and why.
     let admin = app.signed_in(bulkhead::auth::Role::PlatformAdmin, "ops@example.com").await;
     let page = admin.get(app.url("/alerts")).send().await.unwrap().text().await.unwrap();

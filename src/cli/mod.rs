@@ -270,7 +270,7 @@ async fn serve() -> anyhow_lite::Result<()> {
     startup::spawn_checkpoints(&state);
     startup::spawn_mail(&state);
     crate::activation::drift::spawn_probes(&state);
-    crate::usage::ingest::spawn_fold(state.pool.clone());
+    crate::usage::fold::spawn_fold(state.pool.clone());
     crate::webhooks::send::spawn_sender(&state);
     crate::billing::ssr::spawn_closer(state.pool.clone());
     crate::metrics::tenants::spawn_snapshots(
@@ -284,7 +284,7 @@ async fn serve() -> anyhow_lite::Result<()> {
     startup::serve(listener, startup::router(state.clone())).await?;
     startup::stop_routing(&state).await;
     // What was reported since the last fold reaches its buckets before the process ends.
-    if let Err(err) = crate::usage::ingest::fold(&state.pool).await {
+    if let Err(err) = crate::usage::fold::fold(&state.pool).await {
         tracing::error!(error = %err, "reported usage could not be folded before stopping; the next start folds it");
     }
     Ok(())

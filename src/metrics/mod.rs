@@ -143,12 +143,12 @@ impl Metrics {
         self.table_entries.get_or_create(&vec![("kind", "tenants".to_string())]).set(table.tenants() as i64);
         self.table_entries.get_or_create(&vec![("kind", "keys".to_string())]).set(table.key_count() as i64);
         drop(table);
-        let quarantined = crate::usage::ingest::quarantined_total();
+        let quarantined = crate::usage::fold_stats::quarantined_total();
         let seen = self.usage_quarantined.get();
         if quarantined > seen {
             self.usage_quarantined.inc_by(quarantined - seen);
         }
-        self.usage_fold_lag.set(crate::usage::ingest::fold_lag().map(|l| l.as_secs_f64()).unwrap_or(-1.0));
+        self.usage_fold_lag.set(crate::usage::fold_stats::fold_lag().map(|l| l.as_secs_f64()).unwrap_or(-1.0));
         self.process.update();
         let mut out = String::with_capacity(64 * 1024);
         encode_registry(&mut out, &self.registry).expect("writing to a String cannot fail");
