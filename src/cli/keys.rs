@@ -4,46 +4,44 @@
 use super::{anyhow_lite, database_url};
 use crate::audit::Actor;
 use crate::server::db;
-use clap::Subcommand;
+use clap::{Args, Subcommand};
+
+/// A key's tenant, name, limits and life, as `create` and `update` take them.
+#[derive(Debug, Args)]
+pub struct KeyFields {
+    /// The tenant's slug.
+    #[arg(long)]
+    tenant: String,
+    #[arg(long)]
+    name: String,
+    /// Calls a second of its own (with --burst), inside the tier's.
+    #[arg(long)]
+    rate: Option<String>,
+    #[arg(long)]
+    burst: Option<String>,
+    /// Calls a month of its own, inside the tenant's allowance.
+    #[arg(long)]
+    monthly: Option<String>,
+    /// Its life in days from now (`90d` or `90`); without it, until revoked.
+    #[arg(long)]
+    expires: Option<String>,
+}
+
+impl KeyFields {
+    fn parse(&self) -> Result<crate::keys::ssr::NewKey, crate::error::AppError> {
+        let s = |o: &Option<String>| o.clone().unwrap_or_default();
+        let expires = self.expires.as_deref().unwrap_or("never");
+        crate::keys::ssr::NewKey::parse(&self.name, &s(&self.rate), &s(&self.burst), &s(&self.monthly), expires)
+    }
+}
 
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
     /// Make a key for a tenant; prints it alone on stdout, once.
-    Create {
-        /// The tenant's slug.
-        #[arg(long)]
-        tenant: String,
-        #[arg(long)]
-        name: String,
-        /// Calls a second of its own (with --burst), inside the tier's.
-        #[arg(long)]
-        rate: Option<String>,
-        #[arg(long)]
-        burst: Option<String>,
-        /// Calls a month of its own, inside the tenant's allowance.
-        #[arg(long)]
-        monthly: Option<String>,
-        /// Its life in days (`90d` or `90`); without it, until revoked.
-        #[arg(long)]
-        expires: Option<String>,
-    },
+    Create(KeyFields),
     /// Replace the limits and life of a tenant's key in force: those given
     /// apply, those left out are lifted (audited with before and after).
-    Update {
-        #[arg(long)]
-        tenant: String,
-        #[arg(long)]
-        name: String,
-        #[arg(long)]
-        rate: Option<String>,
-        #[arg(long)]
-        burst: Option<String>,
-        #[arg(long)]
-        monthly: Option<String>,
-        /// Its life in days from now (`90d` or `90`); without it, until revoked.
-        #[arg(long)]
-        expires: Option<String>,
-    },
+    Update(KeyFields),
     /// List a tenant's keys (never the keys themselves).
     List {
         #[arg(long)]
@@ -71,26 +69,18 @@ pub(super) async fn run(command: KeyCommand) -> anyhow_lite::Result<()> {
     let pool = db::connect(&url, 1)?;
     let scope = db::Scope::Platform;
     let outcome = match command {
-        KeyCommand::Create { tenant, name, rate, burst, monthly, expires } => {
-            let s = |o: &Option<String>| o.clone().unwrap_or_default();
-            match ssr::NewKey::parse(&name, &s(&rate), &s(&burst), &s(&monthly), expires.as_deref().unwrap_or("never"))
-            {
-                Ok(new) => ssr::create(&pool, scope, &Actor::cli(), None, &tenant, new)
-                    .await
-                    .map(|made| println!("{}", made.secret)),
-                Err(e) => Err(e),
-            }
-        }
-        KeyCommand::Update { tenant, name, rate, burst, monthly, expires } => {
-            let s = |o: &Option<String>| o.clone().unwrap_or_default();
-            match ssr::NewKey::parse(&name, &s(&rate), &s(&burst), &s(&monthly), expires.as_deref().unwrap_or("never"))
-            {
-                Ok(new) => {
-                    ssr::update(&pool, scope, &Actor::cli(), &tenant, new).await.map(|()| println!("changed {name}"))
-                }
-                Err(e) => Err(e),
-            }
-        }
+        KeyCommand::Create(fields) => match fields.parse() {
+            Ok(new) => ssr::create(&pool, scope, &Actor::cli(), None, &fields.tenant, new)
+                .await
+                .map(|made| println!("{}", made.secret)),
+            Err(e) => Err(e),
+        },
+        KeyCommand::Update(fields) => match fields.parse() {
+            Ok(new) => ssr::update(&pool, scope, &Actor::cli(), &fields.tenant, new)
+                .await
+                .map(|()| println!("changed {}", fields.name)),
+            Err(e) => Err(e),
+        },
         KeyCommand::List { tenant } => {
             async {
                 let mut tx = db::begin(&pool, scope).await?;
