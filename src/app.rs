@@ -76,6 +76,7 @@ pub fn machine_routes(
                 .route("/api/v1/usage", post(crate::usage::ingest::handler))
                 .layer(axum::extract::DefaultBodyLimit::max(crate::usage::ingest::MAX_BODY_BYTES))
                 .route("/api/v1/billing", get(crate::billing::http::api_handler))
+                .route("/api/v1/billing/adjustments", post(crate::billing::http::adjust_handler))
                 .with_state(machines),
         )
         .merge(axum::Router::new().route("/metrics", get(crate::metrics::handler)).with_state(sources))

@@ -197,3 +197,137 @@ async fn the_billing_api_reads_on_the_heavy_pool_one_export_at_a_time_per_token(
     drop(running);
     assert_eq!(api(&app, Some(&billing), &format!("period={period}")).await.status(), 503, "its turn again");
 }
+
+async fn adjust(app: &TestApp, token: &str, body: Value) -> (u16, Value) {
+    let res = reqwest::Client::new()
+        .post(app.url("/api/v1/billing/adjustments"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_closed_month_changes_only_by_an_audited_adjustment_sent_to_billing_webhooks() {
+    let (app, period) = arranged().await;
+    let admin = app.create_admin("ops@example.com", common::TEST_PASSWORD).await;
+    let endpoint =
+        bulkhead::webhooks::ssr::NewEndpoint::parse("https://billing.example/h", "", &["billing.period_adjusted"])
+            .unwrap();
+    bulkhead::webhooks::ssr::create(&app.state, &Actor::cli(), admin, endpoint).await.unwrap();
+    let (billing, ingest) = (token(&app, "billing").await, token(&app, "ingest").await);
+    app.start_routing().await;
+    let p = period.to_string();
+    let this_month = Period::of(time::OffsetDateTime::now_utc().date()).to_string();
+
+    // Not closed yet: its usage is still samples.
+    let (status, body) = adjust(
+        &app,
+        &billing,
+        serde_json::json!({ "period": p, "tenant": "acme", "metric": "api_calls", "value": -500, "reason": "retries" }),
+    )
+    .await;
+    assert_eq!((status, body["problems"][0]["field"].as_str()), (422, Some("period")), "{body}");
+    assert_eq!(bulkhead::billing::ssr::close_due(&app.pool).await.unwrap(), Some(period));
+
+    // Bad fields are named, nothing is written; only a billing token adjusts.
+    let (status, body) = adjust(
+        &app,
+        &billing,
+        serde_json::json!({ "period": this_month, "tenant": "nobody", "metric": "bogus", "value": 1, "reason": "" }),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    let fields: Vec<&str> = body["problems"].as_array().unwrap().iter().map(|p| p["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["metric", "reason"]);
+    let (status, body) = adjust(
+        &app,
+        &billing,
+        serde_json::json!({ "period": p, "tenant": "acme", "metric": "api_calls", "value": -12001, "reason": "typo" }),
+    )
+    .await;
+    assert_eq!((status, body["problems"][0]["field"].as_str()), (422, Some("value")), "below zero: {body}");
+    let (status, _) = adjust(
+        &app,
+        &ingest,
+        serde_json::json!({ "period": p, "tenant": "acme", "metric": "api_calls", "value": -500, "reason": "retries" }),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(app.count_events("billing.period_adjusted").await, 0);
+
+    // An adjustment: the figures change, the trail keeps before and after, the webhook hears of it.
+    let (status, body) = adjust(
+        &app,
+        &billing,
+        serde_json::json!({ "period": p, "tenant": "acme", "metric": "api_calls", "value": "-2500",
+                            "reason": "retries counted twice" }),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["tenant"]["api_calls"], serde_json::json!({ "count": 9500, "quota": 10000, "overage": 0 }));
+    let (status, _) = adjust(
+        &app,
+        &billing,
+        serde_json::json!({ "period": p, "tenant": "acme", "metric": "users", "value": 9, "reason": "test seats" }),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let doc: Value = api(&app, Some(&billing), &format!("period={p}")).await.json().await.unwrap();
+    let acme = &doc["tenants"][0];
+    assert_eq!(acme["api_calls"]["count"], 9500, "the export reads the adjusted month");
+    assert_eq!(
+        (acme["gauges"]["users"]["peak"].as_f64(), acme["gauges"]["users"]["average"].as_f64()),
+        (Some(9.0), Some(9.0)),
+        "the corrected peak, the average kept under it"
+    );
+    assert_eq!(acme["gauges"]["users"]["overage"].as_f64(), Some(0.0));
+    let (before, after, actor): (Value, Value, String) = sqlx::query_as(
+        "SELECT before, after, actor_email FROM audit_events WHERE action = 'billing.period_adjusted' ORDER BY id LIMIT 1",
+    )
+    .fetch_one(&app.owner)
+    .await
+    .unwrap();
+    assert_eq!(
+        (before["figures"]["api_calls"]["count"].as_i64(), after["figures"]["api_calls"]["count"].as_i64()),
+        (Some(12000), Some(9500))
+    );
+    assert_eq!(after["adjustment"]["reason"], "retries counted twice");
+    assert!(actor.starts_with("token "), "{actor}");
+    let bodies: Vec<String> =
+        sqlx::query_scalar("SELECT m.body FROM webhook_messages m JOIN webhook_deliveries d ON d.message_id = m.id WHERE m.event_type = 'billing.period_adjusted' ORDER BY m.created_at")
+            .fetch_all(&app.owner)
+            .await
+            .unwrap();
+    assert_eq!(bodies.len(), 2, "each adjustment queued for the endpoint that asked");
+    let first: Value = serde_json::from_str(&bodies[0]).unwrap();
+    assert_eq!(
+        (
+            first["type"].as_str(),
+            first["data"]["period"].as_str(),
+            first["data"]["tenant"]["api_calls"]["count"].as_i64()
+        ),
+        (Some("billing.period_adjusted"), Some(&*p), Some(9500))
+    );
+
+    // The command line, with the same checks.
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_bulkhead"))
+            .args(["billing", "adjust"])
+            .args(args)
+            .env("DATABASE_URL", &app.database_url)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--period", &p, "--tenant", "acme", "--metric", "api_calls", "--value", "-10000", "--reason", "x"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("reason:"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out =
+        run(&["--period", &p, "--tenant", "acme", "--metric", "api_calls", "--value", "500", "--reason", "late batch"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["tenant"]["api_calls"]["count"], 10000);
+    assert_eq!(app.count_events("billing.period_adjusted").await, 3);
+}

@@ -413,3 +413,91 @@ async fn a_month_closed_for_billing_takes_no_late_sample() {
     assert!(answer["problems"][0]["reason"].as_str().unwrap().contains("closed for billing"), "{answer}");
     assert_eq!(written(&app).await.0, 0, "nothing of the batch");
 }
+
+/// The official CloudEvents SDK (PyPI `cloudevents`, in target/venv) sends
+/// one structured event and a batch holding a retry of it.
+async fn cloudevents_sdk(app: &TestApp, token: &str, tenant: &str) -> Vec<Value> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = tokio::process::Command::new(root.join("target/venv/bin/python"))
+        .arg(root.join("tests/clients/cloudevents_send.py"))
+        .args([&app.url("/api/v1/usage"), token, tenant, "//collector/eu-1"])
+        .output()
+        .await
+        .expect("target/venv holds the CloudEvents SDK (scripts/test installs it)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+async fn send_as(app: &TestApp, token: &str, content_type: &str, body: &Value) -> (u16, Value) {
+    let res = reqwest::Client::new()
+        .post(app.url("/api/v1/usage"))
+        .bearer_auth(token)
+        .header("content-type", content_type)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn cloudevents_from_the_official_sdk_are_ingested_and_a_bad_event_is_named() {
+    let (app, token, acme) = arranged().await;
+    let answers = cloudevents_sdk(&app, &token, "acme").await;
+    assert_eq!(answers[0]["status"], 200, "{answers:?}");
+    assert_eq!((answers[0]["body"]["received"].as_i64(), answers[0]["body"]["new"].as_i64()), (Some(1), Some(1)));
+    assert_eq!(answers[1]["status"], 200, "{answers:?}");
+    assert_eq!(
+        (
+            answers[1]["body"]["received"].as_i64(),
+            answers[1]["body"]["new"].as_i64(),
+            answers[1]["body"]["known"].as_i64()
+        ),
+        (Some(3), Some(2), Some(1)),
+        "source + id make the sample's id: the retried event is known"
+    );
+    bulkhead::usage::fold::fold(&app.pool).await.unwrap();
+    let current: Vec<(String, i64)> =
+        sqlx::query_as("SELECT metric, value FROM usage_current WHERE tenant_id = $1 ORDER BY metric")
+            .bind(acme)
+            .fetch_all(&app.owner)
+            .await
+            .unwrap();
+    assert_eq!(current, [("storage".to_string(), 1_048_576), ("users".to_string(), 9)]);
+    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM usage_sample_ids WHERE tenant_id = $1 ORDER BY id")
+        .bind(acme)
+        .fetch_all(&app.owner)
+        .await
+        .unwrap();
+    assert_eq!(ids, ["//collector/eu-1 ev-1", "//collector/eu-1 ev-2", "//collector/eu-1 ev-3"]);
+
+    // Malformed events: refused whole, each problem by the event's index and attribute.
+    let good = json!({ "specversion": "1.0", "type": "bulkhead.usage", "source": "//c", "id": "x-1", "subject": "globex",
+                       "time": at(Duration::minutes(1)), "data": { "metric": "users", "value": 3 } });
+    let mut wrong_type = good.clone();
+    wrong_type["id"] = json!("x-2");
+    wrong_type["type"] = json!("com.example.clicks");
+    let mut too_big = good.clone();
+    too_big["id"] = json!("x-3");
+    too_big["data"]["value"] = json!(18446744073709551615u64);
+    let mut nobody = good.clone();
+    nobody["id"] = json!("x-4");
+    nobody["subject"] = json!("nobody");
+    nobody.as_object_mut().unwrap().remove("specversion");
+    let batch = json!([good, wrong_type, too_big, nobody]);
+    let (status, answer) = send_as(&app, &token, "application/cloudevents-batch+json", &batch).await;
+    assert_eq!(status, 422, "{answer}");
+    let named: Vec<(i64, &str)> = answer["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["index"].as_i64().unwrap(), p["field"].as_str().unwrap()))
+        .collect();
+    assert_eq!(named, [(1, "type"), (2, "data.value"), (3, "subject"), (3, "specversion")]);
+    let (status, _) = send_as(&app, &token, "application/cloudevents+json", &batch).await;
+    assert_eq!(status, 422, "a structured event is one object");
+    let (status, _) = send_as(&app, &token, "text/csv", &batch).await;
+    assert_eq!(status, 415);
+    assert_eq!(written(&app).await.0, 3, "nothing of the refused batches");
+}

@@ -97,6 +97,7 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("quota.recovered", "Usage fell back under 75 % of a quota"),
     ("billing.exported", "Billing figures exported"),
     ("billing.period_closed", "Billing month closed"),
+    ("billing.period_adjusted", "Billing month adjusted"),
     ("webhook.created", "Webhook endpoint added"),
     ("webhook.enabled", "Webhook endpoint turned on"),
     ("webhook.disabled", "Webhook endpoint turned off"),

@@ -1,8 +1,9 @@
 //! The billing export over HTTP: `GET /billing/export` for platform staff
 //! signed in to the console, `GET /api/v1/billing` for machines with a
 //! `billing` token. Both take `period=YYYY-MM` and `format=csv|json`.
+//! `POST /api/v1/billing/adjustments` corrects a closed month (see [`super::adjust`]).
 
-use super::{ssr, Period};
+use super::{adjust, ssr, Period};
 use crate::audit::{record, NewEvent};
 use crate::auth::session::{AuthContext, ClientMeta};
 use crate::domain::token_scope::TokenScope;
@@ -121,4 +122,82 @@ pub async fn api_handler(
                 .into_response()
         }
     }
+}
+
+/// `POST /api/v1/billing/adjustments` (token scope `billing`): a correction to
+/// a closed month, `{"period", "tenant", "metric", "value", "reason"}`;
+/// answers 201 with the tenant's figures after it, or 422 naming each bad field.
+pub async fn adjust_handler(
+    State(machines): State<Arc<Machines>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let now = time::OffsetDateTime::now_utc();
+    let token = match machines.routing.table().authorize(&headers, TokenScope::Billing, now) {
+        Ok(grant) => grant.id,
+        Err(refused) => return refused.into_response(),
+    };
+    let body: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v @ serde_json::Value::Object(_)) => v,
+        _ => {
+            return (StatusCode::BAD_REQUEST, Json(serde_json::json!({ "error": "the body is not a JSON object" })))
+                .into_response()
+        }
+    };
+    let text = |name: &str| match &body[name] {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) => n.to_string(),
+        _ => String::new(),
+    };
+    let refused = |e: AppError| match e {
+        AppError::Invalid(errors) => {
+            let problems: Vec<_> =
+                errors.iter().map(|f| serde_json::json!({ "field": f.field, "reason": f.message })).collect();
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(serde_json::json!({ "error": "the adjustment was refused: nothing was written", "problems": problems })),
+            )
+                .into_response()
+        }
+        other => {
+            tracing::error!(error = %other, "a billing adjustment could not be written");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "error": "try again in a moment" })))
+                .into_response()
+        }
+    };
+    let new = match adjust::NewAdjustment::parse(
+        &text("period"),
+        &text("tenant"),
+        &text("metric"),
+        &text("value"),
+        &text("reason"),
+    ) {
+        Ok(new) => new,
+        Err(e) => return refused(e),
+    };
+    let actor = match token_actor(&machines.pool, token).await {
+        Ok(actor) => actor,
+        Err(e) => return refused(e.into()),
+    };
+    let period = new.period;
+    match adjust::adjust(&machines.pool, &actor, new).await {
+        Ok(done) => (
+            StatusCode::CREATED,
+            Json(serde_json::json!({ "id": done.id, "period": period.to_string(), "tenant": done.figures })),
+        )
+            .into_response(),
+        Err(e) => refused(e),
+    }
+}
+
+/// The audit trail's actor for a machine token: its name.
+async fn token_actor(pool: &sqlx::PgPool, token: uuid::Uuid) -> Result<crate::audit::Actor, sqlx::Error> {
+    let mut tx = db::begin(pool, db::Scope::Platform).await?;
+    let name = sqlx::query_scalar!("SELECT name FROM api_tokens WHERE id = $1", token).fetch_one(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(crate::audit::Actor {
+        email: Some(format!("token {name}")),
+        role: Some("api_token".to_string()),
+        ..crate::audit::Actor::default()
+    })
 }

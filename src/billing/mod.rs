@@ -2,8 +2,11 @@
 //! calls, peak and average of each reported gauge, overage per limit), as
 //! CSV or JSON from the console (`/billing`), from `GET /api/v1/billing`
 //! (token scope `billing`) and from `bulkhead billing export`. When a month
-//! closes, a `billing.period_closed` event carries the figures to webhooks.
+//! closes, a `billing.period_closed` event carries the figures to webhooks;
+//! a closed month changes only by an adjustment (`billing.period_adjusted`).
 
+#[cfg(feature = "ssr")]
+pub mod adjust;
 #[cfg(feature = "ssr")]
 pub mod http;
 mod page;

@@ -44,36 +44,74 @@ pub struct Figures {
 /// Every tenant's figures for `period`: the tenants that existed in it
 /// (deleted ones only if they used something), by slug. Limits are those in
 /// force when read: the tier, the environment's factor and the overrides.
+/// A closed month's adjustments are applied (see [`super::adjust`]).
 pub async fn figures(conn: &mut PgConnection, period: Period) -> Result<Vec<Figures>, sqlx::Error> {
+    figures_of(conn, period, None).await
+}
+
+/// The figures of `period`, of one tenant only when `only` names it.
+pub async fn figures_of(
+    conn: &mut PgConnection,
+    period: Period,
+    only: Option<Uuid>,
+) -> Result<Vec<Figures>, sqlx::Error> {
     let start = period.first_day();
     let end = Period::of(start + time::Duration::days(31)).first_day();
     let tiers = crate::tiers::ssr::all(&mut *conn).await?;
     let mut gauges: HashMap<(Uuid, String), (f64, f64)> = HashMap::new();
     for g in sqlx::query!(
         r#"SELECT tenant_id, metric, max(max_value) AS "peak!", sum(sum_value) / sum(samples) AS "average!"
-           FROM usage_hourly WHERE hour >= $1::date AND hour < $2::date GROUP BY tenant_id, metric"#,
+           FROM usage_hourly WHERE hour >= $1::date AND hour < $2::date AND ($3::uuid IS NULL OR tenant_id = $3)
+           GROUP BY tenant_id, metric"#,
         start,
-        end
+        end,
+        only
     )
     .fetch_all(&mut *conn)
     .await?
     {
         gauges.insert((g.tenant_id, g.metric), (g.peak, g.average));
     }
-    let overrides = crate::quotas::ssr::overrides_by_tenant(&mut *conn, None).await?;
+    // Adjustments: API calls by the sum of their changes, a gauge's peak by its newest.
+    let mut calls_adjusted: HashMap<Uuid, i64> = HashMap::new();
+    for a in sqlx::query!(
+        r#"SELECT DISTINCT ON (tenant_id, metric) tenant_id, metric, value,
+                  (sum(value) OVER (PARTITION BY tenant_id, metric))::bigint AS "total!"
+           FROM billing_adjustments WHERE month = $1 AND ($2::uuid IS NULL OR tenant_id = $2)
+           ORDER BY tenant_id, metric, id DESC"#,
+        start,
+        only
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        if a.metric == "api_calls" {
+            calls_adjusted.insert(a.tenant_id, a.total);
+        } else {
+            let peak = a.value as f64;
+            let entry = gauges.entry((a.tenant_id, a.metric)).or_insert((peak, peak));
+            *entry = (peak, entry.1.min(peak));
+        }
+    }
+    let overrides =
+        crate::quotas::ssr::overrides_by_tenant(&mut *conn, only.as_ref().map(std::slice::from_ref)).await?;
     let used: std::collections::HashSet<Uuid> = gauges.keys().map(|(t, _)| *t).collect();
     let tenants = sqlx::query!(
         r#"SELECT t.id, t.slug, t.name, t.tier_id, t.environment, t.status, coalesce(c.calls, 0) AS "calls!"
            FROM tenants t LEFT JOIN api_calls c ON c.tenant_id = t.id AND c.month = $1
-           WHERE t.created_at < $2::date ORDER BY t.slug"#,
+           WHERE t.created_at < $2::date AND ($3::uuid IS NULL OR t.id = $3) ORDER BY t.slug"#,
         start,
-        end
+        end,
+        only
     )
     .fetch_all(&mut *conn)
     .await?;
     let mut rows = Vec::with_capacity(tenants.len());
-    for t in tenants {
-        if t.status == "deleted" && t.calls == 0 && !used.contains(&t.id) {
+    for mut t in tenants {
+        if let Some(change) = calls_adjusted.get(&t.id) {
+            t.calls = (t.calls + change).max(0);
+        }
+        if t.status == "deleted" && t.calls == 0 && !used.contains(&t.id) && !calls_adjusted.contains_key(&t.id) {
             continue;
         }
         let Some(tier) = tiers.iter().find(|tier| tier.id.as_str() == t.tier_id) else { continue };

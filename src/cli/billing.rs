@@ -1,7 +1,9 @@
-//! `bulkhead billing export`: a month's billing figures on standard output.
+//! `bulkhead billing export`: a month's billing figures on standard output;
+//! `bulkhead billing adjust`: a correction to a closed month.
 
 use super::{anyhow_lite, database_url};
-use crate::billing::{ssr, Period};
+use crate::audit::Actor;
+use crate::billing::{adjust, ssr, Period};
 use crate::server::db;
 
 #[derive(Debug, clap::Subcommand)]
@@ -14,6 +16,26 @@ pub enum BillingCommand {
         period: String,
         #[arg(long, value_parser = ["csv", "json"], default_value = "csv")]
         format: String,
+    },
+    /// Correct a month already closed for billing: its figures for the tenant
+    /// are sent again to the billing webhooks as billing.period_adjusted, and
+    /// the adjustment is audited. Prints the tenant's figures after it (JSON).
+    Adjust {
+        /// The closed month, YYYY-MM (UTC).
+        #[arg(long)]
+        period: String,
+        /// The tenant's slug or id.
+        #[arg(long)]
+        tenant: String,
+        /// api_calls, or a gauge: storage_bytes, memory_bytes, cpu_millicores, users, db_connections.
+        #[arg(long)]
+        metric: String,
+        /// api_calls: calls to add (negative to remove); a gauge: the month's corrected peak.
+        #[arg(long, allow_hyphen_values = true)]
+        value: String,
+        /// Why: sent with the figures and kept in the audit trail.
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -34,5 +56,22 @@ pub(super) async fn run(command: BillingCommand) -> anyhow_lite::Result<()> {
             }
             Ok(())
         }
+        BillingCommand::Adjust { period, tenant, metric, value, reason } => {
+            let new = adjust::NewAdjustment::parse(&period, &tenant, &metric, &value, &reason).map_err(refusal)?;
+            let pool = db::connect(&database_url()?, 1)?;
+            let done = adjust::adjust(&pool, &Actor::cli(), new).await.map_err(refusal)?;
+            println!("{}", serde_json::json!({ "id": done.id, "period": period.trim(), "tenant": done.figures }));
+            Ok(())
+        }
+    }
+}
+
+/// Every refused field on its own line, named.
+fn refusal(e: crate::error::AppError) -> String {
+    match e {
+        crate::error::AppError::Invalid(errors) => {
+            errors.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("\n")
+        }
+        other => other.to_string(),
     }
 }

@@ -63,7 +63,7 @@ pub enum Command {
         #[command(subcommand)]
         command: keys::KeyCommand,
     },
-    /// Export billing figures.
+    /// Export billing figures, correct a closed month.
     Billing {
         #[command(subcommand)]
         command: billing::BillingCommand,

@@ -5,8 +5,10 @@
 //! Samples are appended as they come and folded every second by one writer
 //! into hourly buckets per tenant and metric, the newest of each tenant and
 //! metric becoming its current usage (the quota meters'): batches never wait
-//! on each other's buckets.
+//! on each other's buckets. CloudEvents are taken too, structured or in
+//! batches (see [`super::cloudevents`]).
 
+use super::cloudevents::{self, Framing};
 use crate::domain::tenant_status::TenantStatus;
 use crate::domain::token_scope::TokenScope;
 use crate::routing::Routing;
@@ -92,13 +94,7 @@ pub struct Sample {
     pub at: OffsetDateTime,
 }
 
-/// Why one sample was refused.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Problem {
-    pub index: usize,
-    pub field: &'static str,
-    pub reason: String,
-}
+pub use super::problem::Problem;
 
 /// Checks every sample of `body` (`{"samples": [...]}`); the samples, or every problem found.
 pub fn check(
@@ -281,6 +277,19 @@ fn refuse_whole(problems: &[Problem]) -> Response {
     )
 }
 
+/// The problems of a body as its framing names them: a CloudEvent's by
+/// attribute, with those only an event can have, in the events' order.
+fn named(framing: Framing, mut problems: Vec<Problem>, event_problems: &[Problem]) -> Vec<Problem> {
+    if framing != Framing::Samples {
+        for p in &mut problems {
+            p.field = cloudevents::attribute(p.field);
+        }
+        problems.extend_from_slice(event_problems);
+        problems.sort_by_key(|p| p.index);
+    }
+    problems
+}
+
 /// `POST /api/v1/usage`.
 pub async fn handler(State(ingest): State<Arc<Machines>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     let now = OffsetDateTime::now_utc();
@@ -288,10 +297,26 @@ pub async fn handler(State(ingest): State<Arc<Machines>>, headers: HeaderMap, bo
     if let Err(refused) = table.authorize(&headers, TokenScope::Ingest, now) {
         return refused.into_response();
     }
+    let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let Some(framing) = Framing::of(content_type) else {
+        return answer(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            json!({ "error": "send application/json, application/cloudevents+json or application/cloudevents-batch+json" }),
+        );
+    };
     let body: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => return answer(StatusCode::BAD_REQUEST, json!({ "error": format!("the body is not JSON: {e}") })),
     };
+    // CloudEvents are read as the samples they carry, their problems named by attribute.
+    let (body, event_problems) = match framing {
+        Framing::Samples => (body, Vec::new()),
+        events => match cloudevents::as_samples(events, &body) {
+            Ok(converted) => converted,
+            Err(problems) => return refuse_whole(&problems),
+        },
+    };
+    let named = |problems: Vec<Problem>| named(framing, problems, &event_problems);
     let tenant = |t: &str| {
         let route = match Uuid::parse_str(t) {
             Ok(id) => table.by_id(&id),
@@ -300,15 +325,16 @@ pub async fn handler(State(ingest): State<Arc<Machines>>, headers: HeaderMap, bo
         route.filter(|r| r.status != TenantStatus::Deleted).map(|r| r.id)
     };
     let samples = match check(&body, tenant, now) {
-        Ok(s) => s,
-        Err(problems) => return refuse_whole(&problems),
+        Ok(s) if event_problems.is_empty() => s,
+        Ok(_) => return refuse_whole(&named(Vec::new())),
+        Err(problems) => return refuse_whole(&named(problems)),
     };
     match store(&ingest.pool, &samples).await {
         Ok(Stored::New(new)) => answer(
             StatusCode::OK,
             json!({ "received": samples.len(), "new": new, "known": samples.len() as i64 - new }),
         ),
-        Ok(Stored::Closed(problems)) => refuse_whole(&problems),
+        Ok(Stored::Closed(problems)) => refuse_whole(&named(problems)),
         Err(err) => {
             tracing::error!(error = %err, "a usage batch could not be written");
             answer(StatusCode::SERVICE_UNAVAILABLE, json!({ "error": "the batch could not be written: send it again" }))

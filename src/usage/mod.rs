@@ -3,11 +3,15 @@
 //! on its usage page as meters and 30-day charts.
 
 #[cfg(feature = "ssr")]
+pub mod cloudevents;
+#[cfg(feature = "ssr")]
 pub mod fold;
 #[cfg(feature = "ssr")]
 pub mod fold_stats;
 #[cfg(feature = "ssr")]
 pub mod ingest;
+#[cfg(feature = "ssr")]
+pub mod problem;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 

@@ -23,12 +23,13 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// The events an endpoint may ask for, and what each announces.
-pub const EVENT_TYPES: [(&str, &str); 5] = [
+pub const EVENT_TYPES: [(&str, &str); 6] = [
     ("quota.warning", "a tenant's usage passed 80 % of a quota"),
     ("quota.exceeded", "a tenant's usage reached 100 % of a quota"),
     ("quota.recovered", "a tenant's usage fell back under 75 % of a quota"),
     ("tenant.throttled", "a tenant's API calls for the month are spent and refused"),
     ("billing.period_closed", "a month closed, with each tenant's billing figures"),
+    ("billing.period_adjusted", "a closed month corrected, with the tenant's figures after it"),
 ];
 
 /// The form field of an event type (`quota.warning` → `quota_warning`).
@@ -142,8 +143,16 @@ pub async fn create_webhook(
     quota_recovered: Option<String>,
     tenant_throttled: Option<String>,
     billing_period_closed: Option<String>,
+    billing_period_adjusted: Option<String>,
 ) -> Result<(), AppError> {
-    let ticked = [quota_warning, quota_exceeded, quota_recovered, tenant_throttled, billing_period_closed];
+    let ticked = [
+        quota_warning,
+        quota_exceeded,
+        quota_recovered,
+        tenant_throttled,
+        billing_period_closed,
+        billing_period_adjusted,
+    ];
     let chosen: Vec<&str> =
         EVENT_TYPES.iter().zip(&ticked).filter(|(_, on)| on.is_some()).map(|((t, _), _)| *t).collect();
     let result = async {
