@@ -63,12 +63,10 @@ fn reset_peak() {
 
 #[tokio::main]
 async fn main() {
-    let mut receiver = Command::new("python3")
-        .args(["-c", RECEIVER])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 runs the receiver");
-    let mut lines = BufReader::new(receiver.stdout.take().unwrap()).lines();
+    let mut receiver = Receiver(
+        Command::new("python3").args(["-c", RECEIVER]).stdout(Stdio::piped()).spawn().expect("python3 runs the receiver"),
+    );
+    let mut lines = BufReader::new(receiver.0.stdout.take().unwrap()).lines();
     let port: u16 = lines.next().unwrap().unwrap().parse().unwrap();
     let url = format!("http://127.0.0.1:{port}/hooks");
 
@@ -84,7 +82,7 @@ async fn main() {
     reset_peak();
     let started = Instant::now();
     for i in 0..MESSAGES {
-        let mut tx = app.pool.begin().await.unwrap();
+        let mut tx = bulkhead::server::db::begin(&app.pool, bulkhead::server::db::Scope::Platform).await.unwrap();
         bulkhead::webhooks::outbox::enqueue(&mut tx, "quota.warning", serde_json::json!({ "n": i })).await.unwrap();
         tx.commit().await.unwrap();
     }
@@ -127,5 +125,14 @@ async fn main() {
         whole_peak - whole_before
     );
     println!("machine: {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
-    receiver.kill().ok();
+}
+
+/// The receiver's process, stopped however the bench ends.
+struct Receiver(std::process::Child);
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
 }
