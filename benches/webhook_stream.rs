@@ -64,7 +64,11 @@ fn reset_peak() {
 #[tokio::main]
 async fn main() {
     let mut receiver = Receiver(
-        Command::new("python3").args(["-c", RECEIVER]).stdout(Stdio::piped()).spawn().expect("python3 runs the receiver"),
+        Command::new("python3")
+            .args(["-c", RECEIVER])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs the receiver"),
     );
     let mut lines = BufReader::new(receiver.0.stdout.take().unwrap()).lines();
     let port: u16 = lines.next().unwrap().unwrap().parse().unwrap();

@@ -136,7 +136,21 @@ mod ssr {
         fn from(err: sqlx::Error) -> Self {
             let request_id = super::request_id::current();
             match &err {
-                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                sqlx::Error::PoolTimedOut
+                | sqlx::Error::Io(_)
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed => {
+                    tracing::warn!(%request_id, error = %err, "database unavailable");
+                    AppError::Unavailable { request_id }
+                }
+                // The server went away or refused the connection mid-request
+                // (SQLSTATE classes 08, connection exception; 57P, shutdown or
+                // terminated; 53, insufficient resources): unavailable, not a bug.
+                sqlx::Error::Database(db)
+                    if db
+                        .code()
+                        .is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c.starts_with("53")) =>
+                {
                     tracing::warn!(%request_id, error = %err, "database unavailable");
                     AppError::Unavailable { request_id }
                 }

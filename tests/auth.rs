@@ -492,3 +492,30 @@ async fn many_wrong_passwords_in_a_row_lock_the_account_until_an_admin_unlocks_i
     assert_eq!(app.count_events("user.unlocked").await, 1);
     assert_eq!(app.login(&app.client(), EMAIL, PASSWORD).await, "/");
 }
+
+#[tokio::test]
+async fn a_sign_in_whose_database_connection_dies_mid_check_is_unavailable_not_signed_in() {
+    let app = spawn_app().await;
+    app.create_admin(EMAIL, PASSWORD).await;
+    // The connection that opens the session is terminated as it writes it
+    // (SQLSTATE 57P01, as when an operator or a failover ends it).
+    sqlx::query(
+        "CREATE FUNCTION end_my_connection() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS
+         $$ BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NEW; END $$",
+    )
+    .execute(&app.owner)
+    .await
+    .unwrap();
+    sqlx::query(
+        "CREATE TRIGGER end_my_connection BEFORE INSERT ON auth_sessions FOR EACH ROW EXECUTE FUNCTION end_my_connection()",
+    )
+    .execute(&app.owner)
+    .await
+    .unwrap();
+    let client = app.client();
+    let to = app.login(&client, EMAIL, PASSWORD).await;
+    assert_eq!(to, "/login?error=unavailable", "never the signed-in redirect");
+    let page = client.get(app.url(&to)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("cannot reach its database"), "the sign-in page says why");
+    assert_eq!(client.get(app.url("/")).send().await.unwrap().status(), 303, "not signed in");
+}

@@ -341,6 +341,16 @@ async fn names_nobody_can_read_are_refused_and_nothing_is_written() {
         let page = admin.get(app.url(&to)).send().await.unwrap().text().await.unwrap();
         assert!(page.contains(problem), "{name:?}: the message under the field names the problem");
     }
+    // Escapes that decode to bytes that are not UTF-8: refused, not stored as U+FFFD.
+    let res = admin
+        .post(app.url("/api/create_tenant"))
+        .header("accept", "text/html")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("name=%FF%FE%FD&slug=ffe&tier=standard&isolation=1&region=eu-west-1&environment=production")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
     let tenants: i64 = sqlx::query_scalar("SELECT count(*) FROM tenants").fetch_one(&app.owner).await.unwrap();
     assert_eq!(tenants, 0);
     let to = app.submit(&admin, "create_tenant", &tenant_form("Cafe\u{301}", "cafe", "standard", "")).await;

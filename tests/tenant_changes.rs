@@ -552,3 +552,30 @@ async fn a_smaller_environment_that_usage_forbids_is_refused() {
     assert!(message.contains("over its limits"), "{message}");
     assert_eq!(details(&app, "busy").await.2, "production");
 }
+
+#[tokio::test]
+async fn a_quota_goes_below_current_usage_neither_by_a_tier_change_nor_by_an_override() {
+    let app = spawn_app().await;
+    let ops = bulkhead::audit::Actor::cli();
+    let id = tenant(&app, "crowded", "standard", 1).await;
+    // 50 users: over the free tier's 10.
+    sqlx::query("INSERT INTO usage_current (tenant_id, metric, value, recorded_at) VALUES ($1, 'users', 50, now())")
+        .bind(id)
+        .execute(&app.owner)
+        .await
+        .unwrap();
+    let tier = bulkhead::tenants::ssr::change_tier(&app.pool, &ops, "crowded", 1, "free", "").await.unwrap_err();
+    assert!(tier.field_message("tier").is_some_and(|m| m.contains("over")), "{tier:?}");
+    let over = bulkhead::tenants::ssr::set_override(&app.pool, &ops, "crowded", 1, "users", "40", "a smaller team")
+        .await
+        .unwrap_err();
+    assert!(over.field_message("value").is_some_and(|m| m.contains("current usage 50")), "{over:?}");
+    assert_eq!(state(&app, "crowded").await.3, 1, "nothing written");
+    let overrides: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM quota_overrides").fetch_one(&app.owner).await.unwrap();
+    assert_eq!(overrides, 0);
+    // At what it uses, an override is taken.
+    bulkhead::tenants::ssr::set_override(&app.pool, &ops, "crowded", 1, "users", "50", "exactly the team")
+        .await
+        .unwrap();
+}

@@ -6,6 +6,8 @@ use super::level::{self, Kind, Level};
 use super::{AlertRow, NearQuota, OpenAlert};
 use crate::audit::{self, Actor, NewEvent};
 use crate::domain::limits::Limit;
+use crate::quotas::ssr::Standing;
+use crate::quotas::EffectiveLimit;
 use serde_json::json;
 use sqlx::PgConnection;
 use std::collections::HashMap;
@@ -33,32 +35,10 @@ pub async fn evaluate(conn: &mut PgConnection, tenants: &[Uuid]) -> Result<usize
     if tenants.is_empty() {
         return Ok(0);
     }
-    let tiers = crate::tiers::catalogue::all(&mut *conn).await?;
-    let rows = sqlx::query!(
-        r#"SELECT id, slug, tier_id, environment, now() AS "now!" FROM tenants
-           WHERE id = ANY($1) AND status <> 'deleted'"#,
-        tenants
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let Some(now) = rows.first().map(|r| r.now) else { return Ok(0) };
-    let month = now.date().replace_day(1).expect("every month has a first day");
-    let overrides = crate::quotas::ssr::overrides_by_tenant(&mut *conn, Some(tenants)).await?;
-    let mut usage: HashMap<Uuid, Vec<(String, i64)>> = HashMap::new();
-    for u in sqlx::query!("SELECT tenant_id, metric, value FROM usage_current WHERE tenant_id = ANY($1)", tenants)
-        .fetch_all(&mut *conn)
-        .await?
-    {
-        if u.metric != Limit::ApiCalls.metric() {
-            usage.entry(u.tenant_id).or_default().push((u.metric, u.value));
-        }
-    }
-    for c in
-        sqlx::query!("SELECT tenant_id, calls FROM api_calls WHERE tenant_id = ANY($1) AND month = $2", tenants, month)
-            .fetch_all(&mut *conn)
-            .await?
-    {
-        usage.entry(c.tenant_id).or_default().push((Limit::ApiCalls.metric().to_string(), c.calls));
+    let now: OffsetDateTime = sqlx::query_scalar!(r#"SELECT now() AS "now!""#).fetch_one(&mut *conn).await?;
+    let standings = crate::quotas::ssr::standings(&mut *conn, crate::quotas::ssr::Which::Only(tenants)).await?;
+    if standings.is_empty() {
+        return Ok(0);
     }
     let mut levels: HashMap<(Uuid, String), (String, Level)> = HashMap::new();
     for l in sqlx::query!(
@@ -72,33 +52,26 @@ pub async fn evaluate(conn: &mut PgConnection, tenants: &[Uuid]) -> Result<usize
     }
 
     let mut raised = 0;
-    for t in &rows {
-        let Some(tier) = tiers.iter().find(|tier| tier.id.as_str() == t.tier_id) else { continue };
-        let factor = crate::tenants::domain::environment_factor(&t.environment);
-        let limits = crate::quotas::effective_limits(
-            tier,
-            factor,
-            usage.get(&t.id).map(Vec::as_slice).unwrap_or_default(),
-            overrides.get(&t.id).map(Vec::as_slice).unwrap_or_default(),
-        );
-        for limit in limits {
+    for standing in &standings {
+        let id = standing.tenant_id;
+        for limit in &standing.limits {
             let Some(used) = limit.used else { continue };
             let metric = limit.limit.metric();
             let period = period_of(metric, now);
             // A new period starts at the normal level.
-            let from = match levels.get(&(t.id, metric.to_string())) {
+            let from = match levels.get(&(id, metric.to_string())) {
                 Some((p, l)) if *p == period => *l,
                 Some(_) | None => Level::Normal,
             };
             let (to, kind) = level::next(from, used, limit.value);
-            let stored = levels.get(&(t.id, metric.to_string()));
+            let stored = levels.get(&(id, metric.to_string()));
             if stored.is_some_and(|(p, l)| *p == period && *l == to) || (stored.is_none() && to == Level::Normal) {
                 continue;
             }
             sqlx::query!(
                 "INSERT INTO quota_alert_levels (tenant_id, metric, period, level) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (tenant_id, metric) DO UPDATE SET period = $3, level = $4, changed_at = now()",
-                t.id,
+                id,
                 metric,
                 period,
                 to as i16
@@ -106,7 +79,7 @@ pub async fn evaluate(conn: &mut PgConnection, tenants: &[Uuid]) -> Result<usize
             .execute(&mut *conn)
             .await?;
             if let Some(kind) = kind {
-                raise(&mut *conn, t.id, &t.slug, limit.limit, kind, used, limit.value, &period).await?;
+                raise(&mut *conn, standing, limit, kind, &period).await?;
                 raised += 1;
             }
         }
@@ -115,17 +88,16 @@ pub async fn evaluate(conn: &mut PgConnection, tenants: &[Uuid]) -> Result<usize
 }
 
 /// Writes one alert, its audit event and its webhook message.
-#[allow(clippy::too_many_arguments)]
 async fn raise(
     conn: &mut PgConnection,
-    tenant: Uuid,
-    slug: &str,
-    limit: Limit,
+    standing: &Standing,
+    limit: &EffectiveLimit,
     kind: Kind,
-    used: i64,
-    quota: i64,
     period: &str,
 ) -> Result<(), sqlx::Error> {
+    let (tenant, slug, quota) = (standing.tenant_id, standing.slug.as_str(), limit.value);
+    let used = limit.used.unwrap_or(0);
+    let limit = limit.limit;
     let metric = limit.metric();
     sqlx::query!(
         "INSERT INTO quota_alerts (tenant_id, metric, kind, used, quota, period) VALUES ($1, $2, $3, $4, $5, $6)",

@@ -115,10 +115,9 @@ pub async fn figures_of(
             continue;
         }
         let Some(tier) = tiers.iter().find(|tier| tier.id.as_str() == t.tier_id) else { continue };
-        let factor = crate::tenants::domain::environment_factor(&t.environment);
         let limits = crate::quotas::effective_limits(
             tier,
-            factor,
+            crate::domain::environment::Environment::from_stored(&t.environment),
             &[],
             overrides.get(&t.id).map(Vec::as_slice).unwrap_or_default(),
         );

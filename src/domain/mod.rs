@@ -2,6 +2,7 @@
 
 pub mod amounts;
 pub mod api_key;
+pub mod environment;
 pub mod isolation;
 pub mod limits;
 pub mod slug;

@@ -68,6 +68,15 @@ impl Slug {
         if s.starts_with('-') || s.ends_with('-') {
             return Err("A slug cannot start or end with a hyphen.".into());
         }
+        // "xn--…" is an internationalised name in ASCII form (an A-label): the
+        // address bar shows it in another script. RFC 5891 reserves every
+        // label with hyphens as its third and fourth characters for such forms.
+        if s.get(2..4) == Some("--") {
+            return Err(format!(
+                "A slug cannot have “--” as its third and fourth characters (“{}…” is how internationalised domain names are written).",
+                &s[..4]
+            ));
+        }
         if RESERVED_SLUGS.contains(&s) {
             return Err(format!("“{s}” is reserved; choose another slug."));
         }

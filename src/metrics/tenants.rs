@@ -19,7 +19,6 @@ use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
-use uuid::Uuid;
 
 /// The utilisation from which a tenant may get series of its own.
 pub const LABEL_FROM: f64 = 0.5;
@@ -42,25 +41,7 @@ fn band(utilisation: f64) -> &'static str {
 pub async fn snapshot(pool: &PgPool, max_tenants: usize) -> Result<String, sqlx::Error> {
     let started = Instant::now();
     let mut tx = db::begin(pool, Scope::Platform).await?;
-    let tiers = crate::tiers::ssr::all(&mut tx).await?;
-    let tenants = sqlx::query!("SELECT id, slug, tier_id, environment, status FROM tenants WHERE status <> 'deleted'")
-        .fetch_all(&mut *tx)
-        .await?;
-    let mut usage: HashMap<Uuid, Vec<(String, i64)>> = HashMap::with_capacity(tenants.len());
-    for u in sqlx::query!("SELECT tenant_id, metric, value FROM usage_current").fetch_all(&mut *tx).await? {
-        if u.metric != Limit::ApiCalls.metric() {
-            usage.entry(u.tenant_id).or_default().push((u.metric, u.value));
-        }
-    }
-    for c in sqlx::query!(
-        "SELECT tenant_id, calls FROM api_calls WHERE month = date_trunc('month', now() AT TIME ZONE 'UTC')::date"
-    )
-    .fetch_all(&mut *tx)
-    .await?
-    {
-        usage.entry(c.tenant_id).or_default().push((Limit::ApiCalls.metric().to_string(), c.calls));
-    }
-    let overrides = crate::quotas::ssr::overrides_by_tenant(&mut *tx, None).await?;
+    let standings = crate::quotas::ssr::standings(&mut tx, crate::quotas::ssr::Which::Live).await?;
     let open_alerts = crate::alerts::ssr::open_count(&mut tx).await?;
     tx.commit().await?;
 
@@ -68,16 +49,9 @@ pub async fn snapshot(pool: &PgPool, max_tenants: usize) -> Result<String, sqlx:
     let mut bands: HashMap<(&'static str, &'static str), i64> = HashMap::new();
     // (tenant slug, its fullest utilisation, its (limit, used, quota) figures)
     let mut candidates: Vec<(String, f64, Vec<(Limit, i64, i64)>)> = Vec::new();
-    for t in &tenants {
-        *by_status.entry((t.status.clone(), t.tier_id.clone())).or_default() += 1;
-        let Some(tier) = tiers.iter().find(|tier| tier.id.as_str() == t.tier_id) else { continue };
-        let factor = crate::tenants::domain::environment_factor(&t.environment);
-        let limits = crate::quotas::effective_limits(
-            tier,
-            factor,
-            usage.get(&t.id).map(Vec::as_slice).unwrap_or_default(),
-            overrides.get(&t.id).map(Vec::as_slice).unwrap_or_default(),
-        );
+    for t in standings {
+        *by_status.entry((t.status, t.tier_id)).or_default() += 1;
+        let limits = t.limits;
         let mut fullest = 0.0_f64;
         let mut figures = Vec::new();
         for l in limits {
@@ -90,7 +64,7 @@ pub async fn snapshot(pool: &PgPool, max_tenants: usize) -> Result<String, sqlx:
             }
         }
         if fullest >= LABEL_FROM {
-            candidates.push((t.slug.clone(), fullest, figures));
+            candidates.push((t.slug, fullest, figures));
         }
     }
     candidates.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));

@@ -4,6 +4,7 @@
 #[cfg(feature = "ssr")]
 pub mod ssr;
 
+use crate::domain::environment::Environment;
 pub use crate::domain::limits::Limit;
 use crate::tiers::Tier;
 use serde::{Deserialize, Serialize};
@@ -71,7 +72,7 @@ pub fn overruns(limits: &[EffectiveLimit]) -> Vec<String> {
 /// current usage of each (`usage`: metric name and value).
 pub fn effective_limits(
     tier: &Tier,
-    environment_factor: f64,
+    environment: Environment,
     usage: &[(String, i64)],
     overrides: &[Override],
 ) -> Vec<EffectiveLimit> {
@@ -79,7 +80,7 @@ pub fn effective_limits(
         .iter()
         .map(|&limit| {
             let tier_value = tier.limit(limit);
-            let factor = limit.scales_with_environment().then_some(environment_factor);
+            let factor = limit.scales_with_environment().then_some(environment.factor());
             let value = match factor {
                 Some(f) => (tier_value as f64 * f).round() as i64,
                 None => tier_value,
@@ -121,7 +122,7 @@ mod tests {
 
     #[test]
     fn the_environment_scales_cpu_and_memory_only() {
-        let limits = effective_limits(&standard(), 0.5, &[], &[]);
+        let limits = effective_limits(&standard(), Environment::Development, &[], &[]);
         let get = |l: Limit| limits.iter().find(|e| e.limit == l).unwrap().clone();
         assert_eq!(get(Limit::Cpu).value, 1000);
         assert_eq!(get(Limit::Memory).value, 4 * 1024_i64.pow(3));
@@ -133,7 +134,7 @@ mod tests {
 
     #[test]
     fn staging_gets_seventy_percent() {
-        let limits = effective_limits(&standard(), 0.7, &[], &[]);
+        let limits = effective_limits(&standard(), Environment::Staging, &[], &[]);
         assert_eq!(limits[0].value, 1400);
         assert_eq!(limits[0].limit.format(limits[0].value), "1.4 cores");
     }
@@ -141,7 +142,7 @@ mod tests {
     #[test]
     fn a_downgrade_names_every_limit_usage_would_exceed() {
         let usage = vec![("storage".to_string(), 150 * 1024_i64.pow(3)), ("users".to_string(), 1000)];
-        let limits = effective_limits(&standard(), 1.0, &usage, &[]);
+        let limits = effective_limits(&standard(), Environment::Production, &usage, &[]);
         assert_eq!(
             overruns(&limits),
             vec!["Storage: current usage 150 GiB is over the new limit of 100 GiB.".to_string()],
@@ -158,7 +159,7 @@ mod tests {
             by: Some("ops@example.com".into()),
             at: time::OffsetDateTime::from_unix_timestamp(1_795_000_000).unwrap(),
         };
-        let limits = effective_limits(&standard(), 0.5, &[], &[o]);
+        let limits = effective_limits(&standard(), Environment::Development, &[], &[o]);
         let storage = limits.iter().find(|l| l.limit == Limit::Storage).unwrap();
         assert_eq!(storage.value, 200 * 1024_i64.pow(3));
         assert!(storage.source().starts_with("override by ops@example.com on 2026-11-18"), "{}", storage.source());
@@ -167,7 +168,7 @@ mod tests {
 
     #[test]
     fn production_is_the_tier_itself() {
-        let limits = effective_limits(&standard(), 1.0, &[], &[]);
+        let limits = effective_limits(&standard(), Environment::Production, &[], &[]);
         assert!(limits.iter().all(|l| l.value == l.tier_value && l.source() == "tier"));
     }
 }

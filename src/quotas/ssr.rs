@@ -1,9 +1,91 @@
-//! Overrides read for many tenants at once (alerts, billing, metrics).
+//! A tenant's standing on the server: its effective limits (the tier's,
+//! scaled by its environment, with its overrides) against its current usage,
+//! read in one shape for one tenant or for many. Alerts, metrics, the tenant
+//! page and every change that moves a quota read it here.
 
-use super::Override;
+use super::{effective_limits, EffectiveLimit, Override};
+use crate::domain::environment::Environment;
+use crate::domain::limits::Limit;
 use sqlx::PgConnection;
 use std::collections::HashMap;
 use uuid::Uuid;
+
+/// Which tenants to read.
+#[derive(Debug, Clone, Copy)]
+pub enum Which<'a> {
+    /// Every tenant not deleted.
+    Live,
+    /// These tenants (deleted ones left out).
+    Only(&'a [Uuid]),
+}
+
+/// One tenant's standing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Standing {
+    pub tenant_id: Uuid,
+    pub slug: String,
+    pub tier_id: String,
+    pub status: String,
+    pub environment: Environment,
+    /// Every limit, in [`Limit::ALL`]'s order, with its usage when reported.
+    pub limits: Vec<EffectiveLimit>,
+}
+
+/// The standing of `which`, by slug. Tenants on a tier that no longer exists
+/// are left out (the tiers' foreign key keeps that from happening).
+pub async fn standings(conn: &mut PgConnection, which: Which<'_>) -> Result<Vec<Standing>, sqlx::Error> {
+    let only: Option<&[Uuid]> = match which {
+        Which::Live => None,
+        Which::Only(ids) => Some(ids),
+    };
+    let tiers = crate::tiers::catalogue::all(&mut *conn).await?;
+    let tenants = sqlx::query!(
+        r#"SELECT id, slug, tier_id, status, environment FROM tenants
+           WHERE status <> 'deleted' AND ($1::uuid[] IS NULL OR id = ANY($1)) ORDER BY slug"#,
+        only as Option<&[Uuid]>
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut usage: HashMap<Uuid, Vec<(String, i64)>> = HashMap::with_capacity(tenants.len());
+    for u in sqlx::query!(
+        "SELECT tenant_id, metric, value FROM usage_current WHERE metric <> 'api_calls'
+           AND ($1::uuid[] IS NULL OR tenant_id = ANY($1))",
+        only as Option<&[Uuid]>
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        usage.entry(u.tenant_id).or_default().push((u.metric, u.value));
+    }
+    for c in sqlx::query!(
+        "SELECT tenant_id, calls FROM api_calls WHERE month = date_trunc('month', now() AT TIME ZONE 'UTC')::date
+           AND ($1::uuid[] IS NULL OR tenant_id = ANY($1))",
+        only as Option<&[Uuid]>
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        usage.entry(c.tenant_id).or_default().push((Limit::ApiCalls.metric().to_string(), c.calls));
+    }
+    let overrides = overrides_by_tenant(&mut *conn, only).await?;
+    Ok(tenants
+        .into_iter()
+        .filter_map(|t| {
+            let tier = tiers.iter().find(|tier| tier.id.as_str() == t.tier_id)?;
+            let environment = Environment::from_stored(&t.environment);
+            // (A limit with nothing reported has no usage: not zero.)
+            let used = usage.remove(&t.id).unwrap_or_default();
+            let limits =
+                effective_limits(tier, environment, &used, overrides.get(&t.id).map(Vec::as_slice).unwrap_or_default());
+            Some(Standing { tenant_id: t.id, slug: t.slug, tier_id: t.tier_id, status: t.status, environment, limits })
+        })
+        .collect())
+}
+
+/// One tenant's standing (none when it is deleted or unknown).
+pub async fn standing(conn: &mut PgConnection, tenant_id: Uuid) -> Result<Option<Standing>, sqlx::Error> {
+    Ok(standings(conn, Which::Only(&[tenant_id])).await?.pop())
+}
 
 /// The overrides of `tenants` (every tenant's with `None`), by tenant.
 pub async fn overrides_by_tenant(

@@ -159,6 +159,47 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     res
 }
 
+/// Refuses (400) a form body whose percent-escapes decode to bytes that are
+/// not UTF-8 (`name=%FF%FE`): the form decoder would store each as U+FFFD,
+/// writing text nobody typed. Raw bytes that are not UTF-8 are refused by
+/// the decoder itself.
+pub async fn form_text(req: Request, next: Next) -> Response {
+    let is_form = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    // The body limit is enforced outside: a body over it ends here as an error.
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return error_page(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Too large",
+            "The form sent is larger than the console takes.",
+        );
+    };
+    if !form_is_text(&bytes) {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "The form sent holds characters that are not UTF-8 text: nothing was changed.",
+        );
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+/// Whether every name and value of an `application/x-www-form-urlencoded`
+/// body decodes to UTF-8 text.
+pub fn form_is_text(body: &[u8]) -> bool {
+    body.split(|b| *b == b'&').flat_map(|pair| pair.split(|b| *b == b'=')).all(|part| {
+        let part: Vec<u8> = part.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
+        percent_encoding::percent_decode(&part).decode_utf8().is_ok()
+    })
+}
+
 /// Gives server-function errors their proper HTTP status (the framework
 /// answers every error with 500), by reading the error they carry.
 pub async fn server_fn_status(req: Request, next: Next) -> Response {
@@ -186,6 +227,15 @@ mod tests {
             h.insert(*k, HeaderValue::from_static(v));
         }
         h
+    }
+
+    #[test]
+    fn form_bodies_are_text_only_when_every_escape_decodes_to_utf8() {
+        assert!(form_is_text(b"name=Caf%C3%A9&slug=cafe+bar&x="));
+        assert!(form_is_text(b"%%%garbage=&&&"), "a stray % is left as it is, not decoded");
+        assert!(!form_is_text(b"name=%FF%FE%FD"));
+        assert!(!form_is_text(b"slug=ok&%C3=1"), "a name too");
+        assert!(!form_is_text(b"name=%C3%28"));
     }
 
     #[test]

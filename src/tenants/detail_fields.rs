@@ -2,8 +2,9 @@
 //! compliance regimes, as the creation form and the tenant page's details
 //! form both ask for them.
 
-use super::domain::{COMPLIANCE, ENVIRONMENTS, REGIONS};
+use super::domain::{COMPLIANCE, REGIONS};
 use super::{ChangeTenantDetails, TenantDetail};
+use crate::domain::environment::Environment;
 use crate::ui::form::Echo;
 use crate::ui::{Button, ButtonKind, FormField};
 use leptos::prelude::*;
@@ -35,9 +36,9 @@ pub fn detail_fields(
         <div class="field" class:field-invalid=error("environment").is_some()>
             <label for="field-environment">"Environment"</label>
             <select id="field-environment" name="environment">
-                {ENVIRONMENTS.iter().map(|(id, label, factor)| view! {
-                    <option value=*id selected=value("environment").as_deref().unwrap_or("production") == *id>
-                        {format!("{label} ({}% of CPU and memory)", (factor * 100.0) as i32)}
+                {Environment::ALL.into_iter().map(|e| view! {
+                    <option value=e.as_str() selected=value("environment").as_deref().unwrap_or("production") == e.as_str()>
+                        {format!("{} ({}% of CPU and memory)", e.label(), (e.factor() * 100.0).round() as i32)}
                     </option>
                 }).collect_view()}
             </select>

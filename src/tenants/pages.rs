@@ -199,7 +199,7 @@ fn TenantActions(detail: TenantDetail, tiers: Vec<Tier>, usage: Vec<(String, i64
     let t = detail.tenant.clone();
     let slug = t.slug.clone();
     let version = detail.version.to_string();
-    let factor = super::domain::environment_factor(&t.environment);
+    let environment = crate::domain::environment::Environment::from_stored(&t.environment);
     let current_tier = detail.tier.clone();
     // A preview asked for in the address, or the one a refused change came from.
     let preview_id = query.with_untracked(|q| q.get("preview_tier")).or_else(|| echo.value("preview_tier"));
@@ -214,7 +214,7 @@ fn TenantActions(detail: TenantDetail, tiers: Vec<Tier>, usage: Vec<(String, i64
     let current_level = t.isolation_level;
     let comparison = preview.clone().map(|new_tier| {
         let overrides: Vec<_> = current_limits.iter().filter_map(|l| l.overridden.clone()).collect();
-        let new_limits = effective_limits(&new_tier, factor, &usage, &overrides);
+        let new_limits = effective_limits(&new_tier, environment, &usage, &overrides);
         let over = crate::quotas::overruns(&new_limits);
         let headers = vec![("Limit".into(), false), ("Current".into(), true), (new_tier.name.clone(), true), ("Usage".into(), true)];
         let rows = current_limits.iter().zip(new_limits.iter()).map(|(c, n)| {

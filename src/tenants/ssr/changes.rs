@@ -5,6 +5,7 @@ use super::super::domain;
 use super::lock::lock;
 use super::overrides;
 use crate::audit::{self, Actor, NewEvent};
+use crate::domain::environment::Environment;
 use crate::domain::isolation::IsolationLevel;
 use crate::domain::tenant_status::TenantStatus;
 use crate::error::AppError;
@@ -57,7 +58,7 @@ pub async fn change_tier(
     };
     let usage = current_usage(&mut tx, t.id).await?;
     let overrides = overrides(&mut tx, t.id).await?;
-    let limits = crate::quotas::effective_limits(&tier, domain::environment_factor(&t.environment), &usage, &overrides);
+    let limits = crate::quotas::effective_limits(&tier, Environment::from_stored(&t.environment), &usage, &overrides);
     let over = crate::quotas::overruns(&limits);
     if !over.is_empty() {
         return Err(AppError::invalid(
@@ -306,7 +307,7 @@ pub async fn change_details(
     let mut errors = Vec::new();
     let name = domain::TenantName::parse(&input.name).map_err(|m| errors.push(("name", m))).ok();
     let region = domain::parse_region(&input.region).map_err(|m| errors.push(("region", m))).ok();
-    let environment = domain::parse_environment(&input.environment).map_err(|m| errors.push(("environment", m))).ok();
+    let environment = Environment::parse(&input.environment).map_err(|m| errors.push(("environment", m))).ok();
     let compliance = domain::parse_compliance(&input.compliance).map_err(|m| errors.push(("compliance", m))).ok();
     let (Some(name), Some(region), Some(environment), Some(compliance)) = (name, region, environment, compliance)
     else {
@@ -323,22 +324,21 @@ pub async fn change_details(
         sqlx::query!("SELECT name, region, compliance FROM tenants WHERE id = $1", t.id).fetch_one(&mut *tx).await?;
     if before.name == name.as_str()
         && before.region == region
-        && t.environment == environment
+        && t.environment == environment.as_str()
         && before.compliance == compliance
     {
         return Err(AppError::invalid("name", "Nothing to change."));
     }
-    if t.environment != environment {
+    if t.environment != environment.as_str() {
         let tier = crate::tiers::ssr::find(&mut tx, t.tier_id.as_str()).await?.ok_or(sqlx::Error::RowNotFound)?;
         let usage = current_usage(&mut tx, t.id).await?;
         let overrides = overrides(&mut tx, t.id).await?;
-        let limits =
-            crate::quotas::effective_limits(&tier, domain::environment_factor(environment), &usage, &overrides);
+        let limits = crate::quotas::effective_limits(&tier, environment, &usage, &overrides);
         let over = crate::quotas::overruns(&limits);
         if !over.is_empty() {
             return Err(AppError::invalid(
                 "environment",
-                format!("Refused: in {environment} the tenant would be over its limits. {}", over.join(" ")),
+                format!("Refused: in {} the tenant would be over its limits. {}", environment.as_str(), over.join(" ")),
             ));
         }
     }
@@ -349,7 +349,7 @@ pub async fn change_details(
         t.id,
         name.as_str(),
         region,
-        environment,
+        environment.as_str(),
         &compliance
     )
     .execute(&mut *tx)
@@ -361,10 +361,10 @@ pub async fn change_details(
             .tenant(t.id)
             .target(t.slug.as_str())
             .before(json!({ "name": before.name, "region": before.region, "environment": t.environment, "compliance": before.compliance }))
-            .after(json!({ "name": name.as_str(), "region": region, "environment": environment, "compliance": compliance })),
+            .after(json!({ "name": name.as_str(), "region": region, "environment": environment.as_str(), "compliance": compliance })),
     )
     .await?;
-    if t.environment != environment {
+    if t.environment != environment.as_str() {
         // The environment scales the limits.
         crate::alerts::ssr::evaluate(&mut tx, &[t.id]).await?;
     }

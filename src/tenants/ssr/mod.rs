@@ -17,6 +17,7 @@ pub use seed::seed;
 use super::domain::{self, Slug, TenantName};
 use super::{TenantDetail, TenantRow};
 use crate::audit::{self, Actor, NewEvent};
+use crate::domain::environment::Environment;
 use crate::domain::isolation::IsolationLevel;
 use crate::domain::tenant_status::TenantStatus;
 use crate::domain::tier_id::TierId;
@@ -43,8 +44,7 @@ pub async fn detail(conn: &mut PgConnection, slug: &str) -> Result<Option<Tenant
     let tier = crate::tiers::ssr::find(conn, row.tier_id.as_str()).await?.ok_or(sqlx::Error::RowNotFound)?;
     let usage = crate::usage::ssr::current_usage(conn, row.id).await?;
     let overrides = overrides(conn, row.id).await?;
-    let limits =
-        crate::quotas::effective_limits(&tier, domain::environment_factor(&row.environment), &usage, &overrides);
+    let limits = crate::quotas::effective_limits(&tier, Environment::from_stored(&row.environment), &usage, &overrides);
     Ok(Some(TenantDetail {
         tenant: TenantRow {
             id: row.id,
@@ -108,7 +108,7 @@ pub async fn create(
     field("isolation", isolation.as_ref().map(|_| ()).map_err(Clone::clone));
     let region = domain::parse_region(&input.region);
     field("region", region.as_ref().map(|_| ()).map_err(Clone::clone));
-    let environment = domain::parse_environment(&input.environment);
+    let environment = Environment::parse(&input.environment);
     field("environment", environment.as_ref().map(|_| ()).map_err(Clone::clone));
     let compliance = domain::parse_compliance(&input.compliance);
     field("compliance", compliance.as_ref().map(|_| ()).map_err(Clone::clone));
@@ -159,7 +159,7 @@ pub async fn create(
         tier.id.as_str(),
         level.number(),
         region,
-        environment,
+        environment.as_str(),
         &compliance,
         namespace_target,
         created_by,

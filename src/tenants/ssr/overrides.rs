@@ -69,6 +69,14 @@ pub async fn set_override(
     )
     .execute(&mut *tx)
     .await?;
+    // One rule for every change that moves a quota (a tier change, an
+    // environment, an override): never below what the tenant uses now.
+    if let Some(standing) = crate::quotas::ssr::standing(&mut tx, t.id).await? {
+        let changed: Vec<_> = standing.limits.into_iter().filter(|l| l.limit == limit).collect();
+        if let Some(over) = crate::quotas::overruns(&changed).pop() {
+            return Err(AppError::invalid("value", format!("Refused: {over}")));
+        }
+    }
     bump(&mut tx, t.id).await?;
     audit::record(
         &mut tx,
