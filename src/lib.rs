@@ -16,6 +16,7 @@ pub mod team;
 pub mod tenants;
 pub mod tiers;
 pub mod tokens;
+pub mod trail;
 pub mod ui;
 pub mod usage;
 pub mod webhooks;

@@ -10,16 +10,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sqlx::{PgConnection, PgPool};
 use std::time::Duration;
 
-/// Where the console's mail goes, and as whom.
-#[derive(Debug, Clone)]
-pub struct MailConfig {
-    /// `smtp://host:port` (plain, or STARTTLS with `?tls=required`) or
-    /// `smtps://user:password@host` (TLS).
-    pub smtp_url: String,
-    pub from: String,
-    /// The first wait after a failed attempt; each further one doubles it.
-    pub retry_base: Duration,
-}
+pub use crate::server::config::MailConfig;
 
 /// Puts a message in the outbox, in the caller's transaction.
 pub async fn enqueue(conn: &mut PgConnection, to: &str, subject: &str, body: &str) -> Result<(), sqlx::Error> {

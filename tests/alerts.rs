@@ -266,10 +266,10 @@ async fn api_calls_alert_from_the_routing_counts_and_each_tenant_sees_its_own() 
     let now = OffsetDateTime::now_utc();
     for (tenant, calls) in [(acme, 10), (globex, 8)] {
         for _ in 0..calls {
-            app.state.routing.meter.admit(tenant, 10, now);
+            app.routing().meter.admit(tenant, 10, now);
         }
     }
-    app.state.routing.flush(&app.pool).await.unwrap();
+    app.routing().flush(&app.pool).await.unwrap();
     let raised: Vec<(String, String, String)> = sqlx::query_as(
         "SELECT t.slug, q.kind, q.period FROM quota_alerts q JOIN tenants t ON t.id = q.tenant_id ORDER BY t.slug",
     )
@@ -282,7 +282,7 @@ async fn api_calls_alert_from_the_routing_counts_and_each_tenant_sees_its_own() 
         [("acme".into(), "quota.exceeded".into(), month.clone()), ("globex".into(), "quota.warning".into(), month)]
     );
     // Flushing again, with no new calls, raises nothing.
-    app.state.routing.flush(&app.pool).await.unwrap();
+    app.routing().flush(&app.pool).await.unwrap();
     assert_eq!(alerts(&app).await.len(), 2);
 
     // A call past the month's allowance throttles Acme: announced to the webhooks that asked.
@@ -290,8 +290,8 @@ async fn api_calls_alert_from_the_routing_counts_and_each_tenant_sees_its_own() 
     let endpoint =
         bulkhead::webhooks::ssr::NewEndpoint::parse("https://ops.example/h", "", &["tenant.throttled"]).unwrap();
     bulkhead::webhooks::ssr::create(&app.state, &Actor::cli(), admin, endpoint).await.unwrap();
-    assert!(matches!(app.state.routing.meter.admit(acme, 10, now), bulkhead::routing::meter::Admission::Spent { .. }));
-    app.state.routing.flush(&app.pool).await.unwrap();
+    assert!(matches!(app.routing().meter.admit(acme, 10, now), bulkhead::routing::meter::Admission::Spent { .. }));
+    app.routing().flush(&app.pool).await.unwrap();
     let throttled: Vec<String> =
         sqlx::query_scalar("SELECT body FROM webhook_messages WHERE event_type = 'tenant.throttled'")
             .fetch_all(&app.owner)

@@ -3,8 +3,8 @@
 
 mod common;
 
+use bulkhead::app::startup;
 use bulkhead::server::config::Config;
-use bulkhead::server::startup;
 use common::{fresh_database, location, spawn_app, spawn_app_on, tenant_form};
 use std::sync::Arc;
 use std::time::Duration;

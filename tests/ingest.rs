@@ -213,9 +213,9 @@ async fn the_usage_page_draws_30_days_against_the_quota_for_whoever_may_see_them
     bulkhead::usage::fold::fold(&app.pool).await.unwrap();
     let now = OffsetDateTime::now_utc();
     for _ in 0..42 {
-        app.state.routing.meter.admit(acme, 1_000_000, now);
+        app.routing().meter.admit(acme, 1_000_000, now);
     }
-    app.state.routing.flush(&app.pool).await.unwrap();
+    app.routing().flush(&app.pool).await.unwrap();
 
     let admin = app.signed_in(bulkhead::auth::Role::PlatformAuditor, "audit@example.com").await;
     let page = admin.get(app.url("/tenants/acme/usage")).send().await.unwrap().text().await.unwrap();

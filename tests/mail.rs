@@ -5,8 +5,9 @@
 
 mod common;
 
+use bulkhead::app::background;
 use bulkhead::auth::Role;
-use bulkhead::server::{config::Config, startup};
+use bulkhead::server::config::Config;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -83,7 +84,7 @@ impl Drop for Server {
 async fn an_invitation_arrives_by_mail_even_when_the_server_was_down_at_first() {
     let port = free_port();
     let app = common::spawn_app_with(mail_config(port)).await;
-    startup::spawn_mail(&app.state);
+    background::spawn_mail(&app.state);
     sqlx::query("INSERT INTO tenants (slug, name, tier_id, isolation_level, status) VALUES ('acme', 'Acme', 'free', 1, 'active')")
         .execute(&app.owner)
         .await
@@ -128,7 +129,7 @@ async fn a_second_factor_reset_link_goes_to_its_owner_alone() {
     let dir = std::env::temp_dir().join(format!("bulkhead-mail-{}", uuid::Uuid::new_v4()));
     let _server = start_server(port, &dir);
     let app = common::spawn_app_with(mail_config(port)).await;
-    startup::spawn_mail(&app.state);
+    background::spawn_mail(&app.state);
     let tenant: uuid::Uuid = sqlx::query_scalar(
         "INSERT INTO tenants (slug, name, tier_id, isolation_level, status) VALUES ('acme', 'Acme', 'free', 1, 'active') RETURNING id",
     )

@@ -34,7 +34,7 @@ async fn arranged(series: usize) -> (TestApp, String, String) {
         create(&app.pool, &Actor::cli(), None, NewToken::parse("collector", &["ingest"], "").unwrap()).await.unwrap();
     app.start_routing().await;
     let snapshot = bulkhead::metrics::tenants::snapshot(&app.pool, series).await.unwrap();
-    app.state.metrics.set_tenants(snapshot);
+    app.metrics().set_tenants(snapshot);
     (app, metrics, ingest)
 }
 

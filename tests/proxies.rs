@@ -192,7 +192,7 @@ async fn arranged() -> (TestApp, String, Keys) {
 }
 
 async fn monthly_calls(app: &TestApp, slug: &str) -> i64 {
-    bulkhead::server::startup::stop_routing(&app.state).await;
+    bulkhead::app::background::stop_routing(&app.state).await;
     sqlx::query_scalar(
         "SELECT coalesce(sum(calls), 0)::bigint FROM api_calls JOIN tenants t ON t.id = tenant_id WHERE t.slug = $1",
     )
@@ -258,7 +258,7 @@ async fn the_proxy_routes_throttles_and_refuses(app: &TestApp, port: u16, keys: 
 
     // A tier change in the console lifts the throttle on the next request.
     let admin = app.signed_in(bulkhead::auth::Role::PlatformAdmin, &format!("ops-{small}@example.com")).await;
-    let mark = app.state.routing.begun();
+    let mark = app.routing().begun();
     let to = app
         .submit(&admin, "change_tier", &[("slug", small), ("version", "1"), ("tier", "standard"), ("isolation", "1")])
         .await;

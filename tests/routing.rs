@@ -49,7 +49,7 @@ fn header(res: &reqwest::Response, name: &str) -> String {
 }
 
 async fn counted(app: &TestApp, slug: &str) -> i64 {
-    bulkhead::server::startup::stop_routing(&app.state).await;
+    bulkhead::app::background::stop_routing(&app.state).await;
     sqlx::query_scalar(
         "SELECT coalesce(sum(calls), 0)::bigint FROM api_calls JOIN tenants t ON t.id = tenant_id WHERE t.slug = $1",
     )
@@ -212,7 +212,7 @@ async fn refusals_say_only_their_status_and_count_nothing() {
     assert_eq!(counted(&app, "acme").await, 1);
 
     let revoked = app.tenant_key("acme", "old").await;
-    let mark = app.state.routing.begun();
+    let mark = app.routing().begun();
     sqlx::query("UPDATE tenant_api_keys SET revoked_at = now() WHERE name = 'old'").execute(&app.owner).await.unwrap();
     app.routing_reloaded(mark).await;
     let expired = app.tenant_key("acme", "expired").await;
@@ -273,7 +273,7 @@ async fn strangers_naming_a_tenant_spend_nothing_of_its_allowance_or_its_bucket(
     assert_eq!(check(&app, &token, &acme).await.status(), StatusCode::OK);
     assert_eq!(check(&app, &token, &acme).await.status(), StatusCode::TOO_MANY_REQUESTS, "the burst of 2");
     assert_eq!(counted(&app, "acme").await, 2);
-    assert_eq!(app.state.routing.decisions.counts().find(|(n, _)| *n == "unauthorized").unwrap().1, 1000);
+    assert_eq!(app.routing().decisions.counts().find(|(n, _)| *n == "unauthorized").unwrap().1, 1000);
 }
 
 #[tokio::test]
@@ -307,7 +307,7 @@ async fn pass_through_lets_anonymous_calls_reach_the_api_uncounted_and_limited_p
 #[tokio::test]
 async fn a_key_keeps_to_its_own_rate_and_monthly_cap_inside_the_tenants() {
     let (app, token) = routed_app().await;
-    let mark = app.state.routing.begun();
+    let mark = app.routing().begun();
     let limited = bulkhead::keys::ssr::create(
         &app.pool,
         bulkhead::server::db::Scope::Platform,
@@ -532,7 +532,7 @@ async fn routed_through(freeze_first: bool) -> (TestApp, String, String, BlackHo
         ..bulkhead::routing::Freshness::default()
     };
     bulkhead::routing::spawn_with(
-        app.state.routing.clone(),
+        app.routing().clone(),
         app.pool.clone(),
         listen_pool,
         std::time::Duration::from_millis(200),
@@ -583,7 +583,7 @@ async fn a_suspension_sent_as_the_listening_connection_is_killed_is_enforced() {
 #[tokio::test]
 async fn a_listening_connection_that_goes_silent_is_noticed_and_changes_still_arrive_within_a_minute() {
     let (app, token, key, hole) = routed_through(false).await;
-    let mut loads = app.state.routing.loads();
+    let mut loads = app.routing().loads();
     tokio::time::timeout(std::time::Duration::from_secs(10), loads.wait_for(|n| *n > 0)).await.unwrap().unwrap();
     assert_eq!(until_answer(&app, &token, &key, StatusCode::OK).await.as_secs(), 0);
     let (status, body) = readyz(&app).await;

@@ -19,12 +19,12 @@ async fn second_instance(first: &TestApp) -> TestApp {
 async fn listening(apps: &[&TestApp]) {
     for app in apps {
         for _ in 0..100 {
-            if app.state.sessions.listening() {
+            if app.sessions().listening() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        assert!(app.state.sessions.listening(), "the instance hears the database's notices");
+        assert!(app.sessions().listening(), "the instance hears the database's notices");
     }
 }
 
@@ -83,10 +83,10 @@ async fn sign_out_is_refused_at_once_on_another_instance() {
         // Both instances serve the session, and hold it.
         assert_eq!(cookie.status(&a, "/tenants").await, 200);
         assert_eq!(cookie.status(&b, "/tenants").await, 200);
-        let (hits, _) = b.state.sessions.counts();
+        let (hits, _) = b.sessions().counts();
         let taken = b.taken.load(Ordering::Relaxed);
         assert_eq!(cookie.status(&b, "/tenants").await, 200);
-        assert_eq!(b.state.sessions.counts().0, hits + 1, "the second view is answered from memory");
+        assert_eq!(b.sessions().counts().0, hits + 1, "the second view is answered from memory");
         assert_eq!(b.taken.load(Ordering::Relaxed) - taken, 1, "one connection for the page, none for the session");
 
         let res = bare()

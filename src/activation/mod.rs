@@ -12,8 +12,9 @@ pub mod files;
 pub mod invariants;
 #[cfg(feature = "ssr")]
 pub mod issue;
+/// A tenant's activation record, kept with the tenant's changes that start and follow it.
 #[cfg(feature = "ssr")]
-pub mod lifecycle;
+pub use crate::tenants::ssr::activation as lifecycle;
 #[cfg(feature = "ssr")]
 pub mod outside;
 mod pages;
@@ -27,7 +28,8 @@ pub mod render;
 pub mod report;
 #[cfg(feature = "ssr")]
 pub mod ssr;
-pub mod state;
+/// The checklist's states and steps (a domain value).
+pub use crate::domain::activation as state;
 #[cfg(feature = "ssr")]
 pub mod subject;
 

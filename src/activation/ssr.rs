@@ -112,7 +112,7 @@ pub fn parse_domain(input: &str) -> Result<String, String> {
     if input.contains(['/', ':', '@', ' ']) {
         return Err("A domain only: no scheme, port or path.".into());
     }
-    match crate::routing::host::normalise(input) {
+    match crate::domain::host::normalise(input) {
         Some(d) if d.contains('.') => Ok(d),
         _ => Err(format!("“{input}” is not a domain name.")),
     }
@@ -162,8 +162,7 @@ pub async fn configure(
     };
     // `<slug>.<base domain>` names the tenant `slug` at the edge: another
     // tenant's dedicated domain may not take it.
-    let under_base =
-        state.config.base_domain.as_deref().and_then(|base| crate::routing::host::subdomain(&domain, base));
+    let under_base = state.config.base_domain.as_deref().and_then(|base| crate::domain::host::subdomain(&domain, base));
     if under_base.is_some_and(|label| label != slug) {
         return Err(AppError::invalid(
             "domain",

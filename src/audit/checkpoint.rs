@@ -5,96 +5,14 @@
 //! (`BULKHEAD_SIGNING_KEY`); kept elsewhere too, it proves what the trail held
 //! up to that event when it was signed.
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 
-/// The key that signs checkpoints (and, later, activation reports).
-#[derive(Clone)]
-pub struct Signer25519 {
-    key: SigningKey,
-}
-
-impl std::fmt::Debug for Signer25519 {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Signer25519({})", self.key_id())
-    }
-}
-
-impl Signer25519 {
-    /// From `BULKHEAD_SIGNING_KEY`: the 32-byte seed in base64 (standard or
-    /// URL-safe) or hex. Make one with `openssl rand -base64 32`.
-    pub fn parse(text: &str) -> Result<Signer25519, String> {
-        let text = text.trim();
-        let bytes = hex::decode(text)
-            .ok()
-            .or_else(|| STANDARD.decode(text).ok())
-            .or_else(|| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).ok())
-            .ok_or("expected 32 bytes in base64 or hex (openssl rand -base64 32)")?;
-        let seed: [u8; 32] = bytes.try_into().map_err(|_| "expected exactly 32 bytes (openssl rand -base64 32)")?;
-        Ok(Signer25519 { key: SigningKey::from_bytes(&seed) })
-    }
-
-    /// The Ed25519 signature of `message`.
-    pub fn sign_bytes(&self, message: &[u8]) -> [u8; 64] {
-        self.key.sign(message).to_bytes()
-    }
-
-    pub fn verifying_key(&self) -> VerifyingKey {
-        self.key.verifying_key()
-    }
-
-    /// The key's id: the first 16 hex digits of the SHA-256 of its public key.
-    pub fn key_id(&self) -> String {
-        key_id(&self.verifying_key())
-    }
-
-    /// The public key as a JWK Set (RFC 7517) of one Ed25519 key (RFC 8037).
-    pub fn jwk_set(&self) -> serde_json::Value {
-        jwk_set(&[self.verifying_key()])
-    }
-}
-
-/// Ed25519 public keys (RFC 8037) as a JWK Set (RFC 7517): the current one
-/// first, then retired ones whose signatures must still verify.
-pub fn jwk_set(keys: &[VerifyingKey]) -> serde_json::Value {
-    let keys: Vec<serde_json::Value> = keys
-        .iter()
-        .map(|k| {
-            serde_json::json!({
-                "kty": "OKP",
-                "crv": "Ed25519",
-                "x": URL_SAFE_NO_PAD.encode(k.as_bytes()),
-                "kid": key_id(k),
-                "use": "sig",
-                "alg": "EdDSA",
-            })
-        })
-        .collect();
-    serde_json::json!({ "keys": keys })
-}
-
-/// A public key as `BULKHEAD_RETIRED_SIGNING_KEYS` lists it: 32 bytes in
-/// base64 (standard or URL-safe) or hex.
-pub fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
-    let text = text.trim();
-    let bytes = hex::decode(text)
-        .ok()
-        .or_else(|| STANDARD.decode(text).ok())
-        .or_else(|| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).ok())
-        .ok_or("expected a 32-byte Ed25519 public key in base64 or hex")?;
-    let bytes: [u8; 32] = bytes.try_into().map_err(|_| "expected exactly 32 bytes")?;
-    VerifyingKey::from_bytes(&bytes).map_err(|e| format!("not an Ed25519 public key: {e}"))
-}
-
-/// The id Bulkhead gives an Ed25519 public key.
-pub fn key_id(key: &VerifyingKey) -> String {
-    hex::encode(&Sha256::digest(key.as_bytes())[..8])
-}
+pub use crate::server::signing::{jwk_set, key_id, parse_public_key, Signer25519};
 
 /// One signed checkpoint, as kept in the database and in a checkpoint file
 /// (one JSON object per line).
@@ -142,7 +60,7 @@ pub async fn sign(conn: &mut PgConnection, signer: &Signer25519) -> Result<Check
     .fetch_one(&mut *conn)
     .await?;
     let message = Checkpoint::message(head.last_id, &head.hash, head.now);
-    let signature = signer.key.sign(message.as_bytes());
+    let signature = ed25519_dalek::Signature::from_bytes(&signer.sign_bytes(message.as_bytes()));
     let checkpoint = Checkpoint {
         head_id: head.last_id,
         head_hash: head.hash,
@@ -233,6 +151,31 @@ pub async fn first_rewritten(conn: &mut PgConnection) -> Result<Option<i64>, sql
     .await
 }
 
+/// Signs the audit chain's head every `every` while it moves, in the background.
+pub fn spawn_signer(pool: sqlx::PgPool, signer: Signer25519, every: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let result = async {
+                let mut tx = crate::server::db::begin(&pool, crate::server::db::Scope::Platform).await?;
+                let signed = sign_if_moved(&mut tx, &signer).await?;
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(signed)
+            }
+            .await;
+            match result {
+                Ok(Some(c)) => tracing::info!(head_id = c.head_id, "audit checkpoint signed"),
+                Ok(None) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "the audit checkpoint could not be signed; trying again later")
+                }
+            }
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,7 +191,7 @@ mod tests {
             head_hash: "ab".into(),
             signed_at: at,
             key_id: signer.key_id(),
-            signature: STANDARD.encode(signer.key.sign(message.as_bytes()).to_bytes()),
+            signature: STANDARD.encode(signer.sign_bytes(message.as_bytes())),
         };
         assert!(c.signed_by(&signer.verifying_key()));
         assert!(!c.signed_by(&other.verifying_key()));
@@ -269,7 +212,7 @@ mod tests {
             (k["kty"].as_str(), k["crv"].as_str(), k["alg"].as_str()),
             (Some("OKP"), Some("Ed25519"), Some("EdDSA"))
         );
-        let x = URL_SAFE_NO_PAD.decode(k["x"].as_str().unwrap()).unwrap();
+        let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(k["x"].as_str().unwrap()).unwrap();
         assert_eq!(x, s.verifying_key().as_bytes());
         assert!(!format!("{s:?}").contains(&STANDARD.encode([1u8; 32])), "the seed never shows");
     }

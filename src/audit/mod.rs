@@ -1,4 +1,6 @@
-//! The audit trail: every change and every authentication event, chained by hash.
+//! The audit trail: every change and every authentication event, chained by
+//! hash, appended here by every capability (its pages and exports, which need
+//! a signed-in reader, are `trail`).
 //!
 //! The database assigns each event's id, time and hashes (trigger
 //! `audit_events_chain`), so the application can only append. Which events a
@@ -11,14 +13,10 @@ pub mod chain;
 pub mod checkpoint;
 pub mod diff;
 #[cfg(feature = "ssr")]
-pub mod export;
-mod pages;
-#[cfg(feature = "ssr")]
 pub mod ssr;
 
 #[cfg(feature = "ssr")]
 pub use chain::verify_chain;
-pub use pages::{get_audit_event, list_audit_events, verify_audit_chain, AuditEventPage, AuditPage, AuditVerifyPage};
 #[cfg(feature = "ssr")]
 pub use ssr::{recent, record, Actor, ChainReport, NewEvent};
 

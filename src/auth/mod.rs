@@ -4,6 +4,8 @@ pub mod account;
 mod account_page;
 pub mod email;
 #[cfg(feature = "ssr")]
+pub mod gate;
+#[cfg(feature = "ssr")]
 pub mod held;
 #[cfg(feature = "ssr")]
 pub mod link_token;

@@ -28,10 +28,10 @@ pub async fn check(state: &AppState, session: &Session) -> Result<SessionCheck, 
     // Every change committed before this request is acted on before anything
     // held is read: a session signed out on another instance a moment ago
     // is gone here too.
-    let fenced = session.id().is_some() && state.sessions.fence().await;
+    let fenced = session.id().is_some() && state.part::<std::sync::Arc<super::held::HeldSessions>>().fence().await;
     if !fenced {
         if let Some(id) = session.id() {
-            state.sessions.forget_record(&id);
+            state.part::<std::sync::Arc<super::held::HeldSessions>>().forget_record(&id);
         }
     }
     let Some(auth_session_id) = session.get::<Uuid>(SESSION_KEY).await? else {
@@ -39,10 +39,13 @@ pub async fn check(state: &AppState, session: &Session) -> Result<SessionCheck, 
     };
     let idle = state.config.session_idle_timeout;
     let now = time::OffsetDateTime::now_utc();
-    if let Some(user) = fenced.then(|| state.sessions.user(auth_session_id, idle, now)).flatten() {
+    if let Some(user) = fenced
+        .then(|| state.part::<std::sync::Arc<super::held::HeldSessions>>().user(auth_session_id, idle, now))
+        .flatten()
+    {
         return Ok(SessionCheck { user: Some(user), expired: false });
     }
-    let epoch = state.sessions.epoch();
+    let epoch = state.part::<std::sync::Arc<super::held::HeldSessions>>().epoch();
     let mut tx = db::begin(&state.pool, Scope::Auth).await?;
     let row = sqlx::query!(
         r#"SELECT u.id, u.email, u.role, u.tenant_id, s.expires_at, s.last_seen_at
@@ -61,7 +64,13 @@ pub async fn check(state: &AppState, session: &Session) -> Result<SessionCheck, 
     match row.and_then(|r| Role::parse(&r.role).map(|role| (r, role))) {
         Some((r, role)) => {
             let user = CurrentUser { id: r.id, email: r.email, role, tenant_id: r.tenant_id };
-            state.sessions.hold(auth_session_id, user.clone(), r.expires_at, r.last_seen_at, epoch);
+            state.part::<std::sync::Arc<super::held::HeldSessions>>().hold(
+                auth_session_id,
+                user.clone(),
+                r.expires_at,
+                r.last_seen_at,
+                epoch,
+            );
             Ok(SessionCheck { user: Some(user), expired: false })
         }
         None => {

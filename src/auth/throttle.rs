@@ -167,6 +167,69 @@ pub(crate) async fn lock_after_failures(
     Ok(())
 }
 
+/// Every ten minutes, in the background: forgets idle addresses' buckets,
+/// deletes expired sessions' rows and stale sign-in counters (the attempts a
+/// counter's last wait refused go to the audit trail first) and spent roll-ups.
+pub fn spawn_sweep(
+    pool: sqlx::PgPool,
+    checks: std::sync::Arc<crate::server::secret_checks::SecretChecks>,
+    window: Duration,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            checks.tidy();
+            let result = async {
+                let mut tx = crate::server::db::begin(&pool, crate::server::db::Scope::Auth).await?;
+                sqlx::query!(
+                    "DELETE FROM auth_sessions WHERE expires_at < now() - interval '1 day' OR revoked_at < now() - interval '1 day'"
+                )
+                .execute(&mut *tx)
+                .await?;
+                // A counter past its window and its wait counts for nothing any
+                // more; the attempts its last wait refused go to the trail first.
+                let refused = sqlx::query!(
+                    "SELECT key, refused FROM login_throttle
+                     WHERE refused > 0 AND updated_at < now() - make_interval(secs => $1)
+                       AND (locked_until IS NULL OR locked_until < now())",
+                    window.as_secs_f64()
+                )
+                .fetch_all(&mut *tx)
+                .await?;
+                for r in refused {
+                    let (action, target) = match r.key.split_once(':') {
+                        Some(("account", email)) => ("auth.login.throttled", email),
+                        Some(("mfa", user)) => ("auth.mfa.throttled", user),
+                        _ => continue,
+                    };
+                    let event = crate::audit::NewEvent::new(action)
+                        .target(target)
+                        .after(serde_json::json!({ "refused": r.refused }));
+                    crate::audit::record(&mut tx, &crate::audit::Actor::default(), event).await?;
+                }
+                sqlx::query!(
+                    "DELETE FROM login_throttle
+                     WHERE updated_at < now() - make_interval(secs => $1)
+                       AND (locked_until IS NULL OR locked_until < now())",
+                    window.as_secs_f64()
+                )
+                .execute(&mut *tx)
+                .await?;
+                // Roll-ups whose window ended a day ago have nothing left to report.
+                sqlx::query!("DELETE FROM audit_rollups WHERE window_start < now() - interval '1 day'")
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await
+            }
+            .await;
+            if let Err(err) = result {
+                tracing::warn!(error = %err, "auth session cleanup failed");
+            }
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

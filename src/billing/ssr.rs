@@ -177,7 +177,7 @@ fn number(v: Option<f64>) -> String {
 
 /// One tenant's figures as a CSV record (RFC 4180, formulas defused).
 pub fn csv_line(out: &mut String, f: &Figures) {
-    use crate::audit::export::csv_field;
+    use crate::trail::export::csv_field;
     let fields = [
         f.tenant_id.to_string(),
         f.slug.clone(),

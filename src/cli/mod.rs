@@ -3,9 +3,10 @@
 //! `key create|list|revoke|anonymous-calls`,
 //! `report verify`.
 
+use crate::app::startup;
 use crate::audit::Actor;
 use crate::auth::{users, Role};
-use crate::server::{config::Config, db, startup};
+use crate::server::{config::Config, db};
 use clap::{Parser, Subcommand};
 
 mod audit;
@@ -265,28 +266,11 @@ async fn serve() -> anyhow_lite::Result<()> {
         refuse_privileged_login(pool.clone());
     }
     let state = startup::state(pool, config, options);
-    startup::spawn_cleanup(&state);
-    startup::spawn_sessions(&state);
-    startup::spawn_checkpoints(&state);
-    startup::spawn_mail(&state);
-    crate::activation::drift::spawn_probes(&state);
-    crate::usage::fold::spawn_fold(state.pool.clone());
-    crate::webhooks::send::spawn_sender(&state);
-    crate::billing::ssr::spawn_closer(state.pool.clone());
-    crate::metrics::tenants::spawn_snapshots(
-        state.pool.clone(),
-        state.metrics.clone(),
-        state.config.metrics_tenant_series,
-    );
-    startup::spawn_routing(&state);
+    crate::app::background::start(&state);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     tracing::info!(%addr, "Bulkhead console listening on http://{addr}");
     startup::serve(listener, startup::router(state.clone())).await?;
-    startup::stop_routing(&state).await;
-    // What was reported since the last fold reaches its buckets before the process ends.
-    if let Err(err) = crate::usage::fold::fold(&state.pool).await {
-        tracing::error!(error = %err, "reported usage could not be folded before stopping; the next start folds it");
-    }
+    crate::app::background::stop(&state).await;
     Ok(())
 }
 

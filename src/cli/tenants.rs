@@ -1,8 +1,9 @@
 //! `bulkhead tenant create|show|render|probe|seed`.
 
 use super::{anyhow_lite, database_url};
+use crate::app::startup;
 use crate::audit::Actor;
-use crate::server::{config::Config, db, startup};
+use crate::server::{config::Config, db};
 use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]

@@ -2,11 +2,13 @@
 //! memory, and where each value comes from.
 
 #[cfg(feature = "ssr")]
+pub mod catalogue;
+#[cfg(feature = "ssr")]
 pub mod ssr;
 
 use crate::domain::environment::Environment;
 pub use crate::domain::limits::Limit;
-use crate::tiers::Tier;
+use crate::domain::tier::Tier;
 use serde::{Deserialize, Serialize};
 
 /// A platform admin's override of one limit for one tenant.

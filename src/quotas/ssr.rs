@@ -38,7 +38,7 @@ pub async fn standings(conn: &mut PgConnection, which: Which<'_>) -> Result<Vec<
         Which::Live => None,
         Which::Only(ids) => Some(ids),
     };
-    let tiers = crate::tiers::catalogue::all(&mut *conn).await?;
+    let tiers = super::catalogue::all(&mut *conn).await?;
     let tenants = sqlx::query!(
         r#"SELECT id, slug, tier_id, status, environment FROM tenants
            WHERE status <> 'deleted' AND ($1::uuid[] IS NULL OR id = ANY($1)) ORDER BY slug"#,

@@ -6,10 +6,10 @@
 //! own `Authorization: Bearer bk_live_…`): the key decides the tenant, and
 //! only a call with a key in force spends a tenant's allowance.
 
-use super::host;
 use super::meter::Admission;
 use super::table::{KeyGrant, Route, Table, Upstream};
 use super::Routing;
+use crate::domain::host;
 use crate::domain::tenant_status::TenantStatus;
 use crate::domain::token_scope::TokenScope;
 use axum::extract::{ConnectInfo, Query, Request, State};

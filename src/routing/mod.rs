@@ -5,7 +5,6 @@
 //! API calls are counted in memory and added to PostgreSQL every second.
 
 pub mod check;
-pub mod host;
 pub mod key_meter;
 pub mod meter;
 pub mod rate;

@@ -65,7 +65,7 @@ pub struct Config {
     /// Secret checks that may wait for a slot before the answer is 503 (`BULKHEAD_HASHING_QUEUE`).
     pub hashing_queue: usize,
     /// Signs the audit trail's checkpoints (`BULKHEAD_SIGNING_KEY`, 32 bytes in base64 or hex).
-    pub signing_key: Option<crate::audit::checkpoint::Signer25519>,
+    pub signing_key: Option<super::signing::Signer25519>,
     /// How often the chain head is signed while it moves (`BULKHEAD_CHECKPOINT_INTERVAL_SECS`).
     pub checkpoint_interval: Duration,
     /// Connections of the pool that exports and verifications use (`BULKHEAD_HEAVY_CONNECTIONS`).
@@ -79,7 +79,7 @@ pub struct Config {
     pub account_lock_after: i32,
     /// Outgoing e-mail (`BULKHEAD_SMTP_URL`, `BULKHEAD_MAIL_FROM`); without it the
     /// console shows invitation links instead.
-    pub mail: Option<crate::mail::MailConfig>,
+    pub mail: Option<MailConfig>,
     /// The namespace of the router in front of the tenants' APIs: the only
     /// ingress a dedicated tenant's NetworkPolicy allows (`BULKHEAD_ROUTER_NAMESPACE`).
     pub router_namespace: String,
@@ -192,14 +192,14 @@ impl Config {
     /// The box that seals TOTP secrets. Outside development the key is required
     /// (see `check`); a development console without one uses a fixed,
     /// public development key, so its secrets are sealed but not protected.
-    pub fn secret_box(&self) -> crate::auth::totp::SecretBox {
+    pub fn secret_box(&self) -> super::secret_box::SecretBox {
         match &self.secret_key {
-            Some(key) => crate::auth::totp::SecretBox::new(key),
+            Some(key) => super::secret_box::SecretBox::new(key),
             None => {
                 tracing::warn!(
                     "BULKHEAD_SECRET_KEY is not set: TOTP secrets are sealed with the public development key"
                 );
-                crate::auth::totp::SecretBox::new(DEVELOPMENT_SECRET_KEY)
+                super::secret_box::SecretBox::new(DEVELOPMENT_SECRET_KEY)
             }
         }
     }
@@ -281,6 +281,17 @@ impl Config {
     }
 }
 
+/// Where the console's mail goes, and as whom.
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    /// `smtp://host:port` (plain, or STARTTLS with `?tls=required`) or
+    /// `smtps://user:password@host` (TLS).
+    pub smtp_url: String,
+    pub from: String,
+    /// The first wait after a failed attempt; each further one doubles it.
+    pub retry_base: std::time::Duration,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,7 +330,7 @@ mod tests {
             secret_key: Some("k".repeat(32)),
             public_origin: Some("https://console.example.com".into()),
             require_staff_mfa: true,
-            signing_key: Some(crate::audit::checkpoint::Signer25519::parse(&"01".repeat(32)).unwrap()),
+            signing_key: Some(crate::server::signing::Signer25519::parse(&"01".repeat(32)).unwrap()),
             ..Config::default()
         };
         assert!(prod.protections_off().is_empty(), "{:?}", prod.protections_off());

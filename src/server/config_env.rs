@@ -86,7 +86,7 @@ impl Config {
             mfa_code_limit: number("BULKHEAD_MFA_CODE_LIMIT", d.mfa_code_limit)?,
             base_domain: match var("BULKHEAD_BASE_DOMAIN") {
                 None => None,
-                Some(v) => Some(crate::routing::host::normalise(&v).ok_or(ConfigError {
+                Some(v) => Some(crate::domain::host::normalise(&v).ok_or(ConfigError {
                     name: "BULKHEAD_BASE_DOMAIN",
                     message: format!("expected a domain name such as tenants.example.com, got {v:?}"),
                 })?),
@@ -94,7 +94,7 @@ impl Config {
             shared_upstream: var("BULKHEAD_SHARED_UPSTREAM").unwrap_or(d.shared_upstream),
             router_namespace: match var("BULKHEAD_ROUTER_NAMESPACE") {
                 None => d.router_namespace,
-                Some(v) => crate::tenants::domain::parse_namespace(&v)
+                Some(v) => crate::domain::namespace::parse_namespace(&v)
                     .map_err(|message| ConfigError { name: "BULKHEAD_ROUTER_NAMESPACE", message })?,
             },
             tenant_image: var("BULKHEAD_TENANT_IMAGE").unwrap_or(d.tenant_image),
@@ -134,7 +134,7 @@ impl Config {
                 .unwrap_or_default()
                 .split(',')
                 .filter(|k| !k.trim().is_empty())
-                .map(crate::audit::checkpoint::parse_public_key)
+                .map(super::signing::parse_public_key)
                 .collect::<Result<_, _>>()
                 .map_err(|message| ConfigError { name: "BULKHEAD_RETIRED_SIGNING_KEYS", message })?,
             flush_interval: Duration::from_millis(number("BULKHEAD_FLUSH_INTERVAL_MS", 1000u64)?.clamp(10, 60_000)),
@@ -152,7 +152,7 @@ impl Config {
             signing_key: match var("BULKHEAD_SIGNING_KEY") {
                 None => None,
                 Some(text) => Some(
-                    crate::audit::checkpoint::Signer25519::parse(&text)
+                    super::signing::Signer25519::parse(&text)
                         .map_err(|message| ConfigError { name: "BULKHEAD_SIGNING_KEY", message })?,
                 ),
             },
@@ -161,7 +161,7 @@ impl Config {
             heavy_statement_timeout: secs("BULKHEAD_HEAVY_STATEMENT_TIMEOUT_SECS", d.heavy_statement_timeout)?,
             export_send_timeout: secs("BULKHEAD_EXPORT_SEND_TIMEOUT_SECS", d.export_send_timeout)?,
             account_lock_after: number("BULKHEAD_ACCOUNT_LOCK_AFTER", d.account_lock_after)?,
-            mail: var("BULKHEAD_SMTP_URL").map(|smtp_url| crate::mail::MailConfig {
+            mail: var("BULKHEAD_SMTP_URL").map(|smtp_url| super::config::MailConfig {
                 smtp_url,
                 from: var("BULKHEAD_MAIL_FROM").unwrap_or_else(|| "Bulkhead <bulkhead@localhost>".into()),
                 retry_base: Duration::from_secs(30),

@@ -1,5 +1,6 @@
-//! Server-only parts: configuration, database access, state, middleware,
-//! machine routes and the router that ties them together.
+//! Server-only infrastructure: configuration, database access, the state's
+//! shared part, the secret box and the middleware every request passes. It
+//! names no capability: the composition root (`app`) ties them together.
 
 pub mod assets;
 pub mod client_address;
@@ -10,7 +11,7 @@ pub mod headers;
 pub mod json;
 pub mod middleware;
 pub use crate::error::request_id;
-pub mod routes;
+pub mod secret_box;
 pub mod secret_checks;
-pub mod startup;
+pub mod signing;
 pub mod state;

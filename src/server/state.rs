@@ -26,15 +26,16 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// What [`AppState`] shares.
+/// What [`AppState`] shares: the infrastructure every capability may use
+/// (pools, configuration, the secret box, the bounds on secret checks, heavy
+/// work), and the capabilities' own state in [`Parts`], put there by the
+/// composition root (`app::startup::state`).
 pub struct Shared {
     pub leptos_options: LeptosOptions,
     pub pool: PgPool,
     pub config: Arc<Config>,
-    /// Seals and opens TOTP secrets (key from `BULKHEAD_SECRET_KEY`).
-    pub secrets: crate::auth::totp::SecretBox,
-    /// The routing check's table and counters.
-    pub routing: Arc<crate::routing::Routing>,
+    /// Seals and opens secrets kept in the database or the session (key from `BULKHEAD_SECRET_KEY`).
+    pub secrets: super::secret_box::SecretBox,
     /// The bounds on the endpoints that check a secret.
     pub secret_checks: Arc<super::secret_checks::SecretChecks>,
     /// The small pool of heavy reads (audit export and verification), with
@@ -42,11 +43,34 @@ pub struct Shared {
     pub heavy_pool: PgPool,
     /// Who is running heavy work now: one at a time per user.
     pub heavy_work: Arc<HeavyWork>,
-    /// The sessions this instance has checked, held until the database
-    /// notices a change.
-    pub sessions: Arc<crate::auth::held::HeldSessions>,
-    /// What `/metrics` serves.
-    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Each capability's own state (the routing table, the held sessions,
+    /// the metrics), found by its type.
+    pub parts: Parts,
+}
+
+/// The capabilities' own state, each part found by its type: infrastructure
+/// holds them without naming them, and each capability reads its own.
+#[derive(Default)]
+pub struct Parts(http::Extensions);
+
+impl Parts {
+    /// Adds (or replaces) a part.
+    pub fn with<T: Clone + Send + Sync + 'static>(mut self, part: T) -> Parts {
+        self.0.insert(part);
+        self
+    }
+
+    /// The part of type `T`; the composition root provides every part a capability reads.
+    pub fn get<T: Send + Sync + 'static>(&self) -> &T {
+        self.0.get::<T>().unwrap_or_else(|| panic!("the composition root provides {}", std::any::type_name::<T>()))
+    }
+}
+
+impl AppState {
+    /// A capability's own state (see [`Parts`]).
+    pub fn part<T: Send + Sync + 'static>(&self) -> &T {
+        self.parts.get::<T>()
+    }
 }
 
 /// The users running an export or a verification now.

@@ -4,7 +4,7 @@
 
 mod pages;
 
-pub use pages::{admins_resource, AdminsResource, InvitationPage, TeamPage, TenantAdminsSection};
+pub use pages::{admins_resource, AdminsResource, InvitationPage, TenantAdminsSection};
 
 use crate::error::AppError;
 use leptos::prelude::*;

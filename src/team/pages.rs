@@ -228,25 +228,3 @@ pub fn admins_resource(slug: impl Fn() -> String + Send + Sync + 'static) -> Adm
         |(slug, _, _)| tenant_admins(slug),
     )
 }
-
-/// A tenant admin's Team page: the admins of their tenant, inviting and revoking.
-#[component]
-pub fn TeamPage() -> impl IntoView {
-    let query = use_query_map();
-    let tenant = Resource::new(|| (), |_| crate::tenants::my_tenant());
-    let echo = crate::ui::form::use_form_echo();
-    view! {
-        <Title text="Team"/>
-        <h1>"Team"</h1>
-        {move || query.read().get("done").and_then(|c| crate::tenants::done_message(&c)).map(|m| view! { <Flash kind=FlashKind::Success message=m/> })}
-        <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                let refused = echo.await.form_error().map(|m| view! { <Flash kind=FlashKind::Error message=m/> });
-                match tenant.await {
-                    Ok(t) => view! { {refused} <TenantAdminsSection slug=t.tenant.slug can_edit=true/> }.into_any(),
-                    Err(e) => error_view(e),
-                }
-            })}
-        </Suspense>
-    }
-}

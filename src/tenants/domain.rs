@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 pub use crate::domain::isolation::{isolation_label, parse_isolation};
+pub use crate::domain::namespace::parse_namespace;
 pub use crate::domain::slug::{Slug, RESERVED_SLUGS};
 
 /// A slug suggested from a tenant's name: ASCII-folded, lowercased, hyphenated.
@@ -40,27 +41,6 @@ fn fold(c: char) -> Vec<char> {
         _ => return vec![c],
     };
     mapped.chars().collect()
-}
-
-/// A Kubernetes namespace or Docker network name (a DNS-1123 label).
-pub fn parse_namespace(input: &str) -> Result<String, String> {
-    let s = input.trim();
-    if s.is_empty() {
-        return Err("Enter the namespace the tenant's workloads run in.".into());
-    }
-    if s.len() > 63 {
-        return Err("A namespace has at most 63 characters.".into());
-    }
-    let ok = s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !s.starts_with('-')
-        && !s.ends_with('-');
-    if !ok {
-        return Err("Use lowercase letters, digits and hyphens, starting and ending with a letter or digit.".into());
-    }
-    if ["default", "kube-system", "kube-public", "kube-node-lease"].contains(&s) {
-        return Err(format!("“{s}” is a system namespace."));
-    }
-    Ok(s.to_string())
 }
 
 /// A tenant's display name.

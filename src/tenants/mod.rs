@@ -6,10 +6,12 @@ mod list_pages;
 mod pages;
 #[cfg(feature = "ssr")]
 pub mod ssr;
+mod team_page;
 mod usage_page;
 
 pub use list_pages::{NewTenantPage, TenantsPage};
 pub use pages::{MyTenantPage, TenantPage};
+pub use team_page::TeamPage;
 pub use usage_page::{tenant_usage, UsagePage};
 
 use crate::domain::isolation::IsolationLevel;

@@ -10,7 +10,7 @@ use crate::server::db::{self, Scope};
 use serde_json::json;
 use sqlx::PgPool;
 
-pub use super::catalogue::{all, find};
+pub use crate::quotas::catalogue::{all, find};
 
 /// A tier's new terms, as typed.
 #[derive(Debug, Clone, Default)]

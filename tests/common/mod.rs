@@ -2,7 +2,8 @@
 //! migrated once per run) and the whole server bound to a random port.
 #![allow(dead_code)]
 
-use bulkhead::server::{config::Config, db, startup};
+use bulkhead::app::{background, startup};
+use bulkhead::server::{config::Config, db};
 use sqlx::{Connection, PgConnection, PgPool};
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
@@ -92,7 +93,7 @@ pub async fn spawn_app_on(database_url: String, pool_url: String, config: Config
     let mut options = startup::leptos_options();
     options.site_addr = addr;
     let state = startup::state(pool.clone(), config, options);
-    startup::spawn_sessions(&state);
+    background::spawn_sessions(&state);
     let router = startup::router(state.clone());
     tokio::spawn(async move {
         startup::serve(listener, router).await.unwrap();
@@ -104,15 +105,15 @@ impl TestApp {
     /// Starts the routing check's table and counters, as `bulkhead serve`
     /// does, and waits for the table's first load.
     pub async fn start_routing(&self) {
-        let mut loads = self.state.routing.loads();
-        startup::spawn_routing(&self.state);
+        let mut loads = self.routing().loads();
+        background::spawn_routing(&self.state);
         tokio::time::timeout(std::time::Duration::from_secs(10), loads.changed()).await.unwrap().unwrap();
     }
 
     /// Runs `change` on the database and waits until the routing table has
     /// reloaded after it; answers how long that took.
     pub async fn routing_follows(&self, change: &str) -> std::time::Duration {
-        let mark = self.state.routing.begun();
+        let mark = self.routing().begun();
         let started = std::time::Instant::now();
         sqlx::query(change).execute(&self.owner).await.unwrap();
         self.routing_reloaded(mark).await;
@@ -125,11 +126,11 @@ impl TestApp {
     /// wait), unless a load began while the change was being made: that one
     /// may have read before the commit, so a notice is sent to be sure.
     pub async fn routing_reloaded(&self, mark: u64) {
-        let after = self.state.routing.begun();
+        let after = self.routing().begun();
         if after > mark {
             sqlx::query("NOTIFY bulkhead_routing").execute(&self.owner).await.unwrap();
         }
-        let mut loads = self.state.routing.loads();
+        let mut loads = self.routing().loads();
         let fresh = loads.wait_for(|n| *n > after);
         tokio::time::timeout(std::time::Duration::from_secs(10), fresh).await.unwrap().unwrap();
     }
@@ -137,7 +138,7 @@ impl TestApp {
     /// Makes an API key for the tenant `slug` (as the command line does) and
     /// waits until the routing table holds it; answers the key.
     pub async fn tenant_key(&self, slug: &str, name: &str) -> String {
-        let mark = self.state.routing.begun();
+        let mark = self.routing().begun();
         let new = bulkhead::keys::ssr::NewKey::parse(name, "", "", "", "never").unwrap();
         let made = bulkhead::keys::ssr::create(
             &self.pool,
@@ -149,7 +150,7 @@ impl TestApp {
         )
         .await
         .unwrap();
-        if self.state.routing.following() {
+        if self.routing().following() {
             self.routing_reloaded(mark).await;
         }
         made.secret
@@ -169,6 +170,21 @@ impl TestApp {
             .execute(&self.owner)
             .await
             .unwrap();
+    }
+
+    /// The routing check's state, as the composition root made it.
+    pub fn routing(&self) -> &std::sync::Arc<bulkhead::routing::Routing> {
+        self.state.part()
+    }
+
+    /// The sessions this console holds in memory.
+    pub fn sessions(&self) -> &std::sync::Arc<bulkhead::auth::held::HeldSessions> {
+        self.state.part()
+    }
+
+    /// What `/metrics` serves.
+    pub fn metrics(&self) -> &std::sync::Arc<bulkhead::metrics::Metrics> {
+        self.state.part()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -84,7 +84,7 @@ pub async fn change_tier(
     )
     .execute(&mut *tx)
     .await?;
-    crate::activation::lifecycle::follow_level(&mut tx, actor, t.id, &t.slug, t.isolation_level, level).await?;
+    super::activation::follow_level(&mut tx, actor, t.id, &t.slug, t.isolation_level, level).await?;
     audit::record(
         &mut tx,
         actor,
@@ -149,7 +149,7 @@ pub async fn change_isolation(
     )
     .execute(&mut *tx)
     .await?;
-    crate::activation::lifecycle::follow_level(&mut tx, actor, t.id, &t.slug, t.isolation_level, level).await?;
+    super::activation::follow_level(&mut tx, actor, t.id, &t.slug, t.isolation_level, level).await?;
     audit::record(
         &mut tx,
         actor,

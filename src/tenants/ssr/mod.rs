@@ -1,6 +1,7 @@
 //! Tenant queries and the creation rule, server only; the list, changes,
 //! overrides, export and seeding each in a file of their own.
 
+pub mod activation;
 mod changes;
 mod export;
 mod list;
@@ -169,7 +170,7 @@ pub async fn create(
     .await
     .on_constraint("tenants_slug_key", || AppError::invalid("slug", format!("The slug “{slug}” is already taken.")))?;
     if level == IsolationLevel::INSTANCE {
-        crate::activation::lifecycle::request(&mut tx, actor, id, slug.as_str()).await?;
+        activation::request(&mut tx, actor, id, slug.as_str()).await?;
     }
     audit::record(
         &mut tx,

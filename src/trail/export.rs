@@ -2,8 +2,8 @@
 //! file, newest event first like the page, streamed from the database row by row. The
 //! server holds one buffer of about 64 KiB per export, whatever its size.
 
-use super::ssr::{events, record, resolve, NewEvent};
-use super::{AuditQuery, EventDetail};
+use crate::audit::ssr::{events, record, resolve, NewEvent};
+use crate::audit::{AuditQuery, EventDetail};
 use crate::auth::session::{scope_for, AuthContext, ClientMeta};
 use crate::error::AppError;
 use crate::server::db::{self, Scope};

@@ -1,13 +1,16 @@
 //! Builds the router and serves it.
 
-use super::config::Config;
-use super::headers;
-use super::middleware;
-use super::request_id;
 use super::routes;
-use super::state::AppState;
-use crate::app::{feature_routes, machine_routes, shell, App};
+use super::{feature_routes, machine_routes, shell, App};
+use crate::auth::held::HeldSessions;
 use crate::auth::session_store::HeldStore;
+use crate::metrics::Metrics;
+use crate::routing::Routing;
+use crate::server::config::Config;
+use crate::server::headers;
+use crate::server::middleware;
+use crate::server::request_id;
+use crate::server::state::AppState;
 use axum::{
     body::Body,
     extract::{Request, State},
@@ -21,13 +24,12 @@ use sqlx::PgPool;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::OnceLock;
-use std::time::Duration;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
-use tower_sessions::{ExpiredDeletion, Expiry, SessionManagerLayer};
+use tower_sessions::{Expiry, SessionManagerLayer};
 use tower_sessions_sqlx_store::PostgresStore;
 
 /// Leptos' options from the environment (as cargo-leptos sets it), with this
@@ -37,7 +39,7 @@ pub fn leptos_options() -> LeptosOptions {
         std::env::set_var("LEPTOS_OUTPUT_NAME", "bulkhead");
     }
     let mut options = get_configuration(None).expect("Leptos configuration from the environment").leptos_options;
-    super::assets::adopt_build(&mut options);
+    crate::server::assets::adopt_build(&mut options);
     options
 }
 
@@ -70,7 +72,7 @@ fn route_list() -> Vec<AxumRouteListing> {
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
     let routes = route_list();
-    let store = HeldStore::new(PostgresStore::new(state.pool.clone()), state.sessions.clone());
+    let store = HeldStore::new(PostgresStore::new(state.pool.clone()), state.part::<Arc<HeldSessions>>().clone());
     let sessions = SessionManagerLayer::new(store)
         .with_name(config.session_cookie_name())
         .with_secure(config.secure_cookies())
@@ -84,7 +86,10 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(routes::readyz))
         .route("/api/{*fn_name}", get(server_fn_handler).post(server_fn_handler))
         .merge(feature_routes())
-        .nest(&format!("/{}", state.leptos_options.site_pkg_dir), super::assets::pkg_routes(&state.leptos_options))
+        .nest(
+            &format!("/{}", state.leptos_options.site_pkg_dir),
+            crate::server::assets::pkg_routes(&state.leptos_options),
+        )
         .leptos_routes_with_context(
             &state,
             routes,
@@ -100,9 +105,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn(middleware::form_text))
         .layer(axum::middleware::from_fn(middleware::server_fn_status))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::auth_gate))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::gate::auth_gate))
         .layer(sessions)
-        .layer(axum::middleware::from_fn_with_state(state.secret_checks.clone(), super::secret_checks::guard))
+        .layer(axum::middleware::from_fn_with_state(state.secret_checks.clone(), crate::server::secret_checks::guard))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::csrf))
         .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
         .layer(axum::middleware::from_fn(request_id::scope))
@@ -125,13 +130,13 @@ pub fn router(state: AppState) -> Router {
         // Every console request counted and timed, by its route's pattern. Not the
         // machine endpoints merged below: the routing check, in the path of every
         // proxied request, is counted by its own atomics (routing decisions).
-        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::http::track))
+        .layer(axum::middleware::from_fn_with_state(state.part::<Arc<Metrics>>().clone(), crate::metrics::http::track))
         // In the path of every proxied request: no session, no page middleware.
         .merge(
             machine_routes(
-                state.routing.clone(),
+                state.part::<Arc<Routing>>().clone(),
                 state.pool.clone(),
-                state.metrics.clone(),
+                state.part::<Arc<Metrics>>().clone(),
                 (state.heavy_pool.clone(), state.heavy_work.clone()),
             )
             .route("/livez", get(routes::livez))
@@ -155,7 +160,7 @@ pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
 pub fn state(pool: PgPool, config: Config, leptos_options: LeptosOptions) -> AppState {
     let secrets = config.secret_box();
     let routing = Arc::new(
-        crate::routing::Routing::new(config.base_domain.clone(), config.shared_upstream.clone())
+        Routing::new(config.base_domain.clone(), config.shared_upstream.clone())
             .with_edge(config.trusted_proxies.clone(), config.anonymous_rate, config.anonymous_burst)
             .with_shared_rates(config.redis_url.as_deref()),
     );
@@ -164,145 +169,30 @@ pub fn state(pool: PgPool, config: Config, leptos_options: LeptosOptions) -> App
     // (benches/signin_load.rs, docs/BENCHMARKS.md).
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let slots = cores.saturating_sub(1).max(1);
-    let secret_checks = Arc::new(super::secret_checks::SecretChecks::new(
+    let secret_checks = Arc::new(crate::server::secret_checks::SecretChecks::new(
         config.secret_checks_per_second,
         config.secret_checks_burst,
         config.hashing_slots.unwrap_or(slots),
         config.hashing_queue,
         config.trusted_proxies.clone(),
     ));
-    let heavy_pool = super::db::heavy_pool(&pool, config.heavy_connections, config.heavy_statement_timeout);
-    AppState::new(super::state::Shared {
+    let heavy_pool = crate::server::db::heavy_pool(&pool, config.heavy_connections, config.heavy_statement_timeout);
+    // Each capability's own state: the routing table, the sessions held in
+    // memory, the metrics.
+    let parts = crate::server::state::Parts::default()
+        .with(routing)
+        .with(Arc::<HeldSessions>::default())
+        .with(Arc::<Metrics>::default());
+    AppState::new(crate::server::state::Shared {
         leptos_options,
         pool,
         config: Arc::new(config),
         secrets,
-        routing,
         secret_checks,
         heavy_pool,
         heavy_work: Arc::default(),
-        sessions: Arc::default(),
-        metrics: Arc::default(),
+        parts,
     })
-}
-
-/// Holds checked sessions in memory, following the database's notices, and
-/// writes their idle clocks in the background.
-pub fn spawn_sessions(state: &AppState) {
-    crate::auth::held::spawn(state.sessions.clone(), &state.pool, state.config.session_idle_timeout);
-}
-
-/// Keeps the routing check's table in step with the database and writes its
-/// counted calls, in the background, until [`stop_routing`].
-pub fn spawn_routing(state: &AppState) {
-    crate::routing::spawn(state.routing.clone(), state.pool.clone(), state.config.flush_interval);
-}
-
-/// Sends the outbox's e-mail in the background, when SMTP is configured.
-pub fn spawn_mail(state: &AppState) {
-    if let Some(mail) = state.config.mail.clone() {
-        crate::mail::spawn_sender(state.pool.clone(), mail);
-    }
-}
-
-/// Signs the audit chain's head every `checkpoint_interval` while it moves,
-/// when a signing key is configured.
-pub fn spawn_checkpoints(state: &AppState) {
-    let Some(signer) = state.config.signing_key.clone() else { return };
-    let (pool, every) = (state.pool.clone(), state.config.checkpoint_interval);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let result = async {
-                let mut tx = super::db::begin(&pool, super::db::Scope::Platform).await?;
-                let signed = crate::audit::checkpoint::sign_if_moved(&mut tx, &signer).await?;
-                tx.commit().await?;
-                Ok::<_, sqlx::Error>(signed)
-            }
-            .await;
-            match result {
-                Ok(Some(c)) => tracing::info!(head_id = c.head_id, "audit checkpoint signed"),
-                Ok(None) => {}
-                Err(err) => {
-                    tracing::warn!(error = %err, "the audit checkpoint could not be signed; trying again later")
-                }
-            }
-        }
-    });
-}
-
-/// Writes the calls counted since the last flush, before the process ends.
-pub async fn stop_routing(state: &AppState) {
-    if let Err(err) = state.routing.flush(&state.pool).await {
-        tracing::error!(error = %err, "API calls counted since the last flush could not be written");
-    }
-}
-
-/// Deletes expired sessions and stale sign-in counters, and forgets idle
-/// addresses' buckets, in the background, forever.
-pub fn spawn_cleanup(state: &AppState) {
-    let (pool, checks, window) = (state.pool.clone(), state.secret_checks.clone(), state.config.login_window);
-    let store = PostgresStore::new(pool.clone());
-    tokio::spawn(async move {
-        if let Err(err) = store.continuously_delete_expired(Duration::from_secs(300)).await {
-            tracing::warn!(error = %err, "session cleanup stopped");
-        }
-    });
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(600));
-        loop {
-            tick.tick().await;
-            checks.tidy();
-            let result = async {
-                let mut tx = super::db::begin(&pool, super::db::Scope::Auth).await?;
-                sqlx::query!(
-                    "DELETE FROM auth_sessions WHERE expires_at < now() - interval '1 day' OR revoked_at < now() - interval '1 day'"
-                )
-                .execute(&mut *tx)
-                .await?;
-                // A counter past its window and its wait counts for nothing any
-                // more; the attempts its last wait refused go to the trail first.
-                let refused = sqlx::query!(
-                    "SELECT key, refused FROM login_throttle
-                     WHERE refused > 0 AND updated_at < now() - make_interval(secs => $1)
-                       AND (locked_until IS NULL OR locked_until < now())",
-                    window.as_secs_f64()
-                )
-                .fetch_all(&mut *tx)
-                .await?;
-                for r in refused {
-                    let (action, target) = match r.key.split_once(':') {
-                        Some(("account", email)) => ("auth.login.throttled", email),
-                        Some(("mfa", user)) => ("auth.mfa.throttled", user),
-                        _ => continue,
-                    };
-                    let event = crate::audit::NewEvent::new(action)
-                        .target(target)
-                        .after(serde_json::json!({ "refused": r.refused }));
-                    crate::audit::record(&mut tx, &crate::audit::Actor::default(), event).await?;
-                }
-                sqlx::query!(
-                    "DELETE FROM login_throttle
-                     WHERE updated_at < now() - make_interval(secs => $1)
-                       AND (locked_until IS NULL OR locked_until < now())",
-                    window.as_secs_f64()
-                )
-                .execute(&mut *tx)
-                .await?;
-                // Roll-ups whose window ended a day ago have nothing left to report.
-                sqlx::query!("DELETE FROM audit_rollups WHERE window_start < now() - interval '1 day'")
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await
-            }
-            .await;
-            if let Err(err) = result {
-                tracing::warn!(error = %err, "auth session cleanup failed");
-            }
-        }
-    });
 }
 
 /// Serves `router` on `listener` until Ctrl-C or SIGTERM.

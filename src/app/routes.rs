@@ -1,7 +1,9 @@
 //! Machine endpoints beside the console's pages.
 
-use super::state::AppState;
+use crate::routing::Routing;
+use crate::server::state::AppState;
 use axum::{extract::State, http::StatusCode, response::IntoResponse, Json};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// `GET /healthz`: the process is up.
@@ -19,7 +21,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     // The routing table, where this console keeps it: not ready before its
     // first load (every key and token would be refused), nor once it is
     // older than the limit (changes no longer reach it).
-    let routing = &state.routing;
+    let routing = state.part::<Arc<Routing>>();
     let table = routing.following().then(|| {
         let age = routing.age();
         let fresh = age.is_some_and(|a| a <= state.config.routing_max_age);

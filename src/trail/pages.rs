@@ -1,7 +1,7 @@
 //! Audit pages: the trail with its filters, one event, and the chain check.
 
-use super::diff::{diff, Change};
-use super::{action_label, AuditQuery, EventDetail, EventPage, Verification, ACTIONS, FILTERS};
+use crate::audit::diff::{diff, Change};
+use crate::audit::{action_label, AuditQuery, EventDetail, EventPage, Verification, ACTIONS, FILTERS};
 use crate::error::AppError;
 use crate::ui::{
     error_view, format_count, format_time, url_encode, Badge, EmptyState, Flash, FlashKind, FormField, Table,
@@ -24,7 +24,7 @@ pub async fn list_audit_events(
     let user = crate::auth::session::require_user().await?;
     let state = crate::server::state::app_state()?;
     let mut tx = crate::server::db::read(&state.pool, crate::auth::session::scope_for(&user)?).await?;
-    let page = super::ssr::list(&mut tx, &query).await?;
+    let page = crate::audit::ssr::list(&mut tx, &query).await?;
     tx.done().await?;
     Ok(page)
 }
@@ -35,7 +35,7 @@ pub async fn get_audit_event(id: i64) -> Result<EventDetail, AppError> {
     let user = crate::auth::session::require_user().await?;
     let state = crate::server::state::app_state()?;
     let mut tx = crate::server::db::read(&state.pool, crate::auth::session::scope_for(&user)?).await?;
-    let event = super::ssr::detail(&mut tx, id).await?.ok_or(AppError::NotFound)?;
+    let event = crate::audit::ssr::detail(&mut tx, id).await?.ok_or(AppError::NotFound)?;
     tx.done().await?;
     Ok(event)
 }
@@ -51,12 +51,12 @@ pub async fn verify_audit_chain() -> Result<Verification, AppError> {
     let _turn = state.heavy_work.start(user.id)?;
     let started = std::time::Instant::now();
     let mut tx = crate::server::db::begin(&state.heavy_pool, crate::auth::session::scope_for(&user)?).await?;
-    let report = super::chain::verify_chain(&mut tx).await?;
+    let report = crate::audit::chain::verify_chain(&mut tx).await?;
     let millis = started.elapsed().as_millis() as u64;
-    super::ssr::record(
+    crate::audit::ssr::record(
         &mut tx,
         &meta.actor(Some(&user)),
-        super::ssr::NewEvent::new("audit.verified").after(serde_json::json!({
+        crate::audit::ssr::NewEvent::new("audit.verified").after(serde_json::json!({
             "checked": report.checked,
             "first_broken": report.first_broken,
             "millis": millis,

@@ -1,8 +1,8 @@
-//! The tier catalogue's reads, server only (the alerts read tiers too, and
-//! the tier editor raises alerts: this keeps the two apart).
+//! The tier catalogue's reads, server only: what a tenant's standing is made
+//! of (the tier editor, above the alerts, keeps its own reads and writes).
 
-use super::Tier;
 use crate::domain::isolation::IsolationLevel;
+use crate::domain::tier::Tier;
 use crate::domain::tier_id::TierId;
 use sqlx::PgConnection;
 

@@ -1,5 +1,12 @@
 //! The HTML shell, the router and the console's layout.
 
+#[cfg(feature = "ssr")]
+pub mod background;
+#[cfg(feature = "ssr")]
+pub mod routes;
+#[cfg(feature = "ssr")]
+pub mod startup;
+
 use crate::auth::{fetch_current_user, CurrentUser, Logout};
 use crate::pages;
 use crate::ui::{Badge, Button, ButtonKind};
@@ -49,7 +56,7 @@ pub fn feature_routes() -> axum::Router<crate::server::state::AppState> {
         .route("/tenants/{slug}/export", get(crate::tenants::ssr::export_handler))
         .route("/tenants/{slug}/activation/files/{name}", get(crate::activation::files::file_handler))
         .route("/tenants/{slug}/activation/report.json", get(crate::activation::files::report_handler))
-        .route("/audit/export", get(crate::audit::export::handler))
+        .route("/audit/export", get(crate::trail::export::handler))
         .route("/billing/export", get(crate::billing::http::console_handler))
 }
 

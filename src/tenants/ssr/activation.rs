@@ -4,15 +4,15 @@
 //! state. Nothing here knows the tenants' tables beyond their ids: the
 //! tenants' own changes call in.
 
-use super::state::{self, ActivationState, Step};
 use crate::audit::{self, Actor, NewEvent};
+use crate::domain::activation::{self as state, ActivationState, Step};
 use crate::domain::isolation::IsolationLevel;
 use crate::error::AppError;
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-pub(super) fn actor_label(actor: &Actor) -> String {
+pub fn actor_label(actor: &Actor) -> String {
     actor.email.clone().or_else(|| actor.role.clone()).unwrap_or_else(|| "Bulkhead".into())
 }
 

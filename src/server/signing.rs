@@ -1,0 +1,91 @@
+//! The Ed25519 key that signs the audit trail's checkpoints and the
+//! activation reports (`BULKHEAD_SIGNING_KEY`), and the public keys that
+//! verify them, as configuration reads them and JWK Sets publish them.
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+/// The key that signs checkpoints (and, later, activation reports).
+#[derive(Clone)]
+pub struct Signer25519 {
+    key: SigningKey,
+}
+
+impl std::fmt::Debug for Signer25519 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Signer25519({})", self.key_id())
+    }
+}
+
+impl Signer25519 {
+    /// From `BULKHEAD_SIGNING_KEY`: the 32-byte seed in base64 (standard or
+    /// URL-safe) or hex. Make one with `openssl rand -base64 32`.
+    pub fn parse(text: &str) -> Result<Signer25519, String> {
+        let text = text.trim();
+        let bytes = hex::decode(text)
+            .ok()
+            .or_else(|| STANDARD.decode(text).ok())
+            .or_else(|| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).ok())
+            .ok_or("expected 32 bytes in base64 or hex (openssl rand -base64 32)")?;
+        let seed: [u8; 32] = bytes.try_into().map_err(|_| "expected exactly 32 bytes (openssl rand -base64 32)")?;
+        Ok(Signer25519 { key: SigningKey::from_bytes(&seed) })
+    }
+
+    /// The Ed25519 signature of `message`.
+    pub fn sign_bytes(&self, message: &[u8]) -> [u8; 64] {
+        self.key.sign(message).to_bytes()
+    }
+
+    pub fn verifying_key(&self) -> VerifyingKey {
+        self.key.verifying_key()
+    }
+
+    /// The key's id: the first 16 hex digits of the SHA-256 of its public key.
+    pub fn key_id(&self) -> String {
+        key_id(&self.verifying_key())
+    }
+
+    /// The public key as a JWK Set (RFC 7517) of one Ed25519 key (RFC 8037).
+    pub fn jwk_set(&self) -> serde_json::Value {
+        jwk_set(&[self.verifying_key()])
+    }
+}
+
+/// Ed25519 public keys (RFC 8037) as a JWK Set (RFC 7517): the current one
+/// first, then retired ones whose signatures must still verify.
+pub fn jwk_set(keys: &[VerifyingKey]) -> serde_json::Value {
+    let keys: Vec<serde_json::Value> = keys
+        .iter()
+        .map(|k| {
+            serde_json::json!({
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "x": URL_SAFE_NO_PAD.encode(k.as_bytes()),
+                "kid": key_id(k),
+                "use": "sig",
+                "alg": "EdDSA",
+            })
+        })
+        .collect();
+    serde_json::json!({ "keys": keys })
+}
+
+/// A public key as `BULKHEAD_RETIRED_SIGNING_KEYS` lists it: 32 bytes in
+/// base64 (standard or URL-safe) or hex.
+pub fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
+    let text = text.trim();
+    let bytes = hex::decode(text)
+        .ok()
+        .or_else(|| STANDARD.decode(text).ok())
+        .or_else(|| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).ok())
+        .ok_or("expected a 32-byte Ed25519 public key in base64 or hex")?;
+    let bytes: [u8; 32] = bytes.try_into().map_err(|_| "expected exactly 32 bytes")?;
+    VerifyingKey::from_bytes(&bytes).map_err(|e| format!("not an Ed25519 public key: {e}"))
+}
+
+/// The id Bulkhead gives an Ed25519 public key.
+pub fn key_id(key: &VerifyingKey) -> String {
+    hex::encode(&Sha256::digest(key.as_bytes())[..8])
+}
