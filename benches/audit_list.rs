@@ -75,7 +75,8 @@ async fn main() {
         .unwrap();
     let month_from = "2026-05-01";
     let month_to = "2026-05-31";
-    let cases: Vec<(&str, &reqwest::Client, Vec<(&str, String)>)> = vec![
+    type Case<'a> = (&'a str, &'a reqwest::Client, Vec<(&'a str, String)>);
+    let cases: Vec<Case> = vec![
         ("first page", &client, vec![]),
         ("deep page (keyset)", &client, vec![("before", deep.to_string())]),
         ("tenant + action", &client, vec![("tenant", slug.clone()), ("action", "tenant.suspended".into())]),

@@ -107,7 +107,7 @@ async fn alerts(app: &TestApp) -> Vec<String> {
 /// Adds an endpoint through the console's form; answers the secret the page shows once.
 async fn add_endpoint(app: &TestApp, admin: &reqwest::Client, url: &str, events: &[&str]) -> String {
     let mut fields = vec![("url", url), ("description", "billing")];
-    fields.extend(events.iter().map(|e| (*e, "on")));
+    fields.extend(events.iter().map(|e| ("events[]", *e)));
     let to = app.submit(admin, "create_webhook", &fields).await;
     assert!(to.starts_with("/settings/webhooks?form="), "{to}");
     let page = admin.get(app.url(&to)).send().await.unwrap().text().await.unwrap();
@@ -134,7 +134,7 @@ async fn crossing_80_percent_alerts_once_and_a_failing_receiver_gets_it_exactly_
     let (app, token, acme) = arranged().await;
     let admin = app.signed_in(Role::PlatformAdmin, "ops@example.com").await;
     let (url, receiver) = start_receiver(Receiver { failures: 3, ..Receiver::default() }).await;
-    let secret = add_endpoint(&app, &admin, &url, &["quota_warning", "quota_exceeded", "quota_recovered"]).await;
+    let secret = add_endpoint(&app, &admin, &url, &["quota.warning", "quota.exceeded", "quota.recovered"]).await;
     receiver.lock().unwrap().secret = Some(secret);
 
     // Hovering around 80 % of 10 users raises one warning; under 75 % re-arms it.
@@ -162,19 +162,20 @@ async fn crossing_80_percent_alerts_once_and_a_failing_receiver_gets_it_exactly_
     wait_for("the next two events", || receiver.lock().unwrap().taken.len() == 3).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
-    let r = receiver.lock().unwrap();
-    assert_eq!(r.refused_signatures, 0, "every delivery's signature checks out");
-    let first = &r.taken[0];
-    assert_eq!(first["type"], "quota.warning");
-    assert_eq!(first["data"]["tenant"]["slug"], "acme");
-    assert_eq!(first["data"]["tenant"]["id"], acme.to_string());
-    assert_eq!((first["data"]["metric"].as_str(), first["data"]["used"].as_i64()), (Some("users"), Some(8)));
-    let kinds: Vec<&str> = r.taken.iter().map(|b| b["type"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["quota.warning", "quota.exceeded", "quota.recovered"], "each event once, in order");
-    // Four attempts at the first message, all with its one id.
-    assert_eq!(r.seen.len(), 6, "{:?}", r.seen);
-    assert!(r.seen[..4].iter().all(|id| id == &r.seen[0]) && r.seen[0].starts_with("msg_"));
-    drop(r);
+    {
+        let r = receiver.lock().unwrap();
+        assert_eq!(r.refused_signatures, 0, "every delivery's signature checks out");
+        let first = &r.taken[0];
+        assert_eq!(first["type"], "quota.warning");
+        assert_eq!(first["data"]["tenant"]["slug"], "acme");
+        assert_eq!(first["data"]["tenant"]["id"], acme.to_string());
+        assert_eq!((first["data"]["metric"].as_str(), first["data"]["used"].as_i64()), (Some("users"), Some(8)));
+        let kinds: Vec<&str> = r.taken.iter().map(|b| b["type"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["quota.warning", "quota.exceeded", "quota.recovered"], "each event once, in order");
+        // Four attempts at the first message, all with its one id.
+        assert_eq!(r.seen.len(), 6, "{:?}", r.seen);
+        assert!(r.seen[..4].iter().all(|id| id == &r.seen[0]) && r.seen[0].starts_with("msg_"));
+    }
     let attempts: Vec<Option<i32>> = sqlx::query_scalar(
         "SELECT a.status FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id
          WHERE d.id = (SELECT min(id) FROM webhook_deliveries) ORDER BY a.id",
@@ -200,9 +201,10 @@ async fn crossing_80_percent_alerts_once_and_a_failing_receiver_gets_it_exactly_
         .await;
     assert_eq!(to, format!("/settings/webhooks/{endpoint}?done=again"));
     wait_for("the message sent again", || receiver.lock().unwrap().taken.len() == 4).await;
-    let r = receiver.lock().unwrap();
-    assert_eq!(r.taken[3], r.taken[0], "the same message, byte for byte");
-    drop(r);
+    {
+        let r = receiver.lock().unwrap();
+        assert_eq!(r.taken[3], r.taken[0], "the same message, byte for byte");
+    }
     assert_eq!(app.count_events("webhook.resent").await, 1, "sending again is audited");
 }
 
@@ -211,7 +213,7 @@ async fn an_endpoint_answering_410_is_turned_off_and_audited() {
     let (app, _, _) = arranged().await;
     let admin = app.signed_in(Role::PlatformAdmin, "ops@example.com").await;
     let (url, receiver) = start_receiver(Receiver { always: Some(410), ..Receiver::default() }).await;
-    add_endpoint(&app, &admin, &url, &["quota_warning"]).await;
+    add_endpoint(&app, &admin, &url, &["quota.warning"]).await;
     let endpoint: uuid::Uuid =
         sqlx::query_scalar("SELECT id FROM webhook_endpoints").fetch_one(&app.owner).await.unwrap();
     let to = app.submit(&admin, "change_webhook", &[("id", &endpoint.to_string()), ("change", "test")]).await;
@@ -306,8 +308,9 @@ async fn api_calls_alert_from_the_routing_counts_and_each_tenant_sees_its_own() 
     let page = acme_admin.get(app.url("/alerts")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("Acme") && !page.contains("Globex"), "{page}");
     // And never reaches the webhooks.
-    let to =
-        app.submit(&acme_admin, "create_webhook", &[("url", "https://x.example/h"), ("quota_warning", "on")]).await;
+    let to = app
+        .submit(&acme_admin, "create_webhook", &[("url", "https://x.example/h"), ("events[]", "quota.warning")])
+        .await;
     assert!(app.refusal(&acme_admin, &to, "/settings/webhooks", "_form").await.contains("permission"));
 }
 
@@ -381,7 +384,7 @@ async fn webhooks_reach_no_private_address_unless_an_operator_allows_its_network
     let admin = app.signed_in(Role::PlatformAdmin, "ops@example.com").await;
     // An address written as a number on a private network: refused under the field.
     for bad in [url.as_str(), "http://169.254.169.254/latest/meta-data", "http://[::1]/h", "https://0x7f.1/h"] {
-        let to = app.submit(&admin, "create_webhook", &[("url", bad), ("quota_warning", "on")]).await;
+        let to = app.submit(&admin, "create_webhook", &[("url", bad), ("events[]", "quota.warning")]).await;
         let echo = app.echo(&admin, &to).await;
         assert!(echo.error("url").is_some_and(|e| e.contains("private")), "{bad}: {echo:?}");
     }
@@ -430,7 +433,8 @@ async fn bad_endpoints_are_refused_by_field_and_nothing_is_written() {
     let echo = app.echo(&admin, &to).await;
     assert!(echo.error("url").unwrap().contains("http"), "{echo:?}");
     assert!(echo.error("events").unwrap().contains("at least one"), "{echo:?}");
-    let to = app.submit(&auditor, "create_webhook", &[("url", "https://x.example/h"), ("quota_warning", "on")]).await;
+    let to =
+        app.submit(&auditor, "create_webhook", &[("url", "https://x.example/h"), ("events[]", "quota.warning")]).await;
     assert!(app.refusal(&auditor, &to, "/settings/webhooks", "_form").await.contains("permission"));
     let endpoints: i64 =
         sqlx::query_scalar("SELECT count(*) FROM webhook_endpoints").fetch_one(&app.owner).await.unwrap();
@@ -510,7 +514,7 @@ async fn no_receiver_can_stall_another_or_the_sender() {
     let (stream, stream_hits, streamed) = odd_receiver("stream", None).await;
     let (redirect, redirect_hits, _) = odd_receiver("redirect", Some(target)).await;
     for url in [&silent, &stream, &redirect, &normal] {
-        add_endpoint(&app, &admin, url, &["quota_warning", "quota_exceeded"]).await;
+        add_endpoint(&app, &admin, url, &["quota.warning", "quota.exceeded"]).await;
     }
     bulkhead::webhooks::send::spawn_sender(&app.state);
 

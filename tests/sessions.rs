@@ -194,7 +194,8 @@ async fn a_page_view_takes_one_connection_and_a_pool_of_one_serves_every_page() 
         "/tenants/acme?created=1"
     );
     let webhook: uuid::Uuid = {
-        app.submit(&admin, "create_webhook", &[("url", "https://hooks.example/in"), ("quota_warning", "on")]).await;
+        app.submit(&admin, "create_webhook", &[("url", "https://hooks.example/in"), ("events[]", "quota.warning")])
+            .await;
         sqlx::query_scalar("SELECT id FROM webhook_endpoints").fetch_one(&app.owner).await.unwrap()
     };
     let event: i64 = sqlx::query_scalar("SELECT max(id) FROM audit_events").fetch_one(&app.owner).await.unwrap();

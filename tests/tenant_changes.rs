@@ -435,8 +435,8 @@ async fn name_region_environment_and_compliance_are_edited_versioned_and_audited
                 ("name", "Renamed & Co"),
                 ("region", "us-east-1"),
                 ("environment", "staging"),
-                ("gdpr", "on"),
-                ("pci_dss", "on"),
+                ("compliance[]", "gdpr"),
+                ("compliance[]", "pci-dss"),
             ],
         )
         .await;

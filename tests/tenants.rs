@@ -27,8 +27,8 @@ async fn a_platform_admin_creates_a_tenant_and_the_change_is_audited() {
     let app = spawn_app().await;
     let client = signed_in(&app).await;
     let mut fields = tenant_form("Société Générale", "", "premium", "");
-    fields.push(("gdpr", "on"));
-    fields.push(("pci_dss", "on"));
+    fields.push(("compliance[]", "gdpr"));
+    fields.push(("compliance[]", "pci-dss"));
     assert_eq!(create(&app, &client, &fields).await, "/tenants/societe-generale?created=1");
 
     let (tier, level, compliance, namespace): (String, i16, Vec<String>, Option<String>) = sqlx::query_as(
@@ -69,7 +69,9 @@ async fn bad_input_is_refused_field_by_field_and_nothing_is_written() {
 
     let long_name = "n".repeat(10_000);
     let slug64 = "a".repeat(64);
-    let cases: Vec<(Vec<(&str, &str)>, &str, &str)> = vec![
+    // (the form, the field refused, the start of its message)
+    type Case<'a> = (Vec<(&'a str, &'a str)>, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
         (tenant_form("", "empty-name", "free", ""), "name", "Enter the tenant"),
         (tenant_form(&long_name, "long-name", "free", ""), "name", "at most 100"),
         (tenant_form("Caps", "Acme", "free", ""), "slug", "capital"),

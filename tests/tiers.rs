@@ -23,7 +23,8 @@ fn form<'a>(version: &'a str, users: &'a str, levels: &[&'a str], default_level:
         ("support", "12 h"),
     ];
     for l in levels {
-        f.push((l, "on"));
+        // Each checkbox carries its level: "level2" ticked sends levels[]=2.
+        f.push(("levels[]", l.trim_start_matches("level")));
     }
     f
 }

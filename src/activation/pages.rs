@@ -197,7 +197,7 @@ fn Checklist(
         {echo.form_error().map(|m| view! { <Flash kind=FlashKind::Error message=m/> })}
         {view.fresh_queue_password.clone().map(|p| view! {
             <div class="flash flash-success" role="status">
-                <p>{format!("The tenant's Redis user {} was made. Give its workers this password; it is shown only now:", format!("tenant_{}", view.slug))}</p>
+                <p>{format!("The tenant's Redis user tenant_{} was made. Give its workers this password; it is shown only now:", view.slug)}</p>
                 <p><code class="secret" aria-label="Redis password">{p}</code></p>
             </div>
         })}

@@ -2,6 +2,8 @@
 //! per crossing (see [`level`]), written to the audit trail, shown on
 //! `/alerts` and in the header's count, and sent to webhooks.
 
+#[cfg(feature = "ssr")]
+pub mod change;
 pub mod level;
 mod pages;
 #[cfg(feature = "ssr")]

@@ -63,7 +63,7 @@ pub async fn console_handler(
     let actor = meta.map(|Extension(m)| m).unwrap_or_default().actor(Some(&user));
     let mut tx = db::begin(&state.heavy_pool, crate::auth::session::scope_for(&user)?).await?;
     let rows = ssr::figures(&mut tx, period).await?;
-    let event = NewEvent::new("billing.exported").target(&period.to_string()).after(serde_json::json!({
+    let event = NewEvent::new("billing.exported").target(period.to_string()).after(serde_json::json!({
         "period": period.to_string(), "format": if format == Format::Csv { "csv" } else { "json" }, "tenants": rows.len(),
     }));
     record(&mut tx, &actor, event).await?;

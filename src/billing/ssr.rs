@@ -282,7 +282,7 @@ pub async fn close_due(pool: &PgPool) -> Result<Option<Period>, sqlx::Error> {
     }
     let actor = Actor { email: Some("billing".to_string()), role: Some("system".to_string()), ..Actor::default() };
     let event = NewEvent::new("billing.period_closed")
-        .target(&period.to_string())
+        .target(period.to_string())
         .after(json!({ "period": period.to_string(), "tenants": rows.len(), "messages": parts }));
     audit::record(&mut tx, &actor, event).await?;
     tx.commit().await?;

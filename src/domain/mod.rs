@@ -4,6 +4,7 @@ pub mod activation;
 pub mod amounts;
 pub mod api_key;
 pub mod environment;
+#[cfg(feature = "ssr")]
 pub mod host;
 pub mod isolation;
 pub mod limits;

@@ -36,6 +36,10 @@ fn band(utilisation: f64) -> &'static str {
     }
 }
 
+/// A tenant that may be labelled: its slug, its fullest utilisation, and its
+/// (limit, used, quota) figures.
+type Candidate = (String, f64, Vec<(Limit, i64, i64)>);
+
 /// Reads every tenant's usage against its quotas and encodes the series
 /// (without the exposition's end); labels at most `max_tenants` tenants.
 pub async fn snapshot(pool: &PgPool, max_tenants: usize) -> Result<String, sqlx::Error> {
@@ -47,8 +51,7 @@ pub async fn snapshot(pool: &PgPool, max_tenants: usize) -> Result<String, sqlx:
 
     let mut by_status: HashMap<(String, String), i64> = HashMap::new();
     let mut bands: HashMap<(&'static str, &'static str), i64> = HashMap::new();
-    // (tenant slug, its fullest utilisation, its (limit, used, quota) figures)
-    let mut candidates: Vec<(String, f64, Vec<(Limit, i64, i64)>)> = Vec::new();
+    let mut candidates: Vec<Candidate> = Vec::new();
     for t in standings {
         *by_status.entry((t.status, t.tier_id)).or_default() += 1;
         let limits = t.limits;

@@ -13,8 +13,11 @@ use uuid::Uuid;
 /// the limiter, each with a bucket of its own.
 #[derive(Default)]
 pub struct Rates {
-    limiters: RwLock<HashMap<(u32, u32), Arc<DefaultKeyedRateLimiter<Uuid>>>>,
+    limiters: RwLock<HashMap<(u32, u32), Limiter>>,
 }
+
+/// The keyed limiter shared by every tenant with the same rate and burst.
+type Limiter = Arc<DefaultKeyedRateLimiter<Uuid>>;
 
 impl std::fmt::Debug for Rates {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -51,7 +51,7 @@ pub fn detail_fields(
                     let name = compliance_field(id);
                     view! {
                         <label class="check">
-                            <input type="checkbox" name=name checked=value(name).is_some()/>
+                            <input type="checkbox" name="compliance[]" value=*id checked=value(name).is_some()/>
                             {*label}
                         </label>
                     }

@@ -149,7 +149,6 @@ async fn tenant_for(user: &crate::auth::CurrentUser, slug: Option<String>) -> Re
 /// Creates a tenant. Answers with a redirect: to the new tenant's page, or
 /// back to the form with what was typed and a message per field.
 #[server(endpoint = "create_tenant")]
-#[allow(clippy::too_many_arguments)]
 pub async fn create_tenant(
     name: String,
     slug: String,
@@ -157,16 +156,10 @@ pub async fn create_tenant(
     isolation: Option<String>,
     region: String,
     environment: String,
-    gdpr: Option<String>,
-    sox: Option<String>,
-    hipaa: Option<String>,
-    pci_dss: Option<String>,
+    /// The regimes ticked: each checkbox carries its regime as its value (`compliance[]=gdpr`).
+    #[server(default)]
+    compliance: Vec<String>,
 ) -> Result<(), AppError> {
-    let compliance: Vec<String> = [("gdpr", gdpr), ("sox", sox), ("hipaa", hipaa), ("pci-dss", pci_dss)]
-        .into_iter()
-        .filter(|(_, v)| v.is_some())
-        .map(|(k, _)| k.to_string())
-        .collect();
     let input = ssr::NewTenant {
         name: name.clone(),
         slug: slug.clone(),
@@ -263,31 +256,33 @@ pub async fn change_tier(slug: String, version: i32, tier: String, isolation: Op
 
 /// Changes a tenant's name, region, environment and compliance regimes.
 #[server(endpoint = "change_tenant_details")]
-#[allow(clippy::too_many_arguments)]
 pub async fn change_tenant_details(
     slug: String,
     version: i32,
     name: String,
     region: String,
     environment: String,
-    gdpr: Option<String>,
-    sox: Option<String>,
-    hipaa: Option<String>,
-    pci_dss: Option<String>,
+    /// The regimes ticked (`compliance[]=gdpr`).
+    #[server(default)]
+    compliance: Vec<String>,
 ) -> Result<(), AppError> {
-    let checked = [("gdpr", gdpr), ("sox", sox), ("hipaa", hipaa), ("pci_dss", pci_dss)];
     let mut fields = vec![
         ("form", "details".to_string()),
         ("name", name.clone()),
         ("region", region.clone()),
         ("environment", environment.clone()),
     ];
-    fields.extend(checked.iter().filter(|(_, v)| v.is_some()).map(|(k, _)| (*k, "on".to_string())));
-    let compliance = checked.iter().filter(|(_, v)| v.is_some()).map(|(k, _)| k.replace('_', "-")).collect::<Vec<_>>();
+    fields.extend(compliance.iter().map(|c| (detail_fields::compliance_field(c), "on".to_string())));
     let result = async {
         let (actor, state) = admin_actor().await?;
-        ssr::change_details(&state.pool, &actor, &slug, version, ssr::Details { name, region, environment, compliance })
-            .await
+        ssr::change_details(
+            &state.pool,
+            &actor,
+            &slug,
+            version,
+            ssr::Details { name, region, environment, compliance: compliance.clone() },
+        )
+        .await
     }
     .await;
     finish(&slug, result.map(|_| "details"), &fields).await;

@@ -23,30 +23,53 @@ pub async fn list_tiers() -> Result<Vec<Tier>, AppError> {
     Ok(tiers)
 }
 
+/// A tier's terms as its form sends them: each amount with its unit, the
+/// default level, backup and support, and the rate and burst (left out to
+/// keep the tier's).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TierTerms {
+    pub cpu: String,
+    pub memory: String,
+    pub storage: String,
+    pub users: String,
+    pub api_calls: String,
+    pub db_connections: String,
+    pub default_level: String,
+    pub backup: String,
+    pub support: String,
+    #[serde(default)]
+    pub rate: Option<String>,
+    #[serde(default)]
+    pub burst: Option<String>,
+}
+
 /// Changes a tier (platform admins). Answers with a redirect: to the catalogue,
 /// or back to the form with what was typed and a message per field.
 #[server(endpoint = "update_tier")]
-#[allow(clippy::too_many_arguments)]
 pub async fn update_tier(
     id: String,
-    version: i32,
-    cpu: String,
-    memory: String,
-    storage: String,
-    users: String,
-    api_calls: String,
-    db_connections: String,
-    level1: Option<String>,
-    level2: Option<String>,
-    level3: Option<String>,
-    default_level: String,
-    backup: String,
-    support: String,
-    rate: Option<String>,
-    burst: Option<String>,
+    /// The version the form was filled on (a string: the terms' fields are read flat beside it).
+    version: String,
+    #[server(flatten)] terms: TierTerms,
+    /// The levels ticked: each checkbox carries its level (`levels[]=2`).
+    #[server(default)]
+    levels: Vec<String>,
 ) -> Result<(), AppError> {
+    let TierTerms {
+        cpu,
+        memory,
+        storage,
+        users,
+        api_calls,
+        db_connections,
+        default_level,
+        backup,
+        support,
+        rate,
+        burst,
+    } = terms;
     let levels: Vec<i16> =
-        [(1, &level1), (2, &level2), (3, &level3)].iter().filter(|(_, v)| v.is_some()).map(|(l, _)| *l).collect();
+        levels.iter().filter_map(|l| l.trim().parse().ok()).filter(|l| (1..=3).contains(l)).collect();
     let amounts = vec![
         ("cpu".to_string(), cpu),
         ("memory".to_string(), memory),
@@ -68,6 +91,10 @@ pub async fn update_tier(
         let user = crate::auth::session::require_platform_admin().await?;
         let state = crate::server::state::app_state()?;
         let meta = crate::auth::session::client_meta().await;
+        let version = version
+            .trim()
+            .parse()
+            .map_err(|_| AppError::invalid("version", "Reload the page: the form lost its version."))?;
         ssr::update(&state.pool, &meta.actor(Some(&user)), &id, version, edit).await
     }
     .await;
@@ -125,7 +152,7 @@ fn TierForm(tier: Tier, echo: crate::ui::form::FormEcho) -> impl IntoView {
     let level_boxes = IsolationLevel::ALL.into_iter().map(|l| {
         let name = ["", "level1", "level2", "level3"][l.number() as usize];
         let checked = if submitted { echo.value(name).is_some() } else { allowed.contains(&l) };
-        view! { <label class="check"><input type="checkbox" name=name checked=checked/>{format!("Level {l}")}</label> }
+        view! { <label class="check"><input type="checkbox" name="levels[]" value=l.number().to_string() checked=checked/>{format!("Level {l}")}</label> }
     }).collect_view();
     let default_level = echo.value("default_level").unwrap_or_else(|| tier.default_isolation_level.to_string());
     view! {

@@ -1,7 +1,7 @@
 //! The tier catalogue's queries and its editing rule, server only.
 
 use super::Tier;
-use crate::audit::{self, Actor, NewEvent};
+use crate::audit::{Actor, NewEvent};
 use crate::domain::isolation::IsolationLevel;
 use crate::domain::limits::{Limit, TierLimits};
 use crate::domain::tier_id::TierId;
@@ -162,18 +162,12 @@ pub async fn update(pool: &PgPool, actor: &Actor, id: &str, version: i32, edit: 
         api_burst: burst.unwrap_or(before.api_burst),
         ..before.clone()
     };
-    audit::record(
-        &mut tx,
-        actor,
-        NewEvent::new("tier.updated").target(id).before(snapshot(&before)).after(snapshot(&after)),
-    )
-    .await?;
     // The tier's tenants measured against the new terms, in the same
     // transaction: a lowered limit raises its alerts with the change.
     let tenants = sqlx::query_scalar!("SELECT id FROM tenants WHERE tier_id = $1 AND status <> 'deleted'", id)
         .fetch_all(&mut *tx)
         .await?;
-    crate::alerts::ssr::evaluate(&mut tx, &tenants).await?;
-    tx.commit().await?;
+    let event = NewEvent::new("tier.updated").target(id).before(snapshot(&before)).after(snapshot(&after));
+    crate::alerts::change::commit(tx, actor, event, &tenants).await?;
     Ok(())
 }

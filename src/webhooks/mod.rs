@@ -138,23 +138,11 @@ pub async fn webhook_endpoints(form: Option<String>) -> Result<WebhooksOverview,
 pub async fn create_webhook(
     url: String,
     description: Option<String>,
-    quota_warning: Option<String>,
-    quota_exceeded: Option<String>,
-    quota_recovered: Option<String>,
-    tenant_throttled: Option<String>,
-    billing_period_closed: Option<String>,
-    billing_period_adjusted: Option<String>,
+    /// The event types ticked: each checkbox carries its type as its value (`events[]=quota.warning`).
+    #[server(default)]
+    events: Vec<String>,
 ) -> Result<(), AppError> {
-    let ticked = [
-        quota_warning,
-        quota_exceeded,
-        quota_recovered,
-        tenant_throttled,
-        billing_period_closed,
-        billing_period_adjusted,
-    ];
-    let chosen: Vec<&str> =
-        EVENT_TYPES.iter().zip(&ticked).filter(|(_, on)| on.is_some()).map(|((t, _), _)| *t).collect();
+    let chosen: Vec<&str> = events.iter().map(String::as_str).collect();
     let result = async {
         let user = crate::auth::session::require_platform_admin().await?;
         let state = crate::server::state::app_state()?;

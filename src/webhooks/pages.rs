@@ -109,7 +109,7 @@ fn NewEndpointForm(echo: Echo) -> impl IntoView {
                                 let checked = if refused { echo.value(&name).is_some() } else { t.starts_with("quota.") };
                                 view! {
                                     <label class="check">
-                                        <input type="checkbox" name=name checked=checked/>
+                                        <input type="checkbox" name="events[]" value=t checked=checked/>
                                         <span><code>{t}</code>" · "{about}</span>
                                     </label>
                                 }

@@ -398,9 +398,11 @@ pub async fn redis_server() -> Redis {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("redis-server (Debian package redis-server; .ci/run installs it)");
+    // Stopped (and waited for) however this ends.
+    let redis = Redis(child, port);
     for _ in 0..100 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return Redis(child, port);
+            return redis;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }

@@ -133,7 +133,7 @@ pub async fn record_step(
     outcome: Result<Value, (String, Value)>,
 ) -> Result<ActivationState, AppError> {
     let passed = outcome.is_ok();
-    let next = state::after(live.state, live.failed_step, step, passed).map_err(|m| AppError::Conflict(m))?;
+    let next = state::after(live.state, live.failed_step, step, passed).map_err(AppError::Conflict)?;
     let (evidence, failure) = match outcome {
         Ok(evidence) => (evidence, None),
         Err((reason, evidence)) => (evidence, Some(reason)),

@@ -2,14 +2,13 @@
 //! protection and deletion, each on the version it was made on.
 
 use super::super::domain;
-use super::lock::lock;
+use super::lock::Change;
 use super::overrides;
-use crate::audit::{self, Actor, NewEvent};
+use crate::audit::{Actor, NewEvent};
 use crate::domain::environment::Environment;
 use crate::domain::isolation::IsolationLevel;
 use crate::domain::tenant_status::TenantStatus;
 use crate::error::AppError;
-use crate::server::db::{self, Scope};
 use crate::usage::ssr::current_usage;
 use serde_json::json;
 use sqlx::PgPool;
@@ -28,8 +27,7 @@ pub async fn change_tier(
     } else {
         Some(domain::parse_isolation(isolation).map_err(|m| AppError::invalid("isolation", m))?)
     };
-    let mut tx = db::begin(pool, Scope::Platform).await?;
-    let t = lock(&mut tx, slug, version).await?;
+    let Change { mut tx, t } = Change::begin(pool, slug, version).await?;
     let tier = crate::tiers::ssr::find(&mut tx, tier_id.trim())
         .await?
         .ok_or_else(|| AppError::invalid("tier", format!("There is no tier “{}”.", tier_id.trim())))?;
@@ -85,19 +83,10 @@ pub async fn change_tier(
     .execute(&mut *tx)
     .await?;
     super::activation::follow_level(&mut tx, actor, t.id, &t.slug, t.isolation_level, level).await?;
-    audit::record(
-        &mut tx,
-        actor,
-        NewEvent::new("tenant.tier_changed")
-            .tenant(t.id)
-            .target(t.slug.as_str())
-            .before(json!({ "tier": t.tier_id, "isolation_level": t.isolation_level, "status": t.status }))
-            .after(json!({ "tier": tier.id, "isolation_level": level, "status": status, "namespace_target": namespace_target })),
-    )
-    .await?;
-    // Lower limits may put usage past an alert level: raised with the change.
-    crate::alerts::ssr::evaluate(&mut tx, &[t.id]).await?;
-    tx.commit().await?;
+    let event = NewEvent::new("tenant.tier_changed")
+        .before(json!({ "tier": t.tier_id, "isolation_level": t.isolation_level, "status": t.status }))
+        .after(json!({ "tier": tier.id, "isolation_level": level, "status": status, "namespace_target": namespace_target }));
+    Change { tx, t }.commit(actor, event).await?;
     Ok(())
 }
 
@@ -118,8 +107,7 @@ pub async fn change_isolation(
     } else {
         None
     };
-    let mut tx = db::begin(pool, Scope::Platform).await?;
-    let t = lock(&mut tx, slug, version).await?;
+    let Change { mut tx, t } = Change::begin(pool, slug, version).await?;
     let tier = crate::tiers::ssr::find(&mut tx, t.tier_id.as_str()).await?.ok_or(sqlx::Error::RowNotFound)?;
     if !tier.allows(level) {
         let allowed = tier.allowed_isolation_levels.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(", ");
@@ -150,17 +138,12 @@ pub async fn change_isolation(
     .execute(&mut *tx)
     .await?;
     super::activation::follow_level(&mut tx, actor, t.id, &t.slug, t.isolation_level, level).await?;
-    audit::record(
-        &mut tx,
-        actor,
-        NewEvent::new("tenant.isolation_changed")
-            .tenant(t.id)
-            .target(t.slug.as_str())
-            .before(json!({ "isolation_level": t.isolation_level, "namespace_target": t.namespace_target, "status": t.status }))
-            .after(json!({ "isolation_level": level, "namespace_target": namespace_target, "status": status })),
-    )
-    .await?;
-    tx.commit().await?;
+    let event = NewEvent::new("tenant.isolation_changed")
+        .before(
+            json!({ "isolation_level": t.isolation_level, "namespace_target": t.namespace_target, "status": t.status }),
+        )
+        .after(json!({ "isolation_level": level, "namespace_target": namespace_target, "status": status }));
+    Change { tx, t }.commit(actor, event).await?;
     Ok(())
 }
 
@@ -186,8 +169,7 @@ pub async fn set_status(
     version: i32,
     action: &str,
 ) -> Result<&'static str, AppError> {
-    let mut tx = db::begin(pool, Scope::Platform).await?;
-    let t = lock(&mut tx, slug, version).await?;
+    let Change { mut tx, t } = Change::begin(pool, slug, version).await?;
     let (new_status, code) = match (action, t.status) {
         ("suspend", TenantStatus::Active | TenantStatus::Provisioning) => (TenantStatus::Suspended, "suspended"),
         // A level-3 tenant whose checklist is not complete goes back to waiting for it.
@@ -210,17 +192,10 @@ pub async fn set_status(
     .await?;
     let sessions_ended =
         if new_status == TenantStatus::Suspended { end_admin_sessions(&mut tx, t.id).await? } else { 0 };
-    audit::record(
-        &mut tx,
-        actor,
-        NewEvent::new(if code == "suspended" { "tenant.suspended" } else { "tenant.reactivated" })
-            .tenant(t.id)
-            .target(t.slug.as_str())
-            .before(json!({ "status": t.status }))
-            .after(json!({ "status": new_status, "sessions_ended": sessions_ended })),
-    )
-    .await?;
-    tx.commit().await?;
+    let event = NewEvent::new(if code == "suspended" { "tenant.suspended" } else { "tenant.reactivated" })
+        .before(json!({ "status": t.status }))
+        .after(json!({ "status": new_status, "sessions_ended": sessions_ended }));
+    Change { tx, t }.commit(actor, event).await?;
     Ok(code)
 }
 
@@ -232,8 +207,7 @@ pub async fn set_prevent_deletion(
     version: i32,
     on: bool,
 ) -> Result<&'static str, AppError> {
-    let mut tx = db::begin(pool, Scope::Platform).await?;
-    let t = lock(&mut tx, slug, version).await?;
+    let Change { mut tx, t } = Change::begin(pool, slug, version).await?;
     sqlx::query!(
         "UPDATE tenants SET prevent_deletion = $2, version = version + 1, updated_at = now() WHERE id = $1",
         t.id,
@@ -241,24 +215,16 @@ pub async fn set_prevent_deletion(
     )
     .execute(&mut *tx)
     .await?;
-    audit::record(
-        &mut tx,
-        actor,
-        NewEvent::new("tenant.deletion_protection")
-            .tenant(t.id)
-            .target(t.slug.as_str())
-            .before(json!({ "prevent_deletion": t.prevent_deletion }))
-            .after(json!({ "prevent_deletion": on })),
-    )
-    .await?;
-    tx.commit().await?;
+    let event = NewEvent::new("tenant.deletion_protection")
+        .before(json!({ "prevent_deletion": t.prevent_deletion }))
+        .after(json!({ "prevent_deletion": on }));
+    Change { tx, t }.commit(actor, event).await?;
     Ok(if on { "protected" } else { "unprotected" })
 }
 
 /// Deletes a tenant softly, once `confirm` repeats its slug and unless protected.
 pub async fn delete(pool: &PgPool, actor: &Actor, slug: &str, version: i32, confirm: &str) -> Result<(), AppError> {
-    let mut tx = db::begin(pool, Scope::Platform).await?;
-    let t = lock(&mut tx, slug, version).await?;
+    let Change { mut tx, t } = Change::begin(pool, slug, version).await?;
     if t.prevent_deletion {
         return Err(AppError::Conflict("Deletion protection is on for this tenant: turn it off first.".into()));
     }
@@ -272,17 +238,10 @@ pub async fn delete(pool: &PgPool, actor: &Actor, slug: &str, version: i32, conf
     .execute(&mut *tx)
     .await?;
     let sessions_ended = end_admin_sessions(&mut tx, t.id).await?;
-    audit::record(
-        &mut tx,
-        actor,
-        NewEvent::new("tenant.deleted")
-            .tenant(t.id)
-            .target(t.slug.as_str())
-            .before(json!({ "status": t.status }))
-            .after(json!({ "status": TenantStatus::Deleted, "sessions_ended": sessions_ended })),
-    )
-    .await?;
-    tx.commit().await?;
+    let event = NewEvent::new("tenant.deleted")
+        .before(json!({ "status": t.status }))
+        .after(json!({ "status": TenantStatus::Deleted, "sessions_ended": sessions_ended }));
+    Change { tx, t }.commit(actor, event).await?;
     Ok(())
 }
 
@@ -318,8 +277,7 @@ pub async fn change_details(
                 .collect(),
         ));
     };
-    let mut tx = db::begin(pool, Scope::Platform).await?;
-    let t = lock(&mut tx, slug, version).await?;
+    let Change { mut tx, t } = Change::begin(pool, slug, version).await?;
     let before =
         sqlx::query!("SELECT name, region, compliance FROM tenants WHERE id = $1", t.id).fetch_one(&mut *tx).await?;
     if before.name == name.as_str()
@@ -354,20 +312,9 @@ pub async fn change_details(
     )
     .execute(&mut *tx)
     .await?;
-    audit::record(
-        &mut tx,
-        actor,
-        NewEvent::new("tenant.details_changed")
-            .tenant(t.id)
-            .target(t.slug.as_str())
-            .before(json!({ "name": before.name, "region": before.region, "environment": t.environment, "compliance": before.compliance }))
-            .after(json!({ "name": name.as_str(), "region": region, "environment": environment.as_str(), "compliance": compliance })),
-    )
-    .await?;
-    if t.environment != environment.as_str() {
-        // The environment scales the limits.
-        crate::alerts::ssr::evaluate(&mut tx, &[t.id]).await?;
-    }
-    tx.commit().await?;
+    let event = NewEvent::new("tenant.details_changed")
+        .before(json!({ "name": before.name, "region": before.region, "environment": t.environment, "compliance": before.compliance }))
+        .after(json!({ "name": name.as_str(), "region": region, "environment": environment.as_str(), "compliance": compliance }));
+    Change { tx, t }.commit(actor, event).await?;
     Ok(())
 }

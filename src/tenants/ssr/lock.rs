@@ -1,12 +1,40 @@
 //! The optimistic lock every change of a tenant takes: the row is locked and
 //! its version compared with the one the change was made on.
 
+use crate::audit::{Actor, NewEvent};
 use crate::domain::isolation::IsolationLevel;
 use crate::domain::tenant_status::TenantStatus;
 use crate::domain::tier_id::TierId;
 use crate::error::AppError;
-use sqlx::PgConnection;
+use crate::server::db::{self, Scope};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
+
+/// A change of one tenant under way: its row locked at the version the change
+/// was made on, in the change's transaction. Every change of a tenant ends
+/// with [`Change::commit`]: audited, its quotas measured again, committed.
+pub(super) struct Change {
+    pub(super) tx: Transaction<'static, Postgres>,
+    pub(super) t: Locked,
+}
+
+impl Change {
+    /// Opens the change: a platform transaction, the tenant's row locked.
+    pub(super) async fn begin(pool: &PgPool, slug: &str, version: i32) -> Result<Change, AppError> {
+        let mut tx = db::begin(pool, Scope::Platform).await?;
+        let t = lock(&mut tx, slug, version).await?;
+        Ok(Change { tx, t })
+    }
+
+    /// Ends the change: `event` recorded for the tenant, its alerts
+    /// evaluated against what the change left, all committed together.
+    pub(super) async fn commit(self, actor: &Actor, event: NewEvent<'_>) -> Result<(), AppError> {
+        let Change { tx, t } = self;
+        let event = event.tenant(t.id).target(t.slug.as_str());
+        crate::alerts::change::commit(tx, actor, event, &[t.id]).await?;
+        Ok(())
+    }
+}
 
 /// Records that the tenant changed (its version moves on).
 pub(super) async fn bump(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {

@@ -1,9 +1,8 @@
 //! Per-tenant overrides of a tier's limits, each with its reason.
 
-use super::lock::{bump, lock};
-use crate::audit::{self, Actor, NewEvent};
+use super::lock::{bump, Change};
+use crate::audit::{Actor, NewEvent};
 use crate::error::AppError;
-use crate::server::db::{self, Scope};
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -48,8 +47,7 @@ pub async fn set_override(
         })
         .map_err(|message| AppError::invalid("reason", message))?;
     let reason = reason.as_str();
-    let mut tx = db::begin(pool, Scope::Platform).await?;
-    let t = lock(&mut tx, slug, version).await?;
+    let Change { mut tx, t } = Change::begin(pool, slug, version).await?;
     let before =
         sqlx::query_scalar!("SELECT value FROM quota_overrides WHERE tenant_id = $1 AND metric = $2", t.id, metric)
             .fetch_optional(&mut *tx)
@@ -78,18 +76,10 @@ pub async fn set_override(
         }
     }
     bump(&mut tx, t.id).await?;
-    audit::record(
-        &mut tx,
-        actor,
-        NewEvent::new("tenant.quota_override_set")
-            .tenant(t.id)
-            .target(t.slug.as_str())
-            .before(json!({ "metric": metric, "override": before }))
-            .after(json!({ "metric": metric, "override": value, "reason": reason })),
-    )
-    .await?;
-    crate::alerts::ssr::evaluate(&mut tx, &[t.id]).await?;
-    tx.commit().await?;
+    let event = NewEvent::new("tenant.quota_override_set")
+        .before(json!({ "metric": metric, "override": before }))
+        .after(json!({ "metric": metric, "override": value, "reason": reason }));
+    Change { tx, t }.commit(actor, event).await?;
     Ok(())
 }
 
@@ -101,8 +91,7 @@ pub async fn remove_override(
     version: i32,
     metric: &str,
 ) -> Result<(), AppError> {
-    let mut tx = db::begin(pool, Scope::Platform).await?;
-    let t = lock(&mut tx, slug, version).await?;
+    let Change { mut tx, t } = Change::begin(pool, slug, version).await?;
     let removed = sqlx::query!(
         "DELETE FROM quota_overrides WHERE tenant_id = $1 AND metric = $2 RETURNING value, reason",
         t.id,
@@ -112,17 +101,9 @@ pub async fn remove_override(
     .await?
     .ok_or(AppError::NotFound)?;
     bump(&mut tx, t.id).await?;
-    audit::record(
-        &mut tx,
-        actor,
-        NewEvent::new("tenant.quota_override_removed")
-            .tenant(t.id)
-            .target(t.slug.as_str())
-            .before(json!({ "metric": metric, "override": removed.value, "reason": removed.reason }))
-            .after(json!({ "metric": metric, "override": null })),
-    )
-    .await?;
-    crate::alerts::ssr::evaluate(&mut tx, &[t.id]).await?;
-    tx.commit().await?;
+    let event = NewEvent::new("tenant.quota_override_removed")
+        .before(json!({ "metric": metric, "override": removed.value, "reason": removed.reason }))
+        .after(json!({ "metric": metric, "override": null }));
+    Change { tx, t }.commit(actor, event).await?;
     Ok(())
 }
