@@ -52,6 +52,7 @@ pub async fn load_overview() -> Result<Overview, AppError> {
 pub fn DashboardPage() -> impl IntoView {
     let me = Resource::new(|| (), |_| crate::auth::fetch_current_user());
     view! {
+        // Not ui::Loaded: the signed-in user's role chooses the page; the staff dashboard reports its own failures.
         <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match me.await {

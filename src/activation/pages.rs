@@ -32,6 +32,7 @@ pub fn ActivationPage() -> impl IntoView {
             <Flash kind=FlashKind::Success message=m/>
         })}
         <Loaded resource=data let:view>
+            // Not ui::Loaded: the checklist also waits for the form's echo, inside the data's Loaded.
             <Suspense>
                 {move || {
                     let view = view.clone();

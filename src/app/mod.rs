@@ -141,11 +141,13 @@ fn ConsoleLayout() -> impl IntoView {
         <div class="console">
             <header class="topbar">
                 <a class="brand" href="/">"Bulkhead"</a>
+                // Not ui::Loaded: a part of the header: nothing shown while loading or on failure.
                 <Suspense>
                     {move || Suspend::new(async move {
                         alerts.await.ok().map(|n| view! { <AlertCount n/> })
                     })}
                 </Suspense>
+                // Not ui::Loaded: a part of the header: an inline loading word, and a failure sends to the sign-in page.
                 <Suspense fallback=|| view! { <span class="muted">"Loading…"</span> }>
                     {move || Suspend::new(async move {
                         match user.await {
@@ -156,6 +158,7 @@ fn ConsoleLayout() -> impl IntoView {
                 </Suspense>
             </header>
             <nav class="sidenav" aria-label="Main">
+                // Not ui::Loaded: the navigation: nothing shown while loading; a failure shows the staff's links.
                 <Suspense>
                     {move || Suspend::new(async move {
                         // A tenant admin's console is their tenant; the server refuses the rest anyway.

@@ -127,7 +127,6 @@ pub mod ssr {
         Ok(ended.rows_affected())
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub async fn change_password(
         state: &AppState,
         session: &Session,
@@ -173,7 +172,6 @@ pub mod ssr {
     /// Checks the password and a current TOTP code (claiming its step), then
     /// issues new recovery codes (`codes`) or turns TOTP off for a new
     /// enrolment (`reenrol`).
-    #[allow(clippy::too_many_arguments)]
     pub async fn second_factor_change(
         state: &AppState,
         session: &Session,

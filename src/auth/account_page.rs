@@ -18,6 +18,7 @@ pub fn AccountPage() -> impl IntoView {
         <Title text="Account"/>
         <h1>"Account"</h1>
         {move || query.read().get("done").and_then(|c| account_done_message(&c)).map(|m| view! { <Flash kind=FlashKind::Success message=m/> })}
+        // Not ui::Loaded: the form's echo and the account are awaited together.
         <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 let echo = crate::ui::form::Echo::new(echo.await);

@@ -54,6 +54,7 @@ pub fn EnrolPage() -> impl IntoView {
             <section class="auth-card auth-card-wide" aria-labelledby="enrol-title">
                 <p class="brand brand-large" aria-hidden="true">"Bulkhead"</p>
                 <h1 id="enrol-title">"Set up two-factor authentication"</h1>
+                // Not ui::Loaded: the form's echo and the enrolment are awaited together, with an arm per step.
                 <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Loading…"</p> }>
                     {move || Suspend::new(async move {
                         let echo = echo.await;
@@ -117,6 +118,7 @@ pub fn RecoveryCodesPage() -> impl IntoView {
             <section class="auth-card" aria-labelledby="codes-title">
                 <p class="brand brand-large" aria-hidden="true">"Bulkhead"</p>
                 <h1 id="codes-title">"Save your recovery codes"</h1>
+                // Not ui::Loaded: an empty list of codes has its own message.
                 <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Loading…"</p> }>
                     {move || Suspend::new(async move {
                         match codes.await {
@@ -158,6 +160,7 @@ pub fn MfaResetPage() -> impl IntoView {
             <section class="auth-card" aria-labelledby="reset-title">
                 <p class="brand brand-large" aria-hidden="true">"Bulkhead"</p>
                 <h1 id="reset-title">"Set up two-factor authentication again"</h1>
+                // Not ui::Loaded: the form's echo and the link are awaited together; a spent link has its own message.
                 <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Loading…"</p> }>
                     {move || Suspend::new(async move {
                         let echo = crate::ui::form::Echo::new(echo.await);

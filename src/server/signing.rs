@@ -23,12 +23,7 @@ impl Signer25519 {
     /// From `BULKHEAD_SIGNING_KEY`: the 32-byte seed in base64 (standard or
     /// URL-safe) or hex. Make one with `openssl rand -base64 32`.
     pub fn parse(text: &str) -> Result<Signer25519, String> {
-        let text = text.trim();
-        let bytes = hex::decode(text)
-            .ok()
-            .or_else(|| STANDARD.decode(text).ok())
-            .or_else(|| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).ok())
-            .ok_or("expected 32 bytes in base64 or hex (openssl rand -base64 32)")?;
+        let bytes = key_bytes(text).ok_or("expected 32 bytes in base64 or hex (openssl rand -base64 32)")?;
         let seed: [u8; 32] = bytes.try_into().map_err(|_| "expected exactly 32 bytes (openssl rand -base64 32)")?;
         Ok(Signer25519 { key: SigningKey::from_bytes(&seed) })
     }
@@ -75,14 +70,18 @@ pub fn jwk_set(keys: &[VerifyingKey]) -> serde_json::Value {
 /// A public key as `BULKHEAD_RETIRED_SIGNING_KEYS` lists it: 32 bytes in
 /// base64 (standard or URL-safe) or hex.
 pub fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
+    let bytes = key_bytes(text).ok_or("expected a 32-byte Ed25519 public key in base64 or hex")?;
+    let bytes: [u8; 32] = bytes.try_into().map_err(|_| "expected exactly 32 bytes")?;
+    VerifyingKey::from_bytes(&bytes).map_err(|e| format!("not an Ed25519 public key: {e}"))
+}
+
+/// A key as configuration writes it: hex, or base64 (standard or URL-safe).
+fn key_bytes(text: &str) -> Option<Vec<u8>> {
     let text = text.trim();
-    let bytes = hex::decode(text)
+    hex::decode(text)
         .ok()
         .or_else(|| STANDARD.decode(text).ok())
         .or_else(|| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).ok())
-        .ok_or("expected a 32-byte Ed25519 public key in base64 or hex")?;
-    let bytes: [u8; 32] = bytes.try_into().map_err(|_| "expected exactly 32 bytes")?;
-    VerifyingKey::from_bytes(&bytes).map_err(|e| format!("not an Ed25519 public key: {e}"))
 }
 
 /// The id Bulkhead gives an Ed25519 public key.

@@ -130,7 +130,14 @@ pub async fn manage_tenant_admin(
         let meta = crate::auth::session::client_meta().await;
         let session = crate::auth::session::extract::<tower_sessions::Session>().await?;
         let origin = request_origin(&state).await;
-        ssr::manage(&state, &session, &meta, &admin, &slug, user_id, &action, &origin).await
+        ssr::manage(
+            &state,
+            &session,
+            &meta,
+            &admin,
+            ssr::Management { slug: &slug, user_id, action: &action, origin: &origin },
+        )
+        .await
     }
     .await;
     finish(&slug, result, &[]).await;

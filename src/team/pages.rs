@@ -25,6 +25,7 @@ pub fn InvitationPage() -> impl IntoView {
             <section class="auth-card" aria-labelledby="invite-title">
                 <p class="brand brand-large" aria-hidden="true">"Bulkhead"</p>
                 <h1 id="invite-title">"Accept your invitation"</h1>
+                // Not ui::Loaded: the form's echo and the invitation are awaited together; a spent link has its own message.
                 <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Loading…"</p> }>
                     {move || Suspend::new(async move {
                         let echo = crate::ui::form::Echo::new(echo.await);
@@ -96,6 +97,7 @@ pub fn TenantAdminsSection(
             {can_edit.then(|| view! {
                 <ActionForm action=invite attr:class="inline-form">
                     <input type="hidden" name="slug" value=slug.clone()/>
+                    // Not ui::Loaded: only the form's echo is awaited, inside a form that is already shown.
                     <Suspense>
                         {move || Suspend::new(async move {
                             let echo = echo.await;

@@ -84,7 +84,6 @@ pub async fn list(
     Ok(AdminsOverview { admins, invitations, fresh_link })
 }
 
-#[allow(clippy::too_many_arguments)]
 pub async fn invite(
     state: &AppState,
     session: &Session,
@@ -180,18 +179,24 @@ pub async fn revoke(
     Ok(())
 }
 
-/// Resets the second factor of, or disables, a tenant admin of `slug`; ends their sessions.
-#[allow(clippy::too_many_arguments)]
+/// What a platform admin does to one tenant admin: who (`user_id`, an admin
+/// of `slug`), which `action`, and the console's `origin` (a reset link's).
+pub struct Management<'a> {
+    pub slug: &'a str,
+    pub user_id: Uuid,
+    pub action: &'a str,
+    pub origin: &'a str,
+}
+
+/// Resets the second factor of, or disables, a tenant admin; ends their sessions.
 pub async fn manage(
     state: &AppState,
     session: &Session,
     meta: &ClientMeta,
     admin: &CurrentUser,
-    slug: &str,
-    user_id: Uuid,
-    action: &str,
-    origin: &str,
+    what: Management<'_>,
 ) -> Result<&'static str, AppError> {
+    let Management { slug, user_id, action, origin } = what;
     let mut fresh_link = None;
     let mut tx = db::begin(&state.pool, Scope::Platform).await?;
     let (tenant_id, _) = tenant(&mut tx, slug).await?;

@@ -137,6 +137,7 @@ pub fn NewTenantPage() -> impl IntoView {
     view! {
         <Title text="New tenant"/>
         <h1>"New tenant"</h1>
+        // Not ui::Loaded: the form's echo and the tiers are awaited together.
         <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 let echo = echo.await;

@@ -55,6 +55,7 @@ fn LoadedTenant(
     let tiers = Resource::new(|| (), |_| list_tiers());
     let echo = crate::ui::form::use_form_echo();
     view! {
+        // Not ui::Loaded: the form's echo, the tenant and the tiers are awaited together.
         <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 let echo = echo.await;

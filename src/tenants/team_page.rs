@@ -16,6 +16,7 @@ pub fn TeamPage() -> impl IntoView {
         <Title text="Team"/>
         <h1>"Team"</h1>
         {move || query.read().get("done").and_then(|c| super::done_message(&c)).map(|m| view! { <Flash kind=FlashKind::Success message=m/> })}
+        // Not ui::Loaded: the form's echo and the tenant are awaited together.
         <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 let refused = echo.await.form_error().map(|m| view! { <Flash kind=FlashKind::Error message=m/> });

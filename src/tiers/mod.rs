@@ -120,6 +120,7 @@ pub fn TierEditPage() -> impl IntoView {
     let echo = crate::ui::form::use_form_echo();
     view! {
         <Title text="Edit tier"/>
+        // Not ui::Loaded: the form's echo and the tiers are awaited together; an unknown tier has its own message.
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 let id = params.read_untracked().get("id").unwrap_or_default();
@@ -202,6 +203,7 @@ pub fn TiersPage() -> impl IntoView {
     view! {
         <Title text="Tiers"/>
         <h1>"Tiers"</h1>
+        // Not ui::Loaded: the user's role and the tiers are awaited together.
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 let editable = me.await.map(|u| u.role == crate::auth::Role::PlatformAdmin).unwrap_or(false);

@@ -250,6 +250,7 @@ pub fn AuditEventPage() -> impl IntoView {
     view! {
         <Title text="Audit event"/>
         <p><a href="/audit">"← Audit trail"</a></p>
+        // Not ui::Loaded: an event outside the reader's scope has its own page.
         <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match event.await {
@@ -361,6 +362,7 @@ pub fn AuditVerifyPage() -> impl IntoView {
         <form method="post" action="/api/audit_verify" class="form-actions">
             <button type="submit" class="btn btn-primary">"Verify now"</button>
         </form>
+        // Not ui::Loaded: a verification not asked for shows nothing, and the wait says "Verifying…".
         <Suspense fallback=|| view! { <p class="muted" aria-live="polite">"Verifying…"</p> }>
             {move || Suspend::new(async move {
                 match result.await {

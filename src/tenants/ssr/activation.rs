@@ -122,7 +122,6 @@ pub async fn lock(conn: &mut PgConnection, tenant_id: Uuid, version: i32) -> Res
 /// Records one run of `step` with its evidence and moves the checklist: to
 /// the step's state when it passed, to `failed` (with the reason) when not.
 /// Returns the new state.
-#[allow(clippy::too_many_arguments)]
 pub async fn record_step(
     conn: &mut PgConnection,
     actor: &Actor,

@@ -2,14 +2,13 @@
 //! protection and deletion, each on the version it was made on.
 
 use super::super::domain;
-use super::lock::Change;
-use super::overrides;
+use super::lock::{refuse_overrun, Change};
 use crate::audit::{Actor, NewEvent};
 use crate::domain::environment::Environment;
 use crate::domain::isolation::IsolationLevel;
+use crate::domain::limits::Limit;
 use crate::domain::tenant_status::TenantStatus;
 use crate::error::AppError;
-use crate::usage::ssr::current_usage;
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -54,16 +53,6 @@ pub async fn change_tier(
             ))
         }
     };
-    let usage = current_usage(&mut tx, t.id).await?;
-    let overrides = overrides(&mut tx, t.id).await?;
-    let limits = crate::quotas::effective_limits(&tier, Environment::from_stored(&t.environment), &usage, &overrides);
-    let over = crate::quotas::overruns(&limits);
-    if !over.is_empty() {
-        return Err(AppError::invalid(
-            "tier",
-            format!("Refused: the {} tier would put the tenant over its limits. {}", tier.name, over.join(" ")),
-        ));
-    }
     let namespace_target = if level >= IsolationLevel::NAMESPACE {
         t.namespace_target.clone().or(Some(format!("tenant-{}", t.slug)))
     } else {
@@ -81,6 +70,10 @@ pub async fn change_tier(
         status.as_str()
     )
     .execute(&mut *tx)
+    .await?;
+    refuse_overrun(&mut tx, t.id, "tier", &[], |over| {
+        format!("Refused: the {} tier would put the tenant over its limits. {over}", tier.name)
+    })
     .await?;
     super::activation::follow_level(&mut tx, actor, t.id, &t.slug, t.isolation_level, level).await?;
     let event = NewEvent::new("tenant.tier_changed")
@@ -287,19 +280,6 @@ pub async fn change_details(
     {
         return Err(AppError::invalid("name", "Nothing to change."));
     }
-    if t.environment != environment.as_str() {
-        let tier = crate::tiers::ssr::find(&mut tx, t.tier_id.as_str()).await?.ok_or(sqlx::Error::RowNotFound)?;
-        let usage = current_usage(&mut tx, t.id).await?;
-        let overrides = overrides(&mut tx, t.id).await?;
-        let limits = crate::quotas::effective_limits(&tier, environment, &usage, &overrides);
-        let over = crate::quotas::overruns(&limits);
-        if !over.is_empty() {
-            return Err(AppError::invalid(
-                "environment",
-                format!("Refused: in {} the tenant would be over its limits. {}", environment.as_str(), over.join(" ")),
-            ));
-        }
-    }
     sqlx::query!(
         "UPDATE tenants SET name = $2, region = $3, environment = $4, compliance = $5,
                 version = version + 1, updated_at = now()
@@ -311,6 +291,11 @@ pub async fn change_details(
         &compliance
     )
     .execute(&mut *tx)
+    .await?;
+    // The environment scales CPU and memory.
+    refuse_overrun(&mut tx, t.id, "environment", &[Limit::Cpu, Limit::Memory], |over| {
+        format!("Refused: in {} the tenant would be over its limits. {over}", environment.as_str())
+    })
     .await?;
     let event = NewEvent::new("tenant.details_changed")
         .before(json!({ "name": before.name, "region": before.region, "environment": t.environment, "compliance": before.compliance }))

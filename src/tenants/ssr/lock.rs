@@ -36,6 +36,29 @@ impl Change {
     }
 }
 
+/// The one rule for every change that moves a quota (a tier, an environment,
+/// an override): the tenant's standing is read as the change left it, in the
+/// change's transaction, and the change is refused, naming `field`, when
+/// current usage is over one of `limits` (any limit when empty). The refusal
+/// rolls the change back.
+pub(super) async fn refuse_overrun(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    field: &str,
+    limits: &[crate::domain::limits::Limit],
+    refusal: impl FnOnce(String) -> String,
+) -> Result<(), AppError> {
+    let Some(standing) = crate::quotas::ssr::standing(conn, tenant).await? else { return Ok(()) };
+    let moved: Vec<_> =
+        standing.limits.into_iter().filter(|l| limits.is_empty() || limits.contains(&l.limit)).collect();
+    let over = crate::quotas::overruns(&moved);
+    if over.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::invalid(field, refusal(over.join(" "))))
+    }
+}
+
 /// Records that the tenant changed (its version moves on).
 pub(super) async fn bump(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query!("UPDATE tenants SET version = version + 1, updated_at = now() WHERE id = $1", id)

@@ -1,6 +1,6 @@
 //! Per-tenant overrides of a tier's limits, each with its reason.
 
-use super::lock::{bump, Change};
+use super::lock::{bump, refuse_overrun, Change};
 use crate::audit::{Actor, NewEvent};
 use crate::error::AppError;
 use serde_json::json;
@@ -67,14 +67,7 @@ pub async fn set_override(
     )
     .execute(&mut *tx)
     .await?;
-    // One rule for every change that moves a quota (a tier change, an
-    // environment, an override): never below what the tenant uses now.
-    if let Some(standing) = crate::quotas::ssr::standing(&mut tx, t.id).await? {
-        let changed: Vec<_> = standing.limits.into_iter().filter(|l| l.limit == limit).collect();
-        if let Some(over) = crate::quotas::overruns(&changed).pop() {
-            return Err(AppError::invalid("value", format!("Refused: {over}")));
-        }
-    }
+    refuse_overrun(&mut tx, t.id, "value", &[limit], |over| format!("Refused: {over}")).await?;
     bump(&mut tx, t.id).await?;
     let event = NewEvent::new("tenant.quota_override_set")
         .before(json!({ "metric": metric, "override": before }))
