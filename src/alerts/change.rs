@@ -16,6 +16,6 @@ pub async fn commit(
     tenants: &[Uuid],
 ) -> Result<(), sqlx::Error> {
     audit::record(&mut tx, actor, event).await?;
-    super::ssr::evaluate(&mut tx, tenants).await?;
+    crate::alerts::ssr::evaluate(&mut tx, tenants).await?;
     tx.commit().await
 }
