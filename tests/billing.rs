@@ -8,13 +8,18 @@ use bulkhead::audit::Actor;
 use bulkhead::auth::Role;
 use bulkhead::billing::Period;
 use bulkhead::tokens::ssr::{create, NewToken};
-use common::{spawn_app, TestApp};
+use common::{spawn_app_with, TestApp};
 use serde_json::Value;
+use std::sync::{Arc, Mutex};
 
 /// Acme (Free: 10,000 calls, 10 users) over its month's calls and users last
 /// month, Globex (Standard) under; Initech created this month, not billed for last.
 async fn arranged() -> (TestApp, Period) {
-    let app = spawn_app().await;
+    arranged_with(bulkhead::server::config::Config::default()).await
+}
+
+async fn arranged_with(config: bulkhead::server::config::Config) -> (TestApp, Period) {
+    let app = spawn_app_with(config).await;
     let period = Period::of(time::OffsetDateTime::now_utc().date()).previous();
     let start = period.first_day();
     sqlx::query(
@@ -211,12 +216,17 @@ async fn adjust(app: &TestApp, token: &str, body: Value) -> (u16, Value) {
 
 #[tokio::test]
 async fn a_closed_month_changes_only_by_an_audited_adjustment_sent_to_billing_webhooks() {
-    let (app, period) = arranged().await;
+    // A console that may send to this machine, where the billing system's receiver listens.
+    let config = bulkhead::server::config::Config {
+        webhook_allow_networks: vec!["127.0.0.0/8".parse().unwrap()],
+        ..bulkhead::server::config::Config::default()
+    };
+    let (app, period) = arranged_with(config).await;
     let admin = app.create_admin("ops@example.com", common::TEST_PASSWORD).await;
-    let endpoint =
-        bulkhead::webhooks::ssr::NewEndpoint::parse("https://billing.example/h", "", &["billing.period_adjusted"])
-            .unwrap();
-    bulkhead::webhooks::ssr::create(&app.state, &Actor::cli(), admin, endpoint).await.unwrap();
+    let (url, received) = signed_receiver().await;
+    let endpoint = bulkhead::webhooks::ssr::NewEndpoint::parse(&url, "", &["billing.period_adjusted"]).unwrap();
+    let secret = bulkhead::webhooks::ssr::create(&app.state, &Actor::cli(), admin, endpoint).await.unwrap();
+    *received.secret.lock().unwrap() = Some(secret);
     let (billing, ingest) = (token(&app, "billing").await, token(&app, "ingest").await);
     app.start_routing().await;
     let p = period.to_string();
@@ -330,4 +340,51 @@ async fn a_closed_month_changes_only_by_an_audited_adjustment_sent_to_billing_we
     let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(printed["tenant"]["api_calls"]["count"], 10000);
     assert_eq!(app.count_events("billing.period_adjusted").await, 3);
+
+    // The billing system's receiver gets each adjustment, signed (Standard Webhooks).
+    bulkhead::webhooks::send::spawn_sender(&app.state);
+    let started = std::time::Instant::now();
+    while received.bodies.lock().unwrap().len() < 3 && started.elapsed() < std::time::Duration::from_secs(20) {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let bodies = received.bodies.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 3, "every adjustment delivered, its signature verified: {bodies:?}");
+    assert!(bodies.iter().all(|b| b["type"] == "billing.period_adjusted"));
+    assert!(bodies.iter().any(|b| b["data"]["tenant"]["api_calls"]["count"] == 9500));
+    assert_eq!(*received.refused.lock().unwrap(), 0, "no delivery failed its signature check");
+}
+
+/// What a billing system's receiver took: the bodies whose Standard Webhooks
+/// signature verified, and how many did not.
+#[derive(Clone, Default)]
+struct Received {
+    secret: Arc<Mutex<Option<String>>>,
+    bodies: Arc<Mutex<Vec<Value>>>,
+    refused: Arc<Mutex<usize>>,
+}
+
+async fn signed_receiver() -> (String, Received) {
+    let received = Received::default();
+    let taken = received.clone();
+    let handler = move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+        let taken = taken.clone();
+        async move {
+            let secret = taken.secret.lock().unwrap().clone().expect("the secret is known before anything is sent");
+            match standardwebhooks::Webhook::new(&secret).unwrap().verify(&body, &headers) {
+                Ok(()) => {
+                    taken.bodies.lock().unwrap().push(serde_json::from_slice(&body).unwrap());
+                    axum::http::StatusCode::NO_CONTENT
+                }
+                Err(_) => {
+                    *taken.refused.lock().unwrap() += 1;
+                    axum::http::StatusCode::UNAUTHORIZED
+                }
+            }
+        }
+    };
+    let router = axum::Router::new().route("/hooks", axum::routing::post(handler));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (format!("http://{addr}/hooks"), received)
 }
