@@ -111,6 +111,10 @@ pub fn as_samples(framing: Framing, body: &Value) -> Result<(Value, Vec<Problem>
                 bad("data", "missing: {\"metric\": …, \"value\": …}".into());
             }
             let id = match (source, text("id")) {
+                (Some(source), Some(id)) if source.len() + id.len() >= 128 => {
+                    bad("id", "source and id together name the sample: at most 127 characters between them".into());
+                    Value::String(id.to_string())
+                }
                 (Some(source), Some(id)) => Value::String(format!("{source} {id}")),
                 (_, Some(id)) => Value::String(id.to_string()),
                 _ => Value::Null,
@@ -170,6 +174,10 @@ mod tests {
         let (_, problems) = as_samples(Framing::Batch, &json!([event("e-1"), wrong, 7])).unwrap();
         let named: Vec<(usize, &str)> = problems.iter().map(|p| (p.index, p.field)).collect();
         assert_eq!(named, [(1, "specversion"), (1, "type"), (1, "source"), (1, "datacontenttype"), (2, "event")]);
+        let mut long = event("e-3");
+        long["source"] = json!(format!("//{}", "c".repeat(130)));
+        let (_, problems) = as_samples(Framing::Event, &long).unwrap();
+        assert_eq!(problems.iter().map(|p| p.field).collect::<Vec<_>>(), ["id"], "named once, as the sample's id");
         assert!(as_samples(Framing::Batch, &event("e-1")).is_err(), "a batch is an array");
         assert!(as_samples(Framing::Event, &json!([event("e-1")])).is_err(), "an event is an object");
     }
