@@ -64,10 +64,12 @@ async fn metrics_need_the_scope_and_label_only_the_fullest_tenants() {
     assert_eq!(
         labelled,
         [
+            r#"bulkhead_tenant_utilisation_ratio{tenant="tenant-12",metric="api_calls"} 0.0"#,
             r#"bulkhead_tenant_utilisation_ratio{tenant="tenant-12",metric="users"} 1.2"#,
+            r#"bulkhead_tenant_utilisation_ratio{tenant="tenant-9",metric="api_calls"} 0.0"#,
             r#"bulkhead_tenant_utilisation_ratio{tenant="tenant-9",metric="users"} 0.9"#
         ],
-        "the two fullest, of the four from 50 %"
+        "the two fullest, of the four from 50 %, with the month's calls (none counted yet: zero, as on their pages)"
     );
     for line in [
         r#"bulkhead_tenants_in_band{metric="users",band="under_50"} 2"#,

@@ -57,7 +57,6 @@ pub async fn figures_of(
 ) -> Result<Vec<Figures>, sqlx::Error> {
     let start = period.first_day();
     let end = Period::of(start + time::Duration::days(31)).first_day();
-    let tiers = crate::tiers::ssr::all(&mut *conn).await?;
     let mut gauges: HashMap<(Uuid, String), (f64, f64)> = HashMap::new();
     for g in sqlx::query!(
         r#"SELECT tenant_id, metric, max(max_value) AS "peak!", sum(sum_value) / sum(samples) AS "average!"
@@ -93,11 +92,19 @@ pub async fn figures_of(
             *entry = (peak, entry.1.min(peak));
         }
     }
-    let overrides =
-        crate::quotas::ssr::overrides_by_tenant(&mut *conn, only.as_ref().map(std::slice::from_ref)).await?;
+    // Quotas as the tenants' standing has them (deleted tenants included: they
+    // may have been billed in this month).
+    let mut quotas: HashMap<Uuid, Vec<crate::quotas::EffectiveLimit>> = crate::quotas::ssr::standings(
+        &mut *conn,
+        crate::quotas::ssr::Which::Ever(only.as_ref().map(std::slice::from_ref)),
+    )
+    .await?
+    .into_iter()
+    .map(|s| (s.tenant_id, s.limits))
+    .collect();
     let used: std::collections::HashSet<Uuid> = gauges.keys().map(|(t, _)| *t).collect();
     let tenants = sqlx::query!(
-        r#"SELECT t.id, t.slug, t.name, t.tier_id, t.environment, t.status, coalesce(c.calls, 0) AS "calls!"
+        r#"SELECT t.id, t.slug, t.name, t.tier_id, t.status, coalesce(c.calls, 0) AS "calls!"
            FROM tenants t LEFT JOIN api_calls c ON c.tenant_id = t.id AND c.month = $1
            WHERE t.created_at < $2::date AND ($3::uuid IS NULL OR t.id = $3) ORDER BY t.slug"#,
         start,
@@ -114,13 +121,7 @@ pub async fn figures_of(
         if t.status == "deleted" && t.calls == 0 && !used.contains(&t.id) && !calls_adjusted.contains_key(&t.id) {
             continue;
         }
-        let Some(tier) = tiers.iter().find(|tier| tier.id.as_str() == t.tier_id) else { continue };
-        let limits = crate::quotas::effective_limits(
-            tier,
-            crate::domain::environment::Environment::from_stored(&t.environment),
-            &[],
-            overrides.get(&t.id).map(Vec::as_slice).unwrap_or_default(),
-        );
+        let Some(limits) = quotas.remove(&t.id) else { continue };
         let quota = |limit: Limit| limits.iter().find(|l| l.limit == limit).map(|l| l.value).unwrap_or(0);
         let api_calls_quota = quota(Limit::ApiCalls);
         rows.push(Figures {

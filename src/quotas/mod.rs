@@ -50,6 +50,21 @@ impl EffectiveLimit {
     }
 }
 
+impl EffectiveLimit {
+    /// This limit as an entry of a tenant's export document: the effective
+    /// value, its usage, and how it was reached.
+    pub fn document(&self) -> serde_json::Value {
+        serde_json::json!({
+            "limit": self.limit.metric(),
+            "effective": self.value,
+            "used": self.used,
+            "tier_value": self.tier_value,
+            "environment_factor": self.factor,
+            "override": self.overridden.as_ref().map(|o| serde_json::json!({ "value": o.value, "reason": o.reason, "by": o.by })),
+        })
+    }
+}
+
 /// The limits whose current usage is above the value it would have: what a
 /// tier change to these limits would break, as messages naming the limit,
 /// the usage and the new ceiling.

@@ -17,6 +17,9 @@ pub enum Which<'a> {
     Live,
     /// These tenants (deleted ones left out).
     Only(&'a [Uuid]),
+    /// These tenants, or every tenant with `None`, deleted ones included
+    /// (a tenant's page and the bill of a month it was billed in).
+    Ever(Option<&'a [Uuid]>),
 }
 
 /// One tenant's standing.
@@ -34,15 +37,17 @@ pub struct Standing {
 /// The standing of `which`, by slug. Tenants on a tier that no longer exists
 /// are left out (the tiers' foreign key keeps that from happening).
 pub async fn standings(conn: &mut PgConnection, which: Which<'_>) -> Result<Vec<Standing>, sqlx::Error> {
-    let only: Option<&[Uuid]> = match which {
-        Which::Live => None,
-        Which::Only(ids) => Some(ids),
+    let (only, deleted): (Option<&[Uuid]>, bool) = match which {
+        Which::Live => (None, false),
+        Which::Only(ids) => (Some(ids), false),
+        Which::Ever(ids) => (ids, true),
     };
     let tiers = super::catalogue::all(&mut *conn).await?;
     let tenants = sqlx::query!(
         r#"SELECT id, slug, tier_id, status, environment FROM tenants
-           WHERE status <> 'deleted' AND ($1::uuid[] IS NULL OR id = ANY($1)) ORDER BY slug"#,
-        only as Option<&[Uuid]>
+           WHERE ($2 OR status <> 'deleted') AND ($1::uuid[] IS NULL OR id = ANY($1)) ORDER BY slug"#,
+        only as Option<&[Uuid]>,
+        deleted
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -73,8 +78,12 @@ pub async fn standings(conn: &mut PgConnection, which: Which<'_>) -> Result<Vec<
         .filter_map(|t| {
             let tier = tiers.iter().find(|tier| tier.id.as_str() == t.tier_id)?;
             let environment = Environment::from_stored(&t.environment);
-            // (A limit with nothing reported has no usage: not zero.)
-            let used = usage.remove(&t.id).unwrap_or_default();
+            // A gauge with nothing reported has no usage (not zero); the
+            // month's calls are a count, zero until the first is counted.
+            let mut used = usage.remove(&t.id).unwrap_or_default();
+            if !used.iter().any(|(m, _)| m == Limit::ApiCalls.metric()) {
+                used.push((Limit::ApiCalls.metric().to_string(), 0));
+            }
             let limits =
                 effective_limits(tier, environment, &used, overrides.get(&t.id).map(Vec::as_slice).unwrap_or_default());
             Some(Standing { tenant_id: t.id, slug: t.slug, tier_id: t.tier_id, status: t.status, environment, limits })
@@ -87,15 +96,19 @@ pub async fn standing(conn: &mut PgConnection, tenant_id: Uuid) -> Result<Option
     Ok(standings(conn, Which::Only(&[tenant_id])).await?.pop())
 }
 
-/// The overrides of `tenants` (every tenant's with `None`), by tenant.
+/// The overrides of `tenants` (every tenant's with `None`), by tenant, with
+/// who set them (a tenant admin reads "Platform staff", never a staff address).
 pub async fn overrides_by_tenant(
     conn: &mut PgConnection,
     tenants: Option<&[Uuid]>,
 ) -> Result<HashMap<Uuid, Vec<Override>>, sqlx::Error> {
     let mut by_tenant: HashMap<Uuid, Vec<Override>> = HashMap::new();
     for o in sqlx::query!(
-        "SELECT tenant_id, metric, value, reason, created_at FROM quota_overrides
-         WHERE $1::uuid[] IS NULL OR tenant_id = ANY($1)",
+        r#"SELECT tenant_id, metric, value, reason,
+                  CASE WHEN current_user = 'bulkhead_tenant' AND created_by_email IS NOT NULL
+                       THEN 'Platform staff' ELSE created_by_email END AS by,
+                  created_at
+           FROM quota_overrides WHERE $1::uuid[] IS NULL OR tenant_id = ANY($1)"#,
         tenants as Option<&[Uuid]>
     )
     .fetch_all(conn)
@@ -105,9 +118,14 @@ pub async fn overrides_by_tenant(
             metric: o.metric,
             value: o.value,
             reason: o.reason,
-            by: None,
+            by: o.by,
             at: o.created_at,
         });
     }
     Ok(by_tenant)
+}
+
+/// One tenant's overrides.
+pub async fn overrides(conn: &mut PgConnection, tenant_id: Uuid) -> Result<Vec<Override>, sqlx::Error> {
+    Ok(overrides_by_tenant(conn, Some(&[tenant_id])).await?.remove(&tenant_id).unwrap_or_default())
 }

@@ -72,7 +72,7 @@ pub fn DetailsForm(detail: TenantDetail, echo: Echo) -> impl IntoView {
     let mut current = vec![
         ("name".to_string(), t.name.clone()),
         ("region".to_string(), t.region.clone()),
-        ("environment".to_string(), t.environment.clone()),
+        ("environment".to_string(), t.environment.as_str().to_string()),
     ];
     current.extend(detail.compliance.iter().map(|c| (compliance_field(c).to_string(), "on".to_string())));
     let current = StoredValue::new(current);

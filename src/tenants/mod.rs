@@ -14,6 +14,7 @@ pub use pages::{MyTenantPage, TenantPage};
 pub use team_page::TeamPage;
 pub use usage_page::{tenant_usage, UsagePage};
 
+use crate::domain::environment::Environment;
 use crate::domain::isolation::IsolationLevel;
 use crate::domain::tenant_status::TenantStatus;
 use crate::domain::tier_id::TierId;
@@ -35,7 +36,7 @@ pub struct TenantRow {
     pub isolation_level: IsolationLevel,
     pub status: TenantStatus,
     pub region: String,
-    pub environment: String,
+    pub environment: Environment,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }

@@ -160,7 +160,7 @@ fn TenantView(
                 </dd>
                 <dt>"Namespace"</dt><dd>{detail.namespace_target.clone().unwrap_or_else(|| "—".into())}</dd>
                 <dt>"Region"</dt><dd>{t.region.clone()}</dd>
-                <dt>"Environment"</dt><dd>{t.environment.clone()}</dd>
+                <dt>"Environment"</dt><dd>{t.environment.as_str()}</dd>
                 <dt>"Compliance"</dt><dd>{compliance}</dd>
                 <dt>"Created"</dt><dd>{format_time(t.created_at)}</dd>
                 <dt>"Version"</dt><dd>{detail.version}</dd>
@@ -200,7 +200,7 @@ fn TenantActions(detail: TenantDetail, tiers: Vec<Tier>, usage: Vec<(String, i64
     let t = detail.tenant.clone();
     let slug = t.slug.clone();
     let version = detail.version.to_string();
-    let environment = crate::domain::environment::Environment::from_stored(&t.environment);
+    let environment = t.environment;
     let current_tier = detail.tier.clone();
     // A preview asked for in the address, or the one a refused change came from.
     let preview_id = query.with_untracked(|q| q.get("preview_tier")).or_else(|| echo.value("preview_tier"));

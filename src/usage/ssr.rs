@@ -3,25 +3,6 @@
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-/// The latest sample of each usage metric of a tenant, and its API calls
-/// this month (UTC) as the routing check counted them.
-pub async fn current_usage(conn: &mut PgConnection, tenant_id: Uuid) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    let rows =
-        sqlx::query!(r#"SELECT metric, value FROM usage_current WHERE tenant_id = $1 ORDER BY metric"#, tenant_id)
-            .fetch_all(&mut *conn)
-            .await?;
-    let calls = sqlx::query_scalar!(
-        "SELECT calls FROM api_calls WHERE tenant_id = $1 AND month = date_trunc('month', now() AT TIME ZONE 'UTC')::date",
-        tenant_id
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
-    let mut usage: Vec<(String, i64)> =
-        rows.into_iter().filter(|r| r.metric != "api_calls").map(|r| (r.metric, r.value)).collect();
-    usage.push(("api_calls".to_string(), calls.unwrap_or(0)));
-    Ok(usage)
-}
-
 /// The 30-day charts of a tenant: each reported metric's hourly peaks, and
 /// its API calls per day, against the quotas in `limits`. Two range reads on
 /// the tables' primary keys, whatever the history's length.

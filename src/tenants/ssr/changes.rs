@@ -275,7 +275,7 @@ pub async fn change_details(
         sqlx::query!("SELECT name, region, compliance FROM tenants WHERE id = $1", t.id).fetch_one(&mut *tx).await?;
     if before.name == name.as_str()
         && before.region == region
-        && t.environment == environment.as_str()
+        && t.environment == environment
         && before.compliance == compliance
     {
         return Err(AppError::invalid("name", "Nothing to change."));
@@ -298,7 +298,7 @@ pub async fn change_details(
     })
     .await?;
     let event = NewEvent::new("tenant.details_changed")
-        .before(json!({ "name": before.name, "region": before.region, "environment": t.environment, "compliance": before.compliance }))
+        .before(json!({ "name": before.name, "region": before.region, "environment": t.environment.as_str(), "compliance": before.compliance }))
         .after(json!({ "name": name.as_str(), "region": region, "environment": environment.as_str(), "compliance": compliance }));
     Change { tx, t }.commit(actor, event).await?;
     Ok(())

@@ -29,14 +29,7 @@ pub fn export_document(d: &TenantDetail) -> serde_json::Value {
             "config_version": d.version,
         },
         "throttled": d.throttled(),
-        "quotas": d.limits.iter().map(|l| json!({
-            "limit": l.limit.metric(),
-            "effective": l.value,
-            "used": l.used,
-            "tier_value": l.tier_value,
-            "environment_factor": l.factor,
-            "override": l.overridden.as_ref().map(|o| json!({ "value": o.value, "reason": o.reason, "by": o.by })),
-        })).collect::<Vec<_>>(),
+        "quotas": d.limits.iter().map(crate::quotas::EffectiveLimit::document).collect::<Vec<_>>(),
     })
 }
 

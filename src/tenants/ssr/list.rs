@@ -2,6 +2,7 @@
 
 use super::super::domain;
 use super::super::{TenantPageData, TenantRow, TierChoice};
+use crate::domain::environment::Environment;
 use crate::domain::isolation::IsolationLevel;
 use crate::domain::tenant_status::TenantStatus;
 use crate::domain::tier_id::TierId;
@@ -85,7 +86,7 @@ macro_rules! tenant_page {
     ($conn:expr, $f:expr, $pattern:expr, $cursor:tt, $order:tt) => {
         sqlx::query_as!(
             TenantRow,
-            r#"SELECT id, slug, name, tier_id AS "tier_id: TierId", isolation_level AS "isolation_level: IsolationLevel", status AS "status: TenantStatus", region, environment, created_at
+            r#"SELECT id, slug, name, tier_id AS "tier_id: TierId", isolation_level AS "isolation_level: IsolationLevel", status AS "status: TenantStatus", region, environment AS "environment: Environment", created_at
                FROM tenants
                WHERE ($1::text IS NULL OR (name || ' ' || slug) ILIKE $1)
                  AND ($2::text IS NULL OR tier_id = $2)

@@ -2,6 +2,7 @@
 //! its version compared with the one the change was made on.
 
 use crate::audit::{Actor, NewEvent};
+use crate::domain::environment::Environment;
 use crate::domain::isolation::IsolationLevel;
 use crate::domain::tenant_status::TenantStatus;
 use crate::domain::tier_id::TierId;
@@ -74,7 +75,7 @@ pub(super) struct Locked {
     pub(super) tier_id: TierId,
     pub(super) isolation_level: IsolationLevel,
     pub(super) status: TenantStatus,
-    pub(super) environment: String,
+    pub(super) environment: Environment,
     pub(super) namespace_target: Option<String>,
     pub(super) prevent_deletion: bool,
     pub(super) dedicated_instance: bool,
@@ -85,7 +86,7 @@ const STALE: &str = "Someone else changed this tenant since you opened the page.
 /// Locks the tenant's row, checking that nobody changed it since `version`.
 pub(super) async fn lock(conn: &mut PgConnection, slug: &str, version: i32) -> Result<Locked, AppError> {
     let row = sqlx::query!(
-        r#"SELECT id, slug, tier_id AS "tier_id: TierId", isolation_level AS "isolation_level: IsolationLevel", status AS "status: TenantStatus", environment, namespace_target, prevent_deletion, dedicated_instance, version
+        r#"SELECT id, slug, tier_id AS "tier_id: TierId", isolation_level AS "isolation_level: IsolationLevel", status AS "status: TenantStatus", environment AS "environment: Environment", namespace_target, prevent_deletion, dedicated_instance, version
            FROM tenants WHERE slug = $1 FOR UPDATE"#,
         slug
     )

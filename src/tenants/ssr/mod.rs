@@ -12,7 +12,7 @@ mod seed;
 pub use changes::{change_details, change_isolation, change_tier, delete, set_prevent_deletion, set_status, Details};
 pub use export::{export_document, export_handler};
 pub use list::{list, ListFilter, Sort, PAGE_SIZE};
-pub use overrides::{overrides, remove_override, set_override};
+pub use overrides::{remove_override, set_override};
 pub use seed::seed;
 
 use super::domain::{self, Slug, TenantName};
@@ -32,7 +32,7 @@ use uuid::Uuid;
 /// A tenant's page data.
 pub async fn detail(conn: &mut PgConnection, slug: &str) -> Result<Option<TenantDetail>, sqlx::Error> {
     let Some(row) = sqlx::query!(
-        r#"SELECT id, slug, name, tier_id AS "tier_id: TierId", isolation_level AS "isolation_level: IsolationLevel", status AS "status: TenantStatus", region, environment, created_at,
+        r#"SELECT id, slug, name, tier_id AS "tier_id: TierId", isolation_level AS "isolation_level: IsolationLevel", status AS "status: TenantStatus", region, environment AS "environment: Environment", created_at,
                   compliance, dedicated_instance, namespace_target, version, prevent_deletion
            FROM tenants WHERE slug = $1"#,
         slug
@@ -43,9 +43,8 @@ pub async fn detail(conn: &mut PgConnection, slug: &str) -> Result<Option<Tenant
         return Ok(None);
     };
     let tier = crate::tiers::ssr::find(conn, row.tier_id.as_str()).await?.ok_or(sqlx::Error::RowNotFound)?;
-    let usage = crate::usage::ssr::current_usage(conn, row.id).await?;
-    let overrides = overrides(conn, row.id).await?;
-    let limits = crate::quotas::effective_limits(&tier, Environment::from_stored(&row.environment), &usage, &overrides);
+    let standing = crate::quotas::ssr::standings(conn, crate::quotas::ssr::Which::Ever(Some(&[row.id]))).await?;
+    let limits = standing.into_iter().next().map(|s| s.limits).ok_or(sqlx::Error::RowNotFound)?;
     Ok(Some(TenantDetail {
         tenant: TenantRow {
             id: row.id,

@@ -4,25 +4,7 @@ use super::lock::{bump, refuse_overrun, Change};
 use crate::audit::{Actor, NewEvent};
 use crate::error::AppError;
 use serde_json::json;
-use sqlx::{PgConnection, PgPool};
-use uuid::Uuid;
-
-/// The quota overrides of a tenant. Overrides are set by platform staff: a
-/// tenant admin (the database role says so) reads "Platform staff" for who,
-/// as in the audit trail, on the page and in the export alike.
-pub async fn overrides(conn: &mut PgConnection, tenant_id: Uuid) -> Result<Vec<crate::quotas::Override>, sqlx::Error> {
-    sqlx::query_as!(
-        crate::quotas::Override,
-        r#"SELECT metric, value, reason,
-                  CASE WHEN current_user = 'bulkhead_tenant' AND created_by_email IS NOT NULL
-                       THEN 'Platform staff' ELSE created_by_email END AS by,
-                  created_at AS at
-           FROM quota_overrides WHERE tenant_id = $1"#,
-        tenant_id
-    )
-    .fetch_all(conn)
-    .await
-}
+use sqlx::PgPool;
 
 /// Sets (or replaces) the override of one limit, with its reason.
 pub async fn set_override(
