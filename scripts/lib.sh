@@ -32,6 +32,15 @@ ensure_venv() {
     "$venv/bin/pip" install --quiet --disable-pip-version-check "kubernetes-validate==1.37.0" "aiosmtpd==1.4.6" \
       "dnslib==0.9.25" "cloudevents==2.2.0"
   fi
+  # The policy checkers of rendered manifests and deploy/: checkov (the Pod
+  # Security Standards and hardening rules) and check-jsonschema (its vendored
+  # Compose specification), in a venv of their own: checkov pins many libraries.
+  local policy="$ROOT/target/venv-policy"
+  if [ ! -x "$policy/bin/checkov" ] || [ ! -x "$policy/bin/check-jsonschema" ]; then
+    log "installing checkov and check-jsonschema in target/venv-policy (once)"
+    [ -x "$policy/bin/pip" ] || python3 -m venv "$policy"
+    "$policy/bin/pip" install --quiet --disable-pip-version-check "checkov==3.3.30" "check-jsonschema==0.39.0"
+  fi
 }
 
 # The wasm target, cargo-leptos, the wasm-bindgen CLI matching Cargo.lock and wasm-opt.

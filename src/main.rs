@@ -6,8 +6,17 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    // Secrets mounted as files, read before any other thread runs.
+    if let Err(e) = bulkhead::server::config_env::load_secret_files() {
+        eprintln!("{}: {}", e.name, e.message);
+        std::process::exit(2);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("the async runtime starts");
+    std::process::exit(runtime.block_on(run()));
+}
+
+async fn run() -> i32 {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_sessions=warn"));
     let json = std::env::var("BULKHEAD_LOG_FORMAT").map(|v| v == "json").unwrap_or(false);
@@ -17,5 +26,5 @@ async fn main() {
         tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).init();
     }
     let cli = bulkhead::cli::Cli::parse();
-    std::process::exit(bulkhead::cli::run(cli).await);
+    bulkhead::cli::run(cli).await
 }

@@ -81,9 +81,34 @@ fn kubernetes_validate(yaml: &str) -> std::process::Output {
     out
 }
 
+/// Runs a checker of `target/venv-policy` over `text` written to a file.
+fn policy_tool(tool: &str, args: &[&str], text: &str, ext: &str) -> (bool, String) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bin = root.join("target/venv-policy/bin").join(tool);
+    assert!(bin.exists(), "{} is missing: scripts/test installs it", bin.display());
+    let file = std::env::temp_dir().join(format!("bulkhead-render-{}.{ext}", uuid::Uuid::new_v4()));
+    std::fs::write(&file, text).unwrap();
+    let out = std::process::Command::new(bin).current_dir(root).args(args).arg(&file).output().unwrap();
+    let _ = std::fs::remove_file(file);
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// The database and Redis tenants' workloads reach, and their node pool.
+fn tenant_runtime() -> bulkhead::server::config::TenantRuntime {
+    use bulkhead::server::config::{Destination, NodePool, TenantRuntime};
+    TenantRuntime {
+        database: Some(Destination::parse("10.20.0.5:5432").unwrap()),
+        redis: Some(Destination::parse("10.20.0.6:6379").unwrap()),
+        node_pool: Some(NodePool::parse("bulkhead.io/pool=dedicated").unwrap()),
+        ..TenantRuntime::default()
+    }
+}
+
 #[tokio::test]
 async fn configure_render_and_a_failing_step_kept_with_its_reason() {
-    let app = spawn_app().await;
+    let app =
+        common::spawn_app_with(bulkhead::server::config::Config { tenant: tenant_runtime(), ..Default::default() })
+            .await;
     let admin = app.signed_in(Role::PlatformAdmin, "ops@example.com").await;
     level_3_tenant(&app, &admin, "vault").await;
     assert_eq!(state(&app, "vault").await, "requested");
@@ -161,6 +186,40 @@ async fn configure_render_and_a_failing_step_kept_with_its_reason() {
         assert!(k8s.contains(&format!("kind: {kind}")), "{kind}");
     }
     assert!(k8s.contains("queue_tenant_vault"));
+    // The restricted Pod Security Standard and the hardening rules, by the
+    // policy checker operators run, with deploy/checkov.yaml's exceptions only.
+    let (passed, report) = policy_tool("checkov", &["--config-file", "deploy/checkov.yaml", "-f"], &k8s, "yaml");
+    assert!(passed && report.contains("Failed checks: 0"), "{report}\n{k8s}");
+    // Egress: the cluster DNS, the configured database and Redis, nothing else.
+    let docs: Vec<serde_json::Value> = {
+        use serde::Deserialize;
+        serde_yaml::Deserializer::from_str(&k8s).map(|d| serde_json::Value::deserialize(d).unwrap()).collect()
+    };
+    let np = docs.iter().find(|d| d["kind"] == "NetworkPolicy").unwrap();
+    let peers: Vec<String> = np["spec"]["egress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["to"].as_array().unwrap().iter().map(|p| p.to_string()))
+        .collect();
+    assert_eq!(peers.len(), 3, "{peers:?}");
+    assert!(peers[0].contains("kube-system") && peers[0].contains("kube-dns"), "{peers:?}");
+    assert!(peers[1].contains("10.20.0.5/32") && peers[2].contains("10.20.0.6/32"), "{peers:?}");
+    let pod = &docs.iter().find(|d| d["kind"] == "Deployment").unwrap()["spec"]["template"]["spec"];
+    assert_eq!(pod["nodeSelector"]["bulkhead.io/pool"], "dedicated");
+    assert_eq!(pod["containers"][0]["readinessProbe"]["httpGet"]["path"], "/healthz", "the health URL's path");
+    // The Compose file, by the Compose specification's own schema.
+    let compose = admin
+        .get(app.url(&format!("/tenants/vault/activation/files/{}", files[1])))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (passed, report) =
+        policy_tool("check-jsonschema", &["--builtin-schema", "vendor.compose-spec"], &compose, "yaml");
+    assert!(passed, "{report}\n{compose}");
 
     // Out of order: refused, nothing recorded.
     let skip = run(&app, &admin, "vault", "activate", &[]).await;

@@ -72,6 +72,33 @@ async fn bootstrap_creates_the_first_admin_once() {
     assert!(!text(&again).contains("password: "));
 }
 
+#[tokio::test]
+async fn secrets_are_read_from_the_files_their_file_variables_name() {
+    let url = common::fresh_database().await;
+    let file = std::env::temp_dir().join(format!("bulkhead-database-url-{}", uuid::Uuid::new_v4()));
+    // As a mounted secret often is: the value and a line break.
+    std::fs::write(&file, format!("{url}\n")).unwrap();
+    let run = |with_url: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_bulkhead"));
+        c.args(["admin", "bootstrap", "--email", "file@example.com"]).env_remove("DATABASE_URL");
+        c.env("DATABASE_URL_FILE", &file);
+        if with_url {
+            c.env("DATABASE_URL", &url);
+        }
+        c.output().unwrap()
+    };
+    let out = run(false);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("file@example.com"));
+    let both = run(true);
+    assert_eq!(both.status.code(), Some(2));
+    assert!(text(&both).contains("set either DATABASE_URL or DATABASE_URL_FILE"), "{}", text(&both));
+    std::fs::remove_file(&file).unwrap();
+    let missing = run(false);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing).contains("cannot read"), "{}", text(&missing));
+}
+
 #[test]
 fn an_unreachable_database_is_a_clear_error() {
     let out = bulkhead(

@@ -1,8 +1,9 @@
 //! What a dedicated tenant gets outside Kubernetes, from the same plan: a
-//! Compose file (the same two workloads on a network with no way out) and
-//! the object-storage bucket's IAM policy (that bucket and nothing else).
+//! Compose file (the same two workloads on an internal network of their own,
+//! reaching the platform's services on one named network) and the
+//! object-storage bucket's IAM policy (that bucket and nothing else).
 
-use super::render::{env, labels, yaml, Plan};
+use super::render::{env, labels, yaml, Plan, CREDENTIALS_DIR, RUN_AS};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -12,7 +13,25 @@ pub struct Compose {
     pub name: String,
     pub services: BTreeMap<String, ComposeService>,
     pub networks: BTreeMap<String, ComposeNetwork>,
+    pub secrets: BTreeMap<String, ComposeSecret>,
 }
+
+/// A secret read from a file beside the Compose file, never written in it.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct ComposeSecret {
+    pub file: String,
+}
+
+/// A secret mounted at a path of the container.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct SecretMount {
+    pub source: String,
+    pub target: String,
+}
+
+/// The network, made by the operator, where the database, Redis and the
+/// router are: the only way out of the tenant's own network.
+pub const SERVICES_NETWORK: &str = "bulkhead-services";
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub struct ComposeService {
@@ -24,11 +43,23 @@ pub struct ComposeService {
     pub cpus: String,
     pub mem_limit: String,
     pub labels: BTreeMap<String, String>,
+    pub user: String,
+    pub read_only: bool,
+    pub cap_drop: Vec<String>,
+    pub security_opt: Vec<String>,
+    pub tmpfs: Vec<String>,
+    pub secrets: Vec<SecretMount>,
 }
 
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct ComposeNetwork {
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub internal: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub external: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
 }
 
@@ -39,11 +70,20 @@ pub fn compose(plan: &Plan) -> Result<String, String> {
         image: plan.image.clone(),
         command,
         environment: env.clone(),
-        networks: vec![network.clone()],
+        networks: vec![network.clone(), SERVICES_NETWORK.to_string()],
         // Each of the two gets half of the quota.
         cpus: format!("{:.3}", plan.cpu_millicores as f64 / 2000.0),
         mem_limit: format!("{}b", plan.memory_bytes / 2),
         labels: labels(plan, None),
+        user: format!("{RUN_AS}:{RUN_AS}"),
+        read_only: true,
+        cap_drop: vec!["ALL".into()],
+        security_opt: vec!["no-new-privileges:true".into()],
+        tmpfs: vec!["/tmp:size=64m".into()],
+        secrets: ["database-url", "redis-url"]
+            .iter()
+            .map(|s| SecretMount { source: s.to_string(), target: format!("{CREDENTIALS_DIR}/{s}") })
+            .collect(),
     };
     let file = Compose {
         name: format!("tenant-{}", plan.slug),
@@ -51,7 +91,20 @@ pub fn compose(plan: &Plan) -> Result<String, String> {
             ("api".to_string(), service(Vec::new())),
             ("worker".to_string(), service(vec!["worker".into()])),
         ]),
-        networks: BTreeMap::from([(network.clone(), ComposeNetwork { internal: true, labels: labels(plan, None) })]),
+        networks: BTreeMap::from([
+            (
+                network.clone(),
+                ComposeNetwork { internal: true, labels: labels(plan, None), ..ComposeNetwork::default() },
+            ),
+            (
+                SERVICES_NETWORK.to_string(),
+                ComposeNetwork { external: true, name: Some(SERVICES_NETWORK.into()), ..ComposeNetwork::default() },
+            ),
+        ]),
+        secrets: ["database-url", "redis-url"]
+            .iter()
+            .map(|s| (s.to_string(), ComposeSecret { file: format!("./secrets/{s}") }))
+            .collect(),
     };
     yaml(&file)
 }
@@ -105,6 +158,9 @@ mod tests {
         let text = compose(&plan()).unwrap();
         let back: Compose = serde_saphyr::from_str(&text).unwrap();
         assert!(back.networks["tenant-acme"].internal);
+        // The way out is the operator's services network alone; credentials are files, not values.
+        assert!(back.networks[SERVICES_NETWORK].external && back.services.values().all(|s| s.read_only));
+        assert!(!text.contains("postgres://") && back.secrets["database-url"].file == "./secrets/database-url");
         assert_eq!(back.services["worker"].environment["QUEUE_NAME"], "queue_tenant_acme");
         let policy = serde_json::to_value(storage_policy(&plan())).unwrap();
         let resources: Vec<&str> = policy["Statement"]

@@ -6,13 +6,16 @@
 //! a Service; the same on an internal Docker network; an object-storage
 //! bucket and the IAM policy that reaches it alone.
 
+use crate::server::config::{Destination, NodePool};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EnvVar, LimitRange, LimitRangeItem, LimitRangeSpec, Namespace, PodSpec, PodTemplateSpec,
-    ResourceQuota, ResourceQuotaSpec, Service, ServicePort, ServiceSpec,
+    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, HTTPGetAction, LimitRange, LimitRangeItem,
+    LimitRangeSpec, Namespace, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceQuota, ResourceQuotaSpec,
+    ResourceRequirements, SeccompProfile, SecretVolumeSource, SecurityContext, Service, ServicePort, ServiceSpec,
+    Toleration, Volume, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{
-    NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
+    IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
     NetworkPolicySpec,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -34,6 +37,14 @@ pub struct Plan {
     pub cpu_millicores: i64,
     pub memory_bytes: i64,
     pub storage_bytes: i64,
+    /// The path of the API's health check (the probes ask it on [`API_PORT`]).
+    pub health_path: String,
+    /// The database the workloads reach, when configured.
+    pub database: Option<Destination>,
+    /// The Redis the workloads reach, when configured.
+    pub redis: Option<Destination>,
+    /// The node pool the pods are kept to, when configured.
+    pub node_pool: Option<NodePool>,
 }
 
 impl Plan {
@@ -51,10 +62,20 @@ pub fn queue_name(slug: &str) -> String {
     format!("queue_tenant_{slug}")
 }
 
-/// The ports a tenant's workloads may reach: DNS, PostgreSQL, Redis.
-pub const EGRESS_PORTS: [(&str, i32); 4] = [("UDP", 53), ("TCP", 53), ("TCP", 5432), ("TCP", 6379)];
+/// The cluster DNS a tenant's workloads may ask: CoreDNS (or kube-dns) in
+/// `kube-system`, by the label both carry, on port 53.
+pub const DNS_NAMESPACE: &str = "kube-system";
+pub const DNS_POD_LABEL: (&str, &str) = ("k8s-app", "kube-dns");
 /// The port the tenant API listens on.
 pub const API_PORT: i32 = 8080;
+/// The port the worker answers its health check on (`GET /healthz`).
+pub const WORKER_HEALTH_PORT: i32 = 8081;
+/// The user and group the containers run as (any non-root id the image allows).
+pub const RUN_AS: i64 = 10001;
+/// Where the credentials Secret is mounted, one file per key.
+pub const CREDENTIALS_DIR: &str = "/var/run/secrets/bulkhead";
+/// The Secret the operator creates in the tenant's namespace (keys `database-url`, `redis-url`).
+pub const CREDENTIALS_SECRET: &str = "tenant-credentials";
 
 pub(super) fn labels(plan: &Plan, component: Option<&str>) -> BTreeMap<String, String> {
     let mut l = BTreeMap::from([
@@ -96,7 +117,46 @@ fn namespace(plan: &Plan) -> Namespace {
     }
 }
 
-/// Denies all ingress but the router's, and all egress but DNS, PostgreSQL and Redis.
+fn port(protocol: &str, number: i32) -> NetworkPolicyPort {
+    NetworkPolicyPort {
+        protocol: Some(protocol.to_string()),
+        port: Some(IntOrString::Int(number)),
+        ..NetworkPolicyPort::default()
+    }
+}
+
+fn selector(key: &str, value: &str) -> Option<LabelSelector> {
+    Some(LabelSelector {
+        match_labels: Some(BTreeMap::from([(key.to_string(), value.to_string())])),
+        ..LabelSelector::default()
+    })
+}
+
+/// The egress rules: the cluster DNS, then the configured database and Redis
+/// (each its address and port only). Nothing else is reachable.
+fn egress(plan: &Plan) -> Vec<NetworkPolicyEgressRule> {
+    let mut rules = vec![NetworkPolicyEgressRule {
+        to: Some(vec![NetworkPolicyPeer {
+            namespace_selector: selector("kubernetes.io/metadata.name", DNS_NAMESPACE),
+            pod_selector: selector(DNS_POD_LABEL.0, DNS_POD_LABEL.1),
+            ..NetworkPolicyPeer::default()
+        }]),
+        ports: Some(vec![port("UDP", 53), port("TCP", 53)]),
+    }];
+    for d in plan.database.iter().chain(plan.redis.iter()) {
+        rules.push(NetworkPolicyEgressRule {
+            to: Some(vec![NetworkPolicyPeer {
+                ip_block: Some(IPBlock { cidr: d.cidr.clone(), except: None }),
+                ..NetworkPolicyPeer::default()
+            }]),
+            ports: Some(vec![port("TCP", i32::from(d.port))]),
+        });
+    }
+    rules
+}
+
+/// Denies all ingress but the router's, and all egress but the cluster DNS
+/// and the configured database and Redis.
 fn network_policy(plan: &Plan) -> NetworkPolicy {
     NetworkPolicy {
         metadata: meta(plan, "default-deny-except-router", None),
@@ -120,19 +180,7 @@ fn network_policy(plan: &Plan) -> NetworkPolicy {
                     ..NetworkPolicyPort::default()
                 }]),
             }]),
-            egress: Some(vec![NetworkPolicyEgressRule {
-                to: None,
-                ports: Some(
-                    EGRESS_PORTS
-                        .iter()
-                        .map(|(protocol, port)| NetworkPolicyPort {
-                            protocol: Some(protocol.to_string()),
-                            port: Some(IntOrString::Int(*port)),
-                            ..NetworkPolicyPort::default()
-                        })
-                        .collect(),
-                ),
-            }]),
+            egress: Some(egress(plan)),
         }),
     }
 }
@@ -171,15 +219,71 @@ fn limit_range(plan: &Plan) -> LimitRange {
     }
 }
 
+/// The workloads' environment: who they serve, and where their credentials
+/// are (files of the mounted Secret, never values).
 pub(super) fn env(plan: &Plan) -> Vec<EnvVar> {
+    let var = |name: &str, value: String| EnvVar { name: name.into(), value: Some(value), ..EnvVar::default() };
     vec![
-        EnvVar { name: "TENANT_ID".into(), value: Some(plan.tenant_id.to_string()), ..EnvVar::default() },
-        EnvVar { name: "TENANT_SLUG".into(), value: Some(plan.slug.clone()), ..EnvVar::default() },
-        EnvVar { name: "QUEUE_NAME".into(), value: Some(plan.queue()), ..EnvVar::default() },
+        var("TENANT_ID", plan.tenant_id.to_string()),
+        var("TENANT_SLUG", plan.slug.clone()),
+        var("QUEUE_NAME", plan.queue()),
+        var("DATABASE_URL_FILE", format!("{CREDENTIALS_DIR}/database-url")),
+        var("REDIS_URL_FILE", format!("{CREDENTIALS_DIR}/redis-url")),
     ]
 }
 
-fn deployment(plan: &Plan, component: &str, args: Vec<String>, port: Option<i32>) -> Deployment {
+/// Each container's share: two workloads of two replicas each fill the quota
+/// at their limits; the request is half the limit (the LimitRange's defaults).
+fn container_resources(plan: &Plan) -> ResourceRequirements {
+    let share =
+        |c: i64, m: i64| BTreeMap::from([("cpu".to_string(), cpu(c.max(1))), ("memory".to_string(), bytes(m.max(1)))]);
+    ResourceRequirements {
+        limits: Some(share(plan.cpu_millicores / 4, plan.memory_bytes / 4)),
+        requests: Some(share(plan.cpu_millicores / 8, plan.memory_bytes / 8)),
+        ..ResourceRequirements::default()
+    }
+}
+
+fn http_probe(path: &str, port: i32, period: i32) -> Option<Probe> {
+    Some(Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.to_string()),
+            port: IntOrString::Int(port),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(period),
+        failure_threshold: Some(3),
+        timeout_seconds: Some(2),
+        ..Probe::default()
+    })
+}
+
+/// The `restricted` Pod Security Standard, at the pod's level.
+fn pod_security() -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(RUN_AS),
+        run_as_group: Some(RUN_AS),
+        fs_group: Some(RUN_AS),
+        seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..SeccompProfile::default() }),
+        ..PodSecurityContext::default()
+    }
+}
+
+/// The `restricted` Pod Security Standard, at the container's level, with a read-only root.
+fn container_security() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        read_only_root_filesystem: Some(true),
+        run_as_non_root: Some(true),
+        capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), add: None }),
+        seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..SeccompProfile::default() }),
+        ..SecurityContext::default()
+    }
+}
+
+/// A workload of two replicas: `port` is the API's, or the worker's health port.
+fn deployment(plan: &Plan, component: &str, args: Vec<String>, port: i32, health_path: &str) -> Deployment {
     let selector = BTreeMap::from([
         ("bulkhead.io/tenant".to_string(), plan.slug.clone()),
         ("app.kubernetes.io/component".to_string(), component.to_string()),
@@ -193,14 +297,62 @@ fn deployment(plan: &Plan, component: &str, args: Vec<String>, port: Option<i32>
                 metadata: Some(ObjectMeta { labels: Some(labels(plan, Some(component))), ..ObjectMeta::default() }),
                 spec: Some(PodSpec {
                     automount_service_account_token: Some(false),
+                    security_context: Some(pod_security()),
+                    node_selector: plan.node_pool.as_ref().map(|p| BTreeMap::from([(p.key.clone(), p.value.clone())])),
+                    tolerations: plan.node_pool.as_ref().map(|p| {
+                        vec![Toleration {
+                            key: Some(p.key.clone()),
+                            operator: Some("Equal".into()),
+                            value: Some(p.value.clone()),
+                            effect: Some("NoSchedule".into()),
+                            ..Toleration::default()
+                        }]
+                    }),
                     containers: vec![Container {
                         name: component.to_string(),
                         image: Some(plan.image.clone()),
+                        image_pull_policy: Some("Always".into()),
                         args: (!args.is_empty()).then_some(args),
                         env: Some(env(plan)),
-                        ports: port.map(|p| vec![ContainerPort { container_port: p, ..ContainerPort::default() }]),
+                        ports: Some(vec![ContainerPort {
+                            name: Some(if port == API_PORT { "http".into() } else { "health".into() }),
+                            container_port: port,
+                            ..ContainerPort::default()
+                        }]),
+                        readiness_probe: http_probe(health_path, port, 5),
+                        liveness_probe: http_probe(health_path, port, 10),
+                        resources: Some(container_resources(plan)),
+                        security_context: Some(container_security()),
+                        volume_mounts: Some(vec![
+                            VolumeMount { name: "tmp".into(), mount_path: "/tmp".into(), ..VolumeMount::default() },
+                            VolumeMount {
+                                name: "credentials".into(),
+                                mount_path: CREDENTIALS_DIR.into(),
+                                read_only: Some(true),
+                                ..VolumeMount::default()
+                            },
+                        ]),
                         ..Container::default()
                     }],
+                    volumes: Some(vec![
+                        Volume {
+                            name: "tmp".into(),
+                            empty_dir: Some(EmptyDirVolumeSource {
+                                size_limit: Some(Quantity("64Mi".into())),
+                                ..EmptyDirVolumeSource::default()
+                            }),
+                            ..Volume::default()
+                        },
+                        Volume {
+                            name: "credentials".into(),
+                            secret: Some(SecretVolumeSource {
+                                secret_name: Some(CREDENTIALS_SECRET.into()),
+                                default_mode: Some(0o440),
+                                ..SecretVolumeSource::default()
+                            }),
+                            ..Volume::default()
+                        },
+                    ]),
                     ..PodSpec::default()
                 }),
             },
@@ -241,8 +393,8 @@ pub fn kubernetes(plan: &Plan) -> Result<String, String> {
         yaml(&network_policy(plan))?,
         yaml(&resource_quota(plan))?,
         yaml(&limit_range(plan))?,
-        yaml(&deployment(plan, "api", Vec::new(), Some(API_PORT)))?,
-        yaml(&deployment(plan, "worker", vec!["worker".into()], None))?,
+        yaml(&deployment(plan, "api", Vec::new(), API_PORT, &plan.health_path))?,
+        yaml(&deployment(plan, "worker", vec!["worker".into()], WORKER_HEALTH_PORT, "/healthz"))?,
         yaml(&service(plan))?,
     ];
     Ok(docs.iter().map(|d| format!("---\n{d}")).collect())
@@ -262,6 +414,10 @@ pub(crate) mod tests {
             cpu_millicores: 4000,
             memory_bytes: 8 * 1024 * 1024 * 1024,
             storage_bytes: 100 * 1024 * 1024 * 1024,
+            health_path: "/healthz".into(),
+            database: Some(Destination { cidr: "10.20.0.5/32".into(), port: 5432 }),
+            redis: Some(Destination { cidr: "10.20.0.6/32".into(), port: 6379 }),
+            node_pool: Some(NodePool { key: "bulkhead.io/pool".into(), value: "dedicated".into() }),
         }
     }
 }

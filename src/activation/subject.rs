@@ -45,11 +45,22 @@ pub async fn subject(
         tenant_id: detail.tenant.id,
         slug: detail.tenant.slug.clone(),
         namespace: detail.namespace_target.clone().unwrap_or_else(|| format!("tenant-{slug}")),
-        router_namespace: config.router_namespace.clone(),
-        image: config.tenant_image.clone(),
+        router_namespace: config.tenant.router_namespace.clone(),
+        image: config.tenant.image.clone(),
         cpu_millicores: limit(Limit::Cpu),
         memory_bytes: limit(Limit::Memory),
         storage_bytes: limit(Limit::Storage),
+        // The probes ask the health URL's path, on the API's own port.
+        health_path: a
+            .health_url
+            .as_deref()
+            .and_then(|u| reqwest::Url::parse(u).ok())
+            .map(|u| u.path().to_string())
+            .filter(|p| p.starts_with('/'))
+            .unwrap_or_else(|| "/healthz".into()),
+        database: config.tenant.database.clone(),
+        redis: config.tenant.redis.clone(),
+        node_pool: config.tenant.node_pool.clone(),
     };
     Ok(Subject {
         tenant_id: detail.tenant.id,

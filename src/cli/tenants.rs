@@ -105,12 +105,9 @@ pub(super) async fn run(command: TenantCommand) -> anyhow_lite::Result<()> {
                 "storage-policy" => 2,
                 other => return Err(format!("--format must be k8s, compose or storage-policy, not {other:?}").into()),
             };
-            let defaults = crate::server::config::Config::default();
             let config = crate::server::config::Config {
-                router_namespace: std::env::var("BULKHEAD_ROUTER_NAMESPACE")
-                    .unwrap_or(defaults.router_namespace.clone()),
-                tenant_image: std::env::var("BULKHEAD_TENANT_IMAGE").unwrap_or(defaults.tenant_image.clone()),
-                ..defaults
+                tenant: crate::server::config::TenantRuntime::from_env()?,
+                ..crate::server::config::Config::default()
             };
             let mut tx = db::begin(&pool, db::Scope::Platform).await?;
             let subject = crate::activation::subject::subject(&mut tx, &config, slug.trim()).await;

@@ -1,7 +1,7 @@
 //! The configuration as the environment gives it: every `BULKHEAD_*`
 //! variable parsed, a bad value named in its error, the defaults otherwise.
 
-use super::config::{Config, ConfigError, Profile};
+use super::config::{Config, ConfigError, Destination, NodePool, Profile, TenantRuntime};
 use std::time::Duration;
 
 fn var(name: &str) -> Option<String> {
@@ -92,12 +92,7 @@ impl Config {
                 })?),
             },
             shared_upstream: var("BULKHEAD_SHARED_UPSTREAM").unwrap_or(d.shared_upstream),
-            router_namespace: match var("BULKHEAD_ROUTER_NAMESPACE") {
-                None => d.router_namespace,
-                Some(v) => crate::domain::namespace::parse_namespace(&v)
-                    .map_err(|message| ConfigError { name: "BULKHEAD_ROUTER_NAMESPACE", message })?,
-            },
-            tenant_image: var("BULKHEAD_TENANT_IMAGE").unwrap_or(d.tenant_image),
+            tenant: TenantRuntime::from_env()?,
             tls_roots: var("BULKHEAD_TLS_ROOTS").map(std::path::PathBuf::from),
             redis_url: var("BULKHEAD_REDIS_URL"),
             tls_check_port: number("BULKHEAD_TLS_CHECK_PORT", d.tls_check_port)?,
@@ -170,4 +165,61 @@ impl Config {
         config.check()?;
         Ok(config)
     }
+}
+
+impl TenantRuntime {
+    /// Reads `BULKHEAD_ROUTER_NAMESPACE`, `BULKHEAD_TENANT_IMAGE`,
+    /// `BULKHEAD_TENANT_DATABASE`, `BULKHEAD_TENANT_REDIS` and `BULKHEAD_TENANT_NODE_POOL`.
+    pub fn from_env() -> Result<TenantRuntime, ConfigError> {
+        let d = TenantRuntime::default();
+        let parsed = |name: &'static str, parse: fn(&str) -> Result<Destination, String>| {
+            var(name).map(|v| parse(&v).map_err(|message| ConfigError { name, message })).transpose()
+        };
+        Ok(TenantRuntime {
+            router_namespace: match var("BULKHEAD_ROUTER_NAMESPACE") {
+                None => d.router_namespace,
+                Some(v) => crate::domain::namespace::parse_namespace(&v)
+                    .map_err(|message| ConfigError { name: "BULKHEAD_ROUTER_NAMESPACE", message })?,
+            },
+            image: var("BULKHEAD_TENANT_IMAGE").map(|v| v.trim().to_string()).unwrap_or(d.image),
+            database: parsed("BULKHEAD_TENANT_DATABASE", Destination::parse)?,
+            redis: parsed("BULKHEAD_TENANT_REDIS", Destination::parse)?,
+            node_pool: var("BULKHEAD_TENANT_NODE_POOL")
+                .map(|v| {
+                    NodePool::parse(&v).map_err(|message| ConfigError { name: "BULKHEAD_TENANT_NODE_POOL", message })
+                })
+                .transpose()?,
+        })
+    }
+}
+
+/// The variables that hold secrets: each may instead name a file holding
+/// the value, as `NAME_FILE` (a mounted Kubernetes or Compose secret), so
+/// no secret need be in a process's environment as deployed.
+pub const SECRET_VARIABLES: [&str; 6] = [
+    "DATABASE_URL",
+    "BULKHEAD_MIGRATE_URL",
+    "BULKHEAD_SECRET_KEY",
+    "BULKHEAD_SIGNING_KEY",
+    "BULKHEAD_REDIS_URL",
+    "BULKHEAD_SMTP_URL",
+];
+
+/// Reads each `NAME_FILE` of [`SECRET_VARIABLES`] into `NAME` (the file's
+/// content without its final line break). Both set is an error, as is a file
+/// that cannot be read. Call before any other thread starts: it sets the
+/// process's environment.
+pub fn load_secret_files() -> Result<(), ConfigError> {
+    for name in SECRET_VARIABLES {
+        let file_var = format!("{name}_FILE");
+        let Some(path) = var(&file_var) else { continue };
+        if var(name).is_some() {
+            return Err(ConfigError { name, message: format!("set either {name} or {file_var}, not both") });
+        }
+        let value = std::fs::read_to_string(path.trim())
+            .map_err(|e| ConfigError { name, message: format!("{file_var}: cannot read {path:?}: {e}") })?;
+        let value = value.strip_suffix('\n').map(|v| v.strip_suffix('\r').unwrap_or(v)).unwrap_or(&value);
+        std::env::set_var(name, value);
+    }
+    Ok(())
 }
