@@ -7,7 +7,7 @@ mod common;
 
 use bulkhead::activation::probes::tls_check;
 use bulkhead::auth::Role;
-use common::{redis_server, spawn_app, Redis, TestApp};
+use common::{redis_server, Redis, TestApp};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -81,6 +81,50 @@ fn kubernetes_validate(yaml: &str) -> std::process::Output {
     out
 }
 
+/// A console whose probes may reach this machine (the tests' servers are on loopback).
+fn local() -> bulkhead::server::config::Config {
+    bulkhead::server::config::Config {
+        probe_allow_networks: vec!["127.0.0.0/8".parse().unwrap()],
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn the_probes_reach_no_private_address_unless_allowed_and_no_credentials_are_kept() {
+    let app = common::spawn_app().await;
+    let admin = app.signed_in(Role::PlatformAdmin, "ops@example.com").await;
+    level_3_tenant(&app, &admin, "vault").await;
+    for (health_url, says) in [
+        ("http://169.254.169.254/latest/meta-data/", "private or reserved"),
+        ("http://127.0.0.1:9/healthz", "BULKHEAD_PROBE_ALLOW_NETWORKS"),
+        ("http://[::1]:9/healthz", "private or reserved"),
+        ("http://0x7f.1/healthz", "private or reserved"),
+        ("https://ops:secret@api.vault.example/healthz", "user name or password"),
+    ] {
+        let refused = app
+            .submit(
+                &admin,
+                "configure_activation",
+                &[
+                    ("slug", "vault"),
+                    ("version", "1"),
+                    ("domain", "api.vault.example"),
+                    ("upstream", "http://10.0.0.9:8080"),
+                    ("health_url", health_url),
+                ],
+            )
+            .await;
+        let message = app.refusal(&admin, &refused, "/tenants/vault/activation", "health_url").await;
+        assert!(message.contains(says), "{health_url}: {message}");
+    }
+    // A name that resolves to a private address is refused when the check runs.
+    let fence = bulkhead::server::fence::Fence::probes(Vec::new());
+    let out = bulkhead::activation::probes::health(&app.state.config, "http://localhost:9/healthz").await;
+    let (reason, _) = out.unwrap_err();
+    assert!(reason.contains("private or reserved"), "{reason}");
+    assert!(fence.check_url("https://api.vault.example/healthz").is_ok());
+}
+
 /// Runs a checker of `target/venv-policy` over `text` written to a file.
 fn policy_tool(tool: &str, args: &[&str], text: &str, ext: &str) -> (bool, String) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -106,9 +150,7 @@ fn tenant_runtime() -> bulkhead::server::config::TenantRuntime {
 
 #[tokio::test]
 async fn configure_render_and_a_failing_step_kept_with_its_reason() {
-    let app =
-        common::spawn_app_with(bulkhead::server::config::Config { tenant: tenant_runtime(), ..Default::default() })
-            .await;
+    let app = common::spawn_app_with(bulkhead::server::config::Config { tenant: tenant_runtime(), ..local() }).await;
     let admin = app.signed_in(Role::PlatformAdmin, "ops@example.com").await;
     level_3_tenant(&app, &admin, "vault").await;
     assert_eq!(state(&app, "vault").await, "requested");
@@ -278,7 +320,7 @@ async fn http_server(status: u16) -> SocketAddr {
 
 #[tokio::test]
 async fn apply_checks_health_verify_needs_redis_and_only_the_last_step_routes_dedicated() {
-    let app = spawn_app().await;
+    let app = common::spawn_app_with(local()).await;
     let admin = app.signed_in(Role::PlatformAdmin, "ops@example.com").await;
     configured_and_rendered(&app, &admin, http_server(503).await).await;
     // (DNS and TLS are checked on their own below; here the checklist stands as validation leaves it.)
@@ -414,7 +456,7 @@ fn redis_and_signing(redis: &Redis) -> bulkhead::server::config::Config {
     bulkhead::server::config::Config {
         redis_url: Some(format!("redis://127.0.0.1:{}", redis.1)),
         signing_key: Some(bulkhead::audit::checkpoint::Signer25519::parse(SIGNING_KEY).unwrap()),
-        ..Default::default()
+        ..local()
     }
 }
 
@@ -521,6 +563,7 @@ async fn a_dedicated_tenant_whose_queue_was_widened_is_marked_as_drifted_until_i
             .env("BULKHEAD_ENV", "development")
             .env("BULKHEAD_REDIS_URL", format!("redis://127.0.0.1:{}", redis.1))
             .env("BULKHEAD_SIGNING_KEY", SIGNING_KEY)
+            .env("BULKHEAD_PROBE_ALLOW_NETWORKS", "127.0.0.0/8")
             .env_remove("BULKHEAD_SECRET_KEY")
             .output()
             .unwrap()
@@ -565,11 +608,8 @@ async fn a_report_signed_before_a_key_rotation_still_verifies_against_the_publis
     let published = |retired: Vec<ed25519_dalek::VerifyingKey>| {
         let new = new.clone();
         async move {
-            let config = bulkhead::server::config::Config {
-                signing_key: Some(new),
-                retired_signing_keys: retired,
-                ..Default::default()
-            };
+            let config =
+                bulkhead::server::config::Config { signing_key: Some(new), retired_signing_keys: retired, ..local() };
             let app = common::spawn_app_with(config).await;
             let jwks: serde_json::Value =
                 reqwest::get(app.url("/.well-known/bulkhead/report-keys")).await.unwrap().json().await.unwrap();
@@ -634,7 +674,7 @@ async fn every_step_for_real_then_the_routing_check_sends_the_domain_to_its_own_
         tls_check_port: tls.port(),
         base_domain: Some("tenants.test".into()),
         shared_upstream: "http://shared-pool:8080".into(),
-        ..Default::default()
+        ..local()
     };
     let app = common::spawn_app_with(config).await;
     let token = bulkhead::tokens::ssr::create(
@@ -719,7 +759,7 @@ async fn every_step_for_real_then_the_routing_check_sends_the_domain_to_its_own_
 
 #[tokio::test]
 async fn seeded_level_3_tenants_wait_for_their_checklist() {
-    let app = spawn_app().await;
+    let app = common::spawn_app_with(local()).await;
     bulkhead::tenants::ssr::seed(&app.pool, &bulkhead::audit::Actor::cli(), 40).await.unwrap();
     let (level_3, active, waiting): (i64, i64, i64) = sqlx::query_as(
         "SELECT count(*) FILTER (WHERE isolation_level = 3),

@@ -28,7 +28,7 @@ pub async fn recheck(state: &crate::server::state::AppState, slug: &str) -> Resu
         .and_then(|p| String::from_utf8(p).ok())
         .unwrap_or_default();
     let outcome = match super::probes::verify(&state.pool, &state.config, &subject, &password, false).await {
-        Ok(_) => super::probes::health(&subject.health_url).await.map(|_| ()),
+        Ok(_) => super::probes::health(&state.config, &subject.health_url).await.map(|_| ()),
         Err(e) => Err(e),
     };
     let failure = outcome.err().map(|(reason, _)| reason);
@@ -128,7 +128,7 @@ pub async fn probe(
         Ok(e) => e,
         Err((reason, _)) => return Ok(Err(reason)),
     };
-    match super::probes::health(&subject.health_url).await {
+    match super::probes::health(&state.config, &subject.health_url).await {
         Ok(h) => evidence["health"] = h,
         Err((reason, _)) => return Ok(Err(reason)),
     }

@@ -55,11 +55,19 @@ pub async fn validate(subject: &Subject, config: &Config) -> Outcome {
         Err(reason) => return Err((reason, evidence)),
     };
     evidence["dns"] = json!(addresses.iter().map(|a| a.ip().to_string()).collect::<Vec<_>>());
+    // The TLS check connects only where the fence lets the console go.
+    let fence = crate::server::fence::Fence::probes(config.probe_allow_networks.clone());
+    let Some(address) = addresses.iter().copied().find(|a| fence.permits(a.ip())) else {
+        return Err((
+            format!("DNS: {}", fence.refusal(&format!("{} ({})", subject.domain, addresses[0].ip()))),
+            evidence,
+        ));
+    };
     let roots = match roots(config) {
         Ok(r) => r,
         Err(reason) => return Err((reason, evidence)),
     };
-    match tls_check(&subject.domain, addresses[0], roots).await {
+    match tls_check(&subject.domain, address, roots).await {
         Ok(tls) => {
             evidence["tls"] = tls;
             Ok(evidence)
@@ -254,11 +262,15 @@ pub async fn tls_check(domain: &str, addr: SocketAddr, roots: rustls::RootCertSt
     }))
 }
 
-/// The dedicated API's health URL answers 200 within the timeout.
-pub async fn health(url: &str) -> Outcome {
+/// The dedicated API's health URL answers 200 within the timeout, asked
+/// only at an address the probes' fence permits (a name is resolved through it).
+pub async fn health(config: &Config, url: &str) -> Outcome {
+    let fence = crate::server::fence::Fence::probes(config.probe_allow_networks.clone());
+    fence.check_url(url).map_err(|reason| (reason, json!({ "url": url })))?;
     let client = reqwest::Client::builder()
         .timeout(TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(std::sync::Arc::new(fence))
         .build()
         .map_err(|e| (format!("The health check could not start: {e}"), json!({})))?;
     let started = std::time::Instant::now();
@@ -266,7 +278,14 @@ pub async fn health(url: &str) -> Outcome {
         Err(e) if e.is_timeout() => {
             Err((format!("The health URL {url} did not answer within {} s.", TIMEOUT.as_secs()), json!({ "url": url })))
         }
-        Err(e) => Err((format!("The health URL {url} cannot be reached: {e}."), json!({ "url": url }))),
+        Err(e) => {
+            // The innermost cause says why (a refused address, a refused connection).
+            let mut cause: &dyn std::error::Error = &e;
+            while let Some(inner) = cause.source() {
+                cause = inner;
+            }
+            Err((format!("The health URL {url} cannot be reached: {cause}"), json!({ "url": url })))
+        }
         Ok(res) => {
             let evidence =
                 json!({ "url": url, "status": res.status().as_u16(), "millis": started.elapsed().as_millis() as u64 });

@@ -123,11 +123,17 @@ pub fn parse_url(input: &str, what: &str) -> Result<String, String> {
     let input = input.trim();
     let ok = ["http://", "https://"].iter().any(|p| input.strip_prefix(p).is_some_and(|rest| !rest.is_empty()))
         && !input.contains(char::is_whitespace);
-    if ok {
-        Ok(input.to_string())
-    } else {
-        Err(format!("Enter the {what} as an http:// or https:// address."))
+    let url = reqwest::Url::parse(input).ok().filter(|u| ok && u.host_str().is_some_and(|h| !h.is_empty()));
+    let Some(url) = url else {
+        return Err(format!("Enter the {what} as an http:// or https:// address."));
+    };
+    // Whatever is in the address is shown on the checklist and kept in its evidence.
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "The {what} may not hold a user name or password: they would be shown to everyone who reads the checklist."
+        ));
     }
+    Ok(input.to_string())
 }
 
 async fn tenant_for_update(conn: &mut PgConnection, slug: &str) -> Result<(Uuid, IsolationLevel), AppError> {
@@ -154,7 +160,13 @@ pub async fn configure(
     let mut errors = Vec::new();
     let domain = parse_domain(domain).map_err(|m| errors.push(("domain", m))).ok();
     let upstream = parse_url(upstream, "dedicated upstream").map_err(|m| errors.push(("upstream", m))).ok();
-    let health = parse_url(health_url, "health URL").map_err(|m| errors.push(("health_url", m))).ok();
+    // The probes go where public addresses are, or the networks the operator allows.
+    let health = parse_url(health_url, "health URL")
+        .and_then(|u| {
+            crate::server::fence::Fence::probes(state.config.probe_allow_networks.clone()).check_url(&u).map(|_| u)
+        })
+        .map_err(|m| errors.push(("health_url", m)))
+        .ok();
     let (Some(domain), Some(upstream), Some(health)) = (domain, upstream, health) else {
         return Err(AppError::Invalid(
             errors.into_iter().map(|(f, m)| crate::error::FieldError { field: f.into(), message: m }).collect(),
@@ -258,7 +270,7 @@ pub async fn run_step(
     let outcome = match step {
         Step::Render => super::probes::render(&subject),
         Step::Validate => super::probes::validate(&subject, &state.config).await,
-        Step::Apply => super::probes::health(&subject.health_url).await,
+        Step::Apply => super::probes::health(&state.config, &subject.health_url).await,
         Step::Verify => {
             let password = queue_password.as_deref().unwrap_or_default();
             super::probes::verify(&state.pool, &state.config, &subject, password, true).await

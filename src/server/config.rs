@@ -104,6 +104,10 @@ pub struct Config {
     /// Networks webhooks may reach besides the public internet
     /// (`BULKHEAD_WEBHOOK_ALLOW_NETWORKS`; none by default).
     pub webhook_allow_networks: Vec<ipnet::IpNet>,
+    /// Private or reserved networks the activation's health, DNS and TLS
+    /// probes may reach beside the public internet
+    /// (`BULKHEAD_PROBE_ALLOW_NETWORKS`; none by default).
+    pub probe_allow_networks: Vec<ipnet::IpNet>,
     /// How many tenants (the fullest, from 50 % of a quota) get series of
     /// their own in `/metrics` (`BULKHEAD_METRICS_TENANT_SERIES`, 500).
     pub metrics_tenant_series: usize,
@@ -172,6 +176,7 @@ impl Default for Config {
             metrics_tenant_series: 500,
             webhook_retry: WEBHOOK_RETRY_SECS.iter().map(|s| Duration::from_secs(*s)).collect(),
             webhook_allow_networks: Vec::new(),
+            probe_allow_networks: Vec::new(),
         }
     }
 }

@@ -125,6 +125,11 @@ impl Config {
                 Some(list) => super::client_address::parse_networks(&list)
                     .map_err(|message| ConfigError { name: "BULKHEAD_WEBHOOK_ALLOW_NETWORKS", message })?,
             },
+            probe_allow_networks: match var("BULKHEAD_PROBE_ALLOW_NETWORKS") {
+                None => Vec::new(),
+                Some(list) => super::client_address::parse_networks(&list)
+                    .map_err(|message| ConfigError { name: "BULKHEAD_PROBE_ALLOW_NETWORKS", message })?,
+            },
             retired_signing_keys: var("BULKHEAD_RETIRED_SIGNING_KEYS")
                 .unwrap_or_default()
                 .split(',')

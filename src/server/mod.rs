@@ -7,6 +7,7 @@ pub mod client_address;
 pub mod config;
 pub mod config_env;
 pub mod db;
+pub mod fence;
 pub mod headers;
 pub mod json;
 pub mod middleware;

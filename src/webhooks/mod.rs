@@ -4,8 +4,6 @@
 //! Webhooks 1.0 defines, and retried with growing delays for about a day.
 
 #[cfg(feature = "ssr")]
-pub mod fence;
-#[cfg(feature = "ssr")]
 pub mod outbox;
 mod pages;
 #[cfg(feature = "ssr")]

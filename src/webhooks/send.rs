@@ -14,10 +14,10 @@
 //! take skips endpoints still being sent to), an answer's body is read up to
 //! [`BODY_CAP`] and dropped, and each attempt ends after [`TIMEOUT`].
 
-use super::fence::Fence;
 use crate::audit::{self, Actor, NewEvent};
 use crate::auth::totp::SecretBox;
 use crate::server::db::{self, Scope};
+use crate::server::fence::Fence;
 use serde_json::json;
 use sqlx::PgPool;
 use std::collections::HashSet;
@@ -96,7 +96,7 @@ struct Sender {
 /// Sends due deliveries every second, forever, to the addresses the fence
 /// permits (names resolved through it, so each connection is checked).
 pub fn spawn_sender(state: &crate::server::state::AppState) {
-    let fence = Fence::new(state.config.webhook_allow_networks.clone());
+    let fence = Fence::webhooks(state.config.webhook_allow_networks.clone());
     let client = match reqwest::Client::builder()
         .timeout(TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())

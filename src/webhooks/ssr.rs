@@ -87,7 +87,7 @@ pub fn generate_secret() -> String {
 /// Stores a new endpoint (its secret sealed, bound to it) and audits it;
 /// answers the secret, to be shown once.
 pub async fn create(state: &AppState, actor: &Actor, created_by: Uuid, new: NewEndpoint) -> Result<String, AppError> {
-    super::fence::Fence::new(state.config.webhook_allow_networks.clone())
+    crate::server::fence::Fence::webhooks(state.config.webhook_allow_networks.clone())
         .check_url(&new.url)
         .map_err(|message| AppError::invalid("url", message))?;
     let id = Uuid::new_v4();

@@ -1,9 +1,11 @@
-//! Where webhooks may go: addresses on the public internet, and the networks
-//! an operator names (`BULKHEAD_WEBHOOK_ALLOW_NETWORKS`). An endpoint's
-//! address is chosen by whoever administers the console, and the sender runs
-//! inside the operator's network: without this fence an endpoint could make
-//! the console post to its own database port, a cloud's metadata service
-//! (169.254.169.254) or any internal service.
+//! Where the console's outgoing requests may go: addresses on the public
+//! internet, and the networks an operator names (webhooks:
+//! `BULKHEAD_WEBHOOK_ALLOW_NETWORKS`; the activation's health, DNS and TLS
+//! probes: `BULKHEAD_PROBE_ALLOW_NETWORKS`). The addresses are typed by
+//! whoever administers the console, and the console runs inside the
+//! operator's network: without this fence they could make it reach its own
+//! database port, a cloud's metadata service (169.254.169.254) or any
+//! internal service, and show what answered.
 //!
 //! The check happens where the connection is made: the sender resolves names
 //! through [`Fence`] (so a name that resolves to a private address, or starts
@@ -70,15 +72,23 @@ pub fn is_public(ip: IpAddr) -> bool {
     !NOT_PUBLIC.iter().any(|net| net.parse::<IpNet>().expect("a network written above").contains(&ip))
 }
 
-/// The sender's rule: public addresses, and the networks allowed beside them.
-#[derive(Debug, Clone, Default)]
+/// The rule: public addresses, and the networks allowed beside them.
+#[derive(Debug, Clone)]
 pub struct Fence {
     allowed: Arc<Vec<IpNet>>,
+    /// What goes out through it, and the variable that allows a network.
+    purpose: (&'static str, &'static str),
 }
 
 impl Fence {
-    pub fn new(allowed: Vec<IpNet>) -> Fence {
-        Fence { allowed: Arc::new(allowed) }
+    /// The webhooks' fence.
+    pub fn webhooks(allowed: Vec<IpNet>) -> Fence {
+        Fence { allowed: Arc::new(allowed), purpose: ("webhooks go", "BULKHEAD_WEBHOOK_ALLOW_NETWORKS") }
+    }
+
+    /// The activation probes' fence.
+    pub fn probes(allowed: Vec<IpNet>) -> Fence {
+        Fence { allowed: Arc::new(allowed), purpose: ("the checks go", "BULKHEAD_PROBE_ALLOW_NETWORKS") }
     }
 
     /// Whether webhooks may be sent to `ip`.
@@ -97,16 +107,18 @@ impl Fence {
         if self.permits(ip) {
             Ok(())
         } else {
-            Err(refusal(&ip.to_string()))
+            Err(self.refusal(&ip.to_string()))
         }
     }
-}
 
-fn refusal(what: &str) -> String {
-    format!(
-        "{what} is on a private or reserved network: webhooks go to public addresses only \
-         (an operator can allow a network with BULKHEAD_WEBHOOK_ALLOW_NETWORKS)."
-    )
+    /// Why `what` (an address, or a name that resolves only to refused addresses) is refused.
+    pub fn refusal(&self, what: &str) -> String {
+        let (goes, variable) = self.purpose;
+        format!(
+            "{what} is on a private or reserved network: {goes} to public addresses only \
+             (an operator can allow a network with {variable})."
+        )
+    }
 }
 
 impl reqwest::dns::Resolve for Fence {
@@ -117,7 +129,7 @@ impl reqwest::dns::Resolve for Fence {
             let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let permitted: Vec<SocketAddr> = found.iter().copied().filter(|a| fence.permits(a.ip())).collect();
             if permitted.is_empty() {
-                let what = if found.is_empty() { format!("{host} has no address") } else { refusal(&host) };
+                let what = if found.is_empty() { format!("{host} has no address") } else { fence.refusal(&host) };
                 return Err(what.into());
             }
             Ok(Box::new(permitted.into_iter()) as reqwest::dns::Addrs)
@@ -163,11 +175,13 @@ mod tests {
 
     #[test]
     fn an_operator_allows_a_network_and_nothing_else() {
-        let fence = Fence::new(vec!["10.20.0.0/16".parse().unwrap()]);
+        let fence = Fence::webhooks(vec!["10.20.0.0/16".parse().unwrap()]);
         assert!(fence.permits(ip("10.20.3.4")));
         assert!(!fence.permits(ip("10.21.0.1")));
         assert!(fence.check_url("https://10.20.3.4/hooks").is_ok());
         assert!(fence.check_url("http://[::1]:8080/hooks").unwrap_err().contains("::1"));
+        let probes = Fence::probes(Vec::new());
+        assert!(probes.check_url("http://127.0.0.1:9/healthz").unwrap_err().contains("BULKHEAD_PROBE_ALLOW_NETWORKS"));
         assert!(fence.check_url("http://169.254.169.254/latest").is_err());
         assert!(fence.check_url("http://0x7f.1/hooks").is_err(), "the URL parser reads 0x7f.1 as 127.0.0.1");
         assert!(fence.check_url("https://hooks.example/in").is_ok(), "names are checked when resolved");
