@@ -521,6 +521,40 @@ async fn verification_proves_the_queue_against_redis_and_signs_a_report_anyone_c
     let out = String::from_utf8_lossy(&ok.stdout).to_string();
     assert!(ok.status.success(), "{out}{}", String::from_utf8_lossy(&ok.stderr));
     assert!(out.contains("tenant: vault") && out.contains("subject: tenant-vault.k8s.yaml sha256:"), "{out}");
+    // What the files say and what a probe saw, apart; nothing claims the pods run.
+    assert!(out.contains("rendered: network_policy:") && out.contains("rendered: pod_security:"), "{out}");
+    assert!(out.contains("observed: verify at "), "{out}");
+    // (Here the apply step was skipped in the database: nobody confirmed anything, and nothing says so.)
+    assert!(!out.contains("confirmed by the operator") && !out.contains("observed: apply"), "{out}");
+    assert!(out.contains("not observed: that the tenant's pods run"), "{out}");
+    let observed = |line: &str| line.starts_with("observed:");
+    assert!(!out.lines().filter(|l| observed(l)).any(|l| l.contains("network_policy")), "{out}");
+    // A signature added by a stranger is not named as a signer.
+    let mut envelope: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let stranger = bulkhead::audit::checkpoint::Signer25519::parse(&"0b".repeat(32)).unwrap();
+    let forged = bulkhead::activation::report::sign(&stranger, &serde_json::json!({}));
+    envelope["signatures"].as_array_mut().unwrap().push(serde_json::to_value(&forged.signatures[0]).unwrap());
+    let two = dir.join("two.json");
+    std::fs::write(&two, serde_json::to_string(&envelope).unwrap()).unwrap();
+    let out = verify(&two);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success() && !text.contains(&stranger.key_id()), "{text}");
+    // The key set over plain HTTP: refused unless asked for.
+    // (tokio's Command: the command line calls this test's own console while the test waits.)
+    let over_http = |extra: &'static [&'static str]| {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_bulkhead"))
+            .args(["report", "verify"])
+            .arg(&file)
+            .args(["--keys", &app.url("/.well-known/bulkhead/report-keys")])
+            .args(extra)
+            .env_remove("BULKHEAD_SIGNING_KEY")
+            .output()
+    };
+    let refused = over_http(&[]).await.unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("https:// only"), "{refused:?}");
+    let allowed = over_http(&["--allow-http"]).await.unwrap();
+    assert!(allowed.status.success(), "{allowed:?}");
     // One byte of the payload changed.
     let mut envelope: serde_json::Value = serde_json::from_str(&report).unwrap();
     let payload = envelope["payload"].as_str().unwrap().to_string();
@@ -601,11 +635,17 @@ async fn a_report_signed_before_a_key_rotation_still_verifies_against_the_publis
     use bulkhead::audit::checkpoint::Signer25519;
     let old = Signer25519::parse(SIGNING_KEY).unwrap();
     let new = Signer25519::parse(&"09".repeat(32)).unwrap();
-    let envelope = report::sign(
-        &old,
-        &report::statement(&[("tenant-vault.k8s.yaml".into(), "00".repeat(32))], serde_json::json!({})),
-    );
-    let published = |retired: Vec<ed25519_dalek::VerifyingKey>| {
+    let signed_at = |at: &str| {
+        report::sign(
+            &old,
+            &report::statement(
+                &[("tenant-vault.k8s.yaml".into(), "00".repeat(32))],
+                serde_json::json!({ "issued_at": at }),
+            ),
+        )
+    };
+    let envelope = signed_at("2026-11-30T12:00:00Z");
+    let published = |retired: Vec<bulkhead::server::signing::RetiredKey>| {
         let new = new.clone();
         async move {
             let config =
@@ -620,9 +660,17 @@ async fn a_report_signed_before_a_key_rotation_still_verifies_against_the_publis
         report::verify(&envelope, &published(Vec::new()).await).is_err(),
         "the new key alone does not vouch for it"
     );
-    let keys = published(vec![old.verifying_key()]).await;
+    let retired = bulkhead::server::signing::RetiredKey::parse(&format!(
+        "{}@2026-12-01T00:00:00Z",
+        hex::encode(old.verifying_key().as_bytes())
+    ))
+    .unwrap();
+    let keys = published(vec![retired]).await;
     assert_eq!(keys.len(), 2);
     assert!(report::verify(&envelope, &keys).is_ok(), "the retired key, still published, does");
+    // Signed after its retirement (the key leaked, say): refused.
+    let late = report::verify(&signed_at("2026-12-02T00:00:00Z"), &keys).unwrap_err();
+    assert!(late.contains("retired at"), "{late}");
 }
 
 /// A name server of the test's own: `answers` (names without the final dot)

@@ -223,7 +223,7 @@ fn Checklist(
                         <tr><td>{name.clone()}</td><td><code>{sha.clone()}</code></td></tr>
                     }).collect_view()}
                 </Table>
-                <details><summary>"What the probes found"</summary><pre class="evidence">{r.predicate.clone()}</pre></details>
+                <details><summary>"What it states: what was rendered, what the probes observed, what nobody observed"</summary><pre class="evidence">{r.predicate.clone()}</pre></details>
                 <p>
                     <a class="btn" rel="external" download="" href=href>"Download the signed report"</a>
                 </p>

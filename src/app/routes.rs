@@ -65,10 +65,9 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 pub async fn report_keys(State(state): State<AppState>) -> axum::response::Response {
     match &state.config.signing_key {
         Some(signer) => {
-            // Retired keys stay published: what they signed before a rotation still verifies.
-            let mut keys = vec![signer.verifying_key()];
-            keys.extend(state.config.retired_signing_keys.iter().copied());
-            let set = crate::audit::checkpoint::jwk_set(&keys);
+            // Retired keys stay published with their retirement time: what
+            // they signed before a rotation still verifies, nothing after.
+            let set = crate::audit::checkpoint::jwk_set(&[signer.verifying_key()], &state.config.retired_signing_keys);
             ([(axum::http::header::CACHE_CONTROL, "public, max-age=300")], Json(set)).into_response()
         }
         None => StatusCode::NOT_FOUND.into_response(),

@@ -94,7 +94,7 @@ pub struct Config {
     pub dns_server: Option<std::net::SocketAddr>,
     /// Public keys of earlier signing keys, still published for what they
     /// signed (`BULKHEAD_RETIRED_SIGNING_KEYS`, comma-separated).
-    pub retired_signing_keys: Vec<ed25519_dalek::VerifyingKey>,
+    pub retired_signing_keys: Vec<super::signing::RetiredKey>,
     /// How often the isolation probes run again on every dedicated tenant
     /// (`BULKHEAD_PROBE_INTERVAL_SECS`, 3600; 0: never).
     pub probe_interval: Duration,

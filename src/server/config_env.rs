@@ -134,7 +134,7 @@ impl Config {
                 .unwrap_or_default()
                 .split(',')
                 .filter(|k| !k.trim().is_empty())
-                .map(super::signing::parse_public_key)
+                .map(super::signing::RetiredKey::parse)
                 .collect::<Result<_, _>>()
                 .map_err(|message| ConfigError { name: "BULKHEAD_RETIRED_SIGNING_KEYS", message })?,
             flush_interval: Duration::from_millis(number("BULKHEAD_FLUSH_INTERVAL_MS", 1000u64)?.clamp(10, 60_000)),

@@ -44,26 +44,54 @@ impl Signer25519 {
 
     /// The public key as a JWK Set (RFC 7517) of one Ed25519 key (RFC 8037).
     pub fn jwk_set(&self) -> serde_json::Value {
-        jwk_set(&[self.verifying_key()])
+        jwk_set(&[self.verifying_key()], &[])
     }
 }
 
-/// Ed25519 public keys (RFC 8037) as a JWK Set (RFC 7517): the current one
-/// first, then retired ones whose signatures must still verify.
-pub fn jwk_set(keys: &[VerifyingKey]) -> serde_json::Value {
-    let keys: Vec<serde_json::Value> = keys
-        .iter()
-        .map(|k| {
-            serde_json::json!({
-                "kty": "OKP",
-                "crv": "Ed25519",
-                "x": URL_SAFE_NO_PAD.encode(k.as_bytes()),
-                "kid": key_id(k),
-                "use": "sig",
-                "alg": "EdDSA",
-            })
+/// An earlier signing key and when it was retired: what it signed before
+/// then still verifies, nothing it signed after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetiredKey {
+    pub key: VerifyingKey,
+    pub retired_at: time::OffsetDateTime,
+}
+
+impl RetiredKey {
+    /// Parses `KEY@TIME` as `BULKHEAD_RETIRED_SIGNING_KEYS` lists it: the
+    /// public key (base64 or hex) and its retirement time (RFC 3339).
+    pub fn parse(text: &str) -> Result<RetiredKey, String> {
+        let (key, at) = text.trim().split_once('@').ok_or_else(|| {
+            "expected KEY@TIME, the public key and when it was retired (such as …@2026-12-01T00:00:00Z): \
+             a key without a retirement time would vouch for what it signs forever"
+                .to_string()
+        })?;
+        let retired_at = time::OffsetDateTime::parse(at.trim(), &time::format_description::well_known::Rfc3339)
+            .map_err(|_| format!("{at:?} is not an RFC 3339 time such as 2026-12-01T00:00:00Z"))?;
+        Ok(RetiredKey { key: parse_public_key(key)?, retired_at })
+    }
+}
+
+/// Ed25519 public keys (RFC 8037) as a JWK Set (RFC 7517): the current ones
+/// first, then retired ones with their retirement time (`retired_at`, RFC
+/// 3339): signatures made before it still verify, none made after.
+pub fn jwk_set(current: &[VerifyingKey], retired: &[RetiredKey]) -> serde_json::Value {
+    let jwk = |k: &VerifyingKey| {
+        serde_json::json!({
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "x": URL_SAFE_NO_PAD.encode(k.as_bytes()),
+            "kid": key_id(k),
+            "use": "sig",
+            "alg": "EdDSA",
         })
-        .collect();
+    };
+    let mut keys: Vec<serde_json::Value> = current.iter().map(jwk).collect();
+    for r in retired {
+        let mut k = jwk(&r.key);
+        k["retired_at"] =
+            serde_json::json!(r.retired_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default());
+        keys.push(k);
+    }
     serde_json::json!({ "keys": keys })
 }
 
