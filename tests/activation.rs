@@ -213,7 +213,18 @@ async fn configure_render_and_a_failing_step_kept_with_its_reason() {
     assert_eq!(run(&app, &admin, "vault", "render", &[]).await, "/tenants/vault/activation?done=passed");
     assert_eq!(state(&app, "vault").await, "rendered");
     let files = view(&app, &admin, "vault").await.live.unwrap().files;
-    assert_eq!(files.len(), 3);
+    assert_eq!(files.len(), 4);
+    // The same files as one directory for a GitOps repository.
+    let tar = admin.get(app.url("/tenants/vault/activation/bundle.tar")).send().await.unwrap();
+    assert_eq!(tar.status(), 200);
+    let bytes = tar.bytes().await.unwrap();
+    let mut archive = tar::Archive::new(bytes.as_ref());
+    let mut in_tar: Vec<String> =
+        archive.entries().unwrap().map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned()).collect();
+    in_tar.sort();
+    let mut expected: Vec<String> = files.iter().map(|f| format!("tenant-vault/{f}")).collect();
+    expected.sort();
+    assert_eq!(in_tar, expected);
     let res = admin.get(app.url(&format!("/tenants/vault/activation/files/{}", files[0]))).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let k8s = res.text().await.unwrap();

@@ -377,6 +377,45 @@ async fn tenant_render_prints_a_dedicated_instance_and_refuses_a_shared_tenant()
     assert!(String::from_utf8_lossy(&compose.stdout).contains("internal: true"), "{}", text(&compose));
     let bad = bulkhead(&url, &["tenant", "render", "--slug", "vault-co", "--format", "helm"], None);
     assert!(!bad.status.success());
+
+    // A directory for GitOps, with the database the tenant's pods may reach from the environment.
+    let dir = std::env::temp_dir().join(format!("bulkhead-gitops-{}", uuid::Uuid::new_v4()));
+    let out = Command::new(env!("CARGO_BIN_EXE_bulkhead"))
+        .args(["tenant", "render", "--slug", "vault-co", "--out"])
+        .arg(&dir)
+        .env("DATABASE_URL", &url)
+        .env("BULKHEAD_TENANT_DATABASE", "10.20.0.5:5432")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let mut names: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "kustomization.yaml",
+            "tenant-vault-co.compose.yaml",
+            "tenant-vault-co.k8s.yaml",
+            "tenant-vault-co.storage-policy.json"
+        ]
+    );
+    let kustomization = std::fs::read_to_string(dir.join("kustomization.yaml")).unwrap();
+    assert!(kustomization.contains("kind: Kustomization") && kustomization.contains("- tenant-vault-co.k8s.yaml"));
+    assert!(std::fs::read_to_string(dir.join("tenant-vault-co.k8s.yaml")).unwrap().contains("cidr: 10.20.0.5/32"));
+    // The printed digests are sha256sum's own lines: the files check against them.
+    let sums = dir.join("SHA256SUMS");
+    std::fs::write(&sums, &out.stdout).unwrap();
+    let check = Command::new("sha256sum").arg("-c").arg(&sums).output().unwrap();
+    assert!(check.status.success(), "{}", text(&check));
+    let bad_env = Command::new(env!("CARGO_BIN_EXE_bulkhead"))
+        .args(["tenant", "render", "--slug", "vault-co"])
+        .env("DATABASE_URL", &url)
+        .env("BULKHEAD_TENANT_DATABASE", "0.0.0.0/0:5432")
+        .output()
+        .unwrap();
+    assert!(!bad_env.status.success() && text(&bad_env).contains("BULKHEAD_TENANT_DATABASE"), "{}", text(&bad_env));
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test]

@@ -30,6 +30,30 @@ pub async fn file_handler(
         .into_response())
 }
 
+/// `GET /tenants/{slug}/activation/bundle.tar`: every rendered file in one
+/// directory (`tenant-<slug>/`, with its kustomization.yaml), for a GitOps repository.
+pub async fn bundle_handler(
+    axum::extract::State(state): axum::extract::State<crate::server::state::AppState>,
+    axum::extract::Path(slug): axum::extract::Path<String>,
+    auth: Option<axum::Extension<crate::auth::session::AuthContext>>,
+) -> Result<axum::response::Response, AppError> {
+    use axum::response::IntoResponse;
+    let user = auth.and_then(|axum::Extension(a)| a.user).ok_or(AppError::Unauthorized)?;
+    let mut tx = crate::server::db::begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
+    let subject = subject(&mut tx, &state.config, &slug).await?;
+    tx.commit().await?;
+    let dir = format!("tenant-{}", subject.slug);
+    let archive = super::bundle::Rendered::of(&subject.plan).and_then(|r| r.tar(&dir)).map_err(AppError::internal)?;
+    Ok((
+        [
+            (http::header::CONTENT_TYPE, "application/x-tar".to_string()),
+            (http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{dir}.tar\"")),
+        ],
+        archive,
+    )
+        .into_response())
+}
+
 /// `GET /tenants/{slug}/activation/report.json`: the newest signed report, to
 /// platform staff and to the tenant's own admins.
 pub async fn report_handler(

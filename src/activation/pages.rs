@@ -160,7 +160,14 @@ fn Checklist(
                 view! { <li><a rel="external" download="" href=href>{f.clone()}</a></li> }
             })
             .collect_view();
-        view! { <h2>"Rendered files"</h2><ul>{links}</ul> }
+        let bundle = format!("/tenants/{}/activation/bundle.tar", view.slug);
+        view! {
+            <h2>"Rendered files"</h2>
+            <ul>{links}</ul>
+            <p><a class="btn" rel="external" download="" href=bundle>"Download the directory for Git (tar)"</a></p>
+            <p class="field-hint">"Commit it where Argo CD or Flux watches: its kustomization.yaml lists the manifests. "
+                "The same as " <code>"bulkhead tenant render --slug " {view.slug.clone()} " --out DIR"</code> "."</p>
+        }
     });
     let history = if view.history.is_empty() {
         view! { <EmptyState title="Nothing recorded yet" hint="Each step records who ran it, when, the evidence and the outcome."/> }.into_any()

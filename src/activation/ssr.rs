@@ -100,7 +100,7 @@ pub async fn view(conn: &mut PgConnection, slug: &str) -> Result<Option<super::A
 }
 
 fn rendered_names(slug: &str) -> Vec<String> {
-    ["k8s.yaml", "compose.yaml", "storage-policy.json"].iter().map(|ext| format!("tenant-{slug}.{ext}")).collect()
+    super::bundle::names(slug).to_vec()
 }
 
 /// A dedicated domain as typed: a DNS name with at least two labels, no port.

@@ -45,9 +45,14 @@ pub enum TenantCommand {
     Render {
         #[arg(long)]
         slug: String,
-        /// k8s, compose or storage-policy.
+        /// k8s, compose, storage-policy or kustomization.
         #[arg(long, default_value = "k8s")]
         format: String,
+        /// Write every file into DIR instead (made if missing): a directory
+        /// to commit where Argo CD or Flux applies it, its kustomization.yaml
+        /// listing the manifests. Prints each file's SHA-256, the report's subjects.
+        #[arg(long, value_name = "DIR")]
+        out: Option<std::path::PathBuf>,
     },
     /// Run the isolation probes (Row-Level Security, NetworkPolicy, Redis
     /// queue, health) on a level-3 tenant as they stand, with the console's
@@ -98,12 +103,18 @@ pub(super) async fn run(command: TenantCommand) -> anyhow_lite::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&doc)?);
             }
         }
-        TenantCommand::Render { slug, format } => {
+        TenantCommand::Render { slug, format, out } => {
             let index = match format.as_str() {
                 "k8s" => 0,
                 "compose" => 1,
                 "storage-policy" => 2,
-                other => return Err(format!("--format must be k8s, compose or storage-policy, not {other:?}").into()),
+                "kustomization" => 3,
+                other => {
+                    return Err(format!(
+                        "--format must be k8s, compose, storage-policy or kustomization, not {other:?}"
+                    )
+                    .into())
+                }
             };
             let config = crate::server::config::Config {
                 tenant: crate::server::config::TenantRuntime::from_env()?,
@@ -118,7 +129,15 @@ pub(super) async fn run(command: TenantCommand) -> anyhow_lite::Result<()> {
                 Err(e) => return Err(e.to_string().into()),
             };
             let rendered = crate::activation::bundle::Rendered::of(&subject.plan)?;
-            print!("{}", rendered.files[index].1);
+            match out {
+                Some(dir) => {
+                    rendered.write_to(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                    for (name, sha256) in rendered.digests() {
+                        println!("{sha256}  {}", dir.join(name).display());
+                    }
+                }
+                None => print!("{}", rendered.files[index].1),
+            }
         }
         TenantCommand::Probe { slug, report } => {
             let config = Config::from_env()?;
