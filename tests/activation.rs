@@ -831,3 +831,139 @@ async fn seeded_level_3_tenants_wait_for_their_checklist() {
     .unwrap();
     assert_eq!((level_3, active, waiting), (10, 0, 10), "none active, each with its checklist open");
 }
+
+async fn tenant_version(app: &TestApp, slug: &str) -> String {
+    sqlx::query_scalar::<_, i32>("SELECT version FROM tenants WHERE slug = $1")
+        .bind(slug)
+        .fetch_one(&app.owner)
+        .await
+        .unwrap()
+        .to_string()
+}
+
+// Several threads: the command line reads this test's database while the test waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_dedicated_tenant_is_torn_down_observed_and_signed() {
+    let redis = redis_server().await;
+    let app = common::spawn_app_with(redis_and_signing(&redis)).await;
+    let admin = app.signed_in(Role::PlatformAdmin, "ops@example.com").await;
+    configured_and_rendered(&app, &admin, http_server(200).await).await;
+    sqlx::query("UPDATE activations SET state = 'applied'").execute(&app.owner).await.unwrap();
+    assert_eq!(run(&app, &admin, "vault", "verify", &[]).await, "/tenants/vault/activation?done=passed");
+    assert_eq!(run(&app, &admin, "vault", "activate", &[]).await, "/tenants/vault/activation?done=active");
+    let admin_redis = redis::Client::open(format!("redis://127.0.0.1:{}", redis.1)).unwrap();
+    let mut conn = admin_redis.get_multiplexed_async_connection().await.unwrap();
+    let user: redis::Value = redis::cmd("ACL").arg("GETUSER").arg("tenant_vault").query_async(&mut conn).await.unwrap();
+    assert_ne!(user, redis::Value::Nil, "the verify step made the tenant's Redis user");
+
+    // Deleted: in that transaction the checklist is rolled back, the domain released, a teardown queued.
+    let version = tenant_version(&app, "vault").await;
+    let to = app
+        .submit(&admin, "delete_tenant", &[("slug", "vault"), ("version", version.as_str()), ("confirm", "vault")])
+        .await;
+    assert!(to.contains("done=deleted") || to.starts_with("/tenants"), "{to}");
+    let (state, domain): (String, Option<String>) = sqlx::query_as(
+        "SELECT a.state, t.domain FROM activations a JOIN tenants t ON t.id = a.tenant_id WHERE t.slug = 'vault'",
+    )
+    .fetch_one(&app.owner)
+    .await
+    .unwrap();
+    assert_eq!((state.as_str(), domain), ("rolled_back", None));
+    let active: i64 = sqlx::query_scalar("SELECT count(*) FROM activations WHERE state = 'active'")
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+    assert_eq!(active, 0, "the scheduled probes run on active checklists only: none left");
+
+    // The background work removes the Redis user and stream, observes them gone, and signs.
+    assert_eq!(bulkhead::activation::teardown::run_pending(&app.state).await.unwrap(), 1);
+    let user: redis::Value = redis::cmd("ACL").arg("GETUSER").arg("tenant_vault").query_async(&mut conn).await.unwrap();
+    assert_eq!(user, redis::Value::Nil, "ACL GETUSER answers nothing");
+    let exists: i64 = redis::cmd("EXISTS").arg("queue_tenant_vault").query_async(&mut conn).await.unwrap();
+    assert_eq!(exists, 0);
+    assert_eq!(app.count_events("activation.torn_down").await, 1);
+    assert_eq!(bulkhead::activation::teardown::run_pending(&app.state).await.unwrap(), 0, "done once");
+
+    // The domain can be given to another tenant.
+    level_3_tenant(&app, &admin, "heir").await;
+    let to = app
+        .submit(
+            &admin,
+            "configure_activation",
+            &[
+                ("slug", "heir"),
+                ("version", "1"),
+                ("domain", "api.vault.example"),
+                ("upstream", "http://10.0.0.9:8080"),
+                ("health_url", "http://127.0.0.1:9/healthz"),
+            ],
+        )
+        .await;
+    assert_eq!(to, "/tenants/heir/activation?done=configured");
+
+    // The statement, from the command line, verifies against the published keys and lists the operator's work.
+    let dir = std::env::temp_dir().join(format!("bulkhead-teardown-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_bulkhead"))
+        .args(["tenant", "render", "--slug", "vault", "--teardown"])
+        .env("DATABASE_URL", &app.database_url)
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let statement = dir.join("teardown.json");
+    std::fs::write(&statement, &out.stdout).unwrap();
+    let keys = dir.join("keys.json");
+    let jwks = reqwest::get(app.url("/.well-known/bulkhead/report-keys")).await.unwrap().text().await.unwrap();
+    std::fs::write(&keys, jwks).unwrap();
+    let verified = tokio::process::Command::new(env!("CARGO_BIN_EXE_bulkhead"))
+        .args(["report", "verify"])
+        .arg(&statement)
+        .arg("--keys")
+        .arg(&keys)
+        .env_remove("BULKHEAD_SIGNING_KEY")
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&verified.stdout).to_string();
+    assert!(verified.status.success(), "{text}{}", String::from_utf8_lossy(&verified.stderr));
+    assert!(text.contains("teardown: deleted") && text.contains("observed: redis at "), "{text}");
+    assert!(
+        text.contains("operator must remove: ") && text.contains("kubectl delete namespace tenant-vault"),
+        "{text}"
+    );
+    assert!(text.contains("api.vault.example"), "the released domain's DNS record is on the list: {text}");
+    let _ = std::fs::remove_dir_all(dir);
+    // The page says so; the statement downloads for staff.
+    let res = admin.get(app.url("/tenants/vault/teardown.json")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let page = admin.get(app.url("/tenants/vault")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Dedicated instance teardown") && page.contains("kubectl delete namespace tenant-vault"));
+}
+
+#[tokio::test]
+async fn a_tenant_leaving_level_3_without_redis_keeps_its_teardown_pending_and_says_why() {
+    let app = common::spawn_app_with(local()).await;
+    let admin = app.signed_in(Role::PlatformAdmin, "ops@example.com").await;
+    configured_and_rendered(&app, &admin, http_server(200).await).await;
+    let version = tenant_version(&app, "vault").await;
+    let to = app
+        .submit(
+            &admin,
+            "change_isolation",
+            &[("slug", "vault"), ("version", version.as_str()), ("isolation", "2"), ("namespace", "tenant-vault")],
+        )
+        .await;
+    assert!(to.ends_with("done=isolation"), "{to}");
+    assert_eq!(bulkhead::activation::teardown::run_pending(&app.state).await.unwrap(), 0);
+    let (reason, failure): (String, Option<String>) =
+        sqlx::query_as("SELECT reason, last_failure FROM teardowns").fetch_one(&app.owner).await.unwrap();
+    assert_eq!(reason, "left_level_3");
+    assert!(failure.as_deref().unwrap_or_default().contains("BULKHEAD_REDIS_URL"), "{failure:?}");
+    // Tried again: one event for the reason, not one per attempt.
+    bulkhead::activation::teardown::run_pending(&app.state).await.unwrap();
+    assert_eq!(app.count_events("activation.teardown_pending").await, 1);
+    let page = admin.get(app.url("/tenants/vault")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Teardown waiting") && page.contains("BULKHEAD_REDIS_URL"), "the page says why");
+    assert_eq!(admin.get(app.url("/tenants/vault/teardown.json")).send().await.unwrap().status(), 404);
+}

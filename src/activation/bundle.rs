@@ -5,7 +5,7 @@
 //! report's subjects).
 
 use super::outside::{compose, storage_policy};
-use super::render::{kubernetes, yaml, Plan};
+use super::render::{self, yaml, Plan};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -91,4 +91,24 @@ impl Rendered {
         }
         h.finalize().to_vec()
     }
+}
+
+/// The Kubernetes manifests, one YAML document each, in the order to apply them.
+pub fn kubernetes(plan: &Plan) -> Result<String, String> {
+    let docs = [
+        yaml(&render::namespace(plan))?,
+        yaml(&render::network_policy(plan))?,
+        yaml(&render::resource_quota(plan))?,
+        yaml(&render::limit_range(plan))?,
+        yaml(&super::workload::deployment(plan, "api", Vec::new(), render::API_PORT, &plan.health_path))?,
+        yaml(&super::workload::deployment(
+            plan,
+            "worker",
+            vec!["worker".into()],
+            render::WORKER_HEALTH_PORT,
+            "/healthz",
+        ))?,
+        yaml(&render::service(plan))?,
+    ];
+    Ok(docs.iter().map(|d| format!("---\n{d}")).collect())
 }

@@ -54,6 +54,42 @@ pub async fn bundle_handler(
         .into_response())
 }
 
+/// The newest signed teardown statement of `slug`'s dedicated instance, in `conn`'s scope.
+pub async fn teardown_statement(conn: &mut sqlx::PgConnection, slug: &str) -> Result<serde_json::Value, AppError> {
+    sqlx::query_scalar!(
+        r#"SELECT d.envelope AS "envelope!" FROM teardowns d JOIN tenants t ON t.id = d.tenant_id
+            WHERE t.slug = $1 AND d.envelope IS NOT NULL ORDER BY d.id DESC LIMIT 1"#,
+        slug
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or(AppError::NotFound)
+}
+
+/// `GET /tenants/{slug}/teardown.json`: the signed teardown statement, for platform staff.
+pub async fn teardown_handler(
+    axum::extract::State(state): axum::extract::State<crate::server::state::AppState>,
+    axum::extract::Path(slug): axum::extract::Path<String>,
+    auth: Option<axum::Extension<crate::auth::session::AuthContext>>,
+) -> Result<axum::response::Response, AppError> {
+    use axum::response::IntoResponse;
+    let user = auth.and_then(|axum::Extension(a)| a.user).ok_or(AppError::Unauthorized)?;
+    if !user.role.is_platform_staff() {
+        return Err(AppError::Forbidden);
+    }
+    let mut tx = crate::server::db::begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
+    let envelope = teardown_statement(&mut tx, &slug).await?;
+    tx.commit().await?;
+    Ok((
+        [
+            (http::header::CONTENT_TYPE, "application/json".to_string()),
+            (http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"tenant-{slug}.teardown.json\"")),
+        ],
+        serde_json::to_string_pretty(&envelope).map_err(AppError::internal)?,
+    )
+        .into_response())
+}
+
 /// `GET /tenants/{slug}/activation/report.json`: the newest signed report, to
 /// platform staff and to the tenant's own admins.
 pub async fn report_handler(

@@ -145,7 +145,7 @@ fn pod_problems(d: &Value) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::activation::render::kubernetes;
+    use crate::activation::bundle::kubernetes;
     use crate::activation::render::tests::plan;
 
     #[test]

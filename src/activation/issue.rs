@@ -125,7 +125,7 @@ pub async fn issue_report(
 }
 
 /// Where the probes ran from: this console's host name.
-fn observer() -> String {
+pub(super) fn observer() -> String {
     std::env::var("HOSTNAME")
         .ok()
         .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())

@@ -32,6 +32,10 @@ pub mod ssr;
 pub use crate::domain::activation as state;
 #[cfg(feature = "ssr")]
 pub mod subject;
+#[cfg(feature = "ssr")]
+pub mod teardown;
+#[cfg(feature = "ssr")]
+mod workload;
 
 pub use pages::ActivationPage;
 

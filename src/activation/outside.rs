@@ -3,7 +3,8 @@
 //! reaching the platform's services on one named network) and the
 //! object-storage bucket's IAM policy (that bucket and nothing else).
 
-use super::render::{env, labels, yaml, Plan, CREDENTIALS_DIR, RUN_AS};
+use super::render::{labels, yaml, Plan, CREDENTIALS_DIR, RUN_AS};
+use super::workload::env;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

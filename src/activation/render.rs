@@ -7,12 +7,9 @@
 //! bucket and the IAM policy that reaches it alone.
 
 use crate::server::config::{Destination, NodePool};
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, HTTPGetAction, LimitRange, LimitRangeItem,
-    LimitRangeSpec, Namespace, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceQuota, ResourceQuotaSpec,
-    ResourceRequirements, SeccompProfile, SecretVolumeSource, SecurityContext, Service, ServicePort, ServiceSpec,
-    Toleration, Volume, VolumeMount,
+    LimitRange, LimitRangeItem, LimitRangeSpec, Namespace, ResourceQuota, ResourceQuotaSpec, Service, ServicePort,
+    ServiceSpec,
 };
 use k8s_openapi::api::networking::v1::{
     IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
@@ -90,7 +87,7 @@ pub(super) fn labels(plan: &Plan, component: Option<&str>) -> BTreeMap<String, S
     l
 }
 
-fn meta(plan: &Plan, name: &str, component: Option<&str>) -> ObjectMeta {
+pub(super) fn meta(plan: &Plan, name: &str, component: Option<&str>) -> ObjectMeta {
     ObjectMeta {
         name: Some(name.to_string()),
         namespace: Some(plan.namespace.clone()),
@@ -99,15 +96,15 @@ fn meta(plan: &Plan, name: &str, component: Option<&str>) -> ObjectMeta {
     }
 }
 
-fn cpu(millicores: i64) -> Quantity {
+pub(super) fn cpu(millicores: i64) -> Quantity {
     Quantity(format!("{millicores}m"))
 }
 
-fn bytes(n: i64) -> Quantity {
+pub(super) fn bytes(n: i64) -> Quantity {
     Quantity(n.to_string())
 }
 
-fn namespace(plan: &Plan) -> Namespace {
+pub(super) fn namespace(plan: &Plan) -> Namespace {
     let mut labels = labels(plan, None);
     // Pods here run under the restricted Pod Security Standard.
     labels.insert("pod-security.kubernetes.io/enforce".into(), "restricted".into());
@@ -157,7 +154,7 @@ fn egress(plan: &Plan) -> Vec<NetworkPolicyEgressRule> {
 
 /// Denies all ingress but the router's, and all egress but the cluster DNS
 /// and the configured database and Redis.
-fn network_policy(plan: &Plan) -> NetworkPolicy {
+pub(super) fn network_policy(plan: &Plan) -> NetworkPolicy {
     NetworkPolicy {
         metadata: meta(plan, "default-deny-except-router", None),
         spec: Some(NetworkPolicySpec {
@@ -185,7 +182,7 @@ fn network_policy(plan: &Plan) -> NetworkPolicy {
     }
 }
 
-fn resource_quota(plan: &Plan) -> ResourceQuota {
+pub(super) fn resource_quota(plan: &Plan) -> ResourceQuota {
     ResourceQuota {
         metadata: meta(plan, "tenant-quota", None),
         spec: Some(ResourceQuotaSpec {
@@ -203,7 +200,7 @@ fn resource_quota(plan: &Plan) -> ResourceQuota {
 }
 
 /// Each container's defaults: a quarter of the quota as its limit, half that as its request.
-fn limit_range(plan: &Plan) -> LimitRange {
+pub(super) fn limit_range(plan: &Plan) -> LimitRange {
     let limit = |c: i64, m: i64| BTreeMap::from([("cpu".to_string(), cpu(c)), ("memory".to_string(), bytes(m))]);
     LimitRange {
         metadata: meta(plan, "tenant-defaults", None),
@@ -219,150 +216,7 @@ fn limit_range(plan: &Plan) -> LimitRange {
     }
 }
 
-/// The workloads' environment: who they serve, and where their credentials
-/// are (files of the mounted Secret, never values).
-pub(super) fn env(plan: &Plan) -> Vec<EnvVar> {
-    let var = |name: &str, value: String| EnvVar { name: name.into(), value: Some(value), ..EnvVar::default() };
-    vec![
-        var("TENANT_ID", plan.tenant_id.to_string()),
-        var("TENANT_SLUG", plan.slug.clone()),
-        var("QUEUE_NAME", plan.queue()),
-        var("DATABASE_URL_FILE", format!("{CREDENTIALS_DIR}/database-url")),
-        var("REDIS_URL_FILE", format!("{CREDENTIALS_DIR}/redis-url")),
-    ]
-}
-
-/// Each container's share: two workloads of two replicas each fill the quota
-/// at their limits; the request is half the limit (the LimitRange's defaults).
-fn container_resources(plan: &Plan) -> ResourceRequirements {
-    let share =
-        |c: i64, m: i64| BTreeMap::from([("cpu".to_string(), cpu(c.max(1))), ("memory".to_string(), bytes(m.max(1)))]);
-    ResourceRequirements {
-        limits: Some(share(plan.cpu_millicores / 4, plan.memory_bytes / 4)),
-        requests: Some(share(plan.cpu_millicores / 8, plan.memory_bytes / 8)),
-        ..ResourceRequirements::default()
-    }
-}
-
-fn http_probe(path: &str, port: i32, period: i32) -> Option<Probe> {
-    Some(Probe {
-        http_get: Some(HTTPGetAction {
-            path: Some(path.to_string()),
-            port: IntOrString::Int(port),
-            ..HTTPGetAction::default()
-        }),
-        period_seconds: Some(period),
-        failure_threshold: Some(3),
-        timeout_seconds: Some(2),
-        ..Probe::default()
-    })
-}
-
-/// The `restricted` Pod Security Standard, at the pod's level.
-fn pod_security() -> PodSecurityContext {
-    PodSecurityContext {
-        run_as_non_root: Some(true),
-        run_as_user: Some(RUN_AS),
-        run_as_group: Some(RUN_AS),
-        fs_group: Some(RUN_AS),
-        seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..SeccompProfile::default() }),
-        ..PodSecurityContext::default()
-    }
-}
-
-/// The `restricted` Pod Security Standard, at the container's level, with a read-only root.
-fn container_security() -> SecurityContext {
-    SecurityContext {
-        allow_privilege_escalation: Some(false),
-        read_only_root_filesystem: Some(true),
-        run_as_non_root: Some(true),
-        capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), add: None }),
-        seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..SeccompProfile::default() }),
-        ..SecurityContext::default()
-    }
-}
-
-/// A workload of two replicas: `port` is the API's, or the worker's health port.
-fn deployment(plan: &Plan, component: &str, args: Vec<String>, port: i32, health_path: &str) -> Deployment {
-    let selector = BTreeMap::from([
-        ("bulkhead.io/tenant".to_string(), plan.slug.clone()),
-        ("app.kubernetes.io/component".to_string(), component.to_string()),
-    ]);
-    Deployment {
-        metadata: meta(plan, &format!("tenant-{component}"), Some(component)),
-        spec: Some(DeploymentSpec {
-            replicas: Some(2),
-            selector: LabelSelector { match_labels: Some(selector), ..LabelSelector::default() },
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta { labels: Some(labels(plan, Some(component))), ..ObjectMeta::default() }),
-                spec: Some(PodSpec {
-                    automount_service_account_token: Some(false),
-                    security_context: Some(pod_security()),
-                    node_selector: plan.node_pool.as_ref().map(|p| BTreeMap::from([(p.key.clone(), p.value.clone())])),
-                    tolerations: plan.node_pool.as_ref().map(|p| {
-                        vec![Toleration {
-                            key: Some(p.key.clone()),
-                            operator: Some("Equal".into()),
-                            value: Some(p.value.clone()),
-                            effect: Some("NoSchedule".into()),
-                            ..Toleration::default()
-                        }]
-                    }),
-                    containers: vec![Container {
-                        name: component.to_string(),
-                        image: Some(plan.image.clone()),
-                        image_pull_policy: Some("Always".into()),
-                        args: (!args.is_empty()).then_some(args),
-                        env: Some(env(plan)),
-                        ports: Some(vec![ContainerPort {
-                            name: Some(if port == API_PORT { "http".into() } else { "health".into() }),
-                            container_port: port,
-                            ..ContainerPort::default()
-                        }]),
-                        readiness_probe: http_probe(health_path, port, 5),
-                        liveness_probe: http_probe(health_path, port, 10),
-                        resources: Some(container_resources(plan)),
-                        security_context: Some(container_security()),
-                        volume_mounts: Some(vec![
-                            VolumeMount { name: "tmp".into(), mount_path: "/tmp".into(), ..VolumeMount::default() },
-                            VolumeMount {
-                                name: "credentials".into(),
-                                mount_path: CREDENTIALS_DIR.into(),
-                                read_only: Some(true),
-                                ..VolumeMount::default()
-                            },
-                        ]),
-                        ..Container::default()
-                    }],
-                    volumes: Some(vec![
-                        Volume {
-                            name: "tmp".into(),
-                            empty_dir: Some(EmptyDirVolumeSource {
-                                size_limit: Some(Quantity("64Mi".into())),
-                                ..EmptyDirVolumeSource::default()
-                            }),
-                            ..Volume::default()
-                        },
-                        Volume {
-                            name: "credentials".into(),
-                            secret: Some(SecretVolumeSource {
-                                secret_name: Some(CREDENTIALS_SECRET.into()),
-                                default_mode: Some(0o440),
-                                ..SecretVolumeSource::default()
-                            }),
-                            ..Volume::default()
-                        },
-                    ]),
-                    ..PodSpec::default()
-                }),
-            },
-            ..DeploymentSpec::default()
-        }),
-        ..Deployment::default()
-    }
-}
-
-fn service(plan: &Plan) -> Service {
+pub(super) fn service(plan: &Plan) -> Service {
     Service {
         metadata: meta(plan, "tenant-api", Some("api")),
         spec: Some(ServiceSpec {
@@ -384,20 +238,6 @@ fn service(plan: &Plan) -> Service {
 
 pub(super) fn yaml<T: Serialize>(value: &T) -> Result<String, String> {
     serde_saphyr::to_string(value).map_err(|e| e.to_string())
-}
-
-/// The Kubernetes manifests, one YAML document each, in the order to apply them.
-pub fn kubernetes(plan: &Plan) -> Result<String, String> {
-    let docs = [
-        yaml(&namespace(plan))?,
-        yaml(&network_policy(plan))?,
-        yaml(&resource_quota(plan))?,
-        yaml(&limit_range(plan))?,
-        yaml(&deployment(plan, "api", Vec::new(), API_PORT, &plan.health_path))?,
-        yaml(&deployment(plan, "worker", vec!["worker".into()], WORKER_HEALTH_PORT, "/healthz"))?,
-        yaml(&service(plan))?,
-    ];
-    Ok(docs.iter().map(|d| format!("---\n{d}")).collect())
 }
 
 #[cfg(test)]

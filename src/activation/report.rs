@@ -14,6 +14,8 @@ use serde_json::{json, Value};
 pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 pub const PREDICATE_TYPE: &str = "urn:bulkhead:isolation-report:v1";
+/// A dedicated instance's teardown (`activation::teardown`), signed the same way.
+pub const TEARDOWN_PREDICATE_TYPE: &str = "urn:bulkhead:teardown:v1";
 
 /// A DSSE envelope.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,10 +41,15 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
 
 /// The statement about a tenant's dedicated instance.
 pub fn statement(subjects: &[(String, String)], predicate: Value) -> Value {
+    statement_of(PREDICATE_TYPE, subjects, predicate)
+}
+
+/// A statement of `predicate_type` about `subjects` (name, SHA-256 in hex).
+pub fn statement_of(predicate_type: &str, subjects: &[(String, String)], predicate: Value) -> Value {
     json!({
         "_type": STATEMENT_TYPE,
         "subject": subjects.iter().map(|(name, sha256)| json!({ "name": name, "digest": { "sha256": sha256 } })).collect::<Vec<_>>(),
-        "predicateType": PREDICATE_TYPE,
+        "predicateType": predicate_type,
         "predicate": predicate,
     })
 }
@@ -149,8 +156,9 @@ pub fn verify(envelope: &Envelope, keys: &[PublishedKey]) -> Result<Verified, St
         });
     }
     let statement = statement.ok_or("the payload is not a JSON statement")?;
-    if statement["_type"] != STATEMENT_TYPE || statement["predicateType"] != PREDICATE_TYPE {
-        return Err("the payload is not a Bulkhead isolation report".into());
+    let known = [PREDICATE_TYPE, TEARDOWN_PREDICATE_TYPE].iter().any(|t| statement["predicateType"] == *t);
+    if statement["_type"] != STATEMENT_TYPE || !known {
+        return Err("the payload is not a Bulkhead isolation report or teardown statement".into());
     }
     Ok(Verified { statement, signers })
 }

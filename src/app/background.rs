@@ -18,6 +18,7 @@ pub fn start(state: &AppState) {
     spawn_checkpoints(state);
     spawn_mail(state);
     crate::activation::drift::spawn_probes(state);
+    crate::activation::teardown::spawn(state);
     crate::usage::fold::spawn_fold(state.pool.clone());
     crate::webhooks::send::spawn_sender(state);
     crate::billing::ssr::spawn_closer(state.pool.clone());

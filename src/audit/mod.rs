@@ -67,6 +67,8 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("activation.step_passed", "Activation step passed"),
     ("activation.step_failed", "Activation step failed"),
     ("activation.rolled_back", "Activation rolled back"),
+    ("activation.torn_down", "Dedicated instance torn down"),
+    ("activation.teardown_pending", "Teardown waiting"),
     ("activation.report_issued", "Isolation integrity report signed"),
     ("activation.report_downloaded", "Isolation integrity report downloaded"),
     ("activation.drift_detected", "A dedicated tenant's isolation probe failed"),

@@ -114,6 +114,18 @@ async fn verify(file: &std::path::Path, keys: Option<&str>, allow_http: bool) ->
             line(&o["evidence"])
         );
     }
+    if statement["predicateType"] == report::TEARDOWN_PREDICATE_TYPE {
+        println!("teardown: {}", p["reason"].as_str().unwrap_or("?"));
+        println!("done by bulkhead: {}", line(&p["done_by_bulkhead"]));
+        for i in p["operator_must_remove"].as_array().into_iter().flatten() {
+            println!(
+                "operator must remove: {} {} ({})",
+                i["what"].as_str().unwrap_or("?"),
+                i["name"].as_str().unwrap_or("?"),
+                i["how"].as_str().unwrap_or("?")
+            );
+        }
+    }
     for n in p["not_observed"].as_array().into_iter().flatten() {
         println!("not observed: {}", n.as_str().unwrap_or("?"));
     }

@@ -53,6 +53,11 @@ pub enum TenantCommand {
         /// listing the manifests. Prints each file's SHA-256, the report's subjects.
         #[arg(long, value_name = "DIR")]
         out: Option<std::path::PathBuf>,
+        /// Print the signed teardown statement of a tenant that was deleted
+        /// or left level 3 instead: what Bulkhead removed and observed gone,
+        /// and what the operator must remove (check it with `report verify`).
+        #[arg(long, conflicts_with = "out")]
+        teardown: bool,
     },
     /// Run the isolation probes (Row-Level Security, NetworkPolicy, Redis
     /// queue, health) on a level-3 tenant as they stand, with the console's
@@ -103,7 +108,23 @@ pub(super) async fn run(command: TenantCommand) -> anyhow_lite::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&doc)?);
             }
         }
-        TenantCommand::Render { slug, format, out } => {
+        TenantCommand::Render { slug, teardown: true, .. } => {
+            let mut tx = db::begin(&pool, db::Scope::Platform).await?;
+            let statement = crate::activation::files::teardown_statement(&mut tx, slug.trim()).await;
+            tx.commit().await?;
+            match statement {
+                Ok(envelope) => println!("{}", serde_json::to_string_pretty(&envelope)?),
+                Err(crate::error::AppError::NotFound) => {
+                    return Err(format!(
+                        "{slug} has no signed teardown: it never ran dedicated, or its teardown is still pending \
+                         (its page says why)"
+                    )
+                    .into())
+                }
+                Err(e) => return Err(e.to_string().into()),
+            }
+        }
+        TenantCommand::Render { slug, format, out, .. } => {
             let index = match format.as_str() {
                 "k8s" => 0,
                 "compose" => 1,

@@ -16,3 +16,4 @@ pub mod secret_box;
 pub mod secret_checks;
 pub mod signing;
 pub mod state;
+pub mod tenant_runtime;

@@ -7,6 +7,7 @@ mod pages;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 mod team_page;
+mod teardown_view;
 mod usage_page;
 
 pub use list_pages::{NewTenantPage, TenantsPage};
@@ -72,6 +73,23 @@ pub struct TenantDetail {
     pub viewer_is_staff: bool,
     pub tier: Tier,
     pub limits: Vec<EffectiveLimit>,
+    /// The newest teardown of a dedicated instance, if it ever had one.
+    pub teardown: Option<Teardown>,
+}
+
+/// A dedicated instance's teardown as the tenant's page shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Teardown {
+    /// `deleted` or `left_level_3`.
+    pub reason: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub requested_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub done_at: Option<OffsetDateTime>,
+    /// Why it is still pending.
+    pub last_failure: Option<String>,
+    /// What the operator must remove: what, its name, how (from the signed statement).
+    pub operator_must_remove: Vec<(String, String, String)>,
 }
 
 impl TenantDetail {

@@ -166,6 +166,9 @@ fn TenantView(
                 <dt>"Version"</dt><dd>{detail.version}</dd>
             </dl>
         </section>
+        {detail.teardown.clone().map(|teardown| view! {
+            <super::teardown_view::TeardownSection teardown slug=t.slug.clone() staff=detail.viewer_is_staff/>
+        })}
         <section>
             <h2>"Effective quotas"</h2>
             <Table caption="Effective quotas" headers>

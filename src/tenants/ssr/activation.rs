@@ -37,9 +37,35 @@ pub async fn request(conn: &mut PgConnection, actor: &Actor, tenant_id: Uuid, sl
     Ok(())
 }
 
-/// Ends the tenant's live activation (the tenant left level 3): its routing
-/// goes back to the shared pool; the steps stay as history.
-pub async fn roll_back(conn: &mut PgConnection, actor: &Actor, tenant_id: Uuid, slug: &str) -> Result<(), AppError> {
+/// Why a dedicated instance is being taken down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leaving {
+    Deleted,
+    LeftLevel3,
+}
+
+impl Leaving {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Leaving::Deleted => "deleted",
+            Leaving::LeftLevel3 => "left_level_3",
+        }
+    }
+}
+
+/// Ends the tenant's live activation (the tenant left level 3, or was
+/// deleted): its routing goes back to the shared pool, its own domain is
+/// released for another tenant, its scheduled probes stop (they run on
+/// active checklists only), and a teardown is queued: the background work
+/// removes its Redis user and stream and signs the list of what the operator
+/// must remove. The steps stay as history.
+pub async fn roll_back(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    tenant_id: Uuid,
+    slug: &str,
+    why: Leaving,
+) -> Result<(), AppError> {
     let rolled = sqlx::query!(
         r#"WITH live AS (SELECT id, state FROM activations WHERE tenant_id = $1 AND state <> 'rolled_back' FOR UPDATE)
            UPDATE activations a SET state = 'rolled_back', failed_step = NULL, version = a.version + 1, updated_at = now()
@@ -49,6 +75,24 @@ pub async fn roll_back(conn: &mut PgConnection, actor: &Actor, tenant_id: Uuid, 
     .fetch_optional(&mut *conn)
     .await?;
     let Some(rolled) = rolled else { return Ok(()) };
+    let released = sqlx::query!(
+        r#"WITH before AS (SELECT domain, upstream FROM tenants WHERE id = $1 FOR UPDATE)
+           UPDATE tenants t SET domain = NULL, upstream = NULL, dedicated_instance = false
+             FROM before WHERE t.id = $1 RETURNING before.domain, before.upstream"#,
+        tenant_id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let released = json!({ "domain": released.domain, "upstream": released.upstream });
+    sqlx::query!(
+        "INSERT INTO teardowns (tenant_id, activation_id, reason, released) VALUES ($1, $2, $3, $4)",
+        tenant_id,
+        rolled.id,
+        why.as_str(),
+        released
+    )
+    .execute(&mut *conn)
+    .await?;
     sqlx::query!(
         "INSERT INTO activation_steps (activation_id, tenant_id, step, outcome, evidence, actor_user_id, actor)
          VALUES ($1, $2, 'roll_back', 'passed', $3, $4, $5)",
@@ -67,7 +111,9 @@ pub async fn roll_back(conn: &mut PgConnection, actor: &Actor, tenant_id: Uuid, 
             .tenant(tenant_id)
             .target(slug)
             .before(json!({ "state": rolled.was }))
-            .after(json!({ "activation": rolled.id, "state": "rolled_back" })),
+            .after(
+                json!({ "activation": rolled.id, "state": "rolled_back", "why": why.as_str(), "released": released }),
+            ),
     )
     .await?;
     Ok(())
@@ -85,7 +131,7 @@ pub async fn follow_level(
 ) -> Result<(), AppError> {
     match (from == IsolationLevel::INSTANCE, to == IsolationLevel::INSTANCE) {
         (false, true) => request(conn, actor, tenant_id, slug).await,
-        (true, false) => roll_back(conn, actor, tenant_id, slug).await,
+        (true, false) => roll_back(conn, actor, tenant_id, slug, Leaving::LeftLevel3).await,
         _ => Ok(()),
     }
 }
@@ -171,4 +217,44 @@ pub async fn record_step(
     )
     .await?;
     Ok(next)
+}
+
+/// The newest teardown of the tenant's dedicated instance, as its page shows it.
+pub async fn teardown_of(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+) -> Result<Option<crate::tenants::Teardown>, sqlx::Error> {
+    use base64::Engine;
+    let Some(t) = sqlx::query!(
+        "SELECT reason, requested_at, done_at, last_failure, envelope FROM teardowns
+          WHERE tenant_id = $1 ORDER BY id DESC LIMIT 1",
+        tenant_id
+    )
+    .fetch_optional(conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    // The list as signed: read back from the statement itself.
+    let statement: Option<Value> = t
+        .envelope
+        .as_ref()
+        .and_then(|e| e["payload"].as_str())
+        .and_then(|p| base64::engine::general_purpose::STANDARD.decode(p).ok())
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let operator_must_remove = statement
+        .as_ref()
+        .and_then(|s| s["predicate"]["operator_must_remove"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .map(|i| (text(&i["what"]), text(&i["name"]), text(&i["how"])))
+        .collect();
+    Ok(Some(crate::tenants::Teardown {
+        reason: t.reason,
+        requested_at: t.requested_at,
+        done_at: t.done_at,
+        last_failure: t.last_failure,
+        operator_must_remove,
+    }))
 }

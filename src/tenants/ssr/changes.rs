@@ -231,6 +231,8 @@ pub async fn delete(pool: &PgPool, actor: &Actor, slug: &str, version: i32, conf
     .execute(&mut *tx)
     .await?;
     let sessions_ended = end_admin_sessions(&mut tx, t.id).await?;
+    // A dedicated instance is taken down with the tenant.
+    super::activation::roll_back(&mut tx, actor, t.id, &t.slug, super::activation::Leaving::Deleted).await?;
     let event = NewEvent::new("tenant.deleted")
         .before(json!({ "status": t.status }))
         .after(json!({ "status": TenantStatus::Deleted, "sessions_ended": sessions_ended }));

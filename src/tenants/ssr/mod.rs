@@ -45,6 +45,7 @@ pub async fn detail(conn: &mut PgConnection, slug: &str) -> Result<Option<Tenant
     let tier = crate::tiers::ssr::find(conn, row.tier_id.as_str()).await?.ok_or(sqlx::Error::RowNotFound)?;
     let standing = crate::quotas::ssr::standings(conn, crate::quotas::ssr::Which::Ever(Some(&[row.id]))).await?;
     let limits = standing.into_iter().next().map(|s| s.limits).ok_or(sqlx::Error::RowNotFound)?;
+    let teardown = activation::teardown_of(conn, row.id).await?;
     Ok(Some(TenantDetail {
         tenant: TenantRow {
             id: row.id,
@@ -66,6 +67,7 @@ pub async fn detail(conn: &mut PgConnection, slug: &str) -> Result<Option<Tenant
         viewer_is_staff: false,
         tier,
         limits,
+        teardown,
     }))
 }
 
