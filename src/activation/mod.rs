@@ -3,27 +3,19 @@
 //! an instance of its own (`/tenants/{slug}/activation`).
 
 #[cfg(feature = "ssr")]
-pub mod bundle;
-#[cfg(feature = "ssr")]
 pub mod drift;
 #[cfg(feature = "ssr")]
 pub mod files;
-#[cfg(feature = "ssr")]
-pub mod invariants;
 #[cfg(feature = "ssr")]
 pub mod issue;
 /// A tenant's activation record, kept with the tenant's changes that start and follow it.
 #[cfg(feature = "ssr")]
 pub use crate::tenants::ssr::activation as lifecycle;
-#[cfg(feature = "ssr")]
-pub mod outside;
 mod pages;
 #[cfg(feature = "ssr")]
 pub mod probes;
 #[cfg(feature = "ssr")]
 pub mod queue;
-#[cfg(feature = "ssr")]
-pub mod render;
 #[cfg(feature = "ssr")]
 pub mod report;
 #[cfg(feature = "ssr")]
@@ -34,8 +26,10 @@ pub use crate::domain::activation as state;
 pub mod subject;
 #[cfg(feature = "ssr")]
 pub mod teardown;
+
+/// What a dedicated tenant's instance is rendered as (shared with level 2's namespace).
 #[cfg(feature = "ssr")]
-mod workload;
+pub use crate::manifests::{bundle, invariants, outside, render};
 
 pub use pages::ActivationPage;
 

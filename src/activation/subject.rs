@@ -44,6 +44,7 @@ pub async fn subject(
     let plan = super::render::Plan {
         tenant_id: detail.tenant.id,
         slug: detail.tenant.slug.clone(),
+        level: IsolationLevel::INSTANCE,
         namespace: detail.namespace_target.clone().unwrap_or_else(|| format!("tenant-{slug}")),
         router_namespace: config.tenant.router_namespace.clone(),
         image: config.tenant.image.clone(),

@@ -58,6 +58,7 @@ pub fn feature_routes() -> axum::Router<crate::server::state::AppState> {
         .route("/tenants/{slug}/activation/report.json", get(crate::activation::files::report_handler))
         .route("/tenants/{slug}/activation/bundle.tar", get(crate::activation::files::bundle_handler))
         .route("/tenants/{slug}/teardown.json", get(crate::activation::files::teardown_handler))
+        .route("/tenants/{slug}/namespace.yaml", get(crate::tenants::ssr::namespace::yaml_handler))
         .route("/audit/export", get(crate::trail::export::handler))
         .route("/billing/export", get(crate::billing::http::console_handler))
 }

@@ -62,6 +62,7 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("tenant.tier_changed", "Tier changed"),
     ("tenant.details_changed", "Name, region, environment or compliance changed"),
     ("tenant.isolation_changed", "Isolation level changed"),
+    ("tenant.namespace_rendered", "Namespace rendered and checked"),
     ("activation.requested", "Activation checklist opened"),
     ("activation.configured", "Activation configuration saved"),
     ("activation.step_passed", "Activation step passed"),

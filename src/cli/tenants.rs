@@ -82,7 +82,8 @@ pub(super) async fn run(command: TenantCommand) -> anyhow_lite::Result<()> {
     match command {
         TenantCommand::Create { name, tier, slug, isolation, region, environment, compliance } => {
             let input = crate::tenants::ssr::NewTenant { name, slug, tier, isolation, region, environment, compliance };
-            match crate::tenants::ssr::create(&pool, &Actor::cli(), None, input).await {
+            let runtime = crate::server::config::TenantRuntime::from_env()?;
+            match crate::tenants::ssr::create(&pool, &Actor::cli(), None, input, &runtime).await {
                 Ok(slug) => println!("created tenant {slug}"),
                 Err(crate::error::AppError::Invalid(errors)) => {
                     let lines: Vec<String> = errors.iter().map(|e| format!("  --{}: {}", e.field, e.message)).collect();

@@ -2,12 +2,13 @@
 
 mod detail_fields;
 pub mod domain;
+mod isolation_view;
 mod list_pages;
 mod pages;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 mod team_page;
-mod teardown_view;
+pub use isolation_view::{NamespaceRender, Teardown};
 mod usage_page;
 
 pub use list_pages::{NewTenantPage, TenantsPage};
@@ -75,21 +76,8 @@ pub struct TenantDetail {
     pub limits: Vec<EffectiveLimit>,
     /// The newest teardown of a dedicated instance, if it ever had one.
     pub teardown: Option<Teardown>,
-}
-
-/// A dedicated instance's teardown as the tenant's page shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Teardown {
-    /// `deleted` or `left_level_3`.
-    pub reason: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub requested_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub done_at: Option<OffsetDateTime>,
-    /// Why it is still pending.
-    pub last_failure: Option<String>,
-    /// What the operator must remove: what, its name, how (from the signed statement).
-    pub operator_must_remove: Vec<(String, String, String)>,
+    /// The newest render of its namespace (level 2), if any.
+    pub namespace_render: Option<NamespaceRender>,
 }
 
 impl TenantDetail {
@@ -192,7 +180,7 @@ pub async fn create_tenant(
         let user = crate::auth::session::require_platform_admin().await?;
         let state = crate::server::state::app_state()?;
         let meta = crate::auth::session::client_meta().await;
-        ssr::create(&state.pool, &meta.actor(Some(&user)), Some(user.id), input).await
+        ssr::create(&state.pool, &meta.actor(Some(&user)), Some(user.id), input, &state.config.tenant).await
     }
     .await;
     let mut fields = vec![
@@ -385,7 +373,7 @@ pub async fn change_isolation(
     let namespace = namespace.unwrap_or_default();
     let result = async {
         let (actor, state) = admin_actor().await?;
-        ssr::change_isolation(&state.pool, &actor, &slug, version, &isolation, &namespace).await
+        ssr::change_isolation(&state.pool, &actor, &slug, version, &isolation, &namespace, &state.config.tenant).await
     }
     .await;
     let code = if isolation.trim() == "3" { "awaiting_checklist" } else { "isolation" };

@@ -167,7 +167,10 @@ fn TenantView(
             </dl>
         </section>
         {detail.teardown.clone().map(|teardown| view! {
-            <super::teardown_view::TeardownSection teardown slug=t.slug.clone() staff=detail.viewer_is_staff/>
+            <super::isolation_view::TeardownSection teardown slug=t.slug.clone() staff=detail.viewer_is_staff/>
+        })}
+        {detail.namespace_render.clone().filter(|_| t.isolation_level == crate::domain::isolation::IsolationLevel::NAMESPACE).map(|render| view! {
+            <super::isolation_view::NamespaceSection render slug=t.slug.clone()/>
         })}
         <section>
             <h2>"Effective quotas"</h2>

@@ -93,6 +93,7 @@ pub async fn change_isolation(
     version: i32,
     isolation: &str,
     namespace: &str,
+    runtime: &crate::server::config::TenantRuntime,
 ) -> Result<(), AppError> {
     let level = domain::parse_isolation(isolation).map_err(|m| AppError::invalid("isolation", m))?;
     let namespace_target = if level >= IsolationLevel::NAMESPACE {
@@ -131,6 +132,9 @@ pub async fn change_isolation(
     .execute(&mut *tx)
     .await?;
     super::activation::follow_level(&mut tx, actor, t.id, &t.slug, t.isolation_level, level).await?;
+    if level == IsolationLevel::NAMESPACE {
+        super::namespace::record(&mut tx, actor, runtime, t.id).await?;
+    }
     let event = NewEvent::new("tenant.isolation_changed")
         .before(
             json!({ "isolation_level": t.isolation_level, "namespace_target": t.namespace_target, "status": t.status }),

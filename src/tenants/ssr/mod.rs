@@ -6,6 +6,7 @@ mod changes;
 mod export;
 mod list;
 mod lock;
+pub mod namespace;
 mod overrides;
 mod seed;
 
@@ -46,6 +47,7 @@ pub async fn detail(conn: &mut PgConnection, slug: &str) -> Result<Option<Tenant
     let standing = crate::quotas::ssr::standings(conn, crate::quotas::ssr::Which::Ever(Some(&[row.id]))).await?;
     let limits = standing.into_iter().next().map(|s| s.limits).ok_or(sqlx::Error::RowNotFound)?;
     let teardown = activation::teardown_of(conn, row.id).await?;
+    let namespace_render = namespace::newest(conn, row.id).await?;
     Ok(Some(TenantDetail {
         tenant: TenantRow {
             id: row.id,
@@ -68,6 +70,7 @@ pub async fn detail(conn: &mut PgConnection, slug: &str) -> Result<Option<Tenant
         tier,
         limits,
         teardown,
+        namespace_render,
     }))
 }
 
@@ -93,6 +96,7 @@ pub async fn create(
     actor: &Actor,
     created_by: Option<Uuid>,
     input: NewTenant,
+    runtime: &crate::server::config::TenantRuntime,
 ) -> Result<Slug, AppError> {
     let mut errors = Vec::new();
     let mut field = |name: &str, r: Result<(), String>| {
@@ -183,6 +187,9 @@ pub async fn create(
         })),
     )
     .await?;
+    if level == IsolationLevel::NAMESPACE {
+        namespace::record(&mut tx, actor, runtime, id).await?;
+    }
     tx.commit().await?;
     Ok(slug)
 }

@@ -145,8 +145,8 @@ fn pod_problems(d: &Value) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::activation::bundle::kubernetes;
-    use crate::activation::render::tests::plan;
+    use crate::manifests::bundle::kubernetes;
+    use crate::manifests::render::tests::plan;
 
     #[test]
     fn the_rendered_policy_keeps_its_invariants() {

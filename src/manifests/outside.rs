@@ -152,7 +152,7 @@ pub fn storage_policy(plan: &Plan) -> IamPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::activation::render::tests::plan;
+    use crate::manifests::render::tests::plan;
 
     #[test]
     fn the_compose_network_is_internal_and_the_policy_names_one_bucket() {

@@ -26,6 +26,8 @@ use std::collections::BTreeMap;
 pub struct Plan {
     pub tenant_id: uuid::Uuid,
     pub slug: String,
+    /// 2 (a namespace of its own) or 3 (a dedicated instance).
+    pub level: crate::domain::isolation::IsolationLevel,
     pub namespace: String,
     /// The namespace of the router (the proxy in front of the tenants' APIs): the only ingress allowed.
     pub router_namespace: String,
@@ -79,7 +81,7 @@ pub(super) fn labels(plan: &Plan, component: Option<&str>) -> BTreeMap<String, S
         ("app.kubernetes.io/managed-by".to_string(), "bulkhead".to_string()),
         ("bulkhead.io/tenant".to_string(), plan.slug.clone()),
         ("bulkhead.io/tenant-id".to_string(), plan.tenant_id.to_string()),
-        ("bulkhead.io/isolation-level".to_string(), "3".to_string()),
+        ("bulkhead.io/isolation-level".to_string(), plan.level.to_string()),
     ]);
     if let Some(c) = component {
         l.insert("app.kubernetes.io/component".to_string(), c.to_string());
@@ -248,6 +250,7 @@ pub(crate) mod tests {
         Plan {
             tenant_id: uuid::Uuid::nil(),
             slug: "acme".into(),
+            level: crate::domain::isolation::IsolationLevel::INSTANCE,
             namespace: "tenant-acme".into(),
             router_namespace: "bulkhead-router".into(),
             image: "registry.example/api:1".into(),

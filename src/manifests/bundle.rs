@@ -112,3 +112,17 @@ pub fn kubernetes(plan: &Plan) -> Result<String, String> {
     ];
     Ok(docs.iter().map(|d| format!("---\n{d}")).collect())
 }
+
+/// A level-2 tenant's namespace and its guardrails, one YAML document each:
+/// the Namespace (restricted Pod Security), the NetworkPolicy, the
+/// ResourceQuota and the LimitRange a dedicated instance gets too. The
+/// tenant's workloads are the operator's; these bound them.
+pub fn namespace_guardrails(plan: &Plan) -> Result<String, String> {
+    let docs = [
+        yaml(&render::namespace(plan))?,
+        yaml(&render::network_policy(plan))?,
+        yaml(&render::resource_quota(plan))?,
+        yaml(&render::limit_range(plan))?,
+    ];
+    Ok(docs.iter().map(|d| format!("---\n{d}")).collect())
+}
