@@ -301,6 +301,12 @@ async fn a_tenant_admin_reads_platform_staff_for_who_set_an_override() {
     let app = spawn_app().await;
     let staff = signed_in(&app).await;
     create(&app, &staff, &tenant_form("Acme", "acme", "premium", "")).await;
+    // (At level 2, the tenant's page also names who rendered its namespace.)
+    let level: i16 = sqlx::query_scalar("SELECT isolation_level FROM tenants WHERE slug = 'acme'")
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+    assert_eq!(level, 2);
     let to = app
         .submit(
             &staff,
