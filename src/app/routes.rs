@@ -12,7 +12,7 @@ pub async fn healthz() -> impl IntoResponse {
 }
 
 /// `GET /readyz`: the database answers; 503 when it does not.
-pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+pub async fn readyz(State(state): State<AppState>, State(routing): State<Arc<Routing>>) -> impl IntoResponse {
     let check = tokio::time::timeout(Duration::from_secs(3), async {
         let mut conn = state.pool.acquire().await?;
         sqlx::query_scalar!("SELECT 1 AS \"one!\"").fetch_one(&mut *conn).await
@@ -21,7 +21,6 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     // The routing table, where this console keeps it: not ready before its
     // first load (every key and token would be refused), nor once it is
     // older than the limit (changes no longer reach it).
-    let routing = state.part::<Arc<Routing>>();
     let table = routing.following().then(|| {
         let age = routing.age();
         let fresh = age.is_some_and(|a| a <= state.config.routing_max_age);

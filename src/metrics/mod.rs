@@ -172,3 +172,11 @@ pub async fn handler(State(sources): State<Sources>, headers: ::http::HeaderMap)
     ([(::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body)
         .into_response()
 }
+
+/// Handlers take this capability's state as `State<Arc<Metrics>>` (axum's
+/// `FromRef`); the composition root puts it in the state's parts.
+impl axum::extract::FromRef<crate::server::state::AppState> for std::sync::Arc<Metrics> {
+    fn from_ref(state: &crate::server::state::AppState) -> Self {
+        state.part::<std::sync::Arc<Metrics>>().clone()
+    }
+}

@@ -355,3 +355,11 @@ async fn follow(routing: Arc<Routing>, pool: PgPool, listen_pool: PgPool, freshn
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
+
+/// Handlers take this capability's state as `State<Arc<Routing>>` (axum's
+/// `FromRef`); the composition root puts it in the state's parts.
+impl axum::extract::FromRef<crate::server::state::AppState> for std::sync::Arc<Routing> {
+    fn from_ref(state: &crate::server::state::AppState) -> Self {
+        state.part::<std::sync::Arc<Routing>>().clone()
+    }
+}

@@ -226,6 +226,14 @@ impl HeldSessions {
 mod follow;
 pub use follow::{spawn, write_every};
 
+/// Handlers take this capability's state as `State<Arc<HeldSessions>>` (axum's
+/// `FromRef`); the composition root puts it in the state's parts.
+impl axum::extract::FromRef<crate::server::state::AppState> for std::sync::Arc<HeldSessions> {
+    fn from_ref(state: &crate::server::state::AppState) -> Self {
+        state.part::<std::sync::Arc<HeldSessions>>().clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
