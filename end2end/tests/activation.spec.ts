@@ -27,6 +27,10 @@ test("take a tenant from level 2 to 3 through every step; a failing step keeps i
   await page.getByLabel("Isolation level").selectOption("2");
   await page.getByRole("button", { name: "Create tenant" }).click();
   await expect(page.getByRole("status").filter({ hasText: "Tenant created." })).toBeVisible();
+  // At level 2 its namespace is rendered and checked; the page says so and offers the manifests.
+  await expect(page.getByRole("heading", { name: "Namespace", exact: true })).toBeVisible();
+  await expect(page.getByText("keep their invariants as written")).toBeVisible();
+  await expect(page.getByRole("link", { name: "Download the manifests" })).toBeVisible();
 
   await page.getByLabel("Isolation level", { exact: true }).selectOption("3");
   await page.getByRole("button", { name: "Change isolation level" }).click();
@@ -90,4 +94,25 @@ test("take a tenant from level 2 to 3 through every step; a failing step keeps i
   const theirs = page.waitForEvent("download");
   await page.getByRole("link", { name: "Download the signed report" }).click();
   expect((await theirs).suggestedFilename()).toMatch(/isolation-report\.json$/);
+
+  // Deleted: the dedicated instance is taken down, observed, and the operator's list signed.
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await signInAsAdmin(page);
+  const slug = `vault-${run}`;
+  await page.goto(`/tenants/${slug}`);
+  await page.getByLabel("Type the slug to confirm deletion").fill(slug);
+  await page.getByRole("button", { name: "Delete tenant" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "Tenant deleted." })).toBeVisible();
+  await page.goto(`/tenants/${slug}`);
+  await expect(page.getByRole("heading", { name: "Dedicated instance teardown" })).toBeVisible();
+  // The background work runs every few seconds.
+  await expect(async () => {
+    await page.reload();
+    await expect(page.getByRole("link", { name: "Download the signed teardown statement" })).toBeVisible({ timeout: 1000 });
+  }).toPass({ timeout: 30000 });
+  await expect(page.getByRole("region", { name: "What the operator must remove" })).toContainText(`kubectl delete namespace`);
+  const statement = page.waitForEvent("download");
+  await page.getByRole("link", { name: "Download the signed teardown statement" }).click();
+  expect((await statement).suggestedFilename()).toMatch(/teardown\.json$/);
+  await page.screenshot({ path: testInfo.outputPath("teardown.png"), fullPage: true });
 });
