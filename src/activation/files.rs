@@ -12,7 +12,6 @@ pub async fn file_handler(
     axum::extract::Path((slug, name)): axum::extract::Path<(String, String)>,
     auth: Option<axum::Extension<crate::auth::session::AuthContext>>,
 ) -> Result<axum::response::Response, AppError> {
-    use axum::response::IntoResponse;
     let user = auth.and_then(|axum::Extension(a)| a.user).ok_or(AppError::Unauthorized)?;
     let mut tx = crate::server::db::begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
     let subject = subject(&mut tx, &state.config, &slug).await?;
@@ -20,14 +19,7 @@ pub async fn file_handler(
     let rendered = super::bundle::Rendered::of(&subject.plan).map_err(AppError::internal)?;
     let (name, body) = rendered.files.into_iter().find(|(n, _)| *n == name).ok_or(AppError::NotFound)?;
     let mime = if name.ends_with(".json") { "application/json" } else { "application/yaml" };
-    Ok((
-        [
-            (http::header::CONTENT_TYPE, mime.to_string()),
-            (http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
-        ],
-        body,
-    )
-        .into_response())
+    Ok(crate::server::headers::attachment(mime, &name, body))
 }
 
 /// `GET /tenants/{slug}/activation/bundle.tar`: every rendered file in one
@@ -37,21 +29,13 @@ pub async fn bundle_handler(
     axum::extract::Path(slug): axum::extract::Path<String>,
     auth: Option<axum::Extension<crate::auth::session::AuthContext>>,
 ) -> Result<axum::response::Response, AppError> {
-    use axum::response::IntoResponse;
     let user = auth.and_then(|axum::Extension(a)| a.user).ok_or(AppError::Unauthorized)?;
     let mut tx = crate::server::db::begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
     let subject = subject(&mut tx, &state.config, &slug).await?;
     tx.commit().await?;
     let dir = format!("tenant-{}", subject.slug);
     let archive = super::bundle::Rendered::of(&subject.plan).and_then(|r| r.tar(&dir)).map_err(AppError::internal)?;
-    Ok((
-        [
-            (http::header::CONTENT_TYPE, "application/x-tar".to_string()),
-            (http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{dir}.tar\"")),
-        ],
-        archive,
-    )
-        .into_response())
+    Ok(crate::server::headers::attachment("application/x-tar", &format!("{dir}.tar"), archive))
 }
 
 /// The newest signed teardown statement of `slug`'s dedicated instance, in `conn`'s scope.
@@ -72,7 +56,6 @@ pub async fn teardown_handler(
     axum::extract::Path(slug): axum::extract::Path<String>,
     auth: Option<axum::Extension<crate::auth::session::AuthContext>>,
 ) -> Result<axum::response::Response, AppError> {
-    use axum::response::IntoResponse;
     let user = auth.and_then(|axum::Extension(a)| a.user).ok_or(AppError::Unauthorized)?;
     if !user.role.is_platform_staff() {
         return Err(AppError::Forbidden);
@@ -80,14 +63,8 @@ pub async fn teardown_handler(
     let mut tx = crate::server::db::begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
     let envelope = teardown_statement(&mut tx, &slug).await?;
     tx.commit().await?;
-    Ok((
-        [
-            (http::header::CONTENT_TYPE, "application/json".to_string()),
-            (http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"tenant-{slug}.teardown.json\"")),
-        ],
-        serde_json::to_string_pretty(&envelope).map_err(AppError::internal)?,
-    )
-        .into_response())
+    let body = serde_json::to_string_pretty(&envelope).map_err(AppError::internal)?;
+    Ok(crate::server::headers::attachment("application/json", &format!("tenant-{slug}.teardown.json"), body))
 }
 
 /// `GET /tenants/{slug}/activation/report.json`: the newest signed report, to
@@ -98,7 +75,6 @@ pub async fn report_handler(
     auth: Option<axum::Extension<crate::auth::session::AuthContext>>,
     meta: Option<axum::Extension<crate::auth::session::ClientMeta>>,
 ) -> Result<axum::response::Response, AppError> {
-    use axum::response::IntoResponse;
     let user = auth.and_then(|axum::Extension(a)| a.user).ok_or(AppError::Unauthorized)?;
     let mut tx = crate::server::db::begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
     let row = sqlx::query!(
@@ -120,15 +96,6 @@ pub async fn report_handler(
     )
     .await?;
     tx.commit().await?;
-    Ok((
-        [
-            (http::header::CONTENT_TYPE, "application/json".to_string()),
-            (
-                http::header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"tenant-{slug}.isolation-report.json\""),
-            ),
-        ],
-        serde_json::to_string_pretty(&row.envelope).map_err(AppError::internal)?,
-    )
-        .into_response())
+    let body = serde_json::to_string_pretty(&row.envelope).map_err(AppError::internal)?;
+    Ok(crate::server::headers::attachment("application/json", &format!("tenant-{slug}.isolation-report.json"), body))
 }

@@ -44,8 +44,7 @@ fn answer(period: Period, format: Format, rows: &[ssr::Figures]) -> Response {
         Format::Csv => (ssr::csv(rows), "text/csv; charset=utf-8", "csv"),
         Format::Json => (ssr::json(period, rows).to_string(), "application/json", "json"),
     };
-    let disposition = format!("attachment; filename=\"bulkhead-billing-{period}.{extension}\"");
-    ([(header::CONTENT_TYPE, kind.to_string()), (header::CONTENT_DISPOSITION, disposition)], body).into_response()
+    crate::server::headers::attachment(kind, &format!("bulkhead-billing-{period}.{extension}"), body)
 }
 
 /// `GET /billing/export`: platform staff, from the console; audited.

@@ -57,3 +57,17 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     }
     res
 }
+
+/// A download: `body` as `content_type`, saved by the browser as `filename`
+/// (a name Bulkhead made: slugs, periods and fixed words only).
+pub fn attachment(content_type: &str, filename: &str, body: impl Into<axum::body::Body>) -> Response {
+    let mut res = Response::new(body.into());
+    let headers = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        headers.insert(header::CONTENT_TYPE, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    res
+}

@@ -41,7 +41,6 @@ pub async fn export_handler(
     auth: Option<axum::Extension<crate::auth::session::AuthContext>>,
     meta: Option<axum::Extension<crate::auth::session::ClientMeta>>,
 ) -> Result<axum::response::Response, AppError> {
-    use axum::response::IntoResponse;
     let user = auth.and_then(|axum::Extension(a)| a.user).ok_or(AppError::Unauthorized)?;
     // In the user's scope: a tenant admin exports their own tenant, and finds no other.
     let scope = crate::auth::session::scope_for(&user)?;
@@ -74,12 +73,5 @@ pub async fn export_handler(
             "json",
         )
     };
-    Ok((
-        [
-            (http::header::CONTENT_TYPE, mime.to_string()),
-            (http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"tenant-{slug}.{ext}\"")),
-        ],
-        body,
-    )
-        .into_response())
+    Ok(crate::server::headers::attachment(mime, &format!("tenant-{slug}.{ext}"), body))
 }

@@ -115,7 +115,6 @@ pub async fn yaml_handler(
     axum::extract::Path(slug): axum::extract::Path<String>,
     auth: Option<axum::Extension<crate::auth::session::AuthContext>>,
 ) -> Result<axum::response::Response, AppError> {
-    use axum::response::IntoResponse;
     let user = auth.and_then(|axum::Extension(a)| a.user).ok_or(AppError::Unauthorized)?;
     let mut tx = crate::server::db::begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
     let t = sqlx::query!(
@@ -130,12 +129,5 @@ pub async fn yaml_handler(
     }
     let text = yaml(&mut tx, &state.config.tenant, t.id).await?;
     tx.commit().await?;
-    Ok((
-        [
-            (http::header::CONTENT_TYPE, "application/yaml".to_string()),
-            (http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"tenant-{slug}.namespace.yaml\"")),
-        ],
-        text,
-    )
-        .into_response())
+    Ok(crate::server::headers::attachment("application/yaml", &format!("tenant-{slug}.namespace.yaml"), text))
 }
