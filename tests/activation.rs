@@ -304,12 +304,18 @@ async fn configure_render_and_a_failing_step_kept_with_its_reason() {
 
 /// A tiny HTTP server answering `status` to everything, on a free port.
 async fn http_server(status: u16) -> SocketAddr {
+    http_server_with(status, String::new()).await
+}
+
+/// As [`http_server`], each answer carrying `headers` (`name: value\r\n` lines).
+async fn http_server_with(status: u16, headers: String) -> SocketAddr {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
             let Ok((mut s, _)) = listener.accept().await else { return };
+            let headers = headers.clone();
             tokio::spawn(async move {
                 let mut buf = [0u8; 1024];
                 let _ = s.read(&mut buf).await;
@@ -317,7 +323,7 @@ async fn http_server(status: u16) -> SocketAddr {
                 let _ = s
                     .write_all(
                         format!(
-                            "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            "HTTP/1.1 {status} X\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
                             body.len()
                         )
                         .as_bytes(),
@@ -566,6 +572,19 @@ async fn verification_proves_the_queue_against_redis_and_signs_a_report_anyone_c
     assert!(String::from_utf8_lossy(&refused.stderr).contains("https:// only"), "{refused:?}");
     let allowed = over_http(&["--allow-http"]).await.unwrap();
     assert!(allowed.status.success(), "{allowed:?}");
+    // A key set that sends the reader to another host: refused, not followed.
+    let elsewhere = format!("location: http://localhost:{}/.well-known/bulkhead/report-keys\r\n", app.addr.port());
+    let redirecting = http_server_with(302, elsewhere).await;
+    let moved = tokio::process::Command::new(env!("CARGO_BIN_EXE_bulkhead"))
+        .args(["report", "verify"])
+        .arg(&file)
+        .args(["--allow-http", "--keys", &format!("http://{redirecting}/keys")])
+        .env_remove("BULKHEAD_SIGNING_KEY")
+        .output()
+        .await
+        .unwrap();
+    assert!(!moved.status.success());
+    assert!(String::from_utf8_lossy(&moved.stderr).contains("redirected to http://localhost:"), "{moved:?}");
     // One byte of the payload changed.
     let mut envelope: serde_json::Value = serde_json::from_str(&report).unwrap();
     let payload = envelope["payload"].as_str().unwrap().to_string();
