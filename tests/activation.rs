@@ -958,6 +958,8 @@ async fn a_deleted_dedicated_tenant_is_torn_down_observed_and_signed() {
     assert_eq!(res.status(), 200);
     let page = admin.get(app.url("/tenants/vault")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("Dedicated instance teardown") && page.contains("kubectl delete namespace tenant-vault"));
+    // Nothing on the deleted tenant's page offers what is gone (its admins, its checklist).
+    assert!(!page.contains("Not found.") && !page.contains("/tenants/vault/activation\""), "{page}");
 }
 
 #[tokio::test]

@@ -154,7 +154,8 @@ fn TenantView(
                 <dt>"Dedicated instance"</dt>
                 <dd>
                     {if detail.dedicated_instance { "Yes" } else { "No" }}
-                    {(t.isolation_level == crate::domain::isolation::IsolationLevel::INSTANCE).then(|| view! {
+                    {(t.isolation_level == crate::domain::isolation::IsolationLevel::INSTANCE
+                        && t.status != crate::domain::tenant_status::TenantStatus::Deleted).then(|| view! {
                         " · "<a href=format!("/tenants/{}/activation", t.slug)>"Activation checklist"</a>
                     })}
                 </dd>
@@ -189,7 +190,8 @@ fn TenantView(
                 view! { <EmptyState title="No usage reported yet" hint="Usage appears here once the platform reports it for this tenant."/> }.into_any()
             }}
         </section>
-        {detail.viewer_is_staff.then(|| view! { <crate::team::TenantAdminsSection slug=t.slug.clone() can_edit=detail.can_edit manage=detail.can_edit data=admins.unwrap_or_else(|| crate::team::admins_resource({ let slug = t.slug.clone(); move || slug.clone() }))/> })}
+        // A deleted tenant has no admins left to manage (their sessions ended with it).
+        {(detail.viewer_is_staff && t.status != crate::domain::tenant_status::TenantStatus::Deleted).then(|| view! { <crate::team::TenantAdminsSection slug=t.slug.clone() can_edit=detail.can_edit manage=detail.can_edit data=admins.unwrap_or_else(|| crate::team::admins_resource({ let slug = t.slug.clone(); move || slug.clone() }))/> })}
         {actions}
     }
 }
