@@ -967,6 +967,8 @@ async fn a_tenant_leaving_level_3_without_redis_keeps_its_teardown_pending_and_s
     let app = common::spawn_app_with(local()).await;
     let admin = app.signed_in(Role::PlatformAdmin, "ops@example.com").await;
     configured_and_rendered(&app, &admin, http_server(200).await).await;
+    // As the verify step leaves it: the tenant's queue has a user (its password sealed here).
+    sqlx::query("UPDATE activations SET queue_secret = '\\x00'").execute(&app.owner).await.unwrap();
     let version = tenant_version(&app, "vault").await;
     let to = app
         .submit(
@@ -1066,4 +1068,36 @@ async fn a_level_2_tenant_gets_a_namespace_rendered_checked_and_recorded_at_each
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[1].1, "team-ns");
     assert_eq!(app.count_events("tenant.namespace_rendered").await, 2);
+}
+
+#[tokio::test]
+async fn a_checklist_that_never_made_a_queue_is_torn_down_without_redis_and_once_among_several_consoles() {
+    // No Redis here: the checklist stopped at rendering, so no user or stream exists to remove.
+    let config = bulkhead::server::config::Config {
+        signing_key: Some(bulkhead::audit::checkpoint::Signer25519::parse(SIGNING_KEY).unwrap()),
+        ..local()
+    };
+    let app = common::spawn_app_with(config).await;
+    let admin = app.signed_in(Role::PlatformAdmin, "ops@example.com").await;
+    configured_and_rendered(&app, &admin, http_server(200).await).await;
+    let version = tenant_version(&app, "vault").await;
+    let to = app
+        .submit(&admin, "delete_tenant", &[("slug", "vault"), ("version", version.as_str()), ("confirm", "vault")])
+        .await;
+    assert!(to.contains("deleted"), "{to}");
+    // Two consoles' background work at once: one carries it out, signs and audits it.
+    let (a, b) = tokio::join!(
+        bulkhead::activation::teardown::run_pending(&app.state),
+        bulkhead::activation::teardown::run_pending(&app.state)
+    );
+    assert_eq!(a.unwrap() + b.unwrap(), 1);
+    assert_eq!(app.count_events("activation.torn_down").await, 1);
+    let statement = admin.get(app.url("/tenants/vault/teardown.json")).send().await.unwrap().text().await.unwrap();
+    let envelope: serde_json::Value = serde_json::from_str(&statement).unwrap();
+    use base64::Engine;
+    let payload = base64::engine::general_purpose::STANDARD.decode(envelope["payload"].as_str().unwrap()).unwrap();
+    let predicate: serde_json::Value =
+        serde_json::from_slice::<serde_json::Value>(&payload).unwrap()["predicate"].clone();
+    assert_eq!(predicate["redis_queue_provisioned"], false);
+    assert_eq!(predicate["observed"], serde_json::json!({}), "nothing is claimed as observed of a queue never made");
 }

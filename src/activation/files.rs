@@ -6,16 +6,27 @@ use crate::audit::{self, NewEvent};
 use crate::error::AppError;
 use serde_json::json;
 
+/// The tenant's plan as the signed-in viewer may read it (their scope: a
+/// tenant admin finds no other tenant).
+async fn viewed(
+    state: &crate::server::state::AppState,
+    auth: Option<axum::Extension<crate::auth::session::AuthContext>>,
+    slug: &str,
+) -> Result<super::subject::Subject, AppError> {
+    let user = auth.and_then(|axum::Extension(a)| a.user).ok_or(AppError::Unauthorized)?;
+    let mut tx = crate::server::db::begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
+    let subject = subject(&mut tx, &state.config, slug).await?;
+    tx.commit().await?;
+    Ok(subject)
+}
+
 /// `GET /tenants/{slug}/activation/files/{name}`: a rendered file, for platform staff and the tenant's admins.
 pub async fn file_handler(
     axum::extract::State(state): axum::extract::State<crate::server::state::AppState>,
     axum::extract::Path((slug, name)): axum::extract::Path<(String, String)>,
     auth: Option<axum::Extension<crate::auth::session::AuthContext>>,
 ) -> Result<axum::response::Response, AppError> {
-    let user = auth.and_then(|axum::Extension(a)| a.user).ok_or(AppError::Unauthorized)?;
-    let mut tx = crate::server::db::begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
-    let subject = subject(&mut tx, &state.config, &slug).await?;
-    tx.commit().await?;
+    let subject = viewed(&state, auth, &slug).await?;
     let rendered = super::bundle::Rendered::of(&subject.plan).map_err(AppError::internal)?;
     let (name, body) = rendered.files.into_iter().find(|(n, _)| *n == name).ok_or(AppError::NotFound)?;
     let mime = if name.ends_with(".json") { "application/json" } else { "application/yaml" };
@@ -29,10 +40,7 @@ pub async fn bundle_handler(
     axum::extract::Path(slug): axum::extract::Path<String>,
     auth: Option<axum::Extension<crate::auth::session::AuthContext>>,
 ) -> Result<axum::response::Response, AppError> {
-    let user = auth.and_then(|axum::Extension(a)| a.user).ok_or(AppError::Unauthorized)?;
-    let mut tx = crate::server::db::begin(&state.pool, crate::auth::session::scope_for(&user)?).await?;
-    let subject = subject(&mut tx, &state.config, &slug).await?;
-    tx.commit().await?;
+    let subject = viewed(&state, auth, &slug).await?;
     let dir = format!("tenant-{}", subject.slug);
     let archive = super::bundle::Rendered::of(&subject.plan).and_then(|r| r.tar(&dir)).map_err(AppError::internal)?;
     Ok(crate::server::headers::attachment("application/x-tar", &format!("{dir}.tar"), archive))

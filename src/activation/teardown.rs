@@ -35,31 +35,43 @@ pub fn spawn(state: &crate::server::state::AppState) {
     });
 }
 
-/// Tries every pending teardown once; the number completed.
+/// Tries every pending teardown once; the number completed. Each is claimed
+/// in its own transaction (`FOR UPDATE SKIP LOCKED`), held while its Redis
+/// work runs, so two consoles never carry out, sign and audit the same one.
 pub async fn run_pending(state: &crate::server::state::AppState) -> Result<usize, AppError> {
     use crate::server::db::{begin, Scope};
-    let mut tx = begin(&state.pool, Scope::Platform).await?;
-    let pending = sqlx::query!(
-        r#"SELECT d.id, d.tenant_id, d.activation_id, d.reason, d.released, d.requested_at, d.last_failure,
-                  d.redis_evidence, t.slug, t.namespace_target, a.manifests_digest
-             FROM teardowns d JOIN tenants t ON t.id = d.tenant_id JOIN activations a ON a.id = d.activation_id
-            WHERE d.done_at IS NULL ORDER BY d.id LIMIT 20"#
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
     let mut done = 0;
-    for p in pending {
-        let redis = match &p.redis_evidence {
-            Some(evidence) => Ok(evidence.clone()),
-            None => match &state.config.redis_url {
-                None => {
-                    Err("Redis is not configured (BULKHEAD_REDIS_URL): the tenant's ACL user and stream cannot be \
-                             removed from here."
-                        .to_string())
-                }
-                Some(url) => remove_queue(url, &p.slug).await,
-            },
+    let mut after = 0_i64;
+    loop {
+        let mut tx = begin(&state.pool, Scope::Platform).await?;
+        let Some(p) = sqlx::query!(
+            r#"SELECT d.id, d.tenant_id, d.activation_id, d.reason, d.released, d.requested_at, d.last_failure,
+                      d.redis_evidence, t.slug, t.namespace_target, a.manifests_digest,
+                      a.queue_secret IS NOT NULL AS "queue_provisioned!"
+                 FROM teardowns d JOIN tenants t ON t.id = d.tenant_id JOIN activations a ON a.id = d.activation_id
+                WHERE d.done_at IS NULL AND d.id > $1 ORDER BY d.id LIMIT 1 FOR UPDATE OF d SKIP LOCKED"#,
+            after
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            break;
+        };
+        after = p.id;
+        let redis = match (&p.redis_evidence, p.queue_provisioned, &state.config.redis_url) {
+            (Some(evidence), _, _) => Ok(evidence.clone()),
+            // The checklist never reached verification: no user or stream was made.
+            (None, false, _) => Ok(json!({
+                "at": rfc3339(time::OffsetDateTime::now_utc()),
+                "user": super::queue::user_name(&p.slug),
+                "provisioned": false,
+            })),
+            (None, true, None) => {
+                Err("Redis is not configured (BULKHEAD_REDIS_URL): the tenant's ACL user and stream \
+                                      cannot be removed from here."
+                    .to_string())
+            }
+            (None, true, Some(url)) => remove_queue(url, &p.slug).await,
         };
         let namespace = p.namespace_target.clone().unwrap_or_else(|| format!("tenant-{}", p.slug));
         let outcome = match (&redis, &state.config.signing_key) {
@@ -80,7 +92,13 @@ pub async fn run_pending(state: &crate::server::state::AppState) -> Result<usize
                         "activation": { "id": p.activation_id, "state": "rolled_back" },
                         "scheduled_probes": "stopped",
                     },
-                    "observed": { "redis": { "at": evidence["at"], "from": super::issue::observer(), "evidence": evidence } },
+                    // A queue never made was not observed gone: nothing is claimed of Redis then.
+                    "observed": if evidence["provisioned"] == false {
+                        json!({})
+                    } else {
+                        json!({ "redis": { "at": evidence["at"], "from": super::issue::observer(), "evidence": evidence } })
+                    },
+                    "redis_queue_provisioned": evidence["provisioned"] != false,
                     "operator_must_remove": operator_list(&p.slug, &namespace, p.released["domain"].as_str()),
                 });
                 let subjects: Vec<(String, String)> = p
@@ -92,7 +110,6 @@ pub async fn run_pending(state: &crate::server::state::AppState) -> Result<usize
                 Ok(super::report::sign(signer, &statement))
             }
         };
-        let mut tx = begin(&state.pool, Scope::Platform).await?;
         let actor = Actor { role: Some("teardown".into()), ..Actor::default() };
         match outcome {
             Ok(envelope) => {
