@@ -28,6 +28,8 @@ pub struct Standing {
     pub tenant_id: Uuid,
     pub slug: String,
     pub tier_id: String,
+    /// The tier's terms (shared between the tenants on it).
+    pub tier: std::sync::Arc<crate::domain::tier::Tier>,
     pub status: String,
     pub environment: Environment,
     /// Every limit, in [`Limit::ALL`]'s order, with its usage when reported.
@@ -42,7 +44,8 @@ pub async fn standings(conn: &mut PgConnection, which: Which<'_>) -> Result<Vec<
         Which::Only(ids) => (Some(ids), false),
         Which::Ever(ids) => (ids, true),
     };
-    let tiers = super::catalogue::all(&mut *conn).await?;
+    let tiers: Vec<std::sync::Arc<crate::domain::tier::Tier>> =
+        super::catalogue::all(&mut *conn).await?.into_iter().map(std::sync::Arc::new).collect();
     let tenants = sqlx::query!(
         r#"SELECT id, slug, tier_id, status, environment FROM tenants
            WHERE ($2 OR status <> 'deleted') AND ($1::uuid[] IS NULL OR id = ANY($1)) ORDER BY slug"#,
@@ -86,7 +89,16 @@ pub async fn standings(conn: &mut PgConnection, which: Which<'_>) -> Result<Vec<
             }
             let limits =
                 effective_limits(tier, environment, &used, overrides.get(&t.id).map(Vec::as_slice).unwrap_or_default());
-            Some(Standing { tenant_id: t.id, slug: t.slug, tier_id: t.tier_id, status: t.status, environment, limits })
+            let tier = tier.clone();
+            Some(Standing {
+                tenant_id: t.id,
+                slug: t.slug,
+                tier_id: t.tier_id,
+                tier,
+                status: t.status,
+                environment,
+                limits,
+            })
         })
         .collect())
 }

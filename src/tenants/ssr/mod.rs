@@ -43,9 +43,12 @@ pub async fn detail(conn: &mut PgConnection, slug: &str) -> Result<Option<Tenant
     else {
         return Ok(None);
     };
-    let tier = crate::tiers::ssr::find(conn, row.tier_id.as_str()).await?.ok_or(sqlx::Error::RowNotFound)?;
-    let standing = crate::quotas::ssr::standings(conn, crate::quotas::ssr::Which::Ever(Some(&[row.id]))).await?;
-    let limits = standing.into_iter().next().map(|s| s.limits).ok_or(sqlx::Error::RowNotFound)?;
+    // The standing brings the tier's terms with the limits: one read of each.
+    let standing = crate::quotas::ssr::standings(conn, crate::quotas::ssr::Which::Ever(Some(&[row.id])))
+        .await?
+        .pop()
+        .ok_or(sqlx::Error::RowNotFound)?;
+    let (tier, limits) = ((*standing.tier).clone(), standing.limits);
     let teardown = activation::teardown_of(conn, row.id).await?;
     let namespace_render = namespace::newest(conn, row.id).await?;
     Ok(Some(TenantDetail {
