@@ -218,9 +218,13 @@ async fn configure_render_and_a_failing_step_kept_with_its_reason() {
     let tar = admin.get(app.url("/tenants/vault/activation/bundle.tar")).send().await.unwrap();
     assert_eq!(tar.status(), 200);
     let bytes = tar.bytes().await.unwrap();
-    let mut archive = tar::Archive::new(bytes.as_ref());
-    let mut in_tar: Vec<String> =
-        archive.entries().unwrap().map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned()).collect();
+    // Read by the system's tar, as an operator unpacks it.
+    let archive = std::env::temp_dir().join(format!("bulkhead-bundle-{}.tar", uuid::Uuid::new_v4()));
+    std::fs::write(&archive, &bytes).unwrap();
+    let listed = std::process::Command::new("tar").arg("-tf").arg(&archive).output().unwrap();
+    let _ = std::fs::remove_file(&archive);
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    let mut in_tar: Vec<String> = String::from_utf8_lossy(&listed.stdout).lines().map(str::to_string).collect();
     in_tar.sort();
     let mut expected: Vec<String> = files.iter().map(|f| format!("tenant-vault/{f}")).collect();
     expected.sort();
