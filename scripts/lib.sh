@@ -26,11 +26,11 @@ ensure_wasm_opt() {
 ensure_venv() {
   local venv="$ROOT/target/venv"
   if [ ! -x "$venv/bin/kubernetes-validate" ] || [ ! -x "$venv/bin/aiosmtpd" ] ||
-    ! "$venv/bin/python" -c 'import dnslib, cloudevents.core' 2>/dev/null; then
-    log "installing kubernetes-validate, aiosmtpd (the tests' SMTP server), dnslib (the browser tests' name server) and cloudevents (the official SDK, the usage tests' sender) in target/venv (once)"
+    ! "$venv/bin/python" -c 'import dnslib, cloudevents.core, securesystemslib.dsse' 2>/dev/null; then
+    log "installing kubernetes-validate, aiosmtpd (the tests' SMTP server), dnslib (the browser tests' name server) cloudevents (the official SDK, the usage tests' sender) and securesystemslib (DSSE's own verifier) in target/venv (once)"
     [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check "kubernetes-validate==1.37.0" "aiosmtpd==1.4.6" \
-      "dnslib==0.9.25" "cloudevents==2.2.0"
+      "dnslib==0.9.25" "cloudevents==2.2.0" "securesystemslib[crypto]==1.6.0"
   fi
   # The policy checkers of rendered manifests and deploy/: checkov (the Pod
   # Security Standards and hardening rules) and check-jsonschema (its vendored

@@ -81,6 +81,19 @@ fn kubernetes_validate(yaml: &str) -> std::process::Output {
     out
 }
 
+/// Checks a signed statement with securesystemslib (DSSE's own library, in
+/// `target/venv`) against a JWK Set file: whether it held, and what it printed.
+fn dsse_verify(envelope: &Path, jwks: &Path) -> (bool, String) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new(root.join("target/venv/bin/python"))
+        .arg(root.join("tests/clients/dsse_verify.py"))
+        .arg(envelope)
+        .arg(jwks)
+        .output()
+        .unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
 /// A console whose probes may reach this machine (the tests' servers are on loopback).
 fn local() -> bulkhead::server::config::Config {
     bulkhead::server::config::Config {
@@ -599,6 +612,10 @@ async fn verification_proves_the_queue_against_redis_and_signs_a_report_anyone_c
     let bad_file = dir.join("altered.json");
     std::fs::write(&bad_file, serde_json::to_string(&envelope).unwrap()).unwrap();
     assert!(!verify(&bad_file).status.success(), "an altered report is refused");
+    // The envelope holds by DSSE's own library too, and the altered one does not.
+    let (held, said) = dsse_verify(&file, &keys);
+    assert!(held && said.contains("payload type application/vnd.in-toto+json"), "{said}");
+    assert!(!dsse_verify(&bad_file, &keys).0);
     let _ = std::fs::remove_dir_all(dir);
     assert_eq!(app.count_events("activation.report_issued").await, 1);
     assert_eq!(app.count_events("activation.report_downloaded").await, 1);
@@ -956,6 +973,8 @@ async fn a_deleted_dedicated_tenant_is_torn_down_observed_and_signed() {
         "{text}"
     );
     assert!(text.contains("api.vault.example"), "the released domain's DNS record is on the list: {text}");
+    let (held, said) = dsse_verify(&statement, &keys);
+    assert!(held, "securesystemslib verifies the teardown statement: {said}");
     let _ = std::fs::remove_dir_all(dir);
     // The page says so; the statement downloads for staff.
     let res = admin.get(app.url("/tenants/vault/teardown.json")).send().await.unwrap();
